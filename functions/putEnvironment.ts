@@ -1,0 +1,11 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { environmentBody, envParams } from "../shared/model/api.js";
+import { putEnvironment } from "../shared/usecases/directory.js";
+
+defineHttp(
+  { name: "putEnvironment", route: "environments/{envId}", method: "PUT", summary: "Creates or updates an environment (Sharing.Admin).", params: envParams, body: environmentBody, responses: { 200: { description: "updated" }, 201: { description: "created" } } },
+  async ({ services, caller, params, body }) => {
+    const r = await putEnvironment(services.caps, caller, { ...body, envId: params.envId });
+    return json(r.created ? 201 : 200, r.environment);
+  },
+);

@@ -1,0 +1,74 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import { z } from "zod";
+import { getServices, type Services } from "../../main.js";
+import type { Caller } from "../../usecases/capabilities.js";
+import { parseJsonText, parseWith } from "./parse.js";
+import { toProblem } from "./problem.js";
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+export interface RouteSpec<P, Q, B> {
+  /** The function's name, as the file is named. */
+  name: string;
+  route: string;
+  method: Method;
+  summary: string;
+  /** False for the invitation pages and health, which take no token. */
+  auth?: boolean;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  /** Success responses for the OpenAPI document: status to description and schema. */
+  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
+}
+
+export interface HandlerInput<P, Q, B> {
+  caller: Caller;
+  params: P;
+  query: Q;
+  body: B;
+  request: HttpRequest;
+  context: InvocationContext;
+  services: Services;
+}
+
+/** Every route registered in this process, for the OpenAPI document. */
+export const registeredRoutes: RouteSpec<unknown, unknown, unknown>[] = [];
+
+const anonymous: Caller = { principalId: "anonymous", appRoles: [] };
+
+/**
+ * Registers an HTTP function: authenticate, parse params, query and body with zod, run, and map any
+ * error to problem+json through the one error map.
+ */
+export function defineHttp<P = Record<string, never>, Q = Record<string, never>, B = undefined>(
+  spec: RouteSpec<P, Q, B>,
+  run: (input: HandlerInput<P, Q, B>) => Promise<HttpResponseInit>,
+): void {
+  registeredRoutes.push(spec as RouteSpec<unknown, unknown, unknown>);
+  app.http(spec.name, {
+    route: spec.route,
+    methods: [spec.method],
+    authLevel: "anonymous",
+    handler: async (request, context) => {
+      try {
+        const services = getServices();
+        const caller = spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
+        const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);
+        const query = spec.query ? parseWith("query", spec.query, Object.fromEntries(request.query.entries())) : ({} as Q);
+        const body = spec.body ? parseWith("body", spec.body, parseJsonText(await request.text(), request.headers.get("content-type"))) : (undefined as B);
+        return await run({ caller, params, query, body, request, context, services });
+      } catch (e) {
+        return toProblem(e, (m) => context.error(m));
+      }
+    },
+  });
+}
+
+export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit => ({
+  status,
+  headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  body: JSON.stringify(body),
+});
+
+export const noContent = (): HttpResponseInit => ({ status: 204 });

@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { registeredRoutes } from "./define.js";
+
+const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+
+const toSchema = (s: z.ZodType) => z.toJSONSchema(s, { target: "draft-2020-12", io: "input", unrepresentable: "any" });
+
+/** The OpenAPI 3.1 document of every route registered in this process, built from the same zod schemas that parse requests. */
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of [...registeredRoutes].sort((a, b) => a.route.localeCompare(b.route))) {
+    const path = `/api/${r.route.replace(/\{(\w+)\?\}/g, "{$1}")}`;
+    const parameters: unknown[] = [];
+    const add = (where: "path" | "query", schema: z.ZodType | undefined) => {
+      if (!schema) return;
+      const js = toSchema(schema) as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, s] of Object.entries(js.properties ?? {})) {
+        parameters.push({ name, in: where, required: where === "path" || (js.required ?? []).includes(name), schema: s });
+      }
+    };
+    add("path", r.params);
+    add("query", r.query);
+    const responses: Record<string, unknown> = {};
+    for (const [status, res] of Object.entries(r.responses)) {
+      responses[status] = { description: res.description, ...(res.schema ? { content: { [res.contentType ?? "application/json"]: { schema: toSchema(res.schema) } } } : {}) };
+    }
+    responses.default = { description: "an error", content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } };
+    paths[path] ??= {};
+    paths[path][r.method.toLowerCase()] = {
+      operationId: r.name,
+      summary: r.summary,
+      ...(r.auth === false ? { security: [] } : {}),
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: toSchema(r.body) } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "Sharing and access governance", version: "1.0.0" },
+    servers: [{ url: "/" }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      schemas: { Problem: toSchema(problemSchema) },
+    },
+    paths,
+  };
+}

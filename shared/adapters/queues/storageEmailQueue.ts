@@ -1,0 +1,27 @@
+import { QueueClient } from "@azure/storage-queue";
+import { unavailable } from "../../errors.js";
+import type { EmailJob } from "../../model/emailJobs.js";
+import type { EmailQueue } from "../../ports/queue.js";
+
+/** The outbound email queue on Azure Storage; messages are base64 JSON, as Functions queue triggers expect. */
+export class StorageEmailQueue implements EmailQueue {
+  private readonly client: QueueClient;
+  private created: Promise<unknown> | undefined;
+
+  constructor(connectionString: string, queueName: string) {
+    this.client = new QueueClient(connectionString, queueName, { retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000 } });
+  }
+
+  async send(job: EmailJob): Promise<void> {
+    try {
+      this.created ??= this.client.createIfNotExists().catch((e: unknown) => {
+        this.created = undefined;
+        throw e;
+      });
+      await this.created;
+      await this.client.sendMessage(Buffer.from(JSON.stringify(job)).toString("base64"));
+    } catch (e) {
+      throw unavailable("the email queue is unavailable", e);
+    }
+  }
+}

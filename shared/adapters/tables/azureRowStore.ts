@@ -1,0 +1,191 @@
+import { odata, RestError, TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
+import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import { ConcurrencyError, unavailable } from "../../errors.js";
+import { prefixEnd, type Page, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../../ports/rows.js";
+
+const systemProperties = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.etag", "odata.metadata"]);
+
+export interface AzureRowStoreOptions {
+  connectionString: string;
+  /** Called for every HTTP request sent to storage, retries included: the request-count budget tests use it. */
+  onRequest?: (method: string, url: string) => void;
+}
+
+/** The storage port on Azure Table Storage (or Azurite). Tables are created on first use. */
+export class AzureRowStore implements RowStore {
+  private readonly clients = new Map<string, TableClient>();
+  private readonly created = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: AzureRowStoreOptions) {}
+
+  private client(table: string): TableClient {
+    let c = this.clients.get(table);
+    if (!c) {
+      const policies: { policy: PipelinePolicy; position: "perRetry" }[] = [];
+      const onRequest = this.options.onRequest;
+      if (onRequest) {
+        policies.push({
+          position: "perRetry",
+          policy: {
+            name: "countStorageRequests",
+            sendRequest: (request, next) => {
+              onRequest(request.method, request.url);
+              return next(request);
+            },
+          },
+        });
+      }
+      c = TableClient.fromConnectionString(this.options.connectionString, table, {
+        allowInsecureConnection: this.options.connectionString.includes("http://"),
+        additionalPolicies: policies,
+        retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
+      });
+      this.clients.set(table, c);
+    }
+    return c;
+  }
+
+  /** Creates the table once per process; concurrent first callers share one creation. */
+  async ensureTable(table: string): Promise<TableClient> {
+    const c = this.client(table);
+    let p = this.created.get(table);
+    if (!p) {
+      p = c.createTable().catch((e: unknown) => {
+        this.created.delete(table);
+        throw e;
+      });
+      this.created.set(table, p);
+    }
+    await p;
+    return c;
+  }
+
+  private async run<T>(table: string, what: string, f: (c: TableClient) => Promise<T>): Promise<T> {
+    try {
+      return await f(await this.ensureTable(table));
+    } catch (e) {
+      throw translate(e, `${what} on ${table}`);
+    }
+  }
+
+  get(table: string, pk: string, rk: string): Promise<Row | undefined> {
+    return this.run(table, "read", async (c) => {
+      try {
+        return toRow(await c.getEntity(pk, rk));
+      } catch (e) {
+        if (e instanceof RestError && e.statusCode === 404) return undefined;
+        throw e;
+      }
+    });
+  }
+
+  queryPage(
+    table: string,
+    pk: string,
+    ranges: readonly RowKeyRange[],
+    options: { continuation?: string | undefined; pageSize?: number } = {},
+  ): Promise<Page> {
+    return this.run(table, "query", async (c) => {
+      const filter = ranges.some((r) => "all" in r)
+        ? `PartitionKey eq ${quote(pk)}`
+        : `PartitionKey eq ${quote(pk)} and (${ranges.map((r) => ("all" in r ? "" : rangeFilter(r))).join(" or ")})`;
+      const pages = c
+        .listEntities({ queryOptions: { filter } })
+        .byPage({ maxPageSize: Math.min(options.pageSize ?? 1000, 1000), ...(options.continuation ? { continuationToken: options.continuation } : {}) });
+      const next = await pages.next();
+      if (next.done) return { rows: [] };
+      const page = next.value;
+      return { rows: page.map(toRow), continuation: page.continuationToken };
+    });
+  }
+
+  async *scanPages(table: string, rkPrefix: string, options: { pageSize?: number } = {}): AsyncIterable<Row[]> {
+    const filter = odata`RowKey ge ${rkPrefix} and RowKey lt ${prefixEnd(rkPrefix)}`;
+    const c = await this.run(table, "scan", async (client) => client);
+    const pages = c.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: Math.min(options.pageSize ?? 1000, 1000) });
+    while (true) {
+      let next;
+      try {
+        next = await pages.next();
+      } catch (e) {
+        throw translate(e, `scan on ${table}`);
+      }
+      if (next.done) return;
+      yield next.value.map(toRow);
+    }
+  }
+
+  transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>> {
+    if (ops.length === 0) return Promise.resolve(new Map());
+    if (ops.length > 100) throw new Error("a transaction holds at most 100 operations");
+    return this.run(table, "transaction", async (c) => {
+      const actions: TransactionAction[] = ops.map((o) => {
+        const entity = { partitionKey: pk, rowKey: o.rk, ...(o.op === "delete" ? {} : o.fields) };
+        switch (o.op) {
+          case "insert":
+            return ["create", entity];
+          case "upsert":
+            return ["upsert", entity, "Replace"];
+          case "replace":
+            return ["update", entity, "Replace", { etag: o.etag }];
+          case "delete":
+            return ["delete", entity];
+        }
+      });
+      const response = await c.submitTransaction(actions);
+      const etags = new Map<string, string>();
+      for (const sub of response.subResponses) {
+        if (sub.etag && sub.rowKey) etags.set(sub.rowKey, sub.etag);
+      }
+      return etags;
+    });
+  }
+
+  delete(table: string, pk: string, rk: string, etag?: string): Promise<void> {
+    return this.run(table, "delete", async (c) => {
+      try {
+        await c.deleteEntity(pk, rk, etag ? { etag } : {});
+      } catch (e) {
+        if (e instanceof RestError && e.statusCode === 404) return;
+        throw e;
+      }
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.run("health", "ping", async (c) => {
+      await c.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${"ping"}` } }).byPage({ maxPageSize: 1 }).next();
+    });
+  }
+}
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+function rangeFilter(r: Exclude<RowKeyRange, { all: true }>): string {
+  return "eq" in r ? `RowKey eq ${quote(r.eq)}` : `(RowKey ge ${quote(r.prefix)} and RowKey lt ${quote(prefixEnd(r.prefix))})`;
+}
+
+function toRow(e: TableEntityResult<Record<string, unknown>>): Row {
+  const fields: Row["fields"] = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (systemProperties.has(k)) continue;
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") fields[k] = v;
+  }
+  return { pk: e.partitionKey ?? "", rk: e.rowKey ?? "", etag: e.etag, fields };
+}
+
+/** Storage errors become domain errors: 409/412/404-on-update are concurrency, the rest is unavailability. */
+function translate(e: unknown, what: string): Error {
+  if (e instanceof ConcurrencyError) return e;
+  if (e instanceof RestError) {
+    if (e.statusCode === 409 || e.statusCode === 412 || e.statusCode === 404) {
+      return new ConcurrencyError(`${what}: ${e.code ?? e.statusCode}`, { cause: e });
+    }
+    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+      return new Error(`${what} was refused by storage (${e.statusCode} ${e.code ?? ""})`, { cause: e });
+    }
+  }
+  return unavailable(`storage is unavailable (${what})`, e);
+}

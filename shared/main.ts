@@ -1,0 +1,33 @@
+import { AzureRowStore } from "./adapters/tables/azureRowStore.js";
+import { StorageEmailQueue } from "./adapters/queues/storageEmailQueue.js";
+import { createAuthenticator } from "./adapters/http/auth.js";
+import { parseSettings, type Settings } from "./config.js";
+import { SharingRepository } from "./store/repository.js";
+import { tableNames } from "./store/keys.js";
+import { sortableId, type Caller, type Capabilities } from "./usecases/capabilities.js";
+
+/** The composition root: settings parsed once, the real adapters built once per process. */
+export interface Services {
+  settings: Settings;
+  caps: Capabilities;
+  authenticate: (authorization: string | null | undefined) => Promise<Caller>;
+}
+
+let services: Services | undefined;
+
+export function getServices(): Services {
+  if (!services) {
+    const settings = parseSettings(process.env);
+    const rows = new AzureRowStore({ connectionString: settings.AzureWebJobsStorage });
+    const caps: Capabilities = {
+      repo: new SharingRepository(rows, tableNames(settings.TABLE_PREFIX)),
+      emailQueue: new StorageEmailQueue(settings.AzureWebJobsStorage, settings.EMAIL_QUEUE),
+      clock: () => new Date(),
+      newId: () => sortableId(),
+      invitationTtlDays: settings.INVITATION_TTL_DAYS,
+      log: (m) => console.warn(m),
+    };
+    services = { settings, caps, authenticate: createAuthenticator(settings) };
+  }
+  return services;
+}

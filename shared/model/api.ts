@@ -1,0 +1,68 @@
+import { z } from "zod";
+import {
+  connectionChoiceSchema,
+  connectionSchema,
+  environmentSchema,
+  groupSchema,
+  idSchema,
+  kindSchema,
+  principalRefSchema,
+  principalTypeSchema,
+  roleSchema,
+  securityRoleSchema,
+  tenantUserSchema,
+} from "./records.js";
+
+/** Request bodies, params and queries of the HTTP contract (`../shared/spec/api.md`). */
+
+export const envParams = z.object({ envId: idSchema });
+export const resourceParams = z.object({ envId: idSchema, resourceId: idSchema });
+export const userParams = z.object({ userId: idSchema });
+export const envUserParams = z.object({ envId: idSchema, userId: idSchema });
+export const envGroupParams = z.object({ envId: idSchema, groupId: idSchema });
+export const recordingParams = resourceParams.extend({ recordingId: idSchema });
+export const revokeParams = resourceParams.extend({ principalType: principalTypeSchema, principalId: idSchema, role: roleSchema });
+export const accessParams = resourceParams.extend({ principalId: idSchema });
+export const principalResourcesParams = z.object({ envId: idSchema, principalId: idSchema });
+
+export const environmentBody = environmentSchema.omit({ envId: true, lastAuditAt: true }).strict();
+export const userBody = tenantUserSchema.omit({ userId: true }).strict();
+export const membershipBody = z.object({ securityRoles: z.array(securityRoleSchema).max(3) }).strict();
+export const groupBody = groupSchema.omit({ envId: true, groupId: true }).strict();
+
+export const resourceBody = z
+  .object({
+    kind: kindSchema,
+    displayName: z.string().trim().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    creatorId: idSchema,
+    analyticsReady: z.boolean().optional(),
+    solutionAware: z.boolean().optional(),
+    triggerKind: z.enum(["instant", "automated"]).optional(),
+    connections: z.array(connectionSchema).max(100).optional(),
+  })
+  .strict();
+
+export const shareBody = z
+  .object({
+    role: roleSchema,
+    principals: z.array(principalRefSchema.strict()).min(1).max(20),
+    sendInvitation: z.boolean().default(true),
+    message: z.string().max(2000).optional(),
+    connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
+  })
+  .strict();
+
+export const recordingBody = z.object({ label: z.string().max(200).optional() }).strict();
+
+export const checkBody = z
+  .object({
+    checks: z
+      .array(z.object({ principalId: idSchema, resourceId: idSchema, action: z.string().min(1).max(100) }).strict())
+      .min(1)
+      .max(100),
+  })
+  .strict();
+
+export const directoryQuery = z.object({ search: z.string().min(1).max(100) });
+export const kindQuery = z.object({ kind: kindSchema.optional(), continuationToken: z.string().max(4000).optional() });

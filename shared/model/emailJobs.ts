@@ -1,0 +1,23 @@
+import { z } from "zod";
+import { idSchema, principalRefSchema, roleSchema } from "./records.js";
+
+/**
+ * Messages on the outbound email queue. Each names what to send, never the email itself: the mailer
+ * reads the current state, so a revoked grant or a resent invitation is seen at send time.
+ */
+export const emailJobSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("invitation"), envId: idSchema, resourceId: idSchema, invitationId: idSchema, nonce: z.string().min(8).max(64) }),
+  z.object({
+    kind: z.literal("ownerAlert"),
+    envId: idSchema,
+    resourceId: idSchema,
+    principal: principalRefSchema,
+    role: roleSchema,
+    actorId: idSchema,
+    at: z.string(),
+    alertId: z.string().min(1).max(80),
+  }),
+  z.object({ kind: z.literal("copy"), envId: idSchema, copyId: idSchema }),
+  z.object({ kind: z.literal("auditReport"), envId: idSchema, auditId: idSchema }),
+]);
+export type EmailJob = z.infer<typeof emailJobSchema>;

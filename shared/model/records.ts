@@ -1,0 +1,161 @@
+import { z } from "zod";
+import { allRoles, principalTypes, resourceKinds } from "../rules/matrix.js";
+
+/**
+ * Ids of environments, users, groups, resources and the like: letters, digits, `.`, `_`, `-`, up to
+ * 128 characters (Entra object ids and Dataverse ids are GUIDs). Table keys are built from them with
+ * `|` separators, so nothing in an id can reach into another key or an OData filter.
+ */
+export const idSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
+export type Id = z.infer<typeof idSchema>;
+
+export const kindSchema = z.enum(resourceKinds);
+export const roleSchema = z.enum(allRoles);
+export const principalTypeSchema = z.enum(principalTypes);
+export const securityRoleSchema = z.enum(["SystemAdministrator", "EnvironmentMaker", "BasicUser"]);
+export type SecurityRole = z.infer<typeof securityRoleSchema>;
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+const isoTime = z.string().datetime({ offset: true });
+
+export const environmentSchema = z.object({
+  envId: idSchema,
+  displayName: text(200),
+  isDefault: z.boolean().default(false),
+  sensitive: z.boolean().default(false),
+  expectedOwnerGroupIds: z.array(idSchema).max(100).default([]),
+  maxOwners: z.number().int().min(1).max(1000).optional(),
+  sovereignCloud: z.boolean().default(false),
+  lastAuditAt: isoTime.optional(),
+});
+export type Environment = z.infer<typeof environmentSchema>;
+
+export const tenantUserSchema = z.object({
+  userId: idSchema,
+  email: z.string().email().max(254),
+  displayName: text(200),
+  userType: z.enum(["member", "guest"]),
+  enabled: z.boolean(),
+  license: z.enum(["free", "paid", "seeded"]),
+});
+export type TenantUser = z.infer<typeof tenantUserSchema>;
+
+export const membershipSchema = z.object({
+  envId: idSchema,
+  userId: idSchema,
+  securityRoles: z.array(securityRoleSchema).max(3),
+  /** How the user joined: put by an admin, or added by sharing (seed 004). */
+  addedBy: z.enum(["admin", "sharing"]).default("admin"),
+});
+export type Membership = z.infer<typeof membershipSchema>;
+
+export const groupSchema = z.object({
+  envId: idSchema,
+  groupId: idSchema,
+  displayName: text(200),
+  kind: z.enum(["securityGroup", "sharePointList"]),
+  memberIds: z.array(idSchema).max(5000),
+});
+export type Group = z.infer<typeof groupSchema>;
+
+export const connectionSchema = z.object({
+  id: idSchema,
+  connector: text(100),
+  ownerId: idSchema,
+  usage: z.enum(["embedded", "other"]),
+});
+export type Connection = z.infer<typeof connectionSchema>;
+
+export const resourceSchema = z.object({
+  envId: idSchema,
+  resourceId: idSchema,
+  kind: kindSchema,
+  displayName: text(200),
+  description: z.string().max(2000).optional(),
+  creatorId: idSchema,
+  /** The primary owner: the creator until a reassignment. */
+  ownerId: idSchema,
+  analyticsReady: z.boolean().optional(),
+  solutionAware: z.boolean().optional(),
+  triggerKind: z.enum(["instant", "automated"]).optional(),
+  connections: z.array(connectionSchema).max(100).optional(),
+  /** Cloud flows made from a copy: the template they came from. */
+  fromCopyId: idSchema.optional(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+export type Resource = z.infer<typeof resourceSchema>;
+
+export const principalRefSchema = z.object({ type: principalTypeSchema, id: idSchema });
+export type PrincipalRef = z.infer<typeof principalRefSchema>;
+
+export const connectionChoiceSchema = z.enum(["embedded", "invoker"]);
+
+export const grantSchema = z.object({
+  principalType: principalTypeSchema,
+  principalId: idSchema,
+  role: roleSchema,
+  grantedBy: idSchema,
+  grantedAt: isoTime,
+  /** Run-only grants: for each connection, whose credentials a run uses. */
+  connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
+});
+export type Grant = z.infer<typeof grantSchema>;
+
+export const invitationStatusSchema = z.enum(["queued", "sent", "failed", "accepted", "expired", "revoked"]);
+export type InvitationStatus = z.infer<typeof invitationStatusSchema>;
+
+export const invitationSchema = z.object({
+  invitationId: idSchema,
+  principalType: principalTypeSchema,
+  principalId: idSchema,
+  role: roleSchema,
+  status: invitationStatusSchema,
+  /** Changes on every resend: tokens carry it, so an older token stops working. */
+  nonce: z.string().min(8).max(64),
+  sharedBy: idSchema,
+  message: z.string().max(2000).optional(),
+  createdAt: isoTime,
+  expiresAt: isoTime,
+  sentAt: isoTime.optional(),
+  acceptedAt: isoTime.optional(),
+  failedReason: z.string().max(500).optional(),
+});
+export type Invitation = z.infer<typeof invitationSchema>;
+
+export const recordingSchema = z.object({
+  recordingId: idSchema,
+  addedBy: idSchema,
+  label: z.string().max(200).optional(),
+  addedAt: isoTime,
+});
+export type Recording = z.infer<typeof recordingSchema>;
+
+export const changeActionSchema = z.enum([
+  "grant",
+  "revoke",
+  "invitation.queued",
+  "invitation.resent",
+  "invitation.accepted",
+  "copy.sent",
+  "copy.instantiated",
+  "reassign",
+  "resource.registered",
+  "resource.updated",
+  "resource.deleted",
+  "member.added",
+]);
+
+export const changeEntrySchema = z.object({
+  changeId: z.string().min(1).max(80),
+  at: isoTime,
+  actorId: idSchema,
+  action: changeActionSchema,
+  resourceId: idSchema.optional(),
+  principal: principalRefSchema.optional(),
+  role: roleSchema.optional(),
+  detail: z.string().max(2000),
+});
+export type ChangeEntry = z.infer<typeof changeEntrySchema>;

@@ -1,0 +1,88 @@
+import type { PrincipalRef } from "../model/records.js";
+import type { Role } from "../rules/matrix.js";
+
+/**
+ * The storage layout (README, "Storage layout"). Ids are restricted to `[A-Za-z0-9._-]`, so `|`
+ * never occurs inside an id and every key below splits back unambiguously.
+ */
+export interface TableNames {
+  environments: string;
+  principals: string;
+  resources: string;
+  directory: string;
+  changes: string;
+  audits: string;
+  copies: string;
+}
+
+export function tableNames(prefix: string): TableNames {
+  return {
+    environments: `${prefix}Environments`,
+    principals: `${prefix}Principals`,
+    resources: `${prefix}Resources`,
+    directory: `${prefix}Directory`,
+    changes: `${prefix}Changes`,
+    audits: `${prefix}Audits`,
+    copies: `${prefix}Copies`,
+  };
+}
+
+export const keys = {
+  environmentPk: "environment",
+  principalPk: (p: PrincipalRef) => `${p.type}|${p.id}`,
+  profileRk: "profile",
+  memberRk: (envId: string) => `env|${envId}|member`,
+  memberOfPrefix: (envId: string) => `env|${envId}|in|`,
+  memberOfRk: (envId: string, group: PrincipalRef) => `env|${envId}|in|${group.type}|${group.id}`,
+  indexPrefix: (envId: string) => `env|${envId}|res|`,
+  indexResourcePrefix: (envId: string, resourceId: string) => `env|${envId}|res|${resourceId}|`,
+  indexRk: (envId: string, resourceId: string, role: Role, through: string) => `env|${envId}|res|${resourceId}|${role}|${through}`,
+
+  resourcePk: (envId: string, resourceId: string) => `${envId}|${resourceId}`,
+  metaRk: "meta",
+  grantPrefix: "grant|",
+  grantRk: (p: PrincipalRef, role: Role) => `grant|${p.type}|${p.id}|${role}`,
+  invitationPrefix: "invitation|",
+  invitationRk: (id: string) => `invitation|${id}`,
+  recordingPrefix: "recording|",
+  recordingRk: (id: string) => `recording|${id}`,
+  changePrefix: "change|",
+  outboxPrefix: "outbox|",
+  outboxRk: (id: string) => `outbox|${id}`,
+
+  directoryPk: (envId: string) => envId,
+  tenantPk: "tenant",
+  groupPrefix: "group|",
+  groupRk: (groupId: string) => `group|${groupId}`,
+  catalogPrefix: "resource|",
+  catalogRk: (resourceId: string) => `resource|${resourceId}`,
+  envMemberPrefix: "member|",
+  envMemberRk: (userId: string) => `member|${userId}`,
+  searchRk: (field: "name" | "email" | "group", value: string, id: string) => `search|${field}|${searchKey(value)}|${id}`,
+  searchPrefix: (field: "name" | "email" | "group", text: string) => `search|${field}|${searchKey(text)}`,
+};
+
+/**
+ * Row keys may not hold `/`, `\`, `#`, `?` or control characters. Search keys come from display
+ * names, so they are lower-cased and those characters percent-encoded, one character at a time so a
+ * prefix of the text is still a prefix of the key.
+ */
+export function searchKey(text: string): string {
+  let out = "";
+  for (const ch of text.toLowerCase()) {
+    const code = ch.codePointAt(0) ?? 0;
+    out += ch === "/" || ch === "\\" || ch === "#" || ch === "?" || ch === "%" || ch === "|" || code < 0x20 || (code >= 0x7f && code <= 0x9f)
+      ? `%${code.toString(16).padStart(2, "0")}`
+      : ch;
+  }
+  return out;
+}
+
+/** Row keys that sort newest first: the time counted down from the year 2286, then a unique suffix. */
+export function newestFirstKey(at: Date, unique: string): string {
+  return `${(9_999_999_999_999 - at.getTime()).toString().padStart(13, "0")}|${unique}`;
+}
+
+export function throughKey(through: PrincipalRef | "direct"): string {
+  return through === "direct" ? "direct" : `${through.type}.${through.id}`;
+}

@@ -1,0 +1,26 @@
+import { z } from "zod";
+import { emailJobSchema } from "../model/emailJobs.js";
+import { changeEntrySchema, idSchema, principalRefSchema } from "../model/records.js";
+
+/**
+ * Side effects that must follow a change but live in other partitions. They are written in the
+ * change's own transaction and applied by the relay right after it, or by the sweeper after a crash.
+ * Every item is idempotent: applying it twice leaves the same state as once.
+ */
+export const outboxItemSchema = z.discriminatedUnion("type", [
+  /** Bring these principals' index rows for the resource in line with its grants. */
+  z.object({ id: z.string(), type: z.literal("index"), envId: idSchema, resourceId: idSchema, principals: z.array(principalRefSchema) }),
+  /** Bring the environment's catalog row of the resource in line with its meta row. */
+  z.object({ id: z.string(), type: z.literal("catalog"), envId: idSchema, resourceId: idSchema }),
+  /** Copy change entries into the environment's change log. */
+  z.object({ id: z.string(), type: z.literal("log"), envId: idSchema, entries: z.array(changeEntrySchema) }),
+  /** Put jobs on the outbound email queue (the mailer deduplicates by each job's identity). */
+  z.object({ id: z.string(), type: z.literal("email"), jobs: z.array(emailJobSchema) }),
+  /** Remove a deleted resource's rows and every index row that names it. */
+  z.object({ id: z.string(), type: z.literal("purge"), envId: idSchema, resourceId: idSchema, principals: z.array(principalRefSchema) }),
+  /** Bring members' rows in line after a group's or list's members changed. */
+  z.object({ id: z.string(), type: z.literal("groupSync"), envId: idSchema, group: principalRefSchema, added: z.array(idSchema), removed: z.array(idSchema) }),
+]);
+export type OutboxItem = z.infer<typeof outboxItemSchema>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type OutboxItemInput = DistributiveOmit<OutboxItem, "id">;

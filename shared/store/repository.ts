@@ -1,0 +1,425 @@
+import { z } from "zod";
+import { ConcurrencyError, invalid } from "../errors.js";
+import {
+  changeEntrySchema,
+  environmentSchema,
+  grantSchema,
+  groupSchema,
+  invitationSchema,
+  membershipSchema,
+  principalRefSchema,
+  recordingSchema,
+  resourceSchema,
+  tenantUserSchema,
+  type ChangeEntry,
+  type Environment,
+  type Grant,
+  type Group,
+  type Invitation,
+  type Membership,
+  type PrincipalRef,
+  type Recording,
+  type Resource,
+  type TenantUser,
+} from "../model/records.js";
+import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.js";
+import { kindSchema, roleSchema } from "../model/records.js";
+import { keys, newestFirstKey, searchKey, throughKey, type TableNames } from "./keys.js";
+import { outboxItemSchema, type OutboxItem } from "./outbox.js";
+
+/** A record stored as one JSON field and parsed back with its schema, so a bad row never passes as data. */
+function encode(value: unknown): Row["fields"] {
+  return { json: JSON.stringify(value) };
+}
+
+function decode<T>(schema: z.ZodType<T>, row: Row): T {
+  const json = row.fields.json;
+  if (typeof json !== "string") throw new Error(`row ${row.pk}/${row.rk} has no json field`);
+  const parsed = schema.safeParse(JSON.parse(json));
+  if (!parsed.success) throw new Error(`row ${row.pk}/${row.rk} does not match its schema: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
+
+export interface PrincipalContext {
+  user: TenantUser | undefined;
+  membership: Membership | undefined;
+  memberOf: PrincipalRef[];
+}
+
+export interface ResourceState {
+  resource: Resource;
+  etag: string;
+  grants: Grant[];
+}
+
+export interface FullResourceState extends ResourceState {
+  invitations: Invitation[];
+  recordings: Recording[];
+  outbox: OutboxItem[];
+}
+
+export const indexEntrySchema = z.object({
+  resourceId: z.string(),
+  role: roleSchema,
+  through: z.union([z.literal("direct"), principalRefSchema]),
+  kind: kindSchema,
+  displayName: z.string(),
+});
+export type IndexEntry = z.infer<typeof indexEntrySchema>;
+
+/** What one resource transaction writes. Every change replaces the meta row under its ETag. */
+export interface ResourceChange {
+  /** The ETag the meta row was read with, or "new" for a resource that must not exist yet. */
+  etag: string | "new";
+  resource: Resource;
+  putGrants?: Grant[];
+  deleteGrants?: { principal: PrincipalRef; role: Grant["role"] }[];
+  putInvitations?: Invitation[];
+  putRecordings?: Recording[];
+  deleteRecordings?: string[];
+  changes?: ChangeEntry[];
+  outbox?: OutboxItem[];
+  /** Marks the resource deleted; its rows are purged by the outbox relay. */
+  tombstone?: boolean;
+}
+
+/** The domain's view of storage: every key of the layout lives here and nowhere else. */
+export class SharingRepository {
+  constructor(
+    readonly rows: RowStore,
+    readonly tables: TableNames,
+  ) {}
+
+  // Environments
+
+  async getEnvironment(envId: string): Promise<Environment | undefined> {
+    const row = await this.rows.get(this.tables.environments, keys.environmentPk, envId);
+    return row ? decode(environmentSchema, row) : undefined;
+  }
+
+  async putEnvironment(env: Environment): Promise<void> {
+    await this.rows.transact(this.tables.environments, keys.environmentPk, [{ op: "upsert", rk: env.envId, fields: encode(env) }]);
+  }
+
+  async *environments(): AsyncIterable<Environment> {
+    let continuation: string | undefined;
+    do {
+      const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], { continuation });
+      for (const row of page.rows) yield decode(environmentSchema, row);
+      continuation = page.continuation;
+    } while (continuation);
+  }
+
+  // Tenant directory
+
+  async getUser(userId: string): Promise<TenantUser | undefined> {
+    const row = await this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.profileRk);
+    return row ? decode(tenantUserSchema, row) : undefined;
+  }
+
+  async putUser(user: TenantUser): Promise<void> {
+    const previous = await this.getUser(user.userId);
+    await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: user.userId }), [
+      { op: "upsert", rk: keys.profileRk, fields: encode(user) },
+    ]);
+    // The search rows are an index of the profile: written after it, stale ones removed, all idempotent.
+    const wanted = [keys.searchRk("name", user.displayName, user.userId), keys.searchRk("email", user.email, user.userId)];
+    const stale = previous
+      ? [keys.searchRk("name", previous.displayName, user.userId), keys.searchRk("email", previous.email, user.userId)].filter((k) => !wanted.includes(k))
+      : [];
+    await this.rows.transact(this.tables.directory, keys.tenantPk, [
+      ...wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
+      ...stale.map((rk): WriteOp => ({ op: "delete", rk })),
+    ]);
+  }
+
+  async getMembership(envId: string, userId: string): Promise<Membership | undefined> {
+    const row = await this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.memberRk(envId));
+    return row ? decode(membershipSchema, row) : undefined;
+  }
+
+  /** Writes the environment's member list first and the user's own row second; both are idempotent upserts. */
+  async putMembership(m: Membership): Promise<void> {
+    await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [{ op: "upsert", rk: keys.envMemberRk(m.userId), fields: encode(m) }]);
+    await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: m.userId }), [
+      { op: "upsert", rk: keys.memberRk(m.envId), fields: encode(m) },
+    ]);
+  }
+
+  async environmentMembers(envId: string): Promise<Membership[]> {
+    const rows = await queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [{ prefix: keys.envMemberPrefix }]);
+    return rows.map((r) => decode(membershipSchema, r));
+  }
+
+  /** One request: the user's profile, membership of the environment and the groups and lists they are in. */
+  async principalContext(envId: string, userId: string): Promise<PrincipalContext> {
+    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk({ type: "user", id: userId }), [
+      { eq: keys.profileRk },
+      { eq: keys.memberRk(envId) },
+      { prefix: keys.memberOfPrefix(envId) },
+    ]);
+    const ctx: PrincipalContext = { user: undefined, membership: undefined, memberOf: [] };
+    for (const row of rows) {
+      if (row.rk === keys.profileRk) ctx.user = decode(tenantUserSchema, row);
+      else if (row.rk === keys.memberRk(envId)) ctx.membership = decode(membershipSchema, row);
+      else ctx.memberOf.push(decode(principalRefSchema, row));
+    }
+    return ctx;
+  }
+
+  async setMemberOf(envId: string, userId: string, group: PrincipalRef, present: boolean): Promise<void> {
+    const pk = keys.principalPk({ type: "user", id: userId });
+    const rk = keys.memberOfRk(envId, group);
+    if (present) await this.rows.transact(this.tables.principals, pk, [{ op: "upsert", rk, fields: encode(group) }]);
+    else await this.rows.delete(this.tables.principals, pk, rk);
+  }
+
+  // Groups and SharePoint lists
+
+  async getGroup(envId: string, groupId: string): Promise<{ group: Group; etag: string } | undefined> {
+    const row = await this.rows.get(this.tables.directory, keys.directoryPk(envId), keys.groupRk(groupId));
+    return row && row.etag ? { group: decode(groupSchema, row), etag: row.etag } : undefined;
+  }
+
+  /** Writes the group, its search row and the outbox item that brings members' rows in line, in one transaction. */
+  async putGroup(group: Group, previous: { group: Group; etag: string } | undefined, outbox: OutboxItem): Promise<void> {
+    const ops: WriteOp[] = [
+      previous ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encode(group), etag: previous.etag } : { op: "insert", rk: keys.groupRk(group.groupId), fields: encode(group) },
+      { op: "upsert", rk: keys.searchRk("group", group.displayName, group.groupId), fields: { id: group.groupId } },
+      { op: "upsert", rk: keys.outboxRk(outbox.id), fields: encode(outbox) },
+    ];
+    const staleSearch = previous ? keys.searchRk("group", previous.group.displayName, group.groupId) : undefined;
+    if (staleSearch && staleSearch !== ops[1]!.rk) ops.push({ op: "delete", rk: staleSearch });
+    await this.rows.transact(this.tables.directory, keys.directoryPk(group.envId), ops);
+  }
+
+  /** Tenant users and the environment's groups whose name or email starts with the text. */
+  async searchDirectory(envId: string, text: string, limit: number): Promise<{ users: TenantUser[]; groups: Group[] }> {
+    const [tenantPage, groupPage] = await Promise.all([
+      this.rows.queryPage(this.tables.directory, keys.tenantPk, [{ prefix: keys.searchPrefix("name", text) }, { prefix: keys.searchPrefix("email", text) }], { pageSize: limit * 2 }),
+      this.rows.queryPage(this.tables.directory, keys.directoryPk(envId), [{ prefix: keys.searchPrefix("group", text) }], { pageSize: limit }),
+    ]);
+    const userIds = [...new Set(tenantPage.rows.map((r) => String(r.fields.id)))].slice(0, limit);
+    const groupIds = [...new Set(groupPage.rows.map((r) => String(r.fields.id)))].slice(0, limit);
+    const [users, groups] = await Promise.all([
+      Promise.all(userIds.map((id) => this.getUser(id))),
+      Promise.all(groupIds.map((id) => this.getGroup(envId, id))),
+    ]);
+    return {
+      users: users.filter((u): u is TenantUser => u !== undefined),
+      groups: groups.filter((g) => g !== undefined).map((g) => g.group),
+    };
+  }
+
+  // Resources
+
+  /** One request: the resource's meta row and every grant on it. */
+  async resourceState(envId: string, resourceId: string): Promise<ResourceState | undefined> {
+    const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [{ eq: keys.metaRk }, { prefix: keys.grantPrefix }]);
+    return this.assemble(rows)?.state;
+  }
+
+  /** One request (plus pages): everything stored in the resource's partition. */
+  async fullResourceState(envId: string, resourceId: string): Promise<FullResourceState | undefined> {
+    const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [
+      { eq: keys.metaRk },
+      { prefix: keys.grantPrefix },
+      { prefix: keys.invitationPrefix },
+      { prefix: keys.recordingPrefix },
+      { prefix: keys.outboxPrefix },
+    ]);
+    const assembled = this.assemble(rows);
+    if (!assembled) return undefined;
+    const invitations: Invitation[] = [];
+    const recordings: Recording[] = [];
+    const outbox: OutboxItem[] = [];
+    for (const row of rows) {
+      if (row.rk.startsWith(keys.invitationPrefix)) invitations.push(decode(invitationSchema, row));
+      else if (row.rk.startsWith(keys.recordingPrefix)) recordings.push(decode(recordingSchema, row));
+      else if (row.rk.startsWith(keys.outboxPrefix)) outbox.push(decode(outboxItemSchema, row));
+    }
+    return { ...assembled.state, invitations, recordings, outbox };
+  }
+
+  /** The meta row even when the resource is deleted (a tombstone), for the relay that purges it. */
+  async rawResourceMeta(envId: string, resourceId: string): Promise<{ resource?: Resource; tombstone: boolean; etag?: string } | undefined> {
+    const row = await this.rows.get(this.tables.resources, keys.resourcePk(envId, resourceId), keys.metaRk);
+    if (!row) return undefined;
+    const json: unknown = JSON.parse(String(row.fields.json));
+    if (tombstoneSchema.safeParse(json).success) return { tombstone: true, ...(row.etag ? { etag: row.etag } : {}) };
+    return { resource: decode(resourceSchema, row), tombstone: false, ...(row.etag ? { etag: row.etag } : {}) };
+  }
+
+  private assemble(rows: Row[]): { state: ResourceState } | undefined {
+    const meta = rows.find((r) => r.rk === keys.metaRk);
+    if (!meta || !meta.etag) return undefined;
+    const json: unknown = JSON.parse(String(meta.fields.json));
+    if (tombstoneSchema.safeParse(json).success) return undefined;
+    const resource = decode(resourceSchema, meta);
+    const grants = rows.filter((r) => r.rk.startsWith(keys.grantPrefix)).map((r) => decode(grantSchema, r));
+    return { state: { resource, etag: meta.etag, grants } };
+  }
+
+  /**
+   * One entity-group transaction on the resource's partition. The meta row is always written under
+   * the ETag it was read with, so two concurrent changes of one resource can't both land: the loser
+   * gets ConcurrencyError and re-reads. (Deletes in a transaction carry no ETag; this guard covers them.)
+   */
+  async commit(change: ResourceChange): Promise<string> {
+    const r = change.resource;
+    const metaFields = change.tombstone ? encode({ deleted: true, deletedAt: r.updatedAt, kind: r.kind }) : encode(r);
+    const ops: WriteOp[] = [
+      change.etag === "new" ? { op: "insert", rk: keys.metaRk, fields: metaFields } : { op: "replace", rk: keys.metaRk, fields: metaFields, etag: change.etag },
+    ];
+    for (const g of change.putGrants ?? []) ops.push({ op: "upsert", rk: keys.grantRk({ type: g.principalType, id: g.principalId }, g.role), fields: encode(g) });
+    for (const g of change.deleteGrants ?? []) ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
+    for (const i of change.putInvitations ?? []) ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encode(i) });
+    for (const rec of change.putRecordings ?? []) ops.push({ op: "upsert", rk: keys.recordingRk(rec.recordingId), fields: encode(rec) });
+    for (const id of change.deleteRecordings ?? []) ops.push({ op: "delete", rk: keys.recordingRk(id) });
+    for (const c of change.changes ?? []) ops.push({ op: "upsert", rk: keys.changePrefix + newestFirstKey(new Date(c.at), c.changeId), fields: encode(c) });
+    for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encode(o) });
+    if (ops.length > 100) throw invalid("this request changes too many rows at once; split it into smaller requests");
+    const etags = await this.rows.transact(this.tables.resources, keys.resourcePk(r.envId, r.resourceId), ops);
+    return etags.get(keys.metaRk) ?? "";
+  }
+
+  async getInvitation(envId: string, resourceId: string, invitationId: string): Promise<{ invitation: Invitation; etag: string } | undefined> {
+    const row = await this.rows.get(this.tables.resources, keys.resourcePk(envId, resourceId), keys.invitationRk(invitationId));
+    return row && row.etag ? { invitation: decode(invitationSchema, row), etag: row.etag } : undefined;
+  }
+
+  /** Updates one invitation under its own ETag (mailer and accept don't need the resource's lock). */
+  async replaceInvitation(envId: string, resourceId: string, invitation: Invitation, etag: string): Promise<void> {
+    await this.rows.transact(this.tables.resources, keys.resourcePk(envId, resourceId), [
+      { op: "replace", rk: keys.invitationRk(invitation.invitationId), fields: encode(invitation), etag },
+    ]);
+  }
+
+  async resourceChanges(envId: string, resourceId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(this.tables.resources, keys.resourcePk(envId, resourceId), [{ prefix: keys.changePrefix }], { continuation, pageSize });
+    return { items: page.rows.map((r) => decode(changeEntrySchema, r)), continuation: page.continuation };
+  }
+
+  /** Removes every row of a deleted resource's partition but its outbox, the meta tombstone last. */
+  async purgeResource(envId: string, resourceId: string): Promise<void> {
+    const pk = keys.resourcePk(envId, resourceId);
+    const rows = (await queryAll(this.rows, this.tables.resources, pk, [{ all: true }])).filter(
+      (r) => r.rk !== keys.metaRk && !r.rk.startsWith(keys.outboxPrefix),
+    );
+    for (let i = 0; i < rows.length; i += 100) {
+      await this.rows.transact(this.tables.resources, pk, rows.slice(i, i + 100).map((r): WriteOp => ({ op: "delete", rk: r.rk })));
+    }
+    await this.rows.delete(this.tables.resources, pk, keys.metaRk);
+  }
+
+  // Outbox
+
+  async outboxItems(table: "resources" | "directory", pk: string): Promise<{ item: OutboxItem; etag: string }[]> {
+    const rows = await queryAll(this.rows, this.tables[table], pk, [{ prefix: keys.outboxPrefix }]);
+    return rows.map((r) => ({ item: decode(outboxItemSchema, r), etag: r.etag ?? "*" }));
+  }
+
+  async deleteOutboxItem(table: "resources" | "directory", pk: string, id: string, etag: string): Promise<void> {
+    try {
+      await this.rows.delete(this.tables[table], pk, keys.outboxRk(id), etag);
+    } catch (e) {
+      // Rewritten since read (a newer change reused the id): the newer one stays for its own relay.
+      if (!(e instanceof ConcurrencyError)) throw e;
+    }
+  }
+
+  /** Partitions with outbox rows left behind by a crash, across the resources and directory tables. */
+  async *pendingOutboxPartitions(): AsyncIterable<{ table: "resources" | "directory"; pk: string }> {
+    for (const table of ["resources", "directory"] as const) {
+      const seen = new Set<string>();
+      for await (const page of this.rows.scanPages(this.tables[table], keys.outboxPrefix)) {
+        for (const row of page) {
+          if (seen.has(row.pk)) continue;
+          seen.add(row.pk);
+          yield { table, pk: row.pk };
+        }
+      }
+    }
+  }
+
+  async putDirectoryOutbox(envId: string, item: OutboxItem): Promise<void> {
+    await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [{ op: "upsert", rk: keys.outboxRk(item.id), fields: encode(item) }]);
+  }
+
+  // The per-principal index
+
+  async indexRowsFor(principal: PrincipalRef, envId: string, resourceId: string): Promise<Row[]> {
+    return queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [{ prefix: keys.indexResourcePrefix(envId, resourceId) }]);
+  }
+
+  /** Brings one principal's index rows for one resource to exactly `wanted`, in one transaction. */
+  async setIndexRows(principal: PrincipalRef, envId: string, resourceId: string, wanted: IndexEntry[]): Promise<void> {
+    const existing = await this.indexRowsFor(principal, envId, resourceId);
+    const wantedRows = new Map(
+      wanted.map((w) => [keys.indexRk(envId, resourceId, w.role, throughKey(w.through)), encode(w)] as const),
+    );
+    const ops: WriteOp[] = [];
+    for (const [rk, fields] of wantedRows) {
+      const current = existing.find((e) => e.rk === rk);
+      if (!current || current.fields.json !== fields.json) ops.push({ op: "upsert", rk, fields });
+    }
+    for (const e of existing) if (!wantedRows.has(e.rk)) ops.push({ op: "delete", rk: e.rk });
+    for (let i = 0; i < ops.length; i += 100) {
+      await this.rows.transact(this.tables.principals, keys.principalPk(principal), ops.slice(i, i + 100));
+    }
+  }
+
+  /** One partition query (plus pages): the principal's membership row and its index of resources. */
+  async principalIndexPage(envId: string, principal: PrincipalRef, continuation: string | undefined) {
+    const page = await this.rows.queryPage(
+      this.tables.principals,
+      keys.principalPk(principal),
+      principal.type === "user" ? [{ eq: keys.memberRk(envId) }, { prefix: keys.indexPrefix(envId) }] : [{ prefix: keys.indexPrefix(envId) }],
+      { continuation },
+    );
+    let membership: Membership | undefined;
+    const entries: IndexEntry[] = [];
+    for (const row of page.rows) {
+      if (row.rk === keys.memberRk(envId)) membership = decode(membershipSchema, row);
+      else entries.push(decode(indexEntrySchema, row));
+    }
+    return { membership, entries, continuation: page.continuation };
+  }
+
+  /** The distinct resources in a group's (or list's) index, for bringing a new member's rows in line. */
+  async resourcesInIndex(envId: string, principal: PrincipalRef): Promise<string[]> {
+    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [{ prefix: keys.indexPrefix(envId) }]);
+    return [...new Set(rows.map((r) => decode(indexEntrySchema, r).resourceId))];
+  }
+
+  // The environment's catalog of resources and its change log
+
+  async putCatalog(resource: Resource): Promise<void> {
+    await this.rows.transact(this.tables.directory, keys.directoryPk(resource.envId), [
+      { op: "upsert", rk: keys.catalogRk(resource.resourceId), fields: encode(resource) },
+    ]);
+  }
+
+  async deleteCatalog(envId: string, resourceId: string): Promise<void> {
+    await this.rows.delete(this.tables.directory, keys.directoryPk(envId), keys.catalogRk(resourceId));
+  }
+
+  async catalogPage(envId: string, continuation: string | undefined, pageSize = 1000) {
+    const page = await this.rows.queryPage(this.tables.directory, keys.directoryPk(envId), [{ prefix: keys.catalogPrefix }], { continuation, pageSize });
+    return { resources: page.rows.map((r) => decode(resourceSchema, r)), continuation: page.continuation };
+  }
+
+  async putEnvironmentChange(envId: string, entry: ChangeEntry): Promise<void> {
+    await this.rows.transact(this.tables.changes, envId, [{ op: "upsert", rk: newestFirstKey(new Date(entry.at), entry.changeId), fields: encode(entry) }]);
+  }
+
+  async environmentChanges(envId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(this.tables.changes, envId, [{ all: true }], { continuation, pageSize });
+    return { items: page.rows.map((r) => decode(changeEntrySchema, r)), continuation: page.continuation };
+  }
+
+  /** Every search key starts from lower-cased text; exported for tests of the layout. */
+  static searchKey = searchKey;
+}

@@ -1,0 +1,41 @@
+import { ConcurrencyError, conflict } from "../errors.js";
+import type { ChangeEntry } from "../model/records.js";
+import { keys } from "../store/keys.js";
+import type { OutboxItem, OutboxItemInput } from "../store/outbox.js";
+import type { ResourceChange } from "../store/repository.js";
+import type { Capabilities } from "./capabilities.js";
+import { relayNow } from "./relay.js";
+
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId">;
+
+export function outboxItems(deps: Pick<Capabilities, "newId">, items: OutboxItemInput[]): OutboxItem[] {
+  return items.map((i) => ({ ...i, id: deps.newId() }) as OutboxItem);
+}
+
+export function changeEntry(deps: Pick<Capabilities, "newId" | "clock">, entry: Omit<ChangeEntry, "changeId" | "at">): ChangeEntry {
+  return { changeId: deps.newId(), at: deps.clock().toISOString(), ...entry };
+}
+
+/**
+ * Runs read-decide-write against one resource with optimistic concurrency: `attempt` reads and
+ * returns the change to commit; when another writer got there first (ETag mismatch) it runs again
+ * on fresh state. After the commit the change's outbox is relayed at once.
+ */
+export async function changeResource<T>(
+  deps: Deps,
+  attempt: () => Promise<{ change?: ResourceChange | undefined; result: T }>,
+): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    const { change, result } = await attempt();
+    if (!change) return result;
+    try {
+      await deps.repo.commit(change);
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError)) throw e;
+      if (tries < 5) continue;
+      throw conflict(`resource ${change.resource.resourceId} kept changing while this request ran; try again`);
+    }
+    await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId));
+    return result;
+  }
+}

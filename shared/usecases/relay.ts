@@ -1,0 +1,129 @@
+import { keys } from "../store/keys.js";
+import type { IndexEntry, ResourceState } from "../store/repository.js";
+import type { OutboxItem } from "../store/outbox.js";
+import type { PrincipalRef } from "../model/records.js";
+import type { Capabilities } from "./capabilities.js";
+
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
+
+/**
+ * Applies and removes the outbox items of one partition. Called right after each change (so the
+ * caller reads its own writes) and by the sweeper for partitions a crash left items in. Items are
+ * idempotent, so a crash halfway through is repaired by running again.
+ */
+export async function relayPartition(deps: Deps, table: "resources" | "directory", pk: string): Promise<void> {
+  const items = await deps.repo.outboxItems(table, pk);
+  items.sort((a, b) => (a.item.id < b.item.id ? -1 : 1));
+  const states = new Map<string, Promise<ResourceState | undefined>>();
+  for (const { item, etag } of items) {
+    await applyItem(deps, item, states);
+    await deps.repo.deleteOutboxItem(table, pk, item.id, etag);
+  }
+}
+
+/** Relays a change's outbox right away; a failure is left to the sweeper, never lost. */
+export async function relayNow(deps: Deps, table: "resources" | "directory", pk: string): Promise<void> {
+  try {
+    await relayPartition(deps, table, pk);
+  } catch (e) {
+    deps.log(`relay of ${table}/${pk} failed and is left for the sweeper: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The sweeper: relays every partition with outbox items left behind. Returns how many it relayed. */
+export async function sweepOutbox(deps: Deps): Promise<number> {
+  let count = 0;
+  for await (const p of deps.repo.pendingOutboxPartitions()) {
+    await relayPartition(deps, p.table, p.pk);
+    count++;
+  }
+  return count;
+}
+
+async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promise<ResourceState | undefined>>): Promise<void> {
+  const stateOf = (envId: string, resourceId: string) => {
+    const k = keys.resourcePk(envId, resourceId);
+    let s = states.get(k);
+    if (!s) {
+      s = deps.repo.resourceState(envId, resourceId);
+      states.set(k, s);
+    }
+    return s;
+  };
+  switch (item.type) {
+    case "index": {
+      const state = await stateOf(item.envId, item.resourceId);
+      for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, state, p);
+      return;
+    }
+    case "catalog": {
+      const state = await stateOf(item.envId, item.resourceId);
+      if (state) await deps.repo.putCatalog(state.resource);
+      else await deps.repo.deleteCatalog(item.envId, item.resourceId);
+      return;
+    }
+    case "log":
+      await Promise.all(item.entries.map((e) => deps.repo.putEnvironmentChange(item.envId, e)));
+      return;
+    case "email":
+      await Promise.all(item.jobs.map((j) => deps.emailQueue.send(j)));
+      return;
+    case "purge": {
+      for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, undefined, p);
+      await deps.repo.deleteCatalog(item.envId, item.resourceId);
+      await deps.repo.purgeResource(item.envId, item.resourceId);
+      return;
+    }
+    case "groupSync": {
+      const resources = await deps.repo.resourcesInIndex(item.envId, item.group);
+      for (const userId of item.added) await deps.repo.setMemberOf(item.envId, userId, item.group, true);
+      for (const userId of item.removed) await deps.repo.setMemberOf(item.envId, userId, item.group, false);
+      for (const resourceId of resources) {
+        const state = await stateOf(item.envId, resourceId);
+        for (const userId of [...item.added, ...item.removed]) {
+          await reconcilePrincipal(deps, item.envId, resourceId, state, { type: "user", id: userId });
+        }
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Makes a principal's index rows for one resource match the grants. For a group or list, its own
+ * rows and each member's rows; for a user, direct grants and grants through the groups they are in.
+ */
+async function reconcilePrincipal(
+  deps: Deps,
+  envId: string,
+  resourceId: string,
+  state: ResourceState | undefined,
+  principal: PrincipalRef,
+): Promise<void> {
+  const grants = state?.grants ?? [];
+  const entry = (role: IndexEntry["role"], through: IndexEntry["through"]): IndexEntry => ({
+    resourceId,
+    role,
+    through,
+    kind: state!.resource.kind,
+    displayName: state!.resource.displayName,
+  });
+  if (principal.type === "user") {
+    const ctx = await deps.repo.principalContext(envId, principal.id);
+    const wanted: IndexEntry[] = [];
+    for (const g of grants) {
+      if (g.principalType === "user" && g.principalId === principal.id) wanted.push(entry(g.role, "direct"));
+      else if (ctx.memberOf.some((m) => m.type === g.principalType && m.id === g.principalId)) {
+        wanted.push(entry(g.role, { type: g.principalType, id: g.principalId }));
+      }
+    }
+    await deps.repo.setIndexRows(principal, envId, resourceId, wanted);
+    return;
+  }
+  const own = grants.filter((g) => g.principalType === principal.type && g.principalId === principal.id).map((g) => entry(g.role, "direct"));
+  await deps.repo.setIndexRows(principal, envId, resourceId, own);
+  const group = await deps.repo.getGroup(envId, principal.id);
+  for (const memberId of group?.group.memberIds ?? []) {
+    await reconcilePrincipal(deps, envId, resourceId, state, { type: "user", id: memberId });
+  }
+}

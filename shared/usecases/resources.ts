@@ -1,0 +1,271 @@
+import { conflict, forbidden, invalid, notFound } from "../errors.js";
+import type { Connection, Resource } from "../model/records.js";
+import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
+import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
+import type { IndexEntry } from "../store/repository.js";
+import { factsOf, requireAction, viewAsCaller } from "./access.js";
+import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
+import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
+
+export interface ResourceInput {
+  kind: ResourceKind;
+  displayName: string;
+  description?: string | undefined;
+  creatorId: string;
+  analyticsReady?: boolean | undefined;
+  solutionAware?: boolean | undefined;
+  triggerKind?: "instant" | "automated" | undefined;
+  connections?: Connection[] | undefined;
+}
+
+/** The verb that edits a resource's registration, per kind. */
+const editAction: Record<ResourceKind, ActionName> = {
+  processMining: "processMining.editDetails",
+  taskMining: "taskMining.updateProperties",
+  cloudFlow: "cloudFlow.editDefinition",
+};
+
+export interface ResourceView {
+  resource: Partial<Resource> & Pick<Resource, "envId" | "resourceId" | "kind" | "displayName" | "ownerId" | "creatorId">;
+  roles: Role[];
+  allowedActions: ActionName[];
+  via: Decision["via"];
+  etag: string;
+}
+
+function validateKindFields(input: ResourceInput): void {
+  const errors = [];
+  if (input.kind !== "processMining" && input.analyticsReady !== undefined) errors.push({ field: "body.analyticsReady", message: "only for processMining" });
+  if (input.kind !== "cloudFlow") {
+    for (const f of ["solutionAware", "triggerKind", "connections"] as const) {
+      if (input[f] !== undefined) errors.push({ field: `body.${f}`, message: "only for cloudFlow" });
+    }
+  }
+  const ids = (input.connections ?? []).map((c) => c.id);
+  if (new Set(ids).size !== ids.length) errors.push({ field: "body.connections", message: "connection ids must be unique" });
+  if (errors.length > 0) throw invalid("the resource has fields its kind doesn't take", errors);
+}
+
+/**
+ * `PUT .../resources/{id}`: an environment maker registers their own resource (themselves as
+ * creator); environment admins and `Sharing.Admin` any. Updating needs the kind's edit action;
+ * kind and creator never change.
+ */
+export async function putResource(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  input: ResourceInput,
+  ifMatch: string | undefined,
+): Promise<{ created: boolean; view: ResourceView }> {
+  validateKindFields(input);
+  const app = isAppAdmin(caller);
+  const result = await changeResource(deps, async () => {
+    const [env, callerCtx, current, creatorCtx] = await Promise.all([
+      deps.repo.getEnvironment(envId),
+      app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
+      deps.repo.rawResourceMeta(envId, resourceId),
+      deps.repo.principalContext(envId, input.creatorId),
+    ]);
+    if (!env || (!app && !callerCtx?.membership)) throw notFound(`environment ${envId} was not found`);
+    const now = deps.clock().toISOString();
+    if (current?.resource) {
+      const view = await viewAsCaller(deps, caller, envId, resourceId);
+      requireAction(view, editAction[current.resource.kind]);
+      if (ifMatch && ifMatch !== "*" && ifMatch !== view.state.etag) throw conflict("the resource changed since it was read (If-Match)");
+      if (input.kind !== current.resource.kind) throw conflict("a resource's kind can't change");
+      if (input.creatorId !== current.resource.creatorId) throw conflict("a resource's creator can't change");
+      const updated: Resource = { ...current.resource, ...stripUndefined(input), updatedAt: now };
+      const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.updated", resourceId, detail: `updated ${updated.kind} ${updated.displayName}` });
+      const renamed = updated.displayName !== current.resource.displayName;
+      return {
+        change: {
+          etag: view.state.etag,
+          resource: updated,
+          changes: [entry],
+          outbox: outboxItems(deps, [
+            { type: "catalog", envId, resourceId },
+            ...(renamed ? [{ type: "index" as const, envId, resourceId, principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })) }] : []),
+            { type: "log", envId, entries: [entry] },
+          ]),
+        },
+        result: { created: false },
+      };
+    }
+    if (ifMatch && ifMatch !== "*") throw conflict("the resource doesn't exist (If-Match)");
+    const callerIsAdmin = app || (callerCtx?.membership ? isEnvironmentAdmin({ securityRoles: callerCtx.membership.securityRoles }) : false);
+    if (!callerIsAdmin) {
+      if (input.creatorId !== caller.principalId) throw forbidden("an environment maker registers resources with themselves as creator");
+      const roles = callerCtx?.membership?.securityRoles ?? [];
+      if (!roles.includes("EnvironmentMaker")) throw forbidden("registering a resource needs the EnvironmentMaker or SystemAdministrator role in this environment");
+    }
+    if (!creatorCtx.user) throw invalid("the creator is not in the tenant directory", [{ field: "body.creatorId", message: `unknown user ${input.creatorId}` }]);
+    if (!creatorCtx.membership) throw invalid("the creator is not a member of the environment", [{ field: "body.creatorId", message: `user ${input.creatorId} is not in environment ${envId}` }]);
+    if (current?.tombstone) throw conflict("a resource with this id was deleted and is still being removed; try again shortly");
+    const resource: Resource = { envId, resourceId, ...stripUndefined(input), ownerId: input.creatorId, createdAt: now, updatedAt: now };
+    const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.registered", resourceId, principal: { type: "user", id: input.creatorId }, role: "owner", detail: `registered ${resource.kind} ${resource.displayName}` });
+    return {
+      change: {
+        etag: "new",
+        resource,
+        putGrants: [{ principalType: "user", principalId: input.creatorId, role: "owner", grantedBy: caller.principalId, grantedAt: now }],
+        changes: [entry],
+        outbox: outboxItems(deps, [
+          { type: "catalog", envId, resourceId },
+          { type: "index", envId, resourceId, principals: [{ type: "user", id: input.creatorId }] },
+          { type: "log", envId, entries: [entry] },
+        ]),
+      },
+      result: { created: true },
+    };
+  });
+  return { created: result.created, view: await getResource(deps, caller, envId, resourceId) };
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+/** `GET .../resources/{id}`: the resource and the caller's allowed actions; content only with viewDetails. */
+export async function getResource(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<ResourceView> {
+  const view = await viewAsCaller(deps, caller, envId, resourceId);
+  const r = view.state.resource;
+  const seesContent = view.decision.actions.includes(`${r.kind}.viewDetails` as ActionName) || view.decision.actions.includes(`${r.kind}.editDefinition` as ActionName) || view.decision.actions.includes(`${r.kind}.run` as ActionName);
+  const summary = { envId: r.envId, resourceId: r.resourceId, kind: r.kind, displayName: r.displayName, ownerId: r.ownerId, creatorId: r.creatorId };
+  return {
+    resource: seesContent ? r : summary,
+    roles: view.decision.roles,
+    allowedActions: view.decision.actions,
+    via: view.decision.via,
+    etag: view.state.etag,
+  };
+}
+
+/** `DELETE .../resources/{id}`: marks it deleted in one transaction; the relay removes its rows and index entries. */
+export async function deleteResource(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<void> {
+  await changeResource(deps, async () => {
+    const view = await viewAsCaller(deps, caller, envId, resourceId);
+    const r = view.state.resource;
+    requireAction(view, `${r.kind}.delete` as ActionName);
+    const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.deleted", resourceId, detail: `deleted ${r.kind} ${r.displayName}` });
+    return {
+      change: {
+        etag: view.state.etag,
+        resource: { ...r, updatedAt: deps.clock().toISOString() },
+        tombstone: true,
+        changes: [entry],
+        outbox: outboxItems(deps, [
+          { type: "purge", envId, resourceId, principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })) },
+          { type: "log", envId, entries: [entry] },
+        ]),
+      },
+      result: undefined,
+    };
+  });
+}
+
+export interface ListedResource {
+  resourceId: string;
+  kind: ResourceKind;
+  displayName: string;
+  roles: Role[];
+  via: { role: Role | "admin"; through: IndexEntry["through"] | "admin" }[];
+}
+
+/**
+ * `GET .../principals/{id}/resources`: the resources a user holds a role on, directly or through a
+ * group or list: one partition query of their index (plus pages). For an environment admin, every
+ * resource of the environment, since admins can act on all of them.
+ */
+export async function principalResources(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  principalId: string,
+  kind: ResourceKind | undefined,
+  continuation: string | undefined,
+): Promise<{ resources: ListedResource[]; continuationToken?: string | undefined }> {
+  const self = caller.principalId === principalId;
+  const app = isAppAdmin(caller);
+  const [page, callerCtx] = await Promise.all([
+    deps.repo.principalIndexPage(envId, { type: "user", id: principalId }, continuation),
+    self || app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
+  ]);
+  if (self && !page.membership) throw notFound(`environment ${envId} was not found`);
+  if (!self && !app) {
+    if (!callerCtx?.membership) throw notFound(`environment ${envId} was not found`);
+    if (!isEnvironmentAdmin(factsOf(caller.principalId, callerCtx))) throw forbidden("only environment admins may list another principal's resources");
+  }
+  if (!self && !page.membership) throw notFound(`principal ${principalId} is not a member of environment ${envId}`);
+  const grouped = new Map<string, ListedResource>();
+  const add = (e: IndexEntry) => {
+    let item = grouped.get(e.resourceId);
+    if (!item) {
+      item = { resourceId: e.resourceId, kind: e.kind, displayName: e.displayName, roles: [], via: [] };
+      grouped.set(e.resourceId, item);
+    }
+    if (!item.roles.includes(e.role)) item.roles.push(e.role);
+    item.via.push({ role: e.role, through: e.through });
+  };
+  if (page.membership && isEnvironmentAdmin({ securityRoles: page.membership.securityRoles })) {
+    // Admins: the environment's catalog, page by page, with the roles they also hold.
+    const [catalog, rest] = await Promise.all([deps.repo.catalogPage(envId, continuation), allIndexEntries(deps, envId, principalId, page)]);
+    for (const r of catalog.resources) {
+      grouped.set(r.resourceId, { resourceId: r.resourceId, kind: r.kind, displayName: r.displayName, roles: [], via: [{ role: "admin", through: "admin" }] });
+    }
+    for (const e of rest) if (grouped.has(e.resourceId)) add(e);
+    return { resources: [...grouped.values()].filter((r) => !kind || r.kind === kind), continuationToken: catalog.continuation };
+  }
+  for (const e of page.entries) add(e);
+  return { resources: [...grouped.values()].filter((r) => !kind || r.kind === kind), continuationToken: page.continuation };
+}
+
+async function allIndexEntries(deps: Deps, envId: string, principalId: string, first: { entries: IndexEntry[]; continuation?: string | undefined }): Promise<IndexEntry[]> {
+  const out = [...first.entries];
+  let continuation = first.continuation;
+  while (continuation) {
+    const page = await deps.repo.principalIndexPage(envId, { type: "user", id: principalId }, continuation);
+    out.push(...page.entries);
+    continuation = page.continuation;
+  }
+  return out;
+}
+
+/** `PUT .../recordings/{id}`: adds a recording, or relabels one (own or others', by the rules). */
+export async function putRecording(deps: Deps, caller: Caller, envId: string, resourceId: string, recordingId: string, label: string | undefined) {
+  return changeResource(deps, async () => {
+    const view = await viewAsCaller(deps, caller, envId, resourceId);
+    if (view.state.resource.kind !== "taskMining") throw notFound(`resource ${resourceId} has no recordings (it is a ${view.state.resource.kind})`);
+    const full = await deps.repo.fullResourceState(envId, resourceId);
+    const existing = full?.recordings.find((r) => r.recordingId === recordingId);
+    const now = deps.clock().toISOString();
+    if (existing) {
+      requireAction(view, existing.addedBy === caller.principalId ? "taskMining.labelOwnRecording" : "taskMining.labelOthersRecording");
+    } else {
+      requireAction(view, "taskMining.addRecording");
+    }
+    const recording = existing
+      ? { ...existing, ...(label !== undefined ? { label } : {}) }
+      : { recordingId, addedBy: caller.principalId, addedAt: now, ...(label !== undefined ? { label } : {}) };
+    return {
+      change: { etag: view.state.etag, resource: view.state.resource, putRecordings: [recording] },
+      result: { created: !existing, recording },
+    };
+  });
+}
+
+/** `DELETE .../recordings/{id}`: own recordings by anyone who may add them; others' by owners and co-owners. */
+export async function deleteRecording(deps: Deps, caller: Caller, envId: string, resourceId: string, recordingId: string): Promise<void> {
+  await changeResource(deps, async () => {
+    const view = await viewAsCaller(deps, caller, envId, resourceId);
+    if (view.state.resource.kind !== "taskMining") throw notFound(`resource ${resourceId} has no recordings (it is a ${view.state.resource.kind})`);
+    const full = await deps.repo.fullResourceState(envId, resourceId);
+    const existing = full?.recordings.find((r) => r.recordingId === recordingId);
+    if (!existing) throw notFound(`recording ${recordingId} was not found`);
+    requireAction(view, existing.addedBy === caller.principalId ? "taskMining.deleteOwnRecording" : "taskMining.deleteOthersRecording");
+    return { change: { etag: view.state.etag, resource: view.state.resource, deleteRecordings: [recordingId] }, result: undefined };
+  });
+}

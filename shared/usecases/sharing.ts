@@ -1,0 +1,389 @@
+import { randomBytes } from "node:crypto";
+import { conflict, invalid, notFound, ruleViolation, type FieldError } from "../errors.js";
+import type { Environment, Grant, Invitation, InvitationStatus, PrincipalRef, Resource, TenantUser } from "../model/records.js";
+import type { EmailJob } from "../model/emailJobs.js";
+import {
+  grantableRoles,
+  isRoleOf,
+  ownershipRoles,
+  principalTypesByRole,
+  verbToManage,
+  type ActionName,
+  type ResourceKind,
+  type Role,
+} from "../rules/matrix.js";
+import type { ChangeEntry } from "../model/records.js";
+import { requireAction, viewAsCaller } from "./access.js";
+import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
+import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock" | "invitationTtlDays">;
+
+export interface ShareRequest {
+  role: Role;
+  principals: PrincipalRef[];
+  sendInvitation: boolean;
+  message?: string | undefined;
+  connectionChoices?: Record<string, "embedded" | "invoker"> | undefined;
+}
+
+export interface InvitationView {
+  id: string;
+  principalId: string;
+  principalType: PrincipalRef["type"];
+  role: Role;
+  status: InvitationStatus;
+  createdAt: string;
+  expiresAt: string;
+  sentAt?: string | undefined;
+  acceptedAt?: string | undefined;
+}
+
+export interface ShareResult {
+  created: boolean;
+  grants: Grant[];
+  invitations: InvitationView[];
+  warnings: string[];
+}
+
+/** The action a caller needs to grant or revoke a role on a resource kind. */
+export function manageAction(kind: ResourceKind, role: Role): ActionName | undefined {
+  const verb = (verbToManage[kind] as Partial<Record<Role, string>>)[role];
+  return verb ? (`${kind}.${verb}` as ActionName) : undefined;
+}
+
+/** An invitation's status as callers see it: queued or sent ones past their expiry read as expired. */
+export function invitationView(i: Invitation, now: Date): InvitationView {
+  const expired = (i.status === "queued" || i.status === "sent") && new Date(i.expiresAt) <= now;
+  return {
+    id: i.invitationId,
+    principalId: i.principalId,
+    principalType: i.principalType,
+    role: i.role,
+    status: expired ? "expired" : i.status,
+    createdAt: i.createdAt,
+    expiresAt: i.expiresAt,
+    ...(i.sentAt ? { sentAt: i.sentAt } : {}),
+    ...(i.acceptedAt ? { acceptedAt: i.acceptedAt } : {}),
+  };
+}
+
+const newNonce = () => randomBytes(12).toString("base64url");
+
+interface Target {
+  ref: PrincipalRef;
+  user?: TenantUser | undefined;
+  memberOfEnvironment: boolean;
+}
+
+/** Reads each principal named in a share and checks it can receive the role. */
+async function resolveTargets(deps: Deps, envId: string, principals: PrincipalRef[]): Promise<Target[]> {
+  const errors: FieldError[] = [];
+  const targets = await Promise.all(
+    principals.map(async (p, i): Promise<Target | undefined> => {
+      if (p.type === "user") {
+        const ctx = await deps.repo.principalContext(envId, p.id);
+        if (!ctx.user) {
+          errors.push({ field: `body.principals[${i}].id`, message: `user ${p.id} is not in the tenant directory` });
+          return undefined;
+        }
+        if (!ctx.user.enabled) {
+          errors.push({ field: `body.principals[${i}].id`, message: `user ${p.id} is disabled` });
+          return undefined;
+        }
+        return { ref: p, user: ctx.user, memberOfEnvironment: ctx.membership !== undefined };
+      }
+      const group = await deps.repo.getGroup(envId, p.id);
+      const wantedKind = p.type === "group" ? "securityGroup" : "sharePointList";
+      if (!group || group.group.kind !== wantedKind) {
+        errors.push({ field: `body.principals[${i}].id`, message: `${p.type} ${p.id} is not in environment ${envId}` });
+        return undefined;
+      }
+      return { ref: p, memberOfEnvironment: true };
+    }),
+  );
+  if (errors.length > 0) throw invalid("some principals can't be shared with", errors);
+  return targets.filter((t): t is Target => t !== undefined);
+}
+
+/** `POST .../shares`: grants one role to principals, invites them and records it. */
+export async function share(deps: Deps, caller: Caller, envId: string, resourceId: string, req: ShareRequest): Promise<ShareResult> {
+  const principals = dedupe(req.principals);
+  return changeResource(deps, async () => {
+    const [view, env, targets] = await Promise.all([
+      viewAsCaller(deps, caller, envId, resourceId),
+      deps.repo.getEnvironment(envId),
+      resolveTargets(deps, envId, principals),
+    ]);
+    const resource = view.state.resource;
+    const kind = resource.kind;
+    if (!env) throw notFound(`environment ${envId} was not found`);
+    if (!(grantableRoles[kind] as readonly string[]).includes(req.role)) {
+      throw invalid(`role ${req.role} can't be shared on a ${kind} resource`, [
+        { field: "body.role", message: `must be one of ${grantableRoles[kind].join(", ")}` },
+      ]);
+    }
+    requireAction(view, manageAction(kind, req.role)!);
+    checkShareRules(view.ctx?.user, isAppAdmin(caller), resource, env, req, principals);
+
+    const now = deps.clock();
+    const existing = new Set(view.state.grants.map((g) => `${g.principalType}|${g.principalId}|${g.role}`));
+    const fresh = targets.filter((t) => !existing.has(`${t.ref.type}|${t.ref.id}|${req.role}`));
+    const warnings = shareWarnings(req, targets);
+    if (fresh.length === 0) {
+      const same = view.state.grants.filter((g) => g.role === req.role && principals.some((p) => p.type === g.principalType && p.id === g.principalId));
+      return { result: { created: false, grants: same, invitations: [], warnings } };
+    }
+
+    const grants: Grant[] = fresh.map((t) => ({
+      principalType: t.ref.type,
+      principalId: t.ref.id,
+      role: req.role,
+      grantedBy: caller.principalId,
+      grantedAt: now.toISOString(),
+      ...(req.role === "runOnly" ? { connectionChoices: runOnlyChoices(resource, req.connectionChoices) } : {}),
+    }));
+    const invitations: Invitation[] = req.sendInvitation
+      ? fresh
+          .filter((t) => t.ref.type === "user")
+          .map((t) => ({
+            invitationId: deps.newId(),
+            principalType: t.ref.type,
+            principalId: t.ref.id,
+            role: req.role,
+            status: "queued",
+            nonce: newNonce(),
+            sharedBy: caller.principalId,
+            ...(req.message ? { message: req.message } : {}),
+            createdAt: now.toISOString(),
+            expiresAt: new Date(now.getTime() + deps.invitationTtlDays * 86_400_000).toISOString(),
+          }))
+      : [];
+    await addToEnvironment(deps, env, fresh, caller.principalId);
+    const changes: ChangeEntry[] = [
+      ...grants.map((g) =>
+        changeEntry(deps, {
+          actorId: caller.principalId,
+          action: "grant",
+          resourceId,
+          principal: { type: g.principalType, id: g.principalId },
+          role: g.role,
+          detail: `granted ${g.role} on ${kind} ${resource.displayName}`,
+        }),
+      ),
+      ...invitations.map((i) =>
+        changeEntry(deps, {
+          actorId: caller.principalId,
+          action: "invitation.queued",
+          resourceId,
+          principal: { type: i.principalType, id: i.principalId },
+          role: i.role,
+          detail: `invitation ${i.invitationId} queued`,
+        }),
+      ),
+    ];
+    const jobs: EmailJob[] = invitations.map((i) => ({ kind: "invitation", envId, resourceId, invitationId: i.invitationId, nonce: i.nonce }));
+    if (env.sensitive && ownershipRoles.includes(req.role)) {
+      for (const g of grants) {
+        jobs.push({
+          kind: "ownerAlert",
+          envId,
+          resourceId,
+          principal: { type: g.principalType, id: g.principalId },
+          role: g.role,
+          actorId: caller.principalId,
+          at: g.grantedAt,
+          alertId: deps.newId(),
+        });
+      }
+    }
+    const change = {
+      etag: view.state.etag,
+      resource,
+      putGrants: grants,
+      putInvitations: invitations,
+      changes,
+      outbox: outboxItems(deps, [
+        { type: "index", envId, resourceId, principals: grants.map((g) => ({ type: g.principalType, id: g.principalId })) },
+        { type: "log", envId, entries: changes },
+        ...(jobs.length > 0 ? [{ type: "email" as const, jobs }] : []),
+      ]),
+    };
+    const result: ShareResult = { created: true, grants, invitations: invitations.map((i) => invitationView(i, now)), warnings };
+    return { change, result };
+  });
+}
+
+function dedupe(principals: PrincipalRef[]): PrincipalRef[] {
+  const seen = new Set<string>();
+  return principals.filter((p) => {
+    const k = `${p.type}|${p.id}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** The domain rules of sharing that answer 400 (a field can't hold that) or 422 (a rule forbids it). */
+function checkShareRules(
+  sharer: TenantUser | undefined,
+  app: boolean,
+  resource: Resource,
+  env: Environment,
+  req: ShareRequest,
+  principals: PrincipalRef[],
+): void {
+  const kind = resource.kind;
+  const allowedTypes = (principalTypesByRole[kind] as Record<string, readonly string[]>)[req.role] ?? [];
+  const badTypes = principals.flatMap((p, i) =>
+    allowedTypes.includes(p.type) ? [] : [{ field: `body.principals[${i}].type`, message: `${req.role} of a ${kind} resource can't be given to a ${p.type}` }],
+  );
+  if (badTypes.length > 0) throw invalid("some principals can't receive this role", badTypes);
+  if (kind === "cloudFlow" && !app && sharer?.license === "free") {
+    throw ruleViolation("a user with a free license can't share cloud flows; a paid or seeded license is needed");
+  }
+  if (req.role === "runOnly" && resource.triggerKind !== "instant") {
+    throw ruleViolation("run-only users can be added only to instant (manually triggered) flows; this flow is automated");
+  }
+  if (env.sovereignCloud && principals.some((p) => p.type === "sharePointList")) {
+    throw ruleViolation("SharePoint lists can't own flows in sovereign clouds (GCC High, DoD)");
+  }
+  if (req.connectionChoices && req.role !== "runOnly") {
+    throw invalid("connection choices apply to run-only sharing", [{ field: "body.connectionChoices", message: "only with role runOnly" }]);
+  }
+  if (req.connectionChoices) {
+    const known = new Set((resource.connections ?? []).map((c) => c.id));
+    const unknown = Object.keys(req.connectionChoices).filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      throw invalid("connection choices name connections the flow doesn't have", unknown.map((id) => ({ field: `body.connectionChoices.${id}`, message: "not a connection of this flow" })));
+    }
+  }
+}
+
+/** For each connection the flow uses, whose credentials a run-only user's runs use (default: the flow's own). */
+function runOnlyChoices(resource: Resource, chosen: ShareRequest["connectionChoices"]): Record<string, "embedded" | "invoker"> {
+  const out: Record<string, "embedded" | "invoker"> = {};
+  for (const c of resource.connections ?? []) {
+    if (c.usage === "embedded") out[c.id] = chosen?.[c.id] ?? "embedded";
+  }
+  return out;
+}
+
+function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
+  const warnings: string[] = [];
+  if (req.sendInvitation) {
+    for (const t of targets) {
+      if (t.ref.type !== "user") warnings.push(`invitations are emailed to users only; ${t.ref.type} ${t.ref.id} was not emailed`);
+    }
+  }
+  return warnings;
+}
+
+/**
+ * Sharing with a tenant user who isn't in the environment adds them (seed 004): with
+ * EnvironmentMaker in the default environment, with no role elsewhere. Written before the grant;
+ * if the grant then fails the user is a member with nothing shared, which is harmless.
+ */
+async function addToEnvironment(deps: Deps, env: Environment, targets: Target[], actorId: string): Promise<void> {
+  for (const t of targets) {
+    if (t.ref.type !== "user" || t.memberOfEnvironment) continue;
+    await deps.repo.putMembership({ envId: env.envId, userId: t.ref.id, securityRoles: env.isDefault ? ["EnvironmentMaker"] : [], addedBy: "sharing" });
+    await deps.repo.putEnvironmentChange(
+      env.envId,
+      changeEntry(deps, {
+        actorId,
+        action: "member.added",
+        principal: t.ref,
+        detail: env.isDefault ? "added to the environment with EnvironmentMaker by sharing" : "added to the environment with no security role by sharing",
+      }),
+    );
+  }
+}
+
+export interface RevokeResult {
+  revoked: { principalType: PrincipalRef["type"]; principalId: string; role: Role };
+  warnings: string[];
+}
+
+/** `DELETE .../shares/{type}/{id}/{role}`. */
+export async function revoke(deps: Deps, caller: Caller, envId: string, resourceId: string, principal: PrincipalRef, role: Role): Promise<RevokeResult> {
+  return changeResource(deps, async () => {
+    const view = await viewAsCaller(deps, caller, envId, resourceId);
+    const resource = view.state.resource;
+    if (!isRoleOf(resource.kind, role)) {
+      throw invalid(`${resource.kind} resources have no role ${role}`, [{ field: "params.role", message: `must be one of ${grantableRoles[resource.kind].join(", ")}` }]);
+    }
+    const action = manageAction(resource.kind, role);
+    if (!action) throw conflict(`the ${role} of a ${resource.kind} resource changes only by reassignment`);
+    requireAction(view, action);
+    if (resource.kind === "cloudFlow" && role === "owner" && principal.type === "user" && principal.id === resource.creatorId) {
+      throw conflict("the creator of a flow can never be removed as owner");
+    }
+    const grant = view.state.grants.find((g) => g.principalType === principal.type && g.principalId === principal.id && g.role === role);
+    if (!grant) throw notFound(`${principal.type} ${principal.id} holds no ${role} grant on this resource`);
+    const warnings: string[] = [];
+    if (resource.kind === "cloudFlow" && role === "owner") {
+      const orphaned = (resource.connections ?? []).filter((c) => c.usage === "embedded" && principal.type === "user" && c.ownerId === principal.id);
+      for (const c of orphaned) {
+        warnings.push(`embedded connection ${c.id} (${c.connector}) uses the credentials of removed owner ${principal.id}; an owner must give it new credentials`);
+      }
+    }
+    const now = deps.clock();
+    const full = await deps.repo.fullResourceState(envId, resourceId);
+    const revokedInvitations = (full?.invitations ?? [])
+      .filter((i) => i.principalType === principal.type && i.principalId === principal.id && i.role === role && (i.status === "queued" || i.status === "sent" || i.status === "failed"))
+      .map((i) => ({ ...i, status: "revoked" as const }));
+    const entry = changeEntry(deps, {
+      actorId: caller.principalId,
+      action: "revoke",
+      resourceId,
+      principal,
+      role,
+      detail: `revoked ${role}${warnings.length > 0 ? `; ${warnings.length} embedded connection(s) need new credentials` : ""}`,
+    });
+    return {
+      change: {
+        etag: view.state.etag,
+        resource: { ...resource, updatedAt: now.toISOString() },
+        deleteGrants: [{ principal, role }],
+        putInvitations: revokedInvitations,
+        changes: [entry],
+        outbox: outboxItems(deps, [
+          { type: "index", envId, resourceId, principals: [principal] },
+          { type: "log", envId, entries: [entry] },
+        ]),
+      },
+      result: { revoked: { principalType: principal.type, principalId: principal.id, role }, warnings },
+    };
+  });
+}
+
+export interface SharedWith {
+  resourceId: string;
+  kind: ResourceKind;
+  creatorId: string;
+  ownerId: string;
+  grants: (Grant & { isCreator: boolean; isPrimaryOwner: boolean })[];
+  invitations: InvitationView[];
+}
+
+/** `GET .../shares`: every grant, the creator, and the invitations (anyone who can see the resource). */
+export async function sharedWith(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<SharedWith> {
+  await viewAsCaller(deps, caller, envId, resourceId);
+  const full = await deps.repo.fullResourceState(envId, resourceId);
+  if (!full) throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
+  const now = deps.clock();
+  const r = full.resource;
+  return {
+    resourceId,
+    kind: r.kind,
+    creatorId: r.creatorId,
+    ownerId: r.ownerId,
+    grants: full.grants.map((g) => ({
+      ...g,
+      isCreator: g.principalType === "user" && g.principalId === r.creatorId && g.role === "owner",
+      isPrimaryOwner: g.principalType === "user" && g.principalId === r.ownerId && g.role === "owner",
+    })),
+    invitations: full.invitations.map((i) => invitationView(i, now)),
+  };
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from "vitest";
+import { decide, type PrincipalFacts } from "../../shared/rules/decide.js";
+import { actionNames, resourceKinds, verbsByKind, type ActionName, type ResourceKind, type Role } from "../../shared/rules/matrix.js";
+
+/**
+ * The tables of ../shared/spec/sharing-rules.md, copied by hand (y = yes, n = no), one row per
+ * action and one column per role; the last column is the environment's SystemAdministrator.
+ * Written independently of shared/rules/matrix.ts so that a wrong matrix fails here.
+ */
+const spec: Record<ResourceKind, { holders: (Role | "admin")[]; rows: Record<string, string> }> = {
+  processMining: {
+    holders: ["owner", "coOwner", "viewer", "admin"],
+    rows: {
+      viewDetails: "yyyy",
+      viewAnalytics: "yyyy",
+      editDetails: "yyny",
+      share: "yyny",
+      editDataflow: "ynny",
+      delete: "ynny",
+    },
+  },
+  taskMining: {
+    holders: ["owner", "coOwner", "contributor", "admin"],
+    rows: {
+      viewDetails: "yyyn",
+      viewAnalytics: "yynn",
+      updateProperties: "yynn",
+      share: "yyny",
+      addRecording: "yyyn",
+      labelOwnRecording: "yyyn",
+      deleteOwnRecording: "yyyn",
+      labelOthersRecording: "yynn",
+      deleteOthersRecording: "yynn",
+      analyze: "ynnn",
+      delete: "yynn",
+    },
+  },
+  cloudFlow: {
+    // Flow admins are not in the seed tables; our decision (README): they manage owners and run-only users.
+    holders: ["owner", "runOnly", "admin"],
+    rows: {
+      run: "yyn",
+      viewRunHistory: "ynn",
+      manageProperties: "ynn",
+      editDefinition: "ynn",
+      manageOwners: "yny",
+      manageRunOnlyUsers: "yny",
+      sendCopy: "ynn",
+      delete: "ynn",
+    },
+  },
+};
+
+const member = (over: Partial<PrincipalFacts> = {}): PrincipalFacts => ({
+  principalId: "u1",
+  enabled: true,
+  securityRoles: ["BasicUser"],
+  memberOf: [],
+  ...over,
+});
+
+const rows = resourceKinds.flatMap((kind) =>
+  spec[kind].holders.flatMap((holder, col) =>
+    Object.entries(spec[kind].rows).map(([verb, marks]) => ({ kind, holder, action: `${kind}.${verb}` as ActionName, allowed: marks[col] === "y" })),
+  ),
+);
+
+describe("the rule table: one row per kind × role × action", () => {
+  it("covers every action of every kind", () => {
+    for (const kind of resourceKinds) expect(Object.keys(spec[kind].rows).sort()).toEqual([...verbsByKind[kind]].sort());
+    expect(rows.length).toBe(6 * 4 + 11 * 4 + 8 * 3);
+    expect(new Set(actionNames).size).toBe(6 + 11 + 8);
+  });
+
+  it.each(rows)("$kind $holder $action → $allowed", ({ kind, holder, action, allowed }) => {
+    const resource = { kind, triggerKind: "instant" as const };
+    const decision =
+      holder === "admin"
+        ? decide(resource, [], member({ securityRoles: ["SystemAdministrator"] }))
+        : decide(resource, [{ principalType: "user", principalId: "u1", role: holder }], member());
+    expect(decision.actions.includes(action)).toBe(allowed);
+  });
+});
+
+describe("decisions beyond the tables", () => {
+  it("run-only users can't run automated flows", () => {
+    const d = decide({ kind: "cloudFlow", triggerKind: "automated" }, [{ principalType: "user", principalId: "u1", role: "runOnly" }], member());
+    expect(d.actions).toEqual([]);
+    expect(d.roles).toEqual(["runOnly"]);
+  });
+
+  it("a role through a group counts, and names the group", () => {
+    const d = decide({ kind: "processMining" }, [{ principalType: "group", principalId: "g1", role: "viewer" }], member({ memberOf: [{ type: "group", id: "g1" }] }));
+    expect(d.actions).toEqual(["processMining.viewDetails", "processMining.viewAnalytics"]);
+    expect(d.via).toEqual([{ role: "viewer", through: { type: "group", id: "g1" } }]);
+  });
+
+  it("a group the user is not in gives nothing", () => {
+    const d = decide({ kind: "processMining" }, [{ principalType: "group", principalId: "g1", role: "viewer" }], member({ memberOf: [{ type: "group", id: "g2" }] }));
+    expect(d.actions).toEqual([]);
+  });
+
+  it("an admin granted a role keeps both the role and the admin rights", () => {
+    const d = decide({ kind: "processMining" }, [{ principalType: "user", principalId: "u1", role: "viewer" }], member({ securityRoles: ["SystemAdministrator"] }));
+    expect(d.roles).toEqual(["viewer"]);
+    expect(d.via.map((v) => v.through)).toEqual(["direct", "admin"]);
+    expect(d.actions).toContain("processMining.delete");
+  });
+
+  it("a disabled user can do nothing whatever roles they hold", () => {
+    const d = decide({ kind: "processMining" }, [{ principalType: "user", principalId: "u1", role: "owner" }], member({ enabled: false }));
+    expect(d.actions).toEqual([]);
+    expect(d.limitation).toBe("disabled");
+  });
+
+  it("a member with no security role may only run flows (seed 004)", () => {
+    const owner = [{ principalType: "user" as const, principalId: "u1", role: "owner" as const }];
+    const flow = decide({ kind: "cloudFlow", triggerKind: "instant" }, owner, member({ securityRoles: [] }));
+    expect(flow.actions).toEqual(["cloudFlow.run"]);
+    expect(flow.limitation).toBe("noSecurityRole");
+    const process = decide({ kind: "processMining" }, [{ principalType: "user", principalId: "u1", role: "viewer" }], member({ securityRoles: [] }));
+    expect(process.actions).toEqual([]);
+  });
+});
