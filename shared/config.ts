@@ -19,7 +19,6 @@ export const settingsSchema = z
     PUBLIC_BASE_URL: z.string().url(),
     APP_BASE_URL: z.string().url(),
     AUDIT_SCHEDULE: z.string().min(1).default("0 0 3 * * *"),
-    EMAIL_QUEUE: z.string().regex(/^[a-z0-9-]{3,63}$/).default("outbound-email"),
     TABLE_PREFIX: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/).default("sharing"),
   })
   .refine((s) => s.AUTH_DEV_SIGNING_KEY !== undefined || (s.AUTH_ISSUER && s.AUTH_AUDIENCE && s.AUTH_JWKS_URL), {

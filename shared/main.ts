@@ -1,6 +1,7 @@
 import { AzureRowStore } from "./adapters/tables/azureRowStore.js";
 import { StorageEmailQueue } from "./adapters/queues/storageEmailQueue.js";
 import { createAuthenticator } from "./adapters/http/auth.js";
+import { emailQueueName } from "./model/emailJobs.js";
 import { parseSettings, type Settings } from "./config.js";
 import { SharingRepository } from "./store/repository.js";
 import { tableNames } from "./store/keys.js";
@@ -21,7 +22,7 @@ export function getServices(): Services {
     const rows = new AzureRowStore({ connectionString: settings.AzureWebJobsStorage });
     const caps: Capabilities = {
       repo: new SharingRepository(rows, tableNames(settings.TABLE_PREFIX)),
-      emailQueue: new StorageEmailQueue(settings.AzureWebJobsStorage, settings.EMAIL_QUEUE),
+      emailQueue: new StorageEmailQueue(settings.AzureWebJobsStorage, emailQueueName),
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: settings.INVITATION_TTL_DAYS,
