@@ -8,8 +8,10 @@ import { relayNow } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId">;
 
+/** Gives a change's outbox items ids that sort in the order written, so the relay applies them in that order. */
 export function outboxItems(deps: Pick<Capabilities, "newId">, items: OutboxItemInput[]): OutboxItem[] {
-  return items.map((i) => ({ ...i, id: deps.newId() }) as OutboxItem);
+  const base = deps.newId();
+  return items.map((i, n) => ({ ...i, id: `${base}.${n.toString().padStart(2, "0")}` }) as OutboxItem);
 }
 
 export function changeEntry(deps: Pick<Capabilities, "newId" | "clock">, entry: Omit<ChangeEntry, "changeId" | "at">): ChangeEntry {

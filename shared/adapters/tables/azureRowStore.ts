@@ -9,6 +9,8 @@ export interface AzureRowStoreOptions {
   connectionString: string;
   /** Called for every HTTP request sent to storage, retries included: the request-count budget tests use it. */
   onRequest?: (method: string, url: string) => void;
+  /** Called when that request's response (or failure) arrives: with onRequest, shows which requests overlapped. */
+  onResponse?: (method: string, url: string) => void;
 }
 
 /** The storage port on Azure Table Storage (or Azurite). Tables are created on first use. */
@@ -22,7 +24,7 @@ export class AzureRowStore implements RowStore {
     let c = this.clients.get(table);
     if (!c) {
       const policies: { policy: PipelinePolicy; position: "perRetry" }[] = [];
-      const onRequest = this.options.onRequest;
+      const { onRequest, onResponse } = this.options;
       if (onRequest) {
         policies.push({
           position: "perRetry",
@@ -30,7 +32,7 @@ export class AzureRowStore implements RowStore {
             name: "countStorageRequests",
             sendRequest: (request, next) => {
               onRequest(request.method, request.url);
-              return next(request);
+              return next(request).finally(() => onResponse?.(request.method, request.url));
             },
           },
         });
@@ -115,9 +117,10 @@ export class AzureRowStore implements RowStore {
     }
   }
 
-  transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>> {
-    if (ops.length === 0) return Promise.resolve(new Map());
+  async transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>> {
+    if (ops.length === 0) return new Map();
     if (ops.length > 100) throw new Error("a transaction holds at most 100 operations");
+    if (new Set(ops.map((o) => o.rk)).size !== ops.length) throw new Error("a transaction may name each row once");
     return this.run(table, "transaction", async (c) => {
       const actions: TransactionAction[] = ops.map((o) => {
         const entity = { partitionKey: pk, rowKey: o.rk, ...(o.op === "delete" ? {} : o.fields) };

@@ -1,0 +1,151 @@
+import { describe, expect, it } from "vitest";
+import type { EmailJob } from "../../shared/model/emailJobs.js";
+import type { RowStore } from "../../shared/ports/rows.js";
+import { tableNames } from "../../shared/store/keys.js";
+import { SharingRepository } from "../../shared/store/repository.js";
+import { check, effectiveAccess } from "../../shared/usecases/access.js";
+import { sortableId, type Caller, type Capabilities } from "../../shared/usecases/capabilities.js";
+import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
+import { sweepOutbox } from "../../shared/usecases/relay.js";
+import { principalResources, putResource } from "../../shared/usecases/resources.js";
+import { share } from "../../shared/usecases/sharing.js";
+import { backends, uniquePrefix } from "../support/backends.js";
+
+const admin: Caller = { principalId: "app", appRoles: ["Sharing.Admin"] };
+const as = (id: string): Caller => ({ principalId: id, appRoles: [] });
+
+/** Counts storage requests (HTTP requests on Azurite, calls on the fake) and how many overlapped. */
+class Meter {
+  on = false;
+  requests: string[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  start() {
+    this.on = true;
+    this.requests = [];
+    this.maxInFlight = 0;
+  }
+  sent = (method: string, url: string) => {
+    if (!this.on) return;
+    this.requests.push(`${method} ${url}`);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+  };
+  done = () => {
+    if (this.on) this.inFlight--;
+  };
+}
+
+/** Records each port call with its table, and can make chosen calls fail once, as a crash would. */
+function instrumented(store: RowStore, calls: string[], fault: { armed?: { method: string; table: string } | undefined }) {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        calls.push(`${String(prop)} ${String(args[0])}`);
+        const armed = fault.armed;
+        if (armed && armed.method === prop && String(args[0]).endsWith(armed.table)) {
+          fault.armed = undefined;
+          return Promise.reject(new Error("injected crash"));
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+describe.each(backends())("repository on $name", (backend) => {
+  async function world(opts: { failEmailOnce?: boolean } = {}) {
+    const meter = new Meter();
+    const calls: string[] = [];
+    const fault: { armed?: { method: string; table: string } | undefined } = {};
+    const store = instrumented(backend.make(meter.sent, meter.done), calls, fault);
+    const prefix = uniquePrefix();
+    const sent: EmailJob[] = [];
+    let failEmail = false;
+    const logs: string[] = [];
+    const caps: Capabilities = {
+      repo: new SharingRepository(store, tableNames(prefix)),
+      emailQueue: {
+        send: async (job) => {
+          if (failEmail) {
+            failEmail = false;
+            throw new Error("queue down");
+          }
+          sent.push(job);
+        },
+      },
+      clock: () => new Date(),
+      newId: () => sortableId(),
+      invitationTtlDays: 14,
+      log: (m) => void logs.push(m),
+    };
+    await putEnvironment(caps, admin, { envId: "e1", displayName: "Env", isDefault: true, sensitive: false, expectedOwnerGroupIds: [], sovereignCloud: false });
+    for (const id of ["maker", "bob"]) {
+      await putUser(caps, admin, { userId: id, email: `${id}@x.test`, displayName: id, userType: "member", enabled: true, license: "paid" });
+      await putMembership(caps, admin, { envId: "e1", userId: id, securityRoles: ["EnvironmentMaker"] });
+    }
+    await putResource(caps, as("maker"), "e1", "p1", { kind: "processMining", displayName: "Orders", creatorId: "maker" }, undefined);
+    failEmail = opts.failEmailOnce ?? false;
+    /** From now on, the next call of this method on this table fails once. */
+    const failNext = (method: string, table: string) => void (fault.armed = { method, table });
+    return { caps, meter, calls, sent, logs, failNext, tables: tableNames(prefix) };
+  }
+
+  it("answers an access check and a check item with two storage requests sent together", async () => {
+    const { caps, meter } = await world();
+    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: false });
+    meter.start();
+    const results = await check(caps, as("bob"), "e1", [{ principalId: "bob", resourceId: "p1", action: "processMining.viewAnalytics" }]);
+    expect(results[0]?.allowed).toBe(true);
+    expect(meter.requests).toHaveLength(2);
+    expect(meter.maxInFlight).toBe(2);
+    meter.start();
+    const access = await effectiveAccess(caps, as("bob"), "e1", "p1", "bob");
+    expect(access.roles).toEqual(["viewer"]);
+    expect(meter.requests).toHaveLength(2);
+    expect(meter.maxInFlight).toBe(2);
+  });
+
+  it("shares one role with one principal in one entity-group transaction", async () => {
+    const { caps, calls, tables } = await world();
+    calls.length = 0;
+    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
+    expect(calls.filter((c) => c === `transact ${tables.resources}`)).toHaveLength(1);
+  });
+
+  it("lists a principal's resources with one partition query", async () => {
+    const { caps, meter } = await world();
+    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: false });
+    meter.start();
+    const listed = await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined);
+    expect(listed.resources.map((r) => r.resourceId)).toEqual(["p1"]);
+    expect(meter.requests).toHaveLength(1);
+  });
+
+  it("repairs a crash between the grant and its index: the sweeper finishes it, the email job goes once", async () => {
+    const { caps, sent, logs, tables, failNext } = await world();
+    failNext("transact", tables.principals);
+    const r = await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
+    expect(r.created).toBe(true);
+    expect(logs.some((l) => l.includes("left for the sweeper"))).toBe(true);
+    expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toEqual([]);
+    expect(sent).toHaveLength(0);
+    expect(await sweepOutbox(caps)).toBe(1);
+    expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources.map((x) => x.resourceId)).toEqual(["p1"]);
+    expect(sent.map((j) => j.kind)).toEqual(["invitation"]);
+    expect(await sweepOutbox(caps)).toBe(0);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("repairs a crash after the index was written but before the email was queued", async () => {
+    const { caps, sent } = await world({ failEmailOnce: true });
+    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
+    expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toHaveLength(1);
+    expect(sent).toHaveLength(0);
+    expect(await sweepOutbox(caps)).toBe(1);
+    expect(sent).toHaveLength(1);
+    expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toHaveLength(1);
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import { ConcurrencyError } from "../../shared/errors.js";
+import { queryAll, type RowStore } from "../../shared/ports/rows.js";
+import { backends, uniquePrefix } from "../support/backends.js";
+
+/** The storage port's contract, run on the in-memory fake and on Azurite alike. */
+describe.each(backends())("row store contract: $name", (backend) => {
+  const fresh = (): { store: RowStore; table: string } => ({ store: backend.make(), table: `${uniquePrefix()}Rows` });
+
+  it("reads back what a transaction wrote, with an ETag, and nothing for a missing row", async () => {
+    const { store, table } = fresh();
+    expect(await store.get(table, "p", "missing")).toBeUndefined();
+    const etags = await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { json: "{\"x\":1}", n: 3, b: true } }]);
+    const row = await store.get(table, "p", "a");
+    expect(row?.fields).toEqual({ json: "{\"x\":1}", n: 3, b: true });
+    expect(row?.etag).toBe(etags.get("a"));
+  });
+
+  it("applies a transaction all or nothing: a duplicate insert rolls back the other writes", async () => {
+    const { store, table } = fresh();
+    await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "1" } }]);
+    await expect(
+      store.transact(table, "p", [
+        { op: "upsert", rk: "b", fields: { v: "2" } },
+        { op: "insert", rk: "a", fields: { v: "3" } },
+      ]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(await store.get(table, "p", "b")).toBeUndefined();
+    expect((await store.get(table, "p", "a"))?.fields.v).toBe("1");
+  });
+
+  it("replaces only under the current ETag, and deletes in the same transaction", async () => {
+    const { store, table } = fresh();
+    const first = await store.transact(table, "p", [
+      { op: "insert", rk: "meta", fields: { v: "1" } },
+      { op: "insert", rk: "g", fields: { v: "1" } },
+    ]);
+    const etag = first.get("meta")!;
+    await store.transact(table, "p", [
+      { op: "replace", rk: "meta", fields: { v: "2" }, etag },
+      { op: "delete", rk: "g" },
+    ]);
+    expect(await store.get(table, "p", "g")).toBeUndefined();
+    await expect(store.transact(table, "p", [{ op: "replace", rk: "meta", fields: { v: "3" }, etag }])).rejects.toBeInstanceOf(ConcurrencyError);
+    expect((await store.get(table, "p", "meta"))?.fields.v).toBe("2");
+  });
+
+  it("deletes one row under an ETag, and ignores a missing row", async () => {
+    const { store, table } = fresh();
+    const e = await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "1" } }]);
+    await store.transact(table, "p", [{ op: "upsert", rk: "a", fields: { v: "2" } }]);
+    await expect(store.delete(table, "p", "a", e.get("a"))).rejects.toBeInstanceOf(ConcurrencyError);
+    await store.delete(table, "p", "a");
+    expect(await store.get(table, "p", "a")).toBeUndefined();
+    await store.delete(table, "p", "a");
+  });
+
+  it("queries row key ranges of one partition in key order, page by page", async () => {
+    const { store, table } = fresh();
+    await store.transact(table, "p", [
+      { op: "insert", rk: "grant|a", fields: { v: "1" } },
+      { op: "insert", rk: "grant|b", fields: { v: "2" } },
+      { op: "insert", rk: "grant|c", fields: { v: "3" } },
+      { op: "insert", rk: "grant}", fields: { v: "x" } },
+      { op: "insert", rk: "meta", fields: { v: "m" } },
+      { op: "insert", rk: "other", fields: { v: "o" } },
+    ]);
+    await store.transact(table, "q", [{ op: "insert", rk: "grant|z", fields: { v: "q" } }]);
+    const rks: string[] = [];
+    let continuation: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.queryPage(table, "p", [{ eq: "meta" }, { prefix: "grant|" }], { continuation, pageSize: 2 });
+      rks.push(...page.rows.map((r) => r.rk));
+      continuation = page.continuation;
+      pages++;
+    } while (continuation);
+    expect(rks).toEqual(["grant|a", "grant|b", "grant|c", "meta"]);
+    expect(pages).toBeGreaterThanOrEqual(2);
+    expect((await queryAll(store, table, "p", [{ all: true }])).length).toBe(6);
+  });
+
+  it("scans a row key prefix across partitions", async () => {
+    const { store, table } = fresh();
+    await store.transact(table, "p1", [{ op: "insert", rk: "outbox|1", fields: { v: "1" } }, { op: "insert", rk: "meta", fields: { v: "m" } }]);
+    await store.transact(table, "p2", [{ op: "insert", rk: "outbox|2", fields: { v: "2" } }]);
+    const found: string[] = [];
+    for await (const page of store.scanPages(table, "outbox|")) found.push(...page.map((r) => `${r.pk}/${r.rk}`));
+    expect(found.sort()).toEqual(["p1/outbox|1", "p2/outbox|2"]);
+  });
+
+  it("keeps keys with quotes and OData words inside their own partition", async () => {
+    const { store, table } = fresh();
+    const hostile = "x' or PartitionKey ne '";
+    await store.transact(table, "victim", [{ op: "insert", rk: "secret", fields: { v: "s" } }]);
+    await store.transact(table, hostile, [{ op: "insert", rk: "a'b", fields: { v: "h" } }]);
+    const rows = await queryAll(store, table, hostile, [{ eq: "a'b" }, { prefix: "secret" }]);
+    expect(rows.map((r) => `${r.pk}/${r.rk}`)).toEqual([`${hostile}/a'b`]);
+  });
+
+  it("refuses transactions over 100 operations or naming a row twice", async () => {
+    const { store, table } = fresh();
+    const ops = Array.from({ length: 101 }, (_, i) => ({ op: "upsert" as const, rk: `r${i}`, fields: { v: "1" } }));
+    await expect(store.transact(table, "p", ops)).rejects.toThrow();
+    await expect(
+      store.transact(table, "p", [
+        { op: "upsert", rk: "a", fields: { v: "1" } },
+        { op: "upsert", rk: "a", fields: { v: "2" } },
+      ]),
+    ).rejects.toThrow();
+    expect(await store.get(table, "p", "a")).toBeUndefined();
+  });
+});
