@@ -13,6 +13,7 @@ export interface TableNames {
   changes: string;
   audits: string;
   copies: string;
+  reassignments: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -24,6 +25,7 @@ export function tableNames(prefix: string): TableNames {
     changes: `${prefix}Changes`,
     audits: `${prefix}Audits`,
     copies: `${prefix}Copies`,
+    reassignments: `${prefix}Reassignments`,
   };
 }
 
