@@ -1,0 +1,144 @@
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { QueueClient } from "@azure/storage-queue";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAzurite, type Azurite } from "../../infra/local/azurite.js";
+import { startHost, type LocalHost } from "../../infra/local/host.js";
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+/** Polls `probe` until it returns a defined value; no fixed sleeps. */
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+interface QueueProbe {
+  deliveries: { value: unknown; dequeueCount: number; id: string; insertionTime: string; popReceipt: string }[];
+  attempts: Record<string, number>;
+}
+interface TimerProbe {
+  everySecond: { count: number; last: unknown };
+  manual: { count: number; last: unknown };
+}
+
+describe("local host: timers and queues against Azurite", () => {
+  let azurite: Azurite;
+  let host: LocalHost;
+  const workQueue = `work-${randomUUID().slice(0, 8)}`;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    host = await startHost({
+      functionFiles: [fixture("timerApp.ts"), fixture("queueApp.ts")],
+      port: 0,
+      hostJson: {
+        version: "2.0",
+        extensions: { queues: { maxDequeueCount: 5, visibilityTimeout: "00:00:00", batchSize: 16, maxPollingInterval: "00:00:01" } },
+      },
+      settings: { AzureWebJobsStorage: azurite.connectionString, WORK_QUEUE: workQueue, MANUAL_SCHEDULE: "0 0 0 1 1 *" },
+      logLine: (line) => lines.push(line),
+    });
+  });
+  afterAll(async () => {
+    await host?.close();
+    await azurite?.stop();
+  });
+
+  const probe = async <T>(path: string): Promise<T> => (await fetch(`${host.url}${path}`)).json() as Promise<T>;
+  const queueClient = (name: string) => new QueueClient(azurite.connectionString, name);
+  const send = async (value: unknown) => {
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    await queueClient(workQueue).sendMessage(Buffer.from(text).toString("base64"));
+  };
+
+  it("resolves %SETTING% expressions in triggers", () => {
+    expect(host.registrations.find((r) => r.name === "work")?.queueName).toBe(workQueue);
+    expect(host.registrations.find((r) => r.name === "manual")?.schedule).toBe("0 0 0 1 1 *");
+  });
+
+  it("fires a timer on its one-second NCRONTAB schedule with the Functions timer shape", async () => {
+    const seen = await eventually(async () => {
+      const p = await probe<TimerProbe>("/api/probe/timers");
+      return p.everySecond.count >= 2 ? p.everySecond : undefined;
+    });
+    expect(seen.last).toMatchObject({ isPastDue: false, schedule: { adjustForDST: true } });
+    expect(seen.last).toHaveProperty("scheduleStatus.next");
+  });
+
+  it("fires a timer on demand with triggerTimer", async () => {
+    const before = (await probe<TimerProbe>("/api/probe/timers")).manual.count;
+    await host.triggerTimer("manual");
+    expect((await probe<TimerProbe>("/api/probe/timers")).manual.count).toBe(before + 1);
+    expect(lines).toContain("[manual] manual timer ran");
+    // The admin API does the same over HTTP.
+    const response = await fetch(`${host.url}/admin/functions/manual?wait=true`, { method: "POST", body: "{}" });
+    expect(response.status).toBe(204);
+    expect((await probe<TimerProbe>("/api/probe/timers")).manual.count).toBe(before + 2);
+  });
+
+  it("delivers a base64 queue message JSON-parsed, with its trigger metadata, and deletes it", async () => {
+    const label = `good-${randomUUID()}`;
+    await send({ label, n: 1 });
+    const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
+    expect(delivery.value).toEqual({ label, n: 1 });
+    expect(delivery.dequeueCount).toBe(1);
+    expect(typeof delivery.id).toBe("string");
+    expect(typeof delivery.popReceipt).toBe("string");
+    expect(Number.isNaN(Date.parse(delivery.insertionTime))).toBe(false);
+    await eventually(async () => ((await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
+  });
+
+  it("hands a message that is not JSON over as its text", async () => {
+    const label = `plain-${randomUUID()}`;
+    await send(label);
+    const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => d.value === label));
+    expect(delivery.dequeueCount).toBe(1);
+  });
+
+  it("retries a failing message maxDequeueCount times, then moves it to <queue>-poison, while a later good message is delivered", async () => {
+    const poisonLabel = `poison-${randomUUID()}`;
+    const goodLabel = `good-${randomUUID()}`;
+    await send({ label: poisonLabel });
+    await send({ label: goodLabel });
+
+    const good = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(goodLabel)));
+    expect(good.dequeueCount).toBe(1);
+
+    const poisonQueue = queueClient(`${workQueue}-poison`);
+    const poisoned = await eventually(async () => {
+      const peeked = await poisonQueue.peekMessages({ numberOfMessages: 32 }).catch(() => undefined);
+      return peeked?.peekedMessageItems.find((m) => Buffer.from(m.messageText, "base64").toString("utf8").includes(poisonLabel));
+    });
+    // Same body as sent: still base64 of the JSON.
+    expect(JSON.parse(Buffer.from(poisoned.messageText, "base64").toString("utf8"))).toEqual({ label: poisonLabel });
+    expect((await probe<QueueProbe>("/api/probe/queue")).attempts[poisonLabel]).toBe(5);
+    await eventually(async () => ((await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
+  });
+
+  it("sends queue output bindings (base64) and the trigger picks them up", async () => {
+    const label = `out-${randomUUID()}`;
+    const response = await fetch(`${host.url}/api/enqueue`, { method: "POST", body: JSON.stringify({ label }), headers: { "content-type": "application/json" } });
+    expect(response.status).toBe(202);
+    const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
+    expect(delivery.value).toEqual({ label });
+  });
+
+  it("processes a burst of messages concurrently and quickly", async () => {
+    const labels = Array.from({ length: 40 }, (_, i) => `burst-${i}-${randomUUID()}`);
+    const started = Date.now();
+    await Promise.all(labels.map((label) => send({ label })));
+    await eventually(async () => {
+      const { deliveries } = await probe<QueueProbe>("/api/probe/queue");
+      const got = new Set(deliveries.map((d) => JSON.stringify(d.value)));
+      return labels.every((label) => got.has(JSON.stringify({ label }))) ? true : undefined;
+    });
+    console.log(`40 queue messages delivered in ${Date.now() - started} ms`);
+  });
+});

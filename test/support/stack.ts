@@ -1,0 +1,245 @@
+/**
+ * The whole app for end-to-end tests: Azurite (in memory) and the mail sink run in the test
+ * process, the Functions host runs as a child process (`node dist/infra/local/start.js`, so the
+ * compiled app is what is tested, and a crash can be simulated with SIGKILL). Needs `dist/` built
+ * (`npm test` builds first).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { signDevToken } from "../../shared/adapters/http/devToken.js";
+import { startAzurite } from "../../infra/local/azurite.js";
+import { freePort } from "../../infra/local/freePort.js";
+import { startMailSink, type MailSink } from "../../infra/local/mailSink.js";
+import { findProjectRoot, randomKey } from "../../infra/local/settings.js";
+
+export interface StackOptions {
+  /** Extra settings for the host process (they win over the stack's own). */
+  env?: Record<string, string>;
+}
+
+export interface ApiResult {
+  status: number;
+  headers: Headers;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: unknown;
+  text: string;
+}
+
+export interface ApiOptions {
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** A string is sent as is; anything else as JSON (with `content-type: application/json`). */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Stack {
+  /** The host's base URL, e.g. `http://127.0.0.1:40123` (routes are under `/api/`). */
+  baseUrl: string;
+  /** The Azurite connection string the host uses, for checking storage directly. */
+  storageConnectionString: string;
+  /** The mail sink the host sends email to. */
+  sink: MailSink;
+  /** The settings the host was last started with (keys included). */
+  settings: Readonly<Record<string, string>>;
+  /** A development token the host accepts. */
+  token(sub: string, roles?: string[]): Promise<string>;
+  /** Calls the API: `api("GET", "/api/health")`. */
+  api(method: string, path: string, options?: ApiOptions): Promise<ApiResult>;
+  /**
+   * Runs a non-HTTP function (a timer, or a queue function with `input` as the message) through
+   * the host's admin API and waits for it; rejects if it failed.
+   */
+  runFunction(name: string, input?: string): Promise<void>;
+  /** Kills the host with SIGKILL (a crash: no in-flight work finishes) and waits for it to be gone. */
+  killHost(): Promise<void>;
+  /** Stops the host (gracefully, if still running) and starts it again; `extraEnv` applies to this start. */
+  restartHost(extraEnv?: Record<string, string>): Promise<void>;
+  /** Everything the host printed so far (stdout and stderr), for diagnosing a failure. */
+  logs(): string;
+  /** Stops the host, the mail sink and Azurite. */
+  stop(): Promise<void>;
+}
+
+const root = findProjectRoot(fileURLToPath(new URL(".", import.meta.url)));
+const startScript = join(root, "dist", "infra", "local", "start.js");
+const healthTimeoutMs = 60_000;
+
+/** Host processes of this test process, killed if it exits without stop() (a crashed test file). */
+const liveHosts = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of liveHosts) child.kill("SIGKILL");
+});
+
+const exampleSchema = z.object({ Values: z.record(z.string(), z.string()).optional() }).loose();
+
+/** The documented defaults of local.settings.example.json, without its placeholders. */
+function exampleDefaults(): Record<string, string> {
+  const path = join(root, "local.settings.example.json");
+  if (!existsSync(path)) return {};
+  const values = exampleSchema.parse(JSON.parse(readFileSync(path, "utf8"))).Values ?? {};
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => !value.startsWith("(")));
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  if (!existsSync(startScript)) throw new Error(`${startScript} is missing: run \`npm run build\` first`);
+
+  const azurite = await startAzurite();
+  let sink: MailSink;
+  try {
+    sink = await startMailSink({ host: "127.0.0.1", port: 0 });
+  } catch (error) {
+    await azurite.stop();
+    throw error;
+  }
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseSettings: Record<string, string> = {
+    ...exampleDefaults(),
+    DEMO: "0",
+    // Only the environment counts: a developer's local.settings.json must not leak into tests.
+    LOCAL_SETTINGS_FILE: "none",
+    PORT: String(port),
+    AzureWebJobsStorage: azurite.connectionString,
+    ACS_CONNECTION_STRING: sink.connectionString,
+    AUTH_DEV_SIGNING_KEY: randomKey(),
+    INVITATION_SIGNING_KEY: randomKey(),
+    EMAIL_SENDER: "DoNotReply@sharing.test",
+    PUBLIC_BASE_URL: baseUrl,
+    APP_BASE_URL: `${sink.url}/app`,
+    // Messages a killed host was working on come back after this, not the Functions 10 minutes.
+    LOCAL_QUEUE_LEASE_SECONDS: "10",
+    ...options.env,
+  };
+
+  let settings = baseSettings;
+  let child: ChildProcess | undefined;
+  let output: string[] = [];
+  const echo = process.env.STACK_LOGS === "1";
+
+  async function startHostProcess(extraEnv: Record<string, string> = {}): Promise<void> {
+    settings = { ...baseSettings, ...extraEnv };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...settings };
+    const started = spawn(process.execPath, [startScript], { cwd: root, env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    child = started;
+    liveHosts.add(started);
+    started.once("exit", () => liveHosts.delete(started));
+    // The host exits when this IPC channel closes (start.ts), i.e. when this process dies.
+    started.channel?.unref();
+    output = [];
+    for (const stream of [started.stdout, started.stderr]) {
+      stream?.setEncoding("utf8");
+      stream?.on("data", (chunk: string) => {
+        output.push(chunk);
+        if (echo) process.stderr.write(chunk);
+      });
+    }
+    await waitForHealth(started);
+  }
+
+  async function waitForHealth(started: ChildProcess): Promise<void> {
+    const deadline = Date.now() + healthTimeoutMs;
+    while (Date.now() < deadline) {
+      if (started.exitCode !== null || started.signalCode !== null) {
+        throw new Error(`the host exited during start (code ${started.exitCode}, signal ${started.signalCode}):\n${tail()}`);
+      }
+      try {
+        const response = await fetch(`${baseUrl}/api/health`);
+        await response.arrayBuffer();
+        if (response.status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the host did not answer GET /api/health with 200 within ${healthTimeoutMs} ms:\n${tail()}`);
+  }
+
+  const tail = (): string => output.join("").slice(-4000);
+
+  function exited(target: ChildProcess): Promise<void> {
+    if (target.exitCode !== null || target.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => target.once("exit", () => resolve()));
+  }
+
+  async function stopHostProcess(signal: NodeJS.Signals): Promise<void> {
+    const target = child;
+    if (target === undefined) return;
+    child = undefined;
+    const gone = exited(target);
+    target.kill(signal);
+    const force = setTimeout(() => target.kill("SIGKILL"), 15_000);
+    await gone;
+    clearTimeout(force);
+  }
+
+  try {
+    await startHostProcess();
+  } catch (error) {
+    await stopHostProcess("SIGKILL");
+    await Promise.all([sink.close(), azurite.stop()]);
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stack: Stack = {
+    baseUrl,
+    storageConnectionString: azurite.connectionString,
+    sink,
+    get settings() {
+      return settings;
+    },
+    token(sub, roles) {
+      const key = settings.AUTH_DEV_SIGNING_KEY;
+      if (key === undefined) throw new Error("the stack runs without AUTH_DEV_SIGNING_KEY");
+      return signDevToken(key, { sub, ...(roles ? { roles } : {}) });
+    },
+    async api(method, path, apiOptions = {}) {
+      const headers: Record<string, string> = { ...apiOptions.headers };
+      if (apiOptions.token !== undefined) headers.authorization = `Bearer ${apiOptions.token}`;
+      let body: string | undefined;
+      if (apiOptions.body !== undefined) {
+        if (typeof apiOptions.body === "string") {
+          body = apiOptions.body;
+        } else {
+          body = JSON.stringify(apiOptions.body);
+          headers["content-type"] ??= "application/json";
+        }
+      }
+      const response = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = text === "" ? undefined : JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, json, text };
+    },
+    async runFunction(name, input) {
+      const response = await fetch(`${baseUrl}/admin/functions/${encodeURIComponent(name)}?wait=true`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(input === undefined ? {} : { input }),
+      });
+      if (response.status !== 204) throw new Error(`running ${name} failed with ${response.status}: ${await response.text()}\n${tail()}`);
+    },
+    killHost: () => stopHostProcess("SIGKILL"),
+    async restartHost(extraEnv) {
+      await stopHostProcess("SIGTERM");
+      await startHostProcess(extraEnv);
+    },
+    logs: () => output.join(""),
+    stop() {
+      stopping ??= (async () => {
+        await stopHostProcess("SIGTERM");
+        await Promise.all([sink.close(), azurite.stop()]);
+      })();
+      return stopping;
+    },
+  };
+  return stack;
+}
