@@ -305,7 +305,6 @@ interface FunctionEntry {
   extraOutputs: OutputSpec[];
   /** What `InvocationContext.options` shows, as the library's `fromRpcBindings` builds it. */
   options: { trigger: FunctionTrigger; return: FunctionOutput | undefined; extraInputs: FunctionInput[]; extraOutputs: FunctionOutput[] };
-  hooks: ModuleRegistrations["hooks"];
   bindings: Record<string, BindingInfo>;
 }
 
@@ -326,7 +325,6 @@ function parseBinding<T>(schema: z.ZodType<T>, binding: BindingInfo, where: stri
 
 function toFunctionEntry(
   registration: ModuleRegistrations["functions"][number],
-  hooks: ModuleRegistrations["hooks"],
   settings: Record<string, string | undefined>,
   config: HostConfig,
 ): FunctionEntry {
@@ -386,7 +384,7 @@ function toFunctionEntry(
     }
   }
   if (trigger === undefined) throw new Error(`function ${name} has no trigger binding`);
-  return { name, handler: registration.handler, trigger, triggerType, returnOutput, extraOutputs, options, hooks, bindings };
+  return { name, handler: registration.handler, trigger, triggerType, returnOutput, extraOutputs, options, bindings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,9 +586,14 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
       if (functions.some((f) => f.name.toLowerCase() === registration.metadata.name.toLowerCase())) {
         throw new Error(`function ${registration.metadata.name} is registered twice`);
       }
-      functions.push(toFunctionEntry(registration, module.hooks, settings, config));
+      functions.push(toFunctionEntry(registration, settings, config));
     }
   }
+  // Hooks are app-wide, as in the worker: one registered by any loaded module (often a shared one,
+  // evaluated while the first function file loaded) applies to every function. Read at each use,
+  // so a disposed hook stops at once.
+  const distinctModules = [...new Set(modules)];
+  const hooksOf = (name: HookName): Callable[] => distinctModules.flatMap((m) => [...m.hooks[name]]);
   const byName = new Map(functions.map((f) => [f.name.toLowerCase(), f]));
   const httpFunctions = functions
     .filter((f): f is FunctionEntry & { trigger: Extract<TriggerSpec, { kind: "http" }> } => f.trigger.kind === "http")
@@ -638,7 +641,7 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     const hookData: Record<string, unknown> = {};
     let handler: Callable = fn.handler;
     let inputs: unknown[] = [input];
-    for (const hook of fn.hooks.preInvocation) {
+    for (const hook of hooksOf("preInvocation")) {
       const hookContext: { hookData: Record<string, unknown>; appHookData: Record<string, unknown>; invocationContext: InvocationContext; inputs: unknown[]; functionCallback: unknown } = {
         hookData,
         appHookData,
@@ -657,9 +660,10 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     } catch (e) {
       error = e ?? new Error("the function threw without an error");
     }
-    if (fn.hooks.postInvocation.size > 0) {
+    const postHooks = hooksOf("postInvocation");
+    if (postHooks.length > 0) {
       const hookContext = { hookData, appHookData, invocationContext: context, inputs, result, error };
-      for (const hook of fn.hooks.postInvocation) await hook(hookContext);
+      for (const hook of postHooks) await hook(hookContext);
       result = hookContext.result;
       error = hookContext.error;
     }
@@ -817,9 +821,7 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
   };
 
   // appStart hooks run before anything is served, as in the worker.
-  for (const module of new Set(modules)) {
-    for (const hook of module.hooks.appStart) await hook({ hookData: appHookData });
-  }
+  for (const hook of hooksOf("appStart")) await hook({ hookData: appHookData });
 
   const servers: Server[] = [];
   const hostname = options.hostname ?? "localhost";
@@ -853,7 +855,8 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
       isPastDue,
       schedule: { adjustForDST: true },
       scheduleStatus: {
-        last: (state?.last ?? new Date(0)).toISOString(),
+        // .NET DateTime.MinValue, what Functions reports before the first run.
+        last: state?.last?.toISOString() ?? "0001-01-01T00:00:00",
         next: (next ?? now).toISOString(),
         lastUpdated: now.toISOString(),
       },
@@ -956,9 +959,7 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
         // Responses are written; drop keep-alive connections that would otherwise hold close().
         for (const s of servers) s.closeAllConnections();
         await stoppedListening;
-        for (const module of new Set(modules)) {
-          for (const hook of module.hooks.appTerminate) await Promise.resolve(hook({ hookData: appHookData })).catch(() => undefined);
-        }
+        for (const hook of hooksOf("appTerminate")) await Promise.resolve(hook({ hookData: appHookData })).catch(() => undefined);
       })();
       return closing;
     },
@@ -1235,6 +1236,12 @@ class QueueListener {
         continue;
       }
       delay = minDelay;
+      if (this.#stopped) {
+        // Received while closing: hand them straight back rather than start work nobody waits for.
+        const { client } = queues.get(this.#trigger.connection, this.#trigger.queueName);
+        await Promise.allSettled(messages.map((m) => client.updateMessage(m.messageId, m.popReceipt, undefined, 0)));
+        break;
+      }
       for (const message of messages) {
         this.#inflight++;
         void this.#deps

@@ -6,9 +6,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { startAzurite, type Azurite } from "./azurite.js";
+import { seedDemo } from "./demo.js";
 import { freePort, isPortFree } from "./freePort.js";
 import { startHost, type LocalHost } from "./host.js";
 import { startMailSink, type MailSink } from "./mailSink.js";
@@ -72,30 +72,15 @@ async function main(): Promise<void> {
   ];
   if (env.DEMO !== "0") {
     const demo = await seedDemo({ baseUrl: running.host.url, token });
-    lines.push(`  Demo          environment ${demo.envId}`);
+    lines.push(`  Demo          environment "${demo.envId}": ${demo.resources.map((r) => `${r.displayName} (${r.kind} ${r.id})`).join(", ")}`);
     if (key) {
       lines.push("  Development tokens (send as 'Authorization: Bearer <token>'; `npm run token -- --sub ID` makes more):");
       for (const person of demo.people) lines.push(`    ${person.label} (${person.id})`, `      ${await token(person.id)}`);
     }
   }
   if (key) lines.push("  Admin app token (roles: Sharing.Admin):", `      ${await token("local-admin-app", ["Sharing.Admin"])}`);
-  lines.push("Press Ctrl+C to stop.", "");
+  lines.push(`  Timers/queues run on their own; run one now with: curl -X POST ${baseUrl}/admin/functions/<name>`, "Press Ctrl+C to stop.", "");
   console.log(lines.join("\n"));
-}
-
-const demoResultSchema = z.object({ envId: z.string(), people: z.array(z.object({ label: z.string(), id: z.string() })) });
-
-/**
- * Runs `seedDemo` from ./demo.js. Loaded through a computed specifier and checked at run time,
- * because demo.ts is written alongside this file and may not exist in every checkout yet.
- */
-async function seedDemo(options: { baseUrl: string; token: (sub: string, roles?: string[]) => Promise<string> }): Promise<z.infer<typeof demoResultSchema>> {
-  const specifier: string = "./demo.js";
-  const module: unknown = await import(specifier);
-  if (typeof module !== "object" || module === null || !("seedDemo" in module) || typeof module.seedDemo !== "function") {
-    throw new Error("infra/local/demo.ts does not export seedDemo; run with DEMO=0");
-  }
-  return demoResultSchema.parse(await module.seedDemo(options));
 }
 
 function describeFunctions(host: LocalHost): string {

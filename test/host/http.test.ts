@@ -160,6 +160,12 @@ describe("local host: HTTP triggers", () => {
     expect(none.text).toBe("");
   });
 
+  it("runs pre- and post-invocation hooks around the handler", async () => {
+    const r = await call("GET", "/api/hooked");
+    expect(r.status).toBe(299);
+    expect(r.json).toEqual({ replacedByHook: true, started: true });
+  });
+
   it("keeps the per-request overhead small", async () => {
     // Warm up, then time sequential round trips over keep-alive.
     for (let i = 0; i < 50; i++) await (await fetch(`${host.url}/api/items/special`)).arrayBuffer();
@@ -169,6 +175,22 @@ describe("local host: HTTP triggers", () => {
     const perRequestMs = (performance.now() - started) / n;
     console.log(`local host round trip: ${perRequestMs.toFixed(3)} ms per request`);
     expect(perRequestMs).toBeLessThan(10);
+  });
+});
+
+describe("local host: closing", () => {
+  it("a second host in the same process reuses the loaded modules, and close() waits for in-flight requests", async () => {
+    let started: () => void = () => undefined;
+    const slowStarted = new Promise<void>((resolve) => (started = resolve));
+    const host = await startHost({ functionFiles: [fixture("httpApp.ts")], port: 0, logLine: (line) => line === "[slow] slow started" && started() });
+    expect(host.registrations.some((r) => r.name === "slow")).toBe(true);
+    const pending = fetch(`${host.url}/api/slow?ms=300`).then(async (r) => ({ status: r.status, text: await r.text() }));
+    // Close while the handler runs: its request must still be answered.
+    await slowStarted;
+    const closed = host.close();
+    expect(await pending).toEqual({ status: 200, text: "finally" });
+    await closed;
+    await expect(fetch(`${host.url}/api/slow?ms=1`)).rejects.toThrow();
   });
 });
 

@@ -122,6 +122,24 @@ describe("local host: timers and queues against Azurite", () => {
     await eventually(async () => ((await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
   });
 
+  it("moves a message that is not base64 straight to the poison queue, unchanged", async () => {
+    const raw = `not base64 ${randomUUID()}!`;
+    await queueClient(workQueue).sendMessage(raw);
+    const poisoned = await eventually(async () => {
+      const peeked = await queueClient(`${workQueue}-poison`).peekMessages({ numberOfMessages: 32 }).catch(() => undefined);
+      return peeked?.peekedMessageItems.find((m) => m.messageText === raw);
+    });
+    expect(poisoned.dequeueCount).toBe(0);
+  });
+
+  it("runs a queue function through the admin API with the given input", async () => {
+    const label = `admin-${randomUUID()}`;
+    const response = await fetch(`${host.url}/admin/functions/work?wait=true`, { method: "POST", body: JSON.stringify({ input: JSON.stringify({ label }) }) });
+    expect(response.status).toBe(204);
+    expect((await probe<QueueProbe>("/api/probe/queue")).deliveries.some((d) => JSON.stringify(d.value) === JSON.stringify({ label }))).toBe(true);
+    expect((await fetch(`${host.url}/admin/functions/nope`, { method: "POST" })).status).toBe(404);
+  });
+
   it("sends queue output bindings (base64) and the trigger picks them up", async () => {
     const label = `out-${randomUUID()}`;
     const response = await fetch(`${host.url}/api/enqueue`, { method: "POST", body: JSON.stringify({ label }), headers: { "content-type": "application/json" } });
