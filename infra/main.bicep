@@ -1,0 +1,152 @@
+// Sharing governance API on Azure Functions (Flex Consumption, Linux, Node 20).
+// Deploy into an existing resource group: see infra/README.md.
+targetScope = 'resourceGroup'
+
+metadata description = 'Function app with a system-assigned identity, its storage (tables, queues), ACS email, Key Vault and monitoring.'
+
+@minLength(1)
+@maxLength(16)
+@description('Short environment name (dev, test, prod). Part of every resource name, so one resource group can hold one environment.')
+param environmentName string = 'dev'
+
+@description('Region of the regional resources. Flex Consumption is not offered everywhere: az functionapp list-flexconsumption-locations.')
+param location string = resourceGroup().location
+
+@description('Microsoft Entra ID tenant that issues the access tokens the API accepts.')
+param entraTenantId string = tenant().tenantId
+
+@minLength(36)
+@maxLength(36)
+@description('Application (client) ID of the API app registration in Entra ID (see README, "App registration").')
+param apiClientId string
+
+@description('Expected audience of access tokens. Version 2 tokens (requestedAccessTokenVersion: 2) carry the client ID.')
+param authAudience string = apiClientId
+
+@description('Base URL of the product whose resources are shared; users land there after accepting an invitation (APP_BASE_URL).')
+param appBaseUrl string
+
+@secure()
+@minLength(32)
+@description('Key that signs invitation tokens. Keep it stable across deployments: changing it invalidates every pending invitation.')
+param invitationSigningKey string
+
+@minValue(1)
+@maxValue(365)
+@description('Days an invitation stays valid.')
+param invitationTtlDays int = 14
+
+@description('NCRONTAB (six fields, seconds first) of the audit timer.')
+param auditSchedule string = '0 0 3 * * *'
+
+@description('Prefix of the table names the app creates.')
+param tablePrefix string = 'sharing'
+
+@description('Where Communication Services keeps email data at rest: a geography such as \'United States\', \'Europe\' or \'UK\', not a region.')
+param emailDataLocation string = 'United States'
+
+// One token per resource group and environment keeps globally unique names (storage, Key Vault) stable across redeployments.
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = {
+  environment: environmentName
+  application: 'sharing-governance'
+}
+// Fixed in the code (emailQueueName in shared/model/emailJobs.ts): the mailer's trigger names it literally.
+var emailQueueName = 'outbound-email'
+// The host moves a message to <queue>-poison after maxDequeueCount failures; creating it up front keeps the host from needing to.
+var queueNames = [
+  emailQueueName
+  '${emailQueueName}-poison'
+]
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: 'log-${environmentName}-${resourceToken}'
+    appInsightsName: 'appi-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    queueNames: queueNames
+    deploymentContainerName: 'app-package'
+  }
+}
+
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  params: {
+    communicationServiceName: 'acs-${environmentName}-${resourceToken}'
+    emailServiceName: 'ecs-${environmentName}-${resourceToken}'
+    dataLocation: emailDataLocation
+    tags: tags
+  }
+}
+
+module keyVault 'modules/keyVault.bicep' = {
+  name: 'keyVault'
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    communicationServiceName: communication.outputs.name
+    invitationSigningKey: invitationSigningKey
+  }
+}
+
+module functionApp 'modules/functionApp.bicep' = {
+  name: 'functionApp'
+  params: {
+    name: 'func-${environmentName}-${resourceToken}'
+    planName: 'plan-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+  }
+}
+
+module roleAssignments 'modules/roleAssignments.bicep' = {
+  name: 'roleAssignments'
+  params: {
+    principalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// Settings come last: the Key Vault references and the identity-based storage connection resolve only once the roles exist.
+module appSettings 'modules/appSettings.bicep' = {
+  name: 'appSettings'
+  dependsOn: [
+    roleAssignments
+  ]
+  params: {
+    functionAppName: functionApp.outputs.name
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    entraTenantId: entraTenantId
+    authAudience: authAudience
+    acsConnectionStringSecretUri: keyVault.outputs.acsConnectionStringSecretUri
+    invitationSigningKeySecretUri: keyVault.outputs.invitationSigningKeySecretUri
+    emailSenderDomain: communication.outputs.senderDomain
+    invitationTtlDays: invitationTtlDays
+    appBaseUrl: appBaseUrl
+    auditSchedule: auditSchedule
+    tablePrefix: tablePrefix
+  }
+}
+
+output functionAppName string = functionApp.outputs.name
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output publicBaseUrl string = 'https://${functionApp.outputs.defaultHostName}'
+output emailSender string = appSettings.outputs.emailSender
+output storageAccountName string = storage.outputs.name
+output keyVaultName string = keyVault.outputs.name
