@@ -1,6 +1,8 @@
 import { AzureRowStore } from "./adapters/tables/azureRowStore.js";
 import { StorageEmailQueue } from "./adapters/queues/storageEmailQueue.js";
 import { createAuthenticator } from "./adapters/http/auth.js";
+import { createAcsEmailSender } from "./adapters/email/acsEmailSender.js";
+import type { EmailSender } from "./ports/email.js";
 import { emailQueueName } from "./model/emailJobs.js";
 import { parseSettings, type Settings } from "./config.js";
 import { SharingRepository } from "./store/repository.js";
@@ -12,6 +14,8 @@ export interface Services {
   settings: Settings;
   caps: Capabilities;
   authenticate: (authorization: string | null | undefined) => Promise<Caller>;
+  /** The email service (ACS, or the local sink), built on first use so a bad ACS setting fails only the mailer. */
+  emailSender: () => EmailSender;
 }
 
 let services: Services | undefined;
@@ -28,7 +32,13 @@ export function getServices(): Services {
       invitationTtlDays: settings.INVITATION_TTL_DAYS,
       log: (m) => console.warn(m),
     };
-    services = { settings, caps, authenticate: createAuthenticator(settings) };
+    let emailSender: EmailSender | undefined;
+    services = {
+      settings,
+      caps,
+      authenticate: createAuthenticator(settings),
+      emailSender: () => (emailSender ??= createAcsEmailSender({ connectionString: settings.ACS_CONNECTION_STRING, senderAddress: settings.EMAIL_SENDER })),
+    };
   }
   return services;
 }

@@ -1,0 +1,26 @@
+import { app } from "@azure/functions";
+import { invitationSettings } from "../shared/invitations/links.js";
+import { getServices } from "../shared/main.js";
+import { emailQueueName } from "../shared/model/emailJobs.js";
+import { handleEmailMessage } from "../shared/usecases/mailer.js";
+
+/**
+ * Sends what the outbound email queue asks for, once each (see `shared/usecases/mailer.ts`). A
+ * transient failure throws, so the host redelivers; after the fifth dequeue the message goes to
+ * `outbound-email-poison` and the invitation reads `failed`.
+ */
+app.storageQueue("mailer", {
+  queueName: emailQueueName,
+  connection: "AzureWebJobsStorage",
+  handler: async (message, context) => {
+    const services = getServices();
+    const meta = context.triggerMetadata ?? {};
+    const delivery = {
+      messageId: typeof meta.id === "string" ? meta.id : undefined,
+      dequeueCount: typeof meta.dequeueCount === "number" ? meta.dequeueCount : Number(meta.dequeueCount ?? 1) || 1,
+    };
+    const deps = { ...services.caps, log: (m: string) => context.warn(m), sender: services.emailSender(), invitations: invitationSettings(services.settings) };
+    const outcome = await handleEmailMessage(deps, message, delivery);
+    context.log(`${outcome.result}: ${outcome.detail}`);
+  },
+});

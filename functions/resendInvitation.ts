@@ -1,0 +1,20 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { resourceParams } from "../shared/model/api.js";
+import { idSchema } from "../shared/model/records.js";
+import { invitationSettings } from "../shared/invitations/links.js";
+import { resendInvitation } from "../shared/usecases/invitations.js";
+
+defineHttp(
+  {
+    name: "resendInvitation",
+    route: "environments/{envId}/resources/{resourceId}/invitations/{invitationId}/resend",
+    method: "POST",
+    summary: "Emails an invitation again with a new link; the old link stops working.",
+    params: resourceParams.extend({ invitationId: idSchema }),
+    responses: { 200: { description: "queued again with a new link" } },
+  },
+  async ({ services, caller, params }) => {
+    const invitation = await resendInvitation({ ...services.caps, invitations: invitationSettings(services.settings) }, caller, params.envId, params.resourceId, params.invitationId);
+    return json(200, { invitation });
+  },
+);

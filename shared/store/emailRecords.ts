@@ -1,0 +1,74 @@
+import { z } from "zod";
+import { ConcurrencyError } from "../errors.js";
+import type { Row } from "../ports/rows.js";
+import type { SharingRepository } from "./repository.js";
+
+/**
+ * The mailer's own record of one email, keyed by its operation id (the `Operation-Id` sent to ACS).
+ * Whether ACS deduplicates a repeated operation id is not documented, so this record is what makes a
+ * duplicate job (a re-relayed outbox item, a redelivered or concurrently delivered queue message)
+ * send nothing: `sending` claims the email for one queue message, `sent` and `failed` are final.
+ */
+export const emailRecordSchema = z.object({
+  operationId: z.string().min(1).max(64),
+  /** The job kind, for people reading the table. */
+  kind: z.string().min(1).max(40),
+  state: z.enum(["sending", "sent", "failed"]),
+  /** The id of the queue message that claimed the email: the same on every dequeue of that message. */
+  claimedBy: z.string().min(1).max(200),
+  claimedAt: z.string().datetime({ offset: true }),
+  sentAt: z.string().datetime({ offset: true }).optional(),
+  failedReason: z.string().max(500).optional(),
+});
+export type EmailRecord = z.infer<typeof emailRecordSchema>;
+
+/**
+ * Layout: one row per email in the environment's partition of the Directory table, row key
+ * `email|{operationId}` (no other row key there starts with `email|`). Point reads and ETag-guarded
+ * writes only; nothing lists them.
+ */
+const emailKeys = {
+  pk: (envId: string) => envId,
+  rk: (operationId: string) => `email|${operationId}`,
+};
+
+// One record per row, as JSON in a `json` field, parsed back with its schema (as the repository does).
+const encodeRow = (record: EmailRecord): Row["fields"] => ({ json: JSON.stringify(record) });
+function decodeRow(row: Row): EmailRecord {
+  const parsed = typeof row.fields.json === "string" ? emailRecordSchema.safeParse(JSON.parse(row.fields.json)) : undefined;
+  if (!parsed?.success) throw new Error(`row ${row.pk}/${row.rk} is not an email record`);
+  return parsed.data;
+}
+
+/** Storage of email records, on the repository's row store and table names. */
+export class EmailRecords {
+  constructor(private readonly repo: SharingRepository) {}
+
+  private get table(): string {
+    return this.repo.tables.directory;
+  }
+
+  async get(envId: string, operationId: string): Promise<{ record: EmailRecord; etag: string } | undefined> {
+    const row = await this.repo.rows.get(this.table, emailKeys.pk(envId), emailKeys.rk(operationId));
+    return row ? { record: decodeRow(row), etag: row.etag ?? "*" } : undefined;
+  }
+
+  /**
+   * Writes a record: inserted when `etag` is "new" (fails if another delivery inserted it first),
+   * replaced under its ETag otherwise.
+   *
+   * @returns the new ETag, or undefined when another writer got there first (re-read and decide again).
+   */
+  async put(envId: string, record: EmailRecord, etag: string | "new"): Promise<string | undefined> {
+    const rk = emailKeys.rk(record.operationId);
+    try {
+      const etags = await this.repo.rows.transact(this.table, emailKeys.pk(envId), [
+        etag === "new" ? { op: "insert", rk, fields: encodeRow(record) } : { op: "replace", rk, fields: encodeRow(record), etag },
+      ]);
+      return etags.get(rk) ?? "*";
+    } catch (e) {
+      if (e instanceof ConcurrencyError) return undefined;
+      throw e;
+    }
+  }
+}
