@@ -757,17 +757,17 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
       return sendProblem(res, 400, "Bad Request", "The request could not be read.");
     }
     const context = newContext(fn);
-    let response: HttpResponse | undefined;
+    let response: WireResponse | undefined;
     try {
       const result = await invoke(fn, request, context);
       const httpOutput = fn.returnOutput?.kind === "http" ? result : context.extraOutputs.get(fn.extraOutputs.find((o) => o.kind === "http")?.name ?? "");
-      response = toHttpResponse(httpOutput);
+      response = await toWireResponse(httpOutput);
       await flushQueueOutputs(fn, context, result);
     } catch (error) {
       logLine(`[${fn.name}] ERROR: invocation ${context.invocationId} failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`);
       return sendProblem(res, 500, "Internal Server Error", "The function failed. The host log has the details.", { invocationId: context.invocationId });
     }
-    await writeHttpResponse(res, response, method);
+    writeWireResponse(res, response, method);
   }
 
   // The admin API (`POST /admin/functions/{name}`) runs a non-HTTP function now, as in Azure. Only
@@ -1017,36 +1017,102 @@ function sendProblem(res: ServerResponse, status: number, title: string, detail:
   res.end(body);
 }
 
-/** Turns what a handler returned into an HttpResponse, as the library's `toRpcHttp` does. */
-function toHttpResponse(value: unknown): HttpResponse | undefined {
+/** A response ready to write: what the Functions host gets back from a non-streaming worker. */
+interface WireResponse {
+  status: number;
+  headers: Headers;
+  /** Every Set-Cookie value, from the headers and from `cookies`. */
+  cookies: string[];
+  body: Buffer | undefined;
+}
+
+const nullBodyStatuses = new Set([204, 205, 304]);
+
+/**
+ * Turns what a handler returned into a response, as the library's `toRpcHttp` does: an
+ * `HttpResponse` as is, any other object through `new HttpResponse(init)`, buffered. The common
+ * plain `{status, headers, jsonBody | body: string | bytes}` skips the fetch `Response` and its
+ * stream, with the same result (status range, header validation, default content types).
+ */
+async function toWireResponse(value: unknown): Promise<WireResponse | undefined> {
   if (value === undefined || value === null) return undefined;
-  if (value instanceof HttpResponse) return value;
   if (typeof value !== "object") {
     throw new Error('The HTTP response must be an object with optional properties "body", "status", "headers", and "cookies".');
   }
-  return new HttpResponse(value);
+  if (!(value instanceof HttpResponse)) {
+    const plain = plainWireResponse(value);
+    if (plain !== undefined) return plain;
+  }
+  const response = value instanceof HttpResponse ? value : new HttpResponse(value);
+  const cookies = [...response.headers.getSetCookie(), ...response.cookies.map(serializeCookie)];
+  const body = nullBodyStatuses.has(response.status) || response.body === null ? undefined : Buffer.from(await response.arrayBuffer());
+  return { status: response.status, headers: response.headers, cookies, body };
 }
 
-async function writeHttpResponse(res: ServerResponse, response: HttpResponse | undefined, method: string): Promise<void> {
+/** The fast path of `toWireResponse`; undefined when the value needs the full `HttpResponse`. */
+function plainWireResponse(init: object): WireResponse | undefined {
+  const status = "status" in init && init.status !== undefined ? init.status : 200;
+  if (typeof status !== "number" || !Number.isInteger(status) || status < 200 || status > 599) return undefined;
+  if ("cookies" in init && init.cookies !== undefined) return undefined;
+  if ("enableContentNegotiation" in init && init.enableContentNegotiation) return undefined;
+
+  const headersInit = "headers" in init ? init.headers : undefined;
+  let headers: Headers;
+  if (headersInit === undefined || headersInit === null) {
+    headers = new Headers();
+  } else if (headersInit instanceof Headers) {
+    headers = new Headers(headersInit);
+  } else if (typeof headersInit === "object" && !Array.isArray(headersInit)) {
+    headers = new Headers();
+    for (const [name, headerValue] of Object.entries(headersInit)) {
+      if (typeof headerValue !== "string") return undefined;
+      headers.append(name, headerValue);
+    }
+  } else {
+    return undefined;
+  }
+  const nullBody = nullBodyStatuses.has(status);
+  const jsonBody = "jsonBody" in init ? init.jsonBody : undefined;
+  if (jsonBody !== undefined && jsonBody !== null && !nullBody) {
+    const text: unknown = JSON.stringify(jsonBody);
+    if (typeof text !== "string") return undefined;
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    return { status, headers, cookies: headers.getSetCookie(), body: Buffer.from(text, "utf8") };
+  }
+  const body = "body" in init ? init.body : undefined;
+  let bytes: Buffer | undefined;
+  if (nullBody || body === undefined || body === null) {
+    bytes = undefined;
+  } else if (typeof body === "string") {
+    if (!headers.has("content-type")) headers.set("content-type", "text/plain;charset=UTF-8");
+    bytes = Buffer.from(body, "utf8");
+  } else if (body instanceof Uint8Array) {
+    bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  } else if (body instanceof ArrayBuffer) {
+    bytes = Buffer.from(body);
+  } else {
+    return undefined;
+  }
+  return { status, headers, cookies: headers.getSetCookie(), body: bytes };
+}
+
+function writeWireResponse(res: ServerResponse, response: WireResponse | undefined, method: string): void {
   if (response === undefined) {
     // Nothing returned: an empty success, without a body.
     res.writeHead(204).end();
     return;
   }
-  const status = response.status;
+  const { status } = response;
   for (const [name, value] of response.headers) {
     if (name !== "set-cookie") res.setHeader(name, value);
   }
-  const cookies = [...response.headers.getSetCookie(), ...response.cookies.map(serializeCookie)];
-  if (cookies.length > 0) res.setHeader("set-cookie", cookies);
-  const noBody = method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200);
-  if (noBody || response.body === null) {
-    if (!noBody) res.setHeader("content-length", 0);
+  if (response.cookies.length > 0) res.setHeader("set-cookie", response.cookies);
+  if (method === "HEAD" || nullBodyStatuses.has(status)) {
     res.writeHead(status).end();
     return;
   }
   // Buffered like the non-streaming Functions host: one write, with an exact length.
-  const body = Buffer.from(await response.arrayBuffer());
+  const body = response.body ?? Buffer.alloc(0);
   res.setHeader("content-length", body.length);
   res.writeHead(status).end(body);
 }

@@ -25,6 +25,7 @@ interface QueueProbe {
 interface TimerProbe {
   everySecond: { count: number; last: unknown };
   manual: { count: number; last: unknown };
+  atStartup: { count: number; last: unknown };
 }
 
 describe("local host: timers and queues against Azurite", () => {
@@ -70,6 +71,15 @@ describe("local host: timers and queues against Azurite", () => {
     });
     expect(seen.last).toMatchObject({ isPastDue: false, schedule: { adjustForDST: true } });
     expect(seen.last).toHaveProperty("scheduleStatus.next");
+  });
+
+  it("runs a runOnStartup timer once at start", async () => {
+    const atStartup = await eventually(async () => {
+      const p = await probe<TimerProbe>("/api/probe/timers");
+      return p.atStartup.count > 0 ? p.atStartup : undefined;
+    });
+    expect(atStartup.count).toBe(1);
+    expect(atStartup.last).toMatchObject({ isPastDue: false, scheduleStatus: { last: "0001-01-01T00:00:00" } });
   });
 
   it("fires a timer on demand with triggerTimer", async () => {
@@ -146,6 +156,29 @@ describe("local host: timers and queues against Azurite", () => {
     expect(response.status).toBe(202);
     const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
     expect(delivery.value).toEqual({ label });
+  });
+
+  it("renews the lease of a message whose handler outlasts it, so it is delivered once", async () => {
+    const leaseQueue = `lease-${randomUUID().slice(0, 8)}`;
+    const second = await startHost({
+      functionFiles: [fixture("queueApp.ts")],
+      port: 0,
+      hostJson: { extensions: { queues: { maxPollingInterval: "00:00:00.2" } } },
+      settings: { AzureWebJobsStorage: azurite.connectionString, WORK_QUEUE: leaseQueue },
+      queueLeaseSeconds: 1,
+      logLine: () => undefined,
+    });
+    try {
+      const label = `slow-${randomUUID()}`;
+      await queueClient(leaseQueue).createIfNotExists();
+      await queueClient(leaseQueue).sendMessage(Buffer.from(JSON.stringify({ label })).toString("base64"));
+      const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
+      expect(delivery.dequeueCount).toBe(1);
+      expect((await probe<QueueProbe>("/api/probe/queue")).attempts[label]).toBe(1);
+      await eventually(async () => ((await queueClient(leaseQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
+    } finally {
+      await second.close();
+    }
   });
 
   it("processes a burst of messages concurrently and quickly", async () => {
