@@ -66,3 +66,24 @@ export const checkBody = z
 
 export const directoryQuery = z.object({ search: z.string().min(1).max(100) });
 export const kindQuery = z.object({ kind: kindSchema.optional(), continuationToken: z.string().max(4000).optional() });
+
+// Copies, reassignment, the change log and audits
+
+export const copyParams = z.object({ copyId: idSchema });
+export const auditParams = z.object({ envId: idSchema, auditId: idSchema });
+
+export const sendCopyBody = z
+  .object({
+    recipientIds: z.array(idSchema).min(1).max(20),
+    displayName: z.string().trim().min(1).max(200).optional(),
+    description: z.string().max(2000).optional(),
+  })
+  .strict();
+
+export const reassignBody = z.object({ fromUserId: idSchema, toUserId: idSchema, dryRun: z.boolean().default(false) }).strict();
+
+export const changesQuery = z.object({
+  resourceId: idSchema.optional(),
+  principalId: idSchema.optional(),
+  continuationToken: z.string().max(8000).optional(),
+});

@@ -5,6 +5,7 @@ import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../store/repository.js";
 import { factsOf, requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
+import { requireOwnCredentials } from "./connections.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
@@ -78,6 +79,7 @@ export async function putResource(
       if (ifMatch && ifMatch !== "*" && ifMatch !== view.state.etag) throw conflict("the resource changed since it was read (If-Match)");
       if (input.kind !== current.resource.kind) throw conflict("a resource's kind can't change");
       if (input.creatorId !== current.resource.creatorId) throw conflict("a resource's creator can't change");
+      if (!app) requireOwnCredentials(caller.principalId, current.resource.connections, input.connections);
       const updated: Resource = { ...current.resource, ...stripUndefined(input), updatedAt: now };
       const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.updated", resourceId, detail: `updated ${updated.kind} ${updated.displayName}` });
       const renamed = updated.displayName !== current.resource.displayName;
