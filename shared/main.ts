@@ -4,7 +4,8 @@ import { createAuthenticator } from "./adapters/http/auth.js";
 import { createAcsEmailSender } from "./adapters/email/acsEmailSender.js";
 import type { EmailSender } from "./ports/email.js";
 import { emailQueueName } from "./model/emailJobs.js";
-import { parseSettings, type Settings } from "./config.js";
+import { managedIdentity } from "./adapters/identity.js";
+import { parseSettings, storageTarget, type Settings } from "./config.js";
 import { SharingRepository } from "./store/repository.js";
 import { tableNames } from "./store/keys.js";
 import { sortableId, type Caller, type Capabilities } from "./usecases/capabilities.js";
@@ -23,10 +24,13 @@ let services: Services | undefined;
 export function getServices(): Services {
   if (!services) {
     const settings = parseSettings(process.env);
-    const rows = new AzureRowStore({ connectionString: settings.AzureWebJobsStorage });
+    const target = storageTarget(settings);
+    // In Azure, shared keys are off: the app reaches storage with its managed identity.
+    const credential = "connectionString" in target ? undefined : managedIdentity(target.clientId);
+    const rows = new AzureRowStore("connectionString" in target ? { connectionString: target.connectionString } : { endpoint: target.tableServiceUri, credential });
     const caps: Capabilities = {
       repo: new SharingRepository(rows, tableNames(settings.TABLE_PREFIX)),
-      emailQueue: new StorageEmailQueue(settings.AzureWebJobsStorage, emailQueueName),
+      emailQueue: new StorageEmailQueue("connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! }, emailQueueName),
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: settings.INVITATION_TTL_DAYS,

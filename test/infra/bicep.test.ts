@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { settingsSchema } from "../../shared/config.js";
+import { storageTarget, settingsSchema } from "../../shared/config.js";
 import { emailQueueName } from "../../shared/model/emailJobs.js";
 import {
   analyzeInfra,
@@ -69,11 +69,17 @@ const ROLE = {
   monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
 } as const;
 
-/** Settings the schema requires: no default and not optional, so parsing `undefined` fails. */
+/**
+ * Settings the schema requires: no default and not optional, so parsing `undefined` fails; and
+ * AzureWebJobsStorage, which a refinement requires in one of its forms (connection string or identity-based).
+ */
 function requiredSettingNames(): string[] {
-  return Object.entries(settingsSchema.shape)
-    .filter(([, schema]) => !schema.safeParse(undefined).success)
-    .map(([name]) => name);
+  return [
+    "AzureWebJobsStorage",
+    ...Object.entries(settingsSchema.shape)
+      .filter(([, schema]) => !schema.safeParse(undefined).success)
+      .map(([name]) => name),
+  ];
 }
 
 /**
@@ -82,6 +88,9 @@ function requiredSettingNames(): string[] {
  */
 const DEPLOY_TIME_SAMPLES: Record<string, string> = {
   AzureWebJobsStorage: "identity-based: AzureWebJobsStorage__accountName",
+  AzureWebJobsStorage__accountName: "stdevabcdefghijk",
+  AzureWebJobsStorage__tableServiceUri: "https://stdevabcdefghijk.table.core.windows.net",
+  AzureWebJobsStorage__queueServiceUri: "https://stdevabcdefghijk.queue.core.windows.net",
   AUTH_ISSUER: "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0",
   AUTH_AUDIENCE: "22222222-2222-2222-2222-222222222222",
   AUTH_JWKS_URL: "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/discovery/v2.0/keys",
@@ -302,15 +311,14 @@ describe("infra/main.bicep", () => {
     expect(real.report.settingsParse).toEqual([]);
   });
 
-  // Not infra's to fix: shared/config.ts requires AzureWebJobsStorage and shared/main.ts hands it to the storage
-  // clients as a connection string. With allowSharedKeyAccess: false there is no connection string to give, so in
-  // Azure parseSettings() fails until the app accepts the identity-based form (AzureWebJobsStorage__accountName or
-  // the service URIs, with a TokenCredential from @azure/identity). When it does, this test fails: delete it then.
-  it("KNOWN GAP: the app still insists on AzureWebJobsStorage as a connection string, which Azure will not have", () => {
+  it("gives settings the app accepts as they are: storage reached with the managed identity, no connection string", () => {
     const app = real.app;
     if (!app) throw new Error("no function app");
-    const parsed = settingsSchema.safeParse(settingsAsDeployed(app, false));
-    expect(parsed.success ? [] : parsed.error.issues.map((i) => i.path.join("."))).toEqual(["AzureWebJobsStorage"]);
+    const env = settingsAsDeployed(app, false);
+    expect(env.AzureWebJobsStorage).toBeUndefined();
+    const parsed = settingsSchema.safeParse(env);
+    expect(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([]);
+    if (parsed.success) expect(storageTarget(parsed.data)).toHaveProperty("tableServiceUri");
   });
 
   it("never sets AUTH_DEV_SIGNING_KEY", () => {

@@ -33,8 +33,14 @@ export function createAuthenticator(settings: AuthSettings): (authorization: str
     if (!match) throw unauthenticated(authorization ? "the Authorization header is not a bearer JWT" : "an Authorization: Bearer token is required");
     const token = match[1]!;
     let payload: JWTPayload;
+    let alg: string | undefined;
     try {
-      const alg = decodeProtectedHeader(token).alg;
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      // jose throws a plain TypeError for a header that isn't base64url JSON.
+      throw unauthenticated("the token's header is not valid");
+    }
+    try {
       if (alg === "HS256" && devKey) {
         ({ payload } = await jwtVerify(token, devKey, { issuer: devIssuer, audience: devAudience, algorithms: ["HS256"], clockTolerance }));
       } else if (jwks && settings.AUTH_ISSUER && settings.AUTH_AUDIENCE && alg !== "HS256" && alg !== "none") {

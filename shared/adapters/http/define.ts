@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
-import { z } from "zod";
+import type { z } from "zod";
 import { getServices, type Services } from "../../main.js";
 import type { Caller } from "../../usecases/capabilities.js";
 import { parseJsonText, parseWith } from "./parse.js";

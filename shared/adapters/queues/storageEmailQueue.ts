@@ -1,3 +1,4 @@
+import type { TokenCredential } from "@azure/core-auth";
 import { QueueClient } from "@azure/storage-queue";
 import { unavailable } from "../../errors.js";
 import type { EmailJob } from "../../model/emailJobs.js";
@@ -8,8 +9,12 @@ export class StorageEmailQueue implements EmailQueue {
   private readonly client: QueueClient;
   private created: Promise<unknown> | undefined;
 
-  constructor(connectionString: string, queueName: string) {
-    this.client = new QueueClient(connectionString, queueName, { retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000 } });
+  constructor(target: { connectionString: string } | { queueServiceUri: string; credential: TokenCredential }, queueName: string) {
+    const options = { retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000 } };
+    this.client =
+      "connectionString" in target
+        ? new QueueClient(target.connectionString, queueName, options)
+        : new QueueClient(`${target.queueServiceUri.replace(/\/$/, "")}/${queueName}`, target.credential, options);
   }
 
   async send(job: EmailJob): Promise<void> {

@@ -1,12 +1,16 @@
 import { odata, RestError, TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import type { TokenCredential } from "@azure/core-auth";
 import { ConcurrencyError, unavailable } from "../../errors.js";
 import { prefixEnd, type Page, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../../ports/rows.js";
 
 const systemProperties = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.etag", "odata.metadata"]);
 
 export interface AzureRowStoreOptions {
-  connectionString: string;
+  /** Either a connection string, or the table service's URI and a credential (managed identity in Azure). */
+  connectionString?: string;
+  endpoint?: string;
+  credential?: TokenCredential;
   /** Called for every HTTP request sent to storage, retries included: the request-count budget tests use it. */
   onRequest?: (method: string, url: string) => void;
   /** Called when that request's response (or failure) arrives: with onRequest, shows which requests overlapped. */
@@ -37,11 +41,15 @@ export class AzureRowStore implements RowStore {
           },
         });
       }
-      c = TableClient.fromConnectionString(this.options.connectionString, table, {
-        allowInsecureConnection: this.options.connectionString.includes("http://"),
+      const clientOptions = {
+        allowInsecureConnection: (this.options.connectionString ?? this.options.endpoint ?? "").includes("http://"),
         additionalPolicies: policies,
         retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
-      });
+      };
+      const { connectionString, endpoint, credential } = this.options;
+      if (connectionString) c = TableClient.fromConnectionString(connectionString, table, clientOptions);
+      else if (endpoint && credential) c = new TableClient(endpoint, table, credential, clientOptions);
+      else throw new Error("the table store needs a connection string, or an endpoint and a credential");
       this.clients.set(table, c);
     }
     return c;
