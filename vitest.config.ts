@@ -13,5 +13,8 @@ export default defineConfig({
     pool: "forks",
     // Two cores: two files at a time keeps Azurite-heavy suites from starving each other.
     maxWorkers: 2,
+    // CI reads a plain "N passed, N failed" line, which .ci/run prints from this JSON report.
+    reporters: process.env.CI ? ["default", "json"] : ["default"],
+    outputFile: { json: "test-results/vitest.json" },
   },
 });

@@ -1,0 +1,60 @@
+import type { ActionName, ResourceKind, Role } from "../../shared/rules/matrix.js";
+import { resourceKinds } from "../../shared/rules/matrix.js";
+
+/**
+ * The tables of ../shared/spec/sharing-rules.md, copied by hand (y = yes, n = no), one row per
+ * action and one column per role; the last column is the environment's SystemAdministrator.
+ * Written independently of shared/rules/matrix.ts so that a wrong matrix fails here.
+ */
+export const spec: Record<ResourceKind, { holders: (Role | "admin")[]; rows: Record<string, string> }> = {
+  processMining: {
+    holders: ["owner", "coOwner", "viewer", "admin"],
+    rows: {
+      viewDetails: "yyyy",
+      viewAnalytics: "yyyy",
+      editDetails: "yyny",
+      share: "yyny",
+      editDataflow: "ynny",
+      delete: "ynny",
+    },
+  },
+  taskMining: {
+    holders: ["owner", "coOwner", "contributor", "admin"],
+    rows: {
+      viewDetails: "yyyn",
+      viewAnalytics: "yynn",
+      updateProperties: "yynn",
+      share: "yyny",
+      addRecording: "yyyn",
+      labelOwnRecording: "yyyn",
+      deleteOwnRecording: "yyyn",
+      labelOthersRecording: "yynn",
+      deleteOthersRecording: "yynn",
+      analyze: "ynnn",
+      delete: "yynn",
+    },
+  },
+  cloudFlow: {
+    // Flow admins are not in the seed tables; our decision (README): they manage owners and run-only users.
+    holders: ["owner", "runOnly", "admin"],
+    rows: {
+      run: "yyn",
+      viewRunHistory: "ynn",
+      manageProperties: "ynn",
+      editDefinition: "ynn",
+      manageOwners: "yny",
+      manageRunOnlyUsers: "yny",
+      sendCopy: "ynn",
+      delete: "ynn",
+    },
+  },
+};
+
+/** One row per kind × holder × action, with whether the spec allows it. */
+export function specRows(): { kind: ResourceKind; holder: Role | "admin"; action: ActionName; allowed: boolean }[] {
+  return resourceKinds.flatMap((kind) =>
+    spec[kind].holders.flatMap((holder, col) =>
+      Object.entries(spec[kind].rows).map(([verb, marks]) => ({ kind, holder, action: `${kind}.${verb}` as ActionName, allowed: marks[col] === "y" })),
+    ),
+  );
+}
