@@ -1,0 +1,16 @@
+import { app } from "@azure/functions";
+import { getServices } from "../shared/main.js";
+import { continuePendingAudits } from "../shared/usecases/audits.js";
+
+/**
+ * Continues every audit not finished yet: those larger than one request's or one timer run's budget,
+ * and those a crash or an error stopped. Each continues from its last finished page.
+ */
+app.timer("auditRunner", {
+  schedule: "30 */1 * * * *",
+  handler: async (_timer, context) => {
+    const caps = getServices().caps;
+    const finished = await continuePendingAudits({ ...caps, log: (m) => context.warn(m) }, { budgetMs: 240_000, progress: (line) => context.log(line) });
+    if (finished > 0) context.log(`finished ${finished} audit(s)`);
+  },
+});

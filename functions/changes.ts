@@ -1,0 +1,16 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { changesQuery, envParams } from "../shared/model/api.js";
+import { listChanges } from "../shared/usecases/changes.js";
+
+defineHttp(
+  {
+    name: "changes",
+    route: "environments/{envId}/changes",
+    method: "GET",
+    summary: "The change log, newest first, paged; filtered by resource or principal.",
+    params: envParams,
+    query: changesQuery,
+    responses: { 200: { description: "a page of changes" } },
+  },
+  async ({ services, caller, params, query }) => json(200, await listChanges(services.caps, caller, params.envId, query)),
+);

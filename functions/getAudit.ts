@@ -1,0 +1,35 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { auditParams } from "../shared/model/api.js";
+import { findingsCsv, getAudit } from "../shared/usecases/audits.js";
+
+/** CSV when the caller asks for it before (or instead of) JSON. */
+function wantsCsv(accept: string | null): boolean {
+  const types = (accept ?? "").split(",").map((t) => t.split(";")[0]!.trim().toLowerCase());
+  const csv = types.indexOf("text/csv");
+  const jsonAt = types.findIndex((t) => t === "application/json" || t === "application/*");
+  return csv !== -1 && (jsonAt === -1 || csv < jsonAt);
+}
+
+defineHttp(
+  {
+    name: "getAudit",
+    route: "environments/{envId}/audits/{auditId}",
+    method: "GET",
+    summary: "An audit's status, stats and findings (Accept: text/csv for the findings as CSV).",
+    params: auditParams,
+    responses: { 200: { description: "the audit report" } },
+  },
+  async ({ services, caller, params, request }) => {
+    const report = await getAudit(services.caps, caller, params.envId, params.auditId);
+    if (!wantsCsv(request.headers.get("accept"))) return json(200, report);
+    return {
+      status: 200,
+      headers: {
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": `attachment; filename="audit-${params.envId}-${params.auditId}.csv"`,
+        "x-audit-status": report.status,
+      },
+      body: findingsCsv(report.findings),
+    };
+  },
+);

@@ -1,0 +1,22 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { envParams, reassignBody } from "../shared/model/api.js";
+import { reassign } from "../shared/usecases/reassign.js";
+
+/** Well inside the HTTP front end's 230 s: a run that needs longer answers 202 and continues when posted again. */
+const budgetMs = 100_000;
+
+defineHttp(
+  {
+    name: "reassign",
+    route: "environments/{envId}/reassignments",
+    method: "POST",
+    summary: "Reassigns every record of a leaving user to another user (dryRun: only says what would happen).",
+    params: envParams,
+    body: reassignBody,
+    responses: { 200: { description: "done (or the dry run's plan)" }, 202: { description: "time ran out; post the same request again to continue" } },
+  },
+  async ({ services, caller, params, body }) => {
+    const r = await reassign({ ...services.caps, log: (m) => console.warn(m) }, caller, params.envId, body, { budgetMs });
+    return json(r.status === "running" ? 202 : 200, r);
+  },
+);

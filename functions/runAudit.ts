@@ -1,0 +1,21 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { envParams } from "../shared/model/api.js";
+import { requestAudit } from "../shared/usecases/audits.js";
+
+/** What the request spends on the audit itself; anything longer is continued by the auditRunner timer. */
+const budgetMs = 20_000;
+
+defineHttp(
+  {
+    name: "runAudit",
+    route: "environments/{envId}/audits",
+    method: "POST",
+    summary: "Starts a compliance audit of the environment now.",
+    params: envParams,
+    responses: { 202: { description: "the audit's id; read it with GET .../audits/{auditId}" } },
+  },
+  async ({ services, caller, params, context }) => {
+    const r = await requestAudit(services.caps, caller, params.envId, { budgetMs, progress: (line) => context.log(line) });
+    return json(202, { auditId: r.auditId }, { location: `/api/environments/${params.envId}/audits/${r.auditId}` });
+  },
+);

@@ -1,0 +1,194 @@
+import { z } from "zod";
+import { ConcurrencyError } from "../errors.js";
+import { environmentSchema, idSchema } from "../model/records.js";
+import { queryAll, type WriteOp } from "../ports/rows.js";
+import { keys } from "./keys.js";
+import type { SharingRepository } from "./repository.js";
+import { decodeRow, encodeRow, maxJsonChars } from "./rowJson.js";
+
+const isoTime = z.string().datetime({ offset: true });
+
+/** The anomalies a compliance audit flags (sharing-rules.md, "Compliance audits and alerts"). */
+export const auditRules = [
+  "noEnabledOwner",
+  "disabledConnectionOwner",
+  "guestOwner",
+  "ownerOutsideExpectedGroups",
+  "ownerAddedSinceLastAudit",
+  "disabledUserGrant",
+  "tooManyOwners",
+] as const;
+export type AuditRule = (typeof auditRules)[number];
+export const severities = ["high", "medium", "low"] as const;
+export type Severity = (typeof severities)[number];
+
+export const findingSchema = z.object({
+  rule: z.enum(auditRules),
+  severity: z.enum(severities),
+  resourceId: idSchema.optional(),
+  principalId: idSchema.optional(),
+  detail: z.string().max(1000),
+});
+export type Finding = z.infer<typeof findingSchema>;
+
+export const auditStatsSchema = z.object({
+  resources: z.number().int().min(0),
+  grants: z.number().int().min(0),
+  pages: z.number().int().min(0),
+  changesRead: z.number().int().min(0),
+  findings: z.number().int().min(0),
+  byRule: z.record(z.enum(auditRules), z.number().int().min(0)),
+});
+export type AuditStats = z.infer<typeof auditStatsSchema>;
+
+/**
+ * One audit run of one environment. Progress (phase, cursor, stats, how many finding chunks are
+ * written) lives on this row and is written after each page's chunks, under its ETag, so a run that
+ * stops (time budget, crash) continues from the last finished page, and two runners never both
+ * write one audit.
+ */
+export const auditRunSchema = z.object({
+  auditId: idSchema,
+  envId: idSchema,
+  trigger: z.enum(["request", "schedule"]),
+  requestedBy: z.string().min(1).max(128),
+  status: z.enum(["queued", "running", "done", "failed"]),
+  createdAt: isoTime,
+  startedAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+  /** Owners added after this instant are reported (sensitive environments): the previous audit's start. */
+  since: isoTime.optional(),
+  phase: z.enum(["catalog", "changes", "report"]),
+  cursor: z.string().max(4000).optional(),
+  stats: auditStatsSchema,
+  chunks: z.number().int().min(0),
+  /** The worst findings, kept while the run goes, for the email: never more than `topFindings`. */
+  top: z.array(findingSchema).max(50),
+  leaseUntil: isoTime.optional(),
+  leaseId: z.string().max(64).optional(),
+  attempts: z.number().int().min(0),
+  reportQueuedAt: isoTime.optional(),
+  error: z.string().max(1000).optional(),
+});
+export type AuditRun = z.infer<typeof auditRunSchema>;
+
+const chunkSchema = z.object({ findings: z.array(findingSchema) });
+const pendingSchema = z.object({ envId: idSchema, auditId: idSchema, createdAt: isoTime.optional() });
+
+/**
+ * Layout of the Audits table: a partition per audit (the run row and its finding chunks, one query
+ * reads a whole report), and one `pending` partition indexing the audits not finished yet, which the
+ * runner timer walks.
+ */
+const auditKeys = {
+  pk: (envId: string, auditId: string) => `${envId}|${auditId}`,
+  runRk: "run",
+  chunkPrefix: "findings|",
+  chunkRk: (seq: number) => `findings|${seq.toString().padStart(7, "0")}`,
+  pendingPk: "pending",
+  pendingRk: (envId: string, auditId: string) => `${envId}|${auditId}`,
+};
+
+/** Splits findings into chunks whose JSON stays under the size of one table property. */
+export function chunkFindings(findings: readonly Finding[]): Finding[][] {
+  const chunks: Finding[][] = [];
+  let current: Finding[] = [];
+  let size = 20;
+  for (const f of findings) {
+    const n = JSON.stringify(f).length + 1;
+    if (current.length > 0 && size + n > maxJsonChars) {
+      chunks.push(current);
+      current = [];
+      size = 20;
+    }
+    current.push(f);
+    size += n;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+export class AuditsRepository {
+  constructor(private readonly repo: SharingRepository) {}
+
+  private get table(): string {
+    return this.repo.tables.audits;
+  }
+
+  async getRun(envId: string, auditId: string): Promise<{ run: AuditRun; etag: string } | undefined> {
+    const row = await this.repo.rows.get(this.table, auditKeys.pk(envId, auditId), auditKeys.runRk);
+    return row ? { run: decodeRow(auditRunSchema, row), etag: row.etag ?? "*" } : undefined;
+  }
+
+  /** Creates an audit and indexes it as pending (index first: an index row without its audit is dropped by the runner). False when it exists already. */
+  async create(run: AuditRun): Promise<boolean> {
+    await this.repo.rows.transact(this.table, auditKeys.pendingPk, [
+      { op: "upsert", rk: auditKeys.pendingRk(run.envId, run.auditId), fields: encodeRow({ envId: run.envId, auditId: run.auditId, createdAt: run.createdAt }) },
+    ]);
+    try {
+      await this.repo.rows.transact(this.table, auditKeys.pk(run.envId, run.auditId), [{ op: "insert", rk: auditKeys.runRk, fields: encodeRow(run) }]);
+      return true;
+    } catch (e) {
+      if (e instanceof ConcurrencyError) return false;
+      throw e;
+    }
+  }
+
+  /** Replaces the run row under its ETag; throws ConcurrencyError when another runner wrote it. */
+  async putRun(run: AuditRun, etag: string): Promise<string> {
+    const etags = await this.repo.rows.transact(this.table, auditKeys.pk(run.envId, run.auditId), [{ op: "replace", rk: auditKeys.runRk, fields: encodeRow(run), etag }]);
+    return etags.get(auditKeys.runRk) ?? "*";
+  }
+
+  /**
+   * Writes finding chunks numbered from `firstSeq`. Upserts: a run that stopped after writing some
+   * chunks but before counting them on its run row writes the same numbers again.
+   */
+  async putChunks(envId: string, auditId: string, firstSeq: number, chunks: readonly Finding[][]): Promise<void> {
+    const ops: WriteOp[] = chunks.map((findings, i) => ({ op: "upsert", rk: auditKeys.chunkRk(firstSeq + i), fields: encodeRow({ findings }) }));
+    // A few chunks per transaction keeps each request far below the 4 MB batch limit.
+    for (let i = 0; i < ops.length; i += 20) await this.repo.rows.transact(this.table, auditKeys.pk(envId, auditId), ops.slice(i, i + 20));
+  }
+
+  /** The first `count` chunks' findings, in the order written. */
+  async findings(envId: string, auditId: string, count: number): Promise<Finding[]> {
+    if (count === 0) return [];
+    const rows = await queryAll(this.repo.rows, this.table, auditKeys.pk(envId, auditId), [{ prefix: auditKeys.chunkPrefix }]);
+    return rows.filter((r) => r.rk < auditKeys.chunkRk(count)).flatMap((r) => decodeRow(chunkSchema, r).findings);
+  }
+
+  async *pending(): AsyncIterable<{ envId: string; auditId: string; createdAt?: string | undefined }> {
+    let continuation: string | undefined;
+    do {
+      const page = await this.repo.rows.queryPage(this.table, auditKeys.pendingPk, [{ all: true }], { continuation });
+      for (const row of page.rows) yield decodeRow(pendingSchema, row);
+      continuation = page.continuation;
+    } while (continuation);
+  }
+
+  async removePending(envId: string, auditId: string): Promise<void> {
+    await this.repo.rows.delete(this.table, auditKeys.pendingPk, auditKeys.pendingRk(envId, auditId));
+  }
+
+  /**
+   * Sets the environment's `lastAuditAt` (never backwards), under the row's ETag so an admin's
+   * concurrent `PUT /environments` is neither lost nor overwritten with stale values.
+   */
+  async markEnvironmentAudited(envId: string, at: string): Promise<void> {
+    for (let tries = 0; tries < 5; tries++) {
+      const row = await this.repo.rows.get(this.repo.tables.environments, keys.environmentPk, envId);
+      if (!row) return;
+      const env = decodeRow(environmentSchema, row);
+      if (env.lastAuditAt && env.lastAuditAt >= at) return;
+      try {
+        await this.repo.rows.transact(this.repo.tables.environments, keys.environmentPk, [
+          { op: "replace", rk: envId, fields: encodeRow({ ...env, lastAuditAt: at }), etag: row.etag ?? "*" },
+        ]);
+        return;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError)) throw e;
+      }
+    }
+    throw new ConcurrencyError(`environment ${envId} kept changing while its audit time was recorded`);
+  }
+}

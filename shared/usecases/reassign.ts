@@ -1,0 +1,303 @@
+import { randomBytes } from "node:crypto";
+import { ConcurrencyError, conflict, forbidden, invalid, notFound, ruleViolation } from "../errors.js";
+import type { Grant, Resource } from "../model/records.js";
+import { isEnvironmentAdmin } from "../rules/decide.js";
+import type { ResourceChange, ResourceState } from "../store/repository.js";
+import {
+  ReassignmentsRepository,
+  type ConnectionToFix,
+  type ReassignmentItem,
+  type ReassignmentJob,
+} from "../store/reassignmentsRepository.js";
+import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
+import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
+
+export interface ReassignRequest {
+  fromUserId: string;
+  toUserId: string;
+  dryRun: boolean;
+}
+
+export interface ReassignOptions {
+  /** Stop after the page during which this much time has passed; the job is continued by re-posting. */
+  budgetMs?: number;
+  /** Catalog page size (tests use small pages to cross page boundaries). */
+  pageSize?: number;
+  /** Resources changed at once within a page. */
+  concurrency?: number;
+}
+
+export interface ReassignResult {
+  /** "done": every record was walked; "running": the time budget ran out, post the same request again; "dryRun": nothing changed. */
+  status: "done" | "running" | "dryRun";
+  jobId?: string | undefined;
+  reassigned: { resourceId: string; kind: Resource["kind"]; displayName: string; fromUserId: string; toUserId: string; creatorKeptAsOwner: boolean }[];
+  needsCopy: { resourceId: string; kind: Resource["kind"]; displayName: string; reason: string }[];
+  connectionsToFix: ConnectionToFix[];
+  resourcesScanned: number;
+}
+
+/** Roles that let a user own processes and flows (seed 000: EnvironmentMaker is enough for processes). */
+const ownerCapableRoles = ["EnvironmentMaker", "SystemAdministrator"];
+const defaultBudgetMs = 100_000;
+const leaseMarginMs = 60_000;
+
+/**
+ * `POST /api/environments/{envId}/reassignments`: moves every record a leaving user owns to another
+ * user (seeds 000 and 004). Processes and solution-aware flows change owner in place, one ETag-guarded
+ * transaction per resource (the new owner's grant and the meta row's `ownerId` together, so no
+ * resource is ever without an owner); non-solution-aware flows are listed under `needsCopy`; embedded
+ * connections of the leaving user, in any flow, under `connectionsToFix`. The walk follows the
+ * environment's catalog page by page and records its progress, so it is idempotent and an
+ * interrupted run continues where it stopped when the same request is posted again. A dry run walks
+ * the same way, from the same point, and changes nothing.
+ */
+export async function reassign(deps: Deps, caller: Caller, envId: string, req: ReassignRequest, options: ReassignOptions = {}): Promise<ReassignResult> {
+  await requireReassigner(deps, caller, envId);
+  await requireTarget(deps, envId, req);
+  const jobs = new ReassignmentsRepository(deps.repo);
+  const pageSize = options.pageSize ?? 200;
+  const concurrency = options.concurrency ?? 8;
+  const existing = await jobs.getJob(envId, req.fromUserId, req.toUserId);
+  const resuming = existing?.job.status === "running" ? existing.job : undefined;
+
+  if (req.dryRun) {
+    // What the real run would do now: continue a running job after its cursor, reporting its results so far.
+    const items = new Map((resuming ? await jobs.items(envId, resuming.runId) : []).map((i) => [i.resourceId, i] as const));
+    let cursor = resuming?.cursor;
+    let scanned = resuming?.resourcesScanned ?? 0;
+    do {
+      const page = await deps.repo.catalogPage(envId, cursor, pageSize);
+      await forEachLimit(page.resources, concurrency, async (r) => {
+        const state = await deps.repo.resourceState(envId, r.resourceId);
+        const item = state ? planItem(state, req, items.get(r.resourceId)) : undefined;
+        if (item && isReportable(item)) items.set(r.resourceId, item);
+        else items.delete(r.resourceId);
+      });
+      scanned += page.resources.length;
+      cursor = page.continuation;
+    } while (cursor);
+    return summarize("dryRun", undefined, [...items.values()], req, scanned);
+  }
+
+  const now = deps.clock();
+  const leaseId = randomBytes(8).toString("hex");
+  const budgetMs = options.budgetMs ?? defaultBudgetMs;
+  const lease = () => new Date(deps.clock().getTime() + budgetMs + leaseMarginMs).toISOString();
+  let job: ReassignmentJob;
+  let etag: string;
+  try {
+    if (resuming) {
+      if (resuming.leaseUntil && new Date(resuming.leaseUntil) > now) {
+        throw conflict(`a reassignment from ${req.fromUserId} to ${req.toUserId} is already running; post the same request again after ${resuming.leaseUntil} to continue it`);
+      }
+      job = { ...resuming, actorId: caller.principalId, leaseId, leaseUntil: lease(), updatedAt: now.toISOString() };
+      etag = await jobs.putJob(job, existing!.etag);
+    } else {
+      job = {
+        envId,
+        fromUserId: req.fromUserId,
+        toUserId: req.toUserId,
+        runId: deps.newId(),
+        status: "running",
+        actorId: caller.principalId,
+        pagesDone: 0,
+        resourcesScanned: 0,
+        startedAt: now.toISOString(),
+        updatedAt: now.toISOString(),
+        leaseId,
+        leaseUntil: lease(),
+      };
+      etag = await jobs.putJob(job, existing ? existing.etag : "new");
+    }
+  } catch (e) {
+    if (e instanceof ConcurrencyError) throw conflict(`another request started this reassignment at the same moment; post it again to continue`);
+    throw e;
+  }
+
+  const started = Date.now();
+  try {
+    for (;;) {
+      const page = await deps.repo.catalogPage(envId, job.cursor, pageSize);
+      await forEachLimit(page.resources, concurrency, (r) => applyToResource(deps, jobs, caller, job, r.resourceId));
+      const outOfTime = Date.now() - started >= budgetMs;
+      job = {
+        ...job,
+        cursor: page.continuation,
+        pagesDone: job.pagesDone + 1,
+        resourcesScanned: job.resourcesScanned + page.resources.length,
+        updatedAt: deps.clock().toISOString(),
+        // Stopping for time lets the next request continue at once.
+        ...(outOfTime ? { leaseUntil: undefined, leaseId: undefined } : { leaseUntil: lease() }),
+        ...(page.continuation ? {} : { status: "done" as const, finishedAt: deps.clock().toISOString(), leaseUntil: undefined, leaseId: undefined }),
+      };
+      try {
+        etag = await jobs.putJob(job, etag);
+      } catch (e) {
+        if (e instanceof ConcurrencyError) throw conflict("another request took this reassignment over; post the same request again to see where it stands");
+        throw e;
+      }
+      if (job.status === "done") break;
+      if (outOfTime) {
+        deps.log(`reassignment ${job.runId} in ${envId}: time budget used after ${job.resourcesScanned} resources; it continues when the request is posted again`);
+        break;
+      }
+    }
+  } catch (e) {
+    // Let a re-post continue at once instead of waiting for the lease to run out.
+    if (job.status === "running") await jobs.putJob({ ...job, leaseUntil: undefined, leaseId: undefined }, etag).catch(() => undefined);
+    throw e;
+  }
+  const items = await jobs.items(envId, job.runId);
+  return summarize(job.status, job.runId, items, req, job.resourcesScanned);
+}
+
+async function requireReassigner(deps: Deps, caller: Caller, envId: string): Promise<void> {
+  const env = await deps.repo.getEnvironment(envId);
+  if (isAppAdmin(caller)) {
+    if (!env) throw notFound(`environment ${envId} was not found`);
+    return;
+  }
+  const ctx = await deps.repo.principalContext(envId, caller.principalId);
+  if (!env || !ctx.membership) throw notFound(`environment ${envId} was not found`);
+  if (!ctx.user?.enabled || !isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles })) {
+    throw forbidden("reassigning records needs the environment's SystemAdministrator role or the Sharing.Admin app role");
+  }
+}
+
+/** The target must be able to own what it receives (seed 000); otherwise nothing is reassigned and the error says why. */
+async function requireTarget(deps: Deps, envId: string, req: ReassignRequest): Promise<void> {
+  if (req.fromUserId === req.toUserId) throw invalid("a user's records can't be reassigned to that same user", [{ field: "body.toUserId", message: "must differ from fromUserId" }]);
+  const target = await deps.repo.principalContext(envId, req.toUserId);
+  if (!target.user) throw invalid("the target is not in the tenant directory", [{ field: "body.toUserId", message: `unknown user ${req.toUserId}` }]);
+  if (!target.user.enabled) throw ruleViolation(`nothing was reassigned: the target ${req.toUserId} is disabled in the tenant directory`);
+  if (!target.membership) {
+    throw ruleViolation(`nothing was reassigned: the target ${req.toUserId} is not a member of environment ${envId}; add them with the EnvironmentMaker role first`);
+  }
+  if (!target.membership.securityRoles.some((r) => ownerCapableRoles.includes(r))) {
+    throw ruleViolation(
+      `nothing was reassigned: the target ${req.toUserId} holds ${target.membership.securityRoles.join(", ") || "no security role"} in environment ${envId}, and owning processes and flows needs EnvironmentMaker or SystemAdministrator`,
+    );
+  }
+}
+
+/**
+ * What reassignment does to one resource, from its current state. `recorded` is this run's own
+ * result row, if any: a resource it already moved (owner now the target) is still reported as moved.
+ */
+export function planItem(state: ResourceState, req: Pick<ReassignRequest, "fromUserId" | "toUserId">, recorded: ReassignmentItem | undefined): ReassignmentItem {
+  const r = state.resource;
+  const connectionsToFix: ConnectionToFix[] = (r.kind === "cloudFlow" ? (r.connections ?? []) : [])
+    .filter((c) => c.usage === "embedded" && c.ownerId === req.fromUserId)
+    .map((c) => ({ resourceId: r.resourceId, connectionId: c.id, connector: c.connector, ownerId: c.ownerId }));
+  const base = { resourceId: r.resourceId, kind: r.kind, displayName: r.displayName, connectionsToFix };
+  const movable = r.kind !== "cloudFlow" || r.solutionAware === true;
+  const creatorKeptAsOwner = r.kind === "cloudFlow" && r.creatorId === req.fromUserId;
+  if (r.ownerId === req.fromUserId) {
+    return movable ? { ...base, outcome: "reassigned", creatorKeptAsOwner } : { ...base, outcome: "needsCopy" };
+  }
+  if (recorded?.outcome === "reassigned" && r.ownerId === req.toUserId) return { ...base, outcome: "reassigned", creatorKeptAsOwner };
+  return { ...base, outcome: "none" };
+}
+
+const isReportable = (i: ReassignmentItem) => i.outcome !== "none" || i.connectionsToFix.length > 0;
+
+/**
+ * One resource, in its own read-decide-write: the result row first (so a crash after it is reported
+ * on resume), then the change under the meta row's ETag. Re-running it changes nothing more.
+ */
+async function applyToResource(deps: Deps, jobs: ReassignmentsRepository, caller: Caller, job: ReassignmentJob, resourceId: string): Promise<void> {
+  const req = { fromUserId: job.fromUserId, toUserId: job.toUserId };
+  let recorded: ReassignmentItem | undefined;
+  let recordedRead = false;
+  await changeResource(deps, async () => {
+    const state = await deps.repo.resourceState(job.envId, resourceId);
+    if (!recordedRead) {
+      recorded = await jobs.getItem(job.envId, job.runId, resourceId);
+      recordedRead = true;
+    }
+    if (!state) {
+      if (recorded) await jobs.deleteItem(job.envId, job.runId, resourceId);
+      return { result: undefined };
+    }
+    const item = planItem(state, req, recorded);
+    if (!isReportable(item)) {
+      if (recorded) await jobs.deleteItem(job.envId, job.runId, resourceId);
+      return { result: undefined };
+    }
+    await jobs.putItem(job.envId, job.runId, item);
+    recorded = item;
+    if (item.outcome !== "reassigned" || state.resource.ownerId !== job.fromUserId) return { result: undefined };
+    return { change: ownerChange(deps, caller, job, state, item.creatorKeptAsOwner === true), result: undefined };
+  });
+}
+
+/** The new owner's grant and the meta row's ownerId in one transaction; the leaving user's grant goes unless they created the flow. */
+function ownerChange(deps: Deps, caller: Caller, job: ReassignmentJob, state: ResourceState, creatorKept: boolean): ResourceChange {
+  const r = state.resource;
+  const now = deps.clock().toISOString();
+  const hasGrant = (id: string) => state.grants.some((g) => g.principalType === "user" && g.principalId === id && g.role === "owner");
+  const putGrants: Grant[] = hasGrant(job.toUserId) ? [] : [{ principalType: "user", principalId: job.toUserId, role: "owner", grantedBy: caller.principalId, grantedAt: now }];
+  const deleteGrants = !creatorKept && hasGrant(job.fromUserId) ? [{ principal: { type: "user" as const, id: job.fromUserId }, role: "owner" as const }] : [];
+  const entry = changeEntry(deps, {
+    actorId: caller.principalId,
+    action: "reassign",
+    resourceId: r.resourceId,
+    principal: { type: "user", id: job.toUserId },
+    role: "owner",
+    detail: `owner of ${r.kind} ${r.displayName} reassigned from ${job.fromUserId} to ${job.toUserId}${creatorKept ? `; ${job.fromUserId} created the flow and stays an owner` : ""} (reassignment ${job.runId})`,
+  });
+  return {
+    etag: state.etag,
+    resource: { ...r, ownerId: job.toUserId, updatedAt: now },
+    putGrants,
+    deleteGrants,
+    changes: [entry],
+    outbox: outboxItems(deps, [
+      { type: "index", envId: r.envId, resourceId: r.resourceId, principals: [{ type: "user", id: job.fromUserId }, { type: "user", id: job.toUserId }] },
+      { type: "catalog", envId: r.envId, resourceId: r.resourceId },
+      { type: "log", envId: r.envId, entries: [entry] },
+    ]),
+  };
+}
+
+function summarize(status: ReassignResult["status"], jobId: string | undefined, items: ReassignmentItem[], req: ReassignRequest, scanned: number): ReassignResult {
+  const sorted = [...items].sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0));
+  return {
+    status,
+    ...(jobId ? { jobId } : {}),
+    reassigned: sorted
+      .filter((i) => i.outcome === "reassigned")
+      .map((i) => ({ resourceId: i.resourceId, kind: i.kind, displayName: i.displayName, fromUserId: req.fromUserId, toUserId: req.toUserId, creatorKeptAsOwner: i.creatorKeptAsOwner === true })),
+    needsCopy: sorted
+      .filter((i) => i.outcome === "needsCopy")
+      .map((i) => ({
+        resourceId: i.resourceId,
+        kind: i.kind,
+        displayName: i.displayName,
+        reason: "the flow is not solution-aware: its owner is part of its identity, so the new owner needs a copy (send a copy, or save as)",
+      })),
+    connectionsToFix: sorted.flatMap((i) => i.connectionsToFix),
+    resourcesScanned: scanned,
+  };
+}
+
+/** Runs `f` over the items, at most `limit` at a time; the first failure rejects (after the others settle). */
+export async function forEachLimit<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < items.length && errors.length === 0) {
+      const item = items[next++]!;
+      try {
+        await f(item);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}
