@@ -95,12 +95,16 @@ function orderedActions(kind: ResourceKind, verbs: ReadonlySet<string>): ActionN
   return all.filter((v) => verbs.has(v)).map((v) => `${kind}.${v}` as ActionName);
 }
 
+/** Why a principal's roles give fewer actions than usual. */
+export function limitationText(limitation: NonNullable<Decision["limitation"]>): string {
+  return limitation === "disabled"
+    ? "the user is disabled in the tenant directory"
+    : "the user has no security role in this environment and may only run flows until an environment admin assigns a role (for example EnvironmentMaker)";
+}
+
 /** A sentence saying why an action is not allowed, for 403 details and check results. */
 export function explainRefusal(action: ActionName, decision: Decision, resourceKind: ResourceKind): string {
-  if (decision.limitation === "disabled") return "the user is disabled in the tenant directory";
-  if (decision.limitation === "noSecurityRole") {
-    return "the user has no security role in this environment and may only run flows until an environment admin assigns a role (for example EnvironmentMaker)";
-  }
+  if (decision.limitation) return limitationText(decision.limitation);
   if (decision.roles.length === 0 && !decision.via.some((v) => v.through === "admin")) {
     return `the principal holds no role on this ${resourceKind} resource`;
   }

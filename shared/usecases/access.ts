@@ -1,6 +1,6 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import type { Grant, PrincipalRef } from "../model/records.js";
-import { decide, explainRefusal, type Decision, type PrincipalFacts } from "../rules/decide.js";
+import { decide, explainRefusal, limitationText, type Decision, type PrincipalFacts } from "../rules/decide.js";
 import { parseActionName, type ActionName } from "../rules/matrix.js";
 import type { PrincipalContext, ResourceState } from "../store/repository.js";
 import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
@@ -120,7 +120,7 @@ export async function effectiveAccess(deps: Deps, caller: Caller, envId: string,
     roles: d.roles,
     actions: d.actions,
     via: d.via,
-    ...(d.limitation ? { limitation: explainRefusal(d.actions[0] ?? (`${state.resource.kind}.viewDetails` as ActionName), d, state.resource.kind) } : {}),
+    ...(d.limitation ? { limitation: limitationText(d.limitation) } : {}),
     ...(runOnly?.connectionChoices ? { connectionChoices: runOnly.connectionChoices } : {}),
   };
 }
@@ -177,11 +177,7 @@ export async function check(deps: Deps, caller: Caller, envId: string, items: re
     }
     const d = decide(state.resource, state.grants, factsOf(item.principalId, ctx));
     const allowed = d.actions.includes(action);
-    const via = d.via.find(() => allowed);
-    results.push({
-      allowed,
-      reason: allowed ? `allowed through ${via ? describeVia(d) : "a role"}` : explainRefusal(action, d, state.resource.kind),
-    });
+    results.push({ allowed, reason: allowed ? `allowed through ${describeVia(d)}` : explainRefusal(action, d, state.resource.kind) });
   }
   return results;
 }

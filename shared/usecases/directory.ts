@@ -34,13 +34,6 @@ export async function putEnvironment(deps: Deps, caller: Caller, env: Environmen
   return { created: !previous, environment: stored };
 }
 
-export async function getEnvironment(deps: Deps, caller: Caller, envId: string): Promise<Environment> {
-  await requireEnvironmentPart(deps, caller, envId);
-  const env = await deps.repo.getEnvironment(envId);
-  if (!env) throw notFound(`environment ${envId} was not found`);
-  return env;
-}
-
 export async function putUser(deps: Deps, caller: Caller, user: TenantUser): Promise<{ created: boolean; user: TenantUser }> {
   requireAppAdmin(caller);
   const previous = await deps.repo.getUser(user.userId);
