@@ -4,7 +4,7 @@ import { environmentSchema, idSchema } from "../model/records.js";
 import { queryAll, type WriteOp } from "../ports/rows.js";
 import { keys } from "./keys.js";
 import type { SharingRepository } from "./repository.js";
-import { decodeRow, encodeRow, maxJsonChars } from "./rowJson.js";
+import { decodeRow, encodeRow, maxJsonChars, writeOneRow } from "./rowJson.js";
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -136,8 +136,7 @@ export class AuditsRepository {
 
   /** Replaces the run row under its ETag; throws ConcurrencyError when another runner wrote it. */
   async putRun(run: AuditRun, etag: string): Promise<string> {
-    const etags = await this.repo.rows.transact(this.table, auditKeys.pk(run.envId, run.auditId), [{ op: "replace", rk: auditKeys.runRk, fields: encodeRow(run), etag }]);
-    return etags.get(auditKeys.runRk) ?? "*";
+    return writeOneRow(this.repo.rows, this.table, auditKeys.pk(run.envId, run.auditId), { op: "replace", rk: auditKeys.runRk, fields: encodeRow(run), etag });
   }
 
   /**

@@ -1,9 +1,8 @@
 import { z } from "zod";
-import { ConcurrencyError } from "../errors.js";
 import { idSchema, kindSchema } from "../model/records.js";
-import { queryAll, type WriteOp } from "../ports/rows.js";
+import { queryAll } from "../ports/rows.js";
 import type { SharingRepository } from "./repository.js";
-import { decodeRow, encodeRow } from "./rowJson.js";
+import { decodeRow, encodeRow, writeOneRow } from "./rowJson.js";
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -86,11 +85,8 @@ export class ReassignmentsRepository {
    * Throws ConcurrencyError when someone else wrote it meanwhile. Returns the new ETag.
    */
   async putJob(job: ReassignmentJob, etag: string | "new"): Promise<string> {
-    const op: WriteOp = etag === "new" ? { op: "insert", rk: reassignKeys.jobRk, fields: encodeRow(job) } : { op: "replace", rk: reassignKeys.jobRk, fields: encodeRow(job), etag };
-    const etags = await this.repo.rows.transact(this.table, reassignKeys.jobPk(job.envId, job.fromUserId, job.toUserId), [op]);
-    const next = etags.get(reassignKeys.jobRk);
-    if (next === undefined) throw new ConcurrencyError("the job row was written without an ETag");
-    return next;
+    const op = etag === "new" ? ({ op: "insert", rk: reassignKeys.jobRk, fields: encodeRow(job) } as const) : ({ op: "replace", rk: reassignKeys.jobRk, fields: encodeRow(job), etag } as const);
+    return writeOneRow(this.repo.rows, this.table, reassignKeys.jobPk(job.envId, job.fromUserId, job.toUserId), op);
   }
 
   async getItem(envId: string, runId: string, resourceId: string): Promise<ReassignmentItem | undefined> {

@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import type { Row } from "../ports/rows.js";
+import { ConcurrencyError } from "../errors.js";
+import type { Row, RowStore, WriteOp } from "../ports/rows.js";
 
 /**
  * Rows of the lifecycle tables (copies, reassignments, audits) hold one record as a `json` field,
@@ -22,3 +23,18 @@ export function decodeRow<T>(schema: z.ZodType<T>, row: Row): T {
  * (findings, results) are split so each row stays under this.
  */
 export const maxJsonChars = 30_000;
+
+/**
+ * Writes one row in a transaction and returns its new ETag. The Tables service (Azurite, at least)
+ * answers an update inside a batch without an ETag, so when none comes back the row is read again:
+ * if it still holds exactly what was written, that read's ETag is ours; if not, another writer got in
+ * between, which is a lost race like an ETag mismatch.
+ */
+export async function writeOneRow(rows: RowStore, table: string, pk: string, op: Extract<WriteOp, { op: "insert" | "replace" | "upsert" }>): Promise<string> {
+  const etags = await rows.transact(table, pk, [op]);
+  const etag = etags.get(op.rk);
+  if (etag !== undefined) return etag;
+  const row = await rows.get(table, pk, op.rk);
+  if (!row?.etag || row.fields.json !== op.fields.json) throw new ConcurrencyError(`row ${pk}/${op.rk} was written by someone else right after this write`);
+  return row.etag;
+}
