@@ -4,7 +4,7 @@ import type { ChangeEntry } from "../model/records.js";
 import { isEnvironmentAdmin } from "../rules/decide.js";
 import { ownershipRoles } from "../rules/matrix.js";
 import { viewAsCaller } from "./access.js";
-import { isAppAdmin, isAppAuditor, type Capabilities, type Caller } from "./capabilities.js";
+import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
 
 type Deps = Pick<Capabilities, "repo">;
 
@@ -95,8 +95,9 @@ export async function listChanges(deps: Deps, caller: Caller, envId: string, q: 
 }
 
 async function mayReadWholeLog(deps: Deps, caller: Caller, envId: string): Promise<boolean> {
-  if (isAppAdmin(caller) || isAppAuditor(caller)) {
+  if (isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller)) {
     if (!(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
+    if (!isAppAdmin(caller) && !isAppAuditor(caller)) throw forbidden("Sharing.Check apps may only ask effective access and checks");
     return true;
   }
   const ctx = await deps.repo.principalContext(envId, caller.principalId);
