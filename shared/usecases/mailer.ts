@@ -36,6 +36,8 @@ import { invitationLink, sharingPageUrl, type InvitationSettings } from "../invi
 import { signInvitationToken } from "../invitations/token.js";
 import { EmailRecords, type EmailRecord } from "../store/emailRecords.js";
 import type { Capabilities } from "./capabilities.js";
+import { prepareAuditReportEmail } from "./auditReportEmail.js";
+import { prepareCopyEmail } from "./copyEmail.js";
 
 /** What the mailer needs: storage, time, a log, the email service and the settings links are made from. */
 export interface MailerDeps extends Pick<Capabilities, "repo" | "clock" | "log"> {
@@ -307,4 +309,6 @@ async function principalLabel(deps: MailerDeps, envId: string, p: PrincipalRef):
 export const emailJobHandlers: EmailJobHandlers = {
   invitation: prepareInvitationEmail,
   ownerAlert: prepareOwnerAlertEmail,
+  copy: prepareCopyEmail,
+  auditReport: prepareAuditReportEmail,
 };
