@@ -15,8 +15,8 @@ defineHttp(
     body: reassignBody,
     responses: { 200: { description: "done (or the dry run's plan)" }, 202: { description: "time ran out; post the same request again to continue" } },
   },
-  async ({ services, caller, params, body }) => {
-    const r = await reassign({ ...services.caps, log: (m) => console.warn(m) }, caller, params.envId, body, { budgetMs });
+  async ({ services, caller, params, body, context }) => {
+    const r = await reassign({ ...services.caps, log: (m) => context.warn(m) }, caller, params.envId, body, { budgetMs });
     return json(r.status === "running" ? 202 : 200, r);
   },
 );
