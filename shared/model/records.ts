@@ -17,7 +17,9 @@ export const principalTypeSchema = z.enum(principalTypes);
 export const securityRoleSchema = z.enum(["SystemAdministrator", "EnvironmentMaker", "BasicUser"]);
 export type SecurityRole = z.infer<typeof securityRoleSchema>;
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+// Names end up in search row keys, which travel in request URLs: a lone surrogate can't be encoded there.
+const text = (max: number) =>
+  z.string().trim().min(1).max(max).refine((s) => !/[\uD800-\uDFFF]/u.test(s), "must be well-formed Unicode (no lone surrogates)");
 const isoTime = z.string().datetime({ offset: true });
 
 export const environmentSchema = z.object({

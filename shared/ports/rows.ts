@@ -52,7 +52,17 @@ export interface RowStore {
 export function prefixEnd(prefix: string): string {
   if (prefix === "") throw new Error("an empty prefix has no end: use the { all: true } range");
   const last = prefix.charCodeAt(prefix.length - 1);
-  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+  const rest = prefix.slice(0, -1);
+  // The bound goes into a request URL, so it must stay well-formed UTF-16: a lone surrogate can't be
+  // percent-encoded. Strings compare by UTF-16 unit, and only lone surrogates sort in the gaps skipped here.
+  if (last === 0xffff) return prefixEnd(rest);
+  if (last === 0xd7ff) return `${rest}\u{10000}`;
+  const high = rest.charCodeAt(rest.length - 1);
+  if (last >= 0xdc00 && last <= 0xdfff && high >= 0xd800 && high <= 0xdbff) {
+    const codePoint = prefix.codePointAt(prefix.length - 2) ?? 0;
+    return rest.slice(0, -1) + (codePoint === 0x10ffff ? "\ue000" : String.fromCodePoint(codePoint + 1));
+  }
+  return rest + String.fromCharCode(last + 1);
 }
 
 export function inRange(rk: string, range: RowKeyRange): boolean {

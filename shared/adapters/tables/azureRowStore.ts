@@ -1,7 +1,8 @@
 import { odata, RestError, TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/core-auth";
-import { ConcurrencyError, unavailable } from "../../errors.js";
+import { z } from "zod";
+import { ConcurrencyError, invalid, unavailable } from "../../errors.js";
 import { prefixEnd, type Page, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../../ports/rows.js";
 
 const systemProperties = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.etag", "odata.metadata"]);
@@ -95,6 +96,10 @@ export class AzureRowStore implements RowStore {
     ranges: readonly RowKeyRange[],
     options: { continuation?: string | undefined; pageSize?: number } = {},
   ): Promise<Page> {
+    // Continuation tokens come back from callers: one the SDK can't decode is bad input (400), not storage being down.
+    if (options.continuation && !continuationSchema.safeParse(decodeContinuation(options.continuation)).success) {
+      return Promise.reject(invalid("the continuation token is not one this API gave out", [{ field: "query.continuationToken", message: "not a valid token" }]));
+    }
     return this.run(table, "query", async (c) => {
       const filter = ranges.some((r) => "all" in r)
         ? `PartitionKey eq ${quote(pk)}`
@@ -167,6 +172,16 @@ export class AzureRowStore implements RowStore {
     return this.run("health", "ping", async (c) => {
       await c.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${"ping"}` } }).byPage({ maxPageSize: 1 }).next();
     });
+  }
+}
+
+/** The SDK's token: base64 of `{nextPartitionKey, nextRowKey?}`, read byte by byte as the SDK reads it. */
+const continuationSchema = z.object({ nextPartitionKey: z.string().min(1).max(1024), nextRowKey: z.string().max(1024).optional() });
+function decodeContinuation(token: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(token, "base64").toString("latin1"));
+  } catch {
+    return undefined;
   }
 }
 
