@@ -51,7 +51,10 @@ export class SettingsError extends Error {
 
 /** Parses settings from an environment record, failing with every missing or bad key at once. */
 export function parseSettings(env: Record<string, string | undefined> = process.env): Settings {
-  const result = settingsSchema.safeParse(env);
+  // A setting that is present but empty is not set (as `npm start` and the Functions tools read it):
+  // clearing AUTH_DEV_SIGNING_KEY in an app's settings must turn development tokens off, not fail every request.
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const result = settingsSchema.safeParse(given);
   if (!result.success) {
     throw new SettingsError(result.error.issues.map((i) => `${i.path.join(".") || "(settings)"}: ${i.message}`));
   }

@@ -39,38 +39,38 @@ export function withSignature(header: Record<string, unknown>, claims: JWTPayloa
  * The attacks that need only the development key's issuer and audience (and, for "a valid token
  * with something wrong", the key itself). Keyed by a short name for test titles.
  */
-export async function devTokenAttacks(devKey: string, sub: string): Promise<Record<string, string>> {
+export async function devTokenAttacks(devKey: string, sub: string, extra: JWTPayload = {}): Promise<Record<string, string>> {
   const wrongKey = randomBytes(32).toString("base64url");
   const big = "A".repeat(8 * 1024);
-  const [validHeader, , validSignature] = (await hs256(devKey, devClaims(sub))).split(".");
+  const [validHeader, , validSignature] = (await hs256(devKey, devClaims(sub, extra))).split(".");
   return {
-    "alg none": unsecured(devClaims(sub)),
-    "alg None (case variant)": unsecured(devClaims(sub), "None"),
-    "alg none with a valid dev signature appended": `${unsecured(devClaims(sub))}${validSignature}`,
-    "signed with another key": await hs256(wrongKey, devClaims(sub)),
-    "signed with an empty key": await hs256(new Uint8Array(32), devClaims(sub)),
+    "alg none": unsecured(devClaims(sub, extra)),
+    "alg None (case variant)": unsecured(devClaims(sub, extra), "None"),
+    "alg none with a valid dev signature appended": `${unsecured(devClaims(sub, extra))}${validSignature}`,
+    "signed with another key": await hs256(wrongKey, devClaims(sub, extra)),
+    "signed with an empty key": await hs256(new Uint8Array(32), devClaims(sub, extra)),
     "payload swapped under a valid signature": `${validHeader}.${b64u(devClaims(`${sub}-x`, { roles: ["Sharing.Admin"] }))}.${validSignature}`,
-    "wrong audience": await hs256(devKey, devClaims(sub, { aud: "urn:someone:else" })),
-    "wrong issuer": await hs256(devKey, devClaims(sub, { iss: "https://login.microsoftonline.com/evil/v2.0" })),
-    "no audience": await hs256(devKey, (({ aud: _a, ...c }) => c)(devClaims(sub))),
-    "expired an hour ago": await hs256(devKey, devClaims(sub, { iat: now() - 7200, nbf: now() - 7200, exp: now() - 3600 })),
-    "not valid for an hour yet": await hs256(devKey, devClaims(sub, { nbf: now() + 3600, exp: now() + 7200 })),
-    "exp as a string": await hs256(devKey, devClaims(sub, { exp: String(now() + 3600) as unknown as number })),
-    "no oid and no sub": await hs256(devKey, (({ oid: _o, sub: _s, ...c }) => c)(devClaims(sub))),
-    "oid that escapes an OData filter": await hs256(devKey, devClaims(sub, { oid: "x' or PartitionKey ne '", sub: "x' or PartitionKey ne '" })),
-    "oid with a key separator": await hs256(devKey, devClaims(sub, { oid: `${sub}|grant|user|x|owner`, sub: `${sub}|grant` })),
-    "oid as a number": await hs256(devKey, devClaims(sub, { oid: 12345 as unknown as string, sub: 12345 as unknown as string })),
-    "roles not a list": await hs256(devKey, devClaims(sub, { roles: "Sharing.Admin" })),
-    "crit header jose does not understand": await hs256(devKey, devClaims(sub), { crit: ["urn:evil"], "urn:evil": true }),
-    "HS512 with the dev key": await new SignJWT(devClaims(sub)).setProtectedHeader({ alg: "HS512" }).sign(new TextEncoder().encode(devKey)),
+    "wrong audience": await hs256(devKey, devClaims(sub, { ...extra, aud: "urn:someone:else" })),
+    "wrong issuer": await hs256(devKey, devClaims(sub, { ...extra, iss: "https://login.microsoftonline.com/evil/v2.0" })),
+    "no audience": await hs256(devKey, (({ aud: _a, ...c }) => c)(devClaims(sub, extra))),
+    "expired an hour ago": await hs256(devKey, devClaims(sub, { ...extra, iat: now() - 7200, nbf: now() - 7200, exp: now() - 3600 })),
+    "not valid for an hour yet": await hs256(devKey, devClaims(sub, { ...extra, nbf: now() + 3600, exp: now() + 7200 })),
+    "exp as a string": await hs256(devKey, devClaims(sub, { ...extra, exp: String(now() + 3600) as unknown as number })),
+    "no oid and no sub": await hs256(devKey, (({ oid: _o, sub: _s, ...c }) => c)(devClaims(sub, extra))),
+    "oid that escapes an OData filter": await hs256(devKey, devClaims(sub, { ...extra, oid: "x' or PartitionKey ne '", sub: "x' or PartitionKey ne '" })),
+    "oid with a key separator": await hs256(devKey, devClaims(sub, { ...extra, oid: `${sub}|grant|user|x|owner`, sub: `${sub}|grant` })),
+    "oid as a number": await hs256(devKey, devClaims(sub, { ...extra, oid: 12345 as unknown as string, sub: 12345 as unknown as string })),
+    "roles not a list": await hs256(devKey, devClaims(sub, { ...extra, roles: "Sharing.Admin" })),
+    "crit header jose does not understand": await hs256(devKey, devClaims(sub, extra), { crit: ["urn:evil"], "urn:evil": true }),
+    "HS512 with the dev key": await new SignJWT(devClaims(sub, extra)).setProtectedHeader({ alg: "HS512" }).sign(new TextEncoder().encode(devKey)),
     "garbage segments": "abc.def.ghi",
-    "header not JSON": `${b64u("not json")}.${b64u(devClaims(sub))}.${randomBytes(8).toString("base64url")}`,
-    "header JSON but not an object": `${b64u([1, 2])}.${b64u(devClaims(sub))}.x`,
+    "header not JSON": `${b64u("not json")}.${b64u(devClaims(sub, extra))}.${randomBytes(8).toString("base64url")}`,
+    "header JSON but not an object": `${b64u([1, 2])}.${b64u(devClaims(sub, extra))}.x`,
     "payload not JSON": `${b64u({ alg: "HS256", typ: "JWT" })}.${b64u("{oops")}.x`,
     "five segments (JWE shape)": "a.b.c.d.e",
-    "oversized header (8 KiB)": withSignature({ alg: "HS256", typ: "JWT", pad: big }, devClaims(sub)),
-    "kid path traversal": await hs256(wrongKey, devClaims(sub), { kid: "../../../../dev/null" }),
-    "jku pointing elsewhere": withSignature({ alg: "RS256", jku: "http://127.0.0.1:1/jwks", kid: "x" }, devClaims(sub)),
+    "oversized header (8 KiB)": withSignature({ alg: "HS256", typ: "JWT", pad: big }, devClaims(sub, extra)),
+    "kid path traversal": await hs256(wrongKey, devClaims(sub, extra), { kid: "../../../../dev/null" }),
+    "jku pointing elsewhere": withSignature({ alg: "RS256", jku: "http://127.0.0.1:1/jwks", kid: "x" }, devClaims(sub, extra)),
   };
 }
 

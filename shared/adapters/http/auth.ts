@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
-import { unauthenticated } from "../../errors.js";
+import { DomainError, unauthenticated, unavailable } from "../../errors.js";
 import { idSchema } from "../../model/records.js";
 import type { Caller } from "../../usecases/capabilities.js";
 import { devAudience, devIssuer } from "./devToken.js";
@@ -49,10 +49,15 @@ export function createAuthenticator(settings: AuthSettings): (authorization: str
         throw unauthenticated(`tokens signed with ${alg ?? "no algorithm"} are not accepted`);
       }
     } catch (e) {
+      if (e instanceof DomainError) throw e;
       if (e instanceof joseErrors.JWTExpired) throw unauthenticated("the token has expired");
       if (e instanceof joseErrors.JWTClaimValidationFailed) throw unauthenticated(`the token's ${e.claim} claim is not valid`);
-      if (e instanceof joseErrors.JOSEError) throw unauthenticated("the token's signature or format is not valid");
-      throw e;
+      // The identity provider's key endpoint failed (no answer, an error status, not a key set; jose
+      // throws the base JOSEError only there): the token may be fine, so not a 401 but a 503.
+      if (e instanceof joseErrors.JWKSTimeout || e instanceof joseErrors.JWKSInvalid || !(e instanceof joseErrors.JOSEError) || e.constructor === joseErrors.JOSEError) {
+        throw unavailable("the identity provider's signing keys could not be fetched", e);
+      }
+      throw unauthenticated("the token's signature or format is not valid");
     }
     const claims = claimsSchema.safeParse(payload);
     const principalId = claims.success ? (claims.data.oid ?? claims.data.sub) : undefined;
