@@ -39,7 +39,8 @@ export interface RowStore {
   /**
    * An entity-group transaction: all operations on one partition succeed or none does. At most 100
    * operations, each row key once. Throws ConcurrencyError on an ETag mismatch or an insert of an
-   * existing row. Returns the new ETags by row key (deletes absent).
+   * existing row. Returns the new ETags by row key: always for a one-row write; in a larger
+   * transaction inserted rows have theirs, replaced and upserted rows may not (Azurite omits them).
    */
   transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>>;
   /** Deletes one row if present; with an ETag, only that version (ConcurrencyError otherwise). */

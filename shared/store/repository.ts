@@ -267,7 +267,7 @@ export class SharingRepository {
    * the ETag it was read with, so two concurrent changes of one resource can't both land: the loser
    * gets ConcurrencyError and re-reads. (Deletes in a transaction carry no ETag; this guard covers them.)
    */
-  async commit(change: ResourceChange): Promise<string> {
+  async commit(change: ResourceChange): Promise<void> {
     const r = change.resource;
     const metaFields = change.tombstone ? encode({ deleted: true, deletedAt: r.updatedAt, kind: r.kind }) : encode(r);
     const ops: WriteOp[] = [
@@ -281,8 +281,7 @@ export class SharingRepository {
     for (const c of change.changes ?? []) ops.push({ op: "upsert", rk: keys.changePrefix + newestFirstKey(new Date(c.at), c.changeId), fields: encode(c) });
     for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encode(o) });
     if (ops.length > 100) throw invalid("this request changes too many rows at once; split it into smaller requests");
-    const etags = await this.rows.transact(this.tables.resources, keys.resourcePk(r.envId, r.resourceId), ops);
-    return etags.get(keys.metaRk) ?? "";
+    await this.rows.transact(this.tables.resources, keys.resourcePk(r.envId, r.resourceId), ops);
   }
 
   async getInvitation(envId: string, resourceId: string, invitationId: string): Promise<{ invitation: Invitation; etag: string } | undefined> {

@@ -16,6 +16,20 @@ describe.each(backends())("row store contract: $name", (backend) => {
     expect(row?.etag).toBe(etags.get("a"));
   });
 
+  it("answers a one-row write of each kind with the ETag the row now has", async () => {
+    const { store, table } = fresh();
+    const inserted = (await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "1" } }])).get("a");
+    expect(inserted).toBe((await store.get(table, "p", "a"))?.etag);
+    const upserted = (await store.transact(table, "p", [{ op: "upsert", rk: "a", fields: { v: "2" } }])).get("a");
+    expect(upserted).toBe((await store.get(table, "p", "a"))?.etag);
+    expect(upserted).not.toBe(inserted);
+    const replaced = (await store.transact(table, "p", [{ op: "replace", rk: "a", fields: { v: "3" }, etag: upserted! }])).get("a");
+    expect(replaced).toBe((await store.get(table, "p", "a"))?.etag);
+    await expect(store.transact(table, "p", [{ op: "replace", rk: "a", fields: { v: "4" }, etag: upserted! }])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "5" } }])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(store.transact(table, "p", [{ op: "replace", rk: "missing", fields: { v: "6" }, etag: "*" }])).rejects.toBeInstanceOf(ConcurrencyError);
+  });
+
   it("applies a transaction all or nothing: a duplicate insert rolls back the other writes", async () => {
     const { store, table } = fresh();
     await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "1" } }]);
