@@ -20,6 +20,7 @@ const people = [
   { label: "co-owner", id: "demo-coowner", displayName: "Carlos Coowner", email: "carlos.coowner@contoso.example", userType: "member", license: "paid", roles: ["EnvironmentMaker"] },
   { label: "guest", id: "demo-guest", displayName: "Gina Guest", email: "gina@fabrikam.example", userType: "guest", license: "free", roles: ["BasicUser"] },
   { label: "admin", id: "demo-admin", displayName: "Ada Admin", email: "ada.admin@contoso.example", userType: "member", license: "paid", roles: ["SystemAdministrator"] },
+  { label: "leaver", id: "demo-leaver", displayName: "Leo Leaver", email: "leo.leaver@contoso.example", userType: "member", license: "paid", roles: ["EnvironmentMaker"] },
 ] as const;
 
 const resources = [
@@ -69,9 +70,14 @@ export async function seedDemo(api: DemoApi): Promise<DemoResult> {
   for (const [resourceId, role] of [["demo-invoices", "coOwner"], ["demo-expenses", "coOwner"], ["demo-approvals", "owner"]] as const) {
     await call(api, maker, "POST", `environments/${demoEnvId}/resources/${resourceId}/shares`, { role, principals: [{ type: "user", id: "demo-coowner" }], sendInvitation: false });
   }
+  // Something for the audit to find: a guest co-owning the flow, and a viewer who has since left.
+  await call(api, maker, "POST", `environments/${demoEnvId}/resources/demo-approvals/shares`, { role: "owner", principals: [{ type: "user", id: "demo-guest" }], sendInvitation: false });
+  await call(api, maker, "POST", `environments/${demoEnvId}/resources/demo-invoices/shares`, { role: "viewer", principals: [{ type: "user", id: "demo-leaver" }], sendInvitation: false });
+  const leaver = people.find((p) => p.id === "demo-leaver")!;
+  await call(api, admin, "PUT", `users/${leaver.id}`, { email: leaver.email, displayName: leaver.displayName, userType: leaver.userType, enabled: false, license: leaver.license });
   return {
     envId: demoEnvId,
-    people: people.map((p) => ({ label: p.label, id: p.id })),
+    people: people.filter((p) => p.id !== "demo-leaver").map((p) => ({ label: p.label, id: p.id })),
     resources: resources.map((r) => ({ kind: r.body.kind, id: r.id, displayName: r.body.displayName })),
   };
 }
