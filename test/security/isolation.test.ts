@@ -160,7 +160,7 @@ describe("ids aimed at another environment's partition or at an OData filter", (
     expect(changed.filter((k) => ofEnvironment(k, b.envId))).toEqual([]);
     expect(changed.filter((k) => !ofEnvironment(k, a.envId))).toEqual([]);
     // No key anywhere holds what the requests smuggled in.
-    const crafted = [...after.keys()].map(keyOf).filter(([, pk, rk]) => [pk, rk].some((key) => /'| or |\.\.|%2F|\*|\u0000/i.test(key)));
+    const crafted = [...after.keys()].map(keyOf).filter(([, pk, rk]) => [pk, rk].some((key) => /'| or |\.\.|%2F|\*/i.test(key) || key.includes("\0")));
     expect(crafted).toEqual([]);
 
     // And through the API, B's owner sees B as it was.
