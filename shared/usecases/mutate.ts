@@ -21,7 +21,8 @@ export function changeEntry(deps: Pick<Capabilities, "newId" | "clock">, entry: 
 /**
  * Runs read-decide-write against one resource with optimistic concurrency: `attempt` reads and
  * returns the change to commit; when another writer got there first (ETag mismatch) it runs again
- * on fresh state. After the commit the change's outbox is relayed at once.
+ * on fresh state. After the commit the change's own outbox items are relayed at once (items other
+ * changes left behind are theirs, or the sweeper's).
  */
 export async function changeResource<T>(
   deps: Deps,
@@ -37,7 +38,8 @@ export async function changeResource<T>(
       if (tries < 5) continue;
       throw conflict(`resource ${change.resource.resourceId} kept changing while this request ran; try again`);
     }
-    await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId));
+    const own = (change.outbox ?? []).map((o) => o.id);
+    if (own.length > 0) await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId), own);
     return result;
   }
 }

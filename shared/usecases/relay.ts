@@ -9,10 +9,12 @@ type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
 /**
  * Applies and removes the outbox items of one partition. Called right after each change (so the
  * caller reads its own writes) and by the sweeper for partitions a crash left items in. Items are
- * idempotent, so a crash halfway through is repaired by running again.
+ * idempotent, so a crash halfway through is repaired by running again. `only`: just these items
+ * (a change relays its own; leaving the others' to their own relays keeps concurrent changes of one
+ * resource from each applying all of them).
  */
-export async function relayPartition(deps: Deps, table: "resources" | "directory", pk: string): Promise<void> {
-  const items = await deps.repo.outboxItems(table, pk);
+export async function relayPartition(deps: Deps, table: "resources" | "directory", pk: string, only?: ReadonlySet<string>): Promise<void> {
+  const items = (await deps.repo.outboxItems(table, pk)).filter((i) => !only || only.has(i.item.id));
   items.sort((a, b) => (a.item.id < b.item.id ? -1 : 1));
   const states = new Map<string, Promise<ResourceState | undefined>>();
   for (const { item, etag } of items) {
@@ -21,10 +23,10 @@ export async function relayPartition(deps: Deps, table: "resources" | "directory
   }
 }
 
-/** Relays a change's outbox right away; a failure is left to the sweeper, never lost. */
-export async function relayNow(deps: Deps, table: "resources" | "directory", pk: string): Promise<void> {
+/** Relays a change's outbox right away (all of the partition's, or `only` these ids); a failure is left to the sweeper, never lost. */
+export async function relayNow(deps: Deps, table: "resources" | "directory", pk: string, only?: readonly string[]): Promise<void> {
   try {
-    await relayPartition(deps, table, pk);
+    await relayPartition(deps, table, pk, only ? new Set(only) : undefined);
   } catch (e) {
     deps.log(`relay of ${table}/${pk} failed and is left for the sweeper: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -52,9 +54,18 @@ async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promi
   };
   switch (item.type) {
     case "index": {
-      const state = await stateOf(item.envId, item.resourceId);
-      for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, state, p);
-      return;
+      // Index rows are written from the grants as read. If the resource changed after that read and
+      // another relay already wrote the newer rows, these older ones would overwrite them; so the
+      // meta row's ETag is read again after writing, and a change since means reconciling again.
+      for (let round = 1; ; round++) {
+        const state = await stateOf(item.envId, item.resourceId);
+        for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, state, p);
+        const meta = await deps.repo.rawResourceMeta(item.envId, item.resourceId);
+        if ((meta && !meta.tombstone ? meta.etag : undefined) === state?.etag) return;
+        // Still changing after a few rounds: the item stays for a later relay or the sweeper.
+        if (round >= 5) throw new Error(`resource ${item.resourceId} kept changing while its index was brought in line`);
+        states.delete(keys.resourcePk(item.envId, item.resourceId));
+      }
     }
     case "catalog": {
       const state = await stateOf(item.envId, item.resourceId);
