@@ -10,7 +10,9 @@ export class StorageEmailQueue implements EmailQueue {
   private created: Promise<unknown> | undefined;
 
   constructor(target: { connectionString: string } | { queueServiceUri: string; credential: TokenCredential }, queueName: string) {
-    const options = { retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000 } };
+    // tryTimeoutInMs: a queue that accepts connections and never answers must fail the send (the
+    // relay then leaves the job to the sweeper), not hold the request that triggered it.
+    const options = { retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000, tryTimeoutInMs: 5_000 } };
     this.client =
       "connectionString" in target
         ? new QueueClient(target.connectionString, queueName, options)

@@ -16,6 +16,8 @@ export interface AzureRowStoreOptions {
   onRequest?: (method: string, url: string) => void;
   /** Called when that request's response (or failure) arrives: with onRequest, shows which requests overlapped. */
   onResponse?: (method: string, url: string) => void;
+  /** How long one storage request may take before it is abandoned (default 5 s): storage that stops answering is unavailable, not a hung caller. */
+  requestTimeoutMs?: number;
 }
 
 /** The storage port on Azure Table Storage (or Azurite). Tables are created on first use. */
@@ -28,7 +30,21 @@ export class AzureRowStore implements RowStore {
   private client(table: string): TableClient {
     let c = this.clients.get(table);
     if (!c) {
-      const policies: { policy: PipelinePolicy; position: "perRetry" }[] = [];
+      const timeoutMs = this.options.requestTimeoutMs ?? 5_000;
+      const policies: { policy: PipelinePolicy; position: "perRetry" }[] = [
+        {
+          position: "perRetry",
+          // The SDK sets no timeout: without one, a storage account that accepts connections and never
+          // answers holds every request forever. A timed-out try is not retried (the SDK throws AbortError).
+          policy: {
+            name: "storageRequestTimeout",
+            sendRequest: (request, next) => {
+              request.timeout ||= timeoutMs;
+              return next(request);
+            },
+          },
+        },
+      ];
       const { onRequest, onResponse } = this.options;
       if (onRequest) {
         policies.push({
