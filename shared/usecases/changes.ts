@@ -74,6 +74,9 @@ export async function listChanges(deps: Deps, caller: Caller, envId: string, q: 
   }
 
   const token = q.continuationToken !== undefined ? decodeToken(q.continuationToken) : undefined;
+  if (token?.s === "r" && q.resourceId === undefined) {
+    throw invalid("this continuation token belongs to a resource's change log; pass the same resourceId", [{ field: "query.continuationToken", message: "needs resourceId" }]);
+  }
   // A deleted resource's own rows are purged; the environment's log still holds its history.
   const source = token?.s ?? (q.resourceId !== undefined && resourceExists ? "r" : "e");
   const matches = (e: ChangeEntry) =>

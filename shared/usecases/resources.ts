@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { conflict, forbidden, invalid, notFound } from "../errors.js";
 import type { Connection, Resource } from "../model/records.js";
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
@@ -192,16 +193,21 @@ export async function principalResources(
 ): Promise<{ resources: ListedResource[]; continuationToken?: string | undefined }> {
   const self = caller.principalId === principalId;
   const app = isAppAdmin(caller);
-  const [page, callerCtx] = await Promise.all([
-    deps.repo.principalIndexPage(envId, { type: "user", id: principalId }, continuation),
+  const token = decodeListToken(continuation);
+  const indexFrom = token?.table === "index" ? token.continuation : undefined;
+  const [page, laterPageMembership, callerCtx] = await Promise.all([
+    deps.repo.principalIndexPage(envId, { type: "user", id: principalId }, indexFrom),
+    // The membership row sorts before the index, so only the first page holds it.
+    indexFrom ? deps.repo.getMembership(envId, principalId) : Promise.resolve(undefined),
     self || app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
   ]);
-  if (self && !page.membership) throw notFound(`environment ${envId} was not found`);
+  const membership = page.membership ?? laterPageMembership;
+  if (self && !membership) throw notFound(`environment ${envId} was not found`);
   if (!self && !app) {
     if (!callerCtx?.membership) throw notFound(`environment ${envId} was not found`);
     if (!isEnvironmentAdmin(factsOf(caller.principalId, callerCtx))) throw forbidden("only environment admins may list another principal's resources");
   }
-  if (!self && !page.membership) throw notFound(`principal ${principalId} is not a member of environment ${envId}`);
+  if (!self && !membership) throw notFound(`principal ${principalId} is not a member of environment ${envId}`);
   const grouped = new Map<string, ListedResource>();
   const add = (e: IndexEntry) => {
     let item = grouped.get(e.resourceId);
@@ -212,17 +218,43 @@ export async function principalResources(
     if (!item.roles.includes(e.role)) item.roles.push(e.role);
     item.via.push({ role: e.role, through: e.through });
   };
-  if (page.membership && isEnvironmentAdmin({ securityRoles: page.membership.securityRoles })) {
+  const listed = () => [...grouped.values()].filter((r) => !kind || r.kind === kind);
+  if (membership && isEnvironmentAdmin({ securityRoles: membership.securityRoles })) {
     // Admins: the environment's catalog, page by page, with the roles they also hold.
-    const [catalog, rest] = await Promise.all([deps.repo.catalogPage(envId, continuation), allIndexEntries(deps, envId, principalId, page)]);
+    const [catalog, held] = await Promise.all([
+      deps.repo.catalogPage(envId, token?.table === "catalog" ? token.continuation : undefined),
+      indexFrom
+        ? deps.repo.principalIndexPage(envId, { type: "user", id: principalId }, undefined).then((first) => allIndexEntries(deps, envId, principalId, first))
+        : allIndexEntries(deps, envId, principalId, page),
+    ]);
     for (const r of catalog.resources) {
       grouped.set(r.resourceId, { resourceId: r.resourceId, kind: r.kind, displayName: r.displayName, roles: [], via: [{ role: "admin", through: "admin" }] });
     }
-    for (const e of rest) if (grouped.has(e.resourceId)) add(e);
-    return { resources: [...grouped.values()].filter((r) => !kind || r.kind === kind), continuationToken: catalog.continuation };
+    for (const e of held) if (grouped.has(e.resourceId)) add(e);
+    return { resources: listed(), continuationToken: encodeListToken("catalog", catalog.continuation) };
   }
   for (const e of page.entries) add(e);
-  return { resources: [...grouped.values()].filter((r) => !kind || r.kind === kind), continuationToken: page.continuation };
+  return { resources: listed(), continuationToken: encodeListToken("index", page.continuation) };
+}
+
+/** Listing tokens say which table they page: a user's index, or (for admins) the environment's catalog. */
+function encodeListToken(table: "index" | "catalog", continuation: string | undefined): string | undefined {
+  return continuation ? Buffer.from(JSON.stringify({ t: table, c: continuation })).toString("base64url") : undefined;
+}
+
+const listTokenSchema = z.object({ t: z.enum(["index", "catalog"]), c: z.string().min(1).max(4000) });
+
+function decodeListToken(token: string | undefined): { table: "index" | "catalog"; continuation: string } | undefined {
+  if (token === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    parsed = undefined;
+  }
+  const t = listTokenSchema.safeParse(parsed);
+  if (!t.success) throw invalid("the continuation token is not one this API gave out", [{ field: "query.continuationToken", message: "not a valid token" }]);
+  return { table: t.data.t, continuation: t.data.c };
 }
 
 async function allIndexEntries(deps: Deps, envId: string, principalId: string, first: { entries: IndexEntry[]; continuation?: string | undefined }): Promise<IndexEntry[]> {
