@@ -54,17 +54,18 @@ async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promi
   };
   switch (item.type) {
     case "index": {
-      // Index rows are written from the grants as read. If the resource changed after that read and
-      // another relay already wrote the newer rows, these older ones would overwrite them; so the
-      // meta row's ETag is read again after writing, and a change since means reconciling again.
+      // Index rows are written from the grants as read. If they changed after that read and another
+      // relay already wrote the newer rows, these older ones would overwrite them; so the state is
+      // read again after writing, and if what these rows derive from changed, they are written again.
+      let state = await stateOf(item.envId, item.resourceId);
       for (let round = 1; ; round++) {
-        const state = await stateOf(item.envId, item.resourceId);
         for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, state, p);
-        const meta = await deps.repo.rawResourceMeta(item.envId, item.resourceId);
-        if ((meta && !meta.tombstone ? meta.etag : undefined) === state?.etag) return;
+        const fresh = await deps.repo.resourceState(item.envId, item.resourceId);
+        if (indexBasis(fresh, item.principals) === indexBasis(state, item.principals)) return;
         // Still changing after a few rounds: the item stays for a later relay or the sweeper.
-        if (round >= 5) throw new Error(`resource ${item.resourceId} kept changing while its index was brought in line`);
-        states.delete(keys.resourcePk(item.envId, item.resourceId));
+        if (round >= 5) throw new Error(`the grants of ${item.resourceId} kept changing while its index was brought in line`);
+        state = fresh;
+        states.set(keys.resourcePk(item.envId, item.resourceId), Promise.resolve(fresh));
       }
     }
     case "catalog": {
@@ -98,6 +99,18 @@ async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promi
       return;
     }
   }
+}
+
+/**
+ * What the index rows of these principals are computed from: the resource's kind and name, and the
+ * grants that can reach them (their own and every group's or list's; every grant when a group's
+ * members are among them).
+ */
+function indexBasis(state: ResourceState | undefined, principals: readonly PrincipalRef[]): string {
+  if (!state) return "";
+  const users = principals.every((p) => p.type === "user") ? new Set(principals.map((p) => p.id)) : undefined;
+  const grants = state.grants.filter((g) => !users || g.principalType !== "user" || users.has(g.principalId)).map((g) => `${g.principalType}|${g.principalId}|${g.role}`);
+  return JSON.stringify([state.resource.kind, state.resource.displayName, grants.sort()]);
 }
 
 /**
