@@ -129,10 +129,9 @@ export class SharingRepository {
     const stale = previous
       ? [keys.searchRk("name", previous.displayName, user.userId), keys.searchRk("email", previous.email, user.userId)].filter((k) => !wanted.includes(k))
       : [];
-    await this.rows.transact(this.tables.directory, keys.tenantPk, [
-      ...wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
-      ...stale.map((rk): WriteOp => ({ op: "delete", rk })),
-    ]);
+    await this.rows.transact(this.tables.directory, keys.tenantPk, wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })));
+    // One by one: a batch fails whole on a row that is already gone (a crash after the profile write).
+    for (const rk of stale) await this.rows.delete(this.tables.directory, keys.tenantPk, rk);
   }
 
   async getMembership(envId: string, userId: string): Promise<Membership | undefined> {
@@ -320,12 +319,17 @@ export class SharingRepository {
     return rows.map((r) => ({ item: decode(outboxItemSchema, r), etag: r.etag ?? "*" }));
   }
 
-  async deleteOutboxItem(table: "resources" | "directory", pk: string, id: string, etag: string): Promise<void> {
-    try {
-      await this.rows.delete(this.tables[table], pk, keys.outboxRk(id), etag);
-    } catch (e) {
-      // Rewritten since read (a newer change reused the id): the newer one stays for its own relay.
-      if (!(e instanceof ConcurrencyError)) throw e;
+  /** Deletes applied outbox rows in one transaction (per 100); rows another relay already removed are skipped. */
+  async deleteOutboxItems(table: "resources" | "directory", pk: string, ids: readonly string[]): Promise<void> {
+    for (let n = 0; n < ids.length; n += 100) {
+      const chunk = ids.slice(n, n + 100);
+      try {
+        await this.rows.transact(this.tables[table], pk, chunk.map((id): WriteOp => ({ op: "delete", rk: keys.outboxRk(id) })));
+      } catch (e) {
+        // A batch fails whole when one row is gone (the sweeper and a relay met): delete one by one.
+        if (!(e instanceof ConcurrencyError)) throw e;
+        for (const id of chunk) await this.rows.delete(this.tables[table], pk, keys.outboxRk(id));
+      }
     }
   }
 

@@ -15,12 +15,25 @@ type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
  */
 export async function relayPartition(deps: Deps, table: "resources" | "directory", pk: string, only?: ReadonlySet<string>): Promise<void> {
   const items = (await deps.repo.outboxItems(table, pk)).filter((i) => !only || only.has(i.item.id));
+  if (items.length === 0) return;
   items.sort((a, b) => (a.item.id < b.item.id ? -1 : 1));
   const states = new Map<string, Promise<ResourceState | undefined>>();
-  for (const { item, etag } of items) {
-    await applyItem(deps, item, states);
-    await deps.repo.deleteOutboxItem(table, pk, item.id, etag);
+  if (table === "resources") {
+    // A resource's items don't depend on each other's order (each reads current state), so they go
+    // together, in two phases: emails only once the rest has landed (so a failure before then
+    // queues no job the sweeper would queue again), and a purge, which removes the partition's
+    // rows, last.
+    const last = (i: (typeof items)[number]) => i.item.type === "email" || i.item.type === "purge";
+    await Promise.all(items.filter((i) => !last(i)).map((i) => applyItem(deps, i.item, states)));
+    await Promise.all(items.filter((i) => i.item.type === "email").map((i) => applyItem(deps, i.item, states)));
+    for (const p of items.filter((i) => i.item.type === "purge")) await applyItem(deps, p.item, states);
+  } else {
+    // Group syncs carry member deltas: they apply in the order written.
+    for (const { item } of items) await applyItem(deps, item, states);
   }
+  // Removed together once all are applied; if anything failed, nothing is removed and the sweeper
+  // applies them all again, which idempotent items allow.
+  await deps.repo.deleteOutboxItems(table, pk, items.map((i) => i.item.id));
 }
 
 /** Relays a change's outbox right away (all of the partition's, or `only` these ids); a failure is left to the sweeper, never lost. */

@@ -43,7 +43,9 @@ function instrumented(store: RowStore, calls: string[], fault: { armed?: { metho
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof value !== "function") return value;
       return (...args: unknown[]) => {
-        calls.push(`${String(prop)} ${String(args[0])}`);
+        // Transactions are recorded with what they write, so a test can tell a grant's from the relay's.
+        const writes = prop === "transact" && Array.isArray(args[2]) ? ` ${(args[2] as { op: string; rk: string }[]).map((o) => `${o.op}:${o.rk.split("|")[0]}`).join(",")}` : "";
+        calls.push(`${String(prop)} ${String(args[0])}${writes}`);
         const armed = fault.armed;
         if (armed && armed.method === prop && String(args[0]).endsWith(armed.table)) {
           fault.armed = undefined;
@@ -112,7 +114,13 @@ describe.each(backends())("repository on $name", (backend) => {
     const { caps, calls, tables } = await world();
     calls.length = 0;
     await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
-    expect(calls.filter((c) => c === `transact ${tables.resources}`)).toHaveLength(1);
+    const onResources = calls.filter((c) => c.startsWith(`transact ${tables.resources} `));
+    const granting = onResources.filter((c) => c.includes("upsert:grant"));
+    expect(granting).toHaveLength(1);
+    // The one transaction holds the meta row under its ETag, the grant, the invitation and the outbox.
+    expect(granting[0]).toMatch(/replace:meta.*upsert:grant.*upsert:invitation.*upsert:outbox/);
+    // Besides it, only the relay's removal of the applied outbox rows touches the resource's partition.
+    expect(onResources.filter((c) => c !== granting[0]).every((c) => /^transact \S+ (delete:outbox,?)+$/.test(c))).toBe(true);
   });
 
   it("lists a principal's resources with one partition query", async () => {

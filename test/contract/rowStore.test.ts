@@ -59,6 +59,18 @@ describe.each(backends())("row store contract: $name", (backend) => {
     expect((await store.get(table, "p", "meta"))?.fields.v).toBe("2");
   });
 
+  it("fails a transaction that deletes a missing row, whole", async () => {
+    const { store, table } = fresh();
+    await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "1" } }]);
+    await expect(
+      store.transact(table, "p", [
+        { op: "delete", rk: "a" },
+        { op: "delete", rk: "missing" },
+      ]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect((await store.get(table, "p", "a"))?.fields.v).toBe("1");
+  });
+
   it("deletes one row under an ETag, and ignores a missing row", async () => {
     const { store, table } = fresh();
     const e = await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "1" } }]);

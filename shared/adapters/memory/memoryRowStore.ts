@@ -101,6 +101,8 @@ export class MemoryRowStore implements RowStore {
     for (const o of ops) {
       const current = part.get(o.rk);
       if (o.op === "insert" && current) throw new ConcurrencyError(`row ${o.rk} already exists`);
+      // As Table Storage: a batch deleting a row that isn't there fails whole (404).
+      if (o.op === "delete" && !current) throw new ConcurrencyError(`row ${o.rk} does not exist`);
       if (o.op === "replace" && (!current || (o.etag !== "*" && o.etag !== current.etag))) {
         throw new ConcurrencyError(`row ${o.rk} changed since it was read`);
       }

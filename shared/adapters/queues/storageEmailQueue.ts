@@ -4,6 +4,9 @@ import { unavailable } from "../../errors.js";
 import type { EmailJob } from "../../model/emailJobs.js";
 import type { EmailQueue } from "../../ports/queue.js";
 
+/** How long one send may take in all, retries included. */
+const sendTimeoutMs = 8_000;
+
 /** The outbound email queue on Azure Storage; messages are base64 JSON, as Functions queue triggers expect. */
 export class StorageEmailQueue implements EmailQueue {
   private readonly client: QueueClient;
@@ -21,12 +24,16 @@ export class StorageEmailQueue implements EmailQueue {
 
   async send(job: EmailJob): Promise<void> {
     try {
-      this.created ??= this.client.createIfNotExists().catch((e: unknown) => {
+      // One bound for the whole send, retries included: the queue client's per-try timeout was seen
+      // not to end a send to an account that accepts connections and never answers (the fault tests'
+      // black hole), which held the share that triggered it past 45 s.
+      const abortSignal = AbortSignal.timeout(sendTimeoutMs);
+      this.created ??= this.client.createIfNotExists({ abortSignal }).catch((e: unknown) => {
         this.created = undefined;
         throw e;
       });
       await this.created;
-      await this.client.sendMessage(Buffer.from(JSON.stringify(job)).toString("base64"));
+      await this.client.sendMessage(Buffer.from(JSON.stringify(job)).toString("base64"), { abortSignal });
     } catch (e) {
       throw unavailable("the email queue is unavailable", e);
     }
