@@ -4,7 +4,7 @@ import type { EmailJob } from "../model/emailJobs.js";
 import { CopiesRepository, type FlowCopy } from "../store/copiesRepository.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
-import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";
 import { getResource, type ResourceView } from "./resources.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
@@ -188,17 +188,7 @@ export async function instantiateCopy(deps: Deps, caller: Caller, copyId: string
       detail: `created cloudFlow ${copy.displayName} from copy ${copyId} sent by ${copy.senderId}`,
     });
     return {
-      change: {
-        etag: "new",
-        resource,
-        putGrants: [{ principalType: "user", principalId: caller.principalId, role: "owner", grantedBy: caller.principalId, grantedAt: now }],
-        changes: [entry],
-        outbox: outboxItems(deps, [
-          { type: "catalog", envId, resourceId },
-          { type: "index", envId, resourceId, principals: [{ type: "user", id: caller.principalId }] },
-          { type: "log", envId, entries: [entry] },
-        ]),
-      },
+      change: newResourceChange(deps, resource, caller.principalId, entry),
       result: true,
     };
   });

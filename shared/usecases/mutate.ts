@@ -1,5 +1,5 @@
 import { ConcurrencyError, conflict } from "../errors.js";
-import type { ChangeEntry } from "../model/records.js";
+import type { ChangeEntry, Resource } from "../model/records.js";
 import { keys } from "../store/keys.js";
 import type { OutboxItem, OutboxItemInput } from "../store/outbox.js";
 import type { ResourceChange } from "../store/repository.js";
@@ -50,4 +50,24 @@ export async function changeResource<T>(
     if (own.length > 0) await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId), own);
     return result;
   }
+}
+
+/**
+ * The transaction that brings a new resource into being: its meta row (which must not exist yet),
+ * its creator's owner grant, the change entry, and the outbox items for the catalog, the creator's
+ * index and the environment's log.
+ */
+export function newResourceChange(deps: Pick<Capabilities, "newId">, resource: Resource, grantedBy: string, entry: ChangeEntry): ResourceChange {
+  const { envId, resourceId, creatorId } = resource;
+  return {
+    etag: "new",
+    resource,
+    putGrants: [{ principalType: "user", principalId: creatorId, role: "owner", grantedBy, grantedAt: resource.createdAt }],
+    changes: [entry],
+    outbox: outboxItems(deps, [
+      { type: "catalog", envId, resourceId },
+      { type: "index", envId, resourceId, principals: [{ type: "user", id: creatorId }] },
+      { type: "log", envId, entries: [entry] },
+    ]),
+  };
 }

@@ -7,7 +7,7 @@ import type { IndexEntry } from "../store/repository.js";
 import { factsOf, requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials } from "./connections.js";
-import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
 
@@ -110,20 +110,7 @@ export async function putResource(
     if (current?.tombstone) throw conflict("a resource with this id was deleted and is still being removed; try again shortly");
     const resource: Resource = { envId, resourceId, ...stripUndefined(input), ownerId: input.creatorId, createdAt: now, updatedAt: now };
     const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.registered", resourceId, principal: { type: "user", id: input.creatorId }, role: "owner", detail: `registered ${resource.kind} ${resource.displayName}` });
-    return {
-      change: {
-        etag: "new",
-        resource,
-        putGrants: [{ principalType: "user", principalId: input.creatorId, role: "owner", grantedBy: caller.principalId, grantedAt: now }],
-        changes: [entry],
-        outbox: outboxItems(deps, [
-          { type: "catalog", envId, resourceId },
-          { type: "index", envId, resourceId, principals: [{ type: "user", id: input.creatorId }] },
-          { type: "log", envId, entries: [entry] },
-        ]),
-      },
-      result: { created: true },
-    };
+    return { change: newResourceChange(deps, resource, caller.principalId, entry), result: { created: true } };
   });
   return { created: result.created, view: await getResource(deps, caller, envId, resourceId) };
 }
