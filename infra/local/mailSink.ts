@@ -8,6 +8,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
+import { escapeHtml } from "../../shared/emails/html.js";
 
 /** One email the sink accepted. */
 export interface SinkMessage {
@@ -451,16 +452,6 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
 function sendCss(res: ServerResponse): void {
   res.writeHead(200, { "content-type": "text/css; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store" });
   res.end(stylesheet);
-}
-
-/** Escapes text for HTML content and for double- or single-quoted attribute values. */
-function escapeHtml(text: string): string {
-  return text
-    .replaceAll("&", "&amp;")
-    .replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;")
-    .replaceAll("'", "&#39;");
 }
 
 function page(title: string, body: string): string {

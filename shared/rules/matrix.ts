@@ -62,26 +62,16 @@ export type Holder = Role | "admin";
  * so that governance and reassignment need no content rights).
  */
 export const allowedVerbs: { [K in ResourceKind]: Record<RoleOf<K> | "admin", readonly VerbOf<K>[]> } = {
+  // Owners may do everything their kind allows.
   processMining: {
-    owner: ["viewDetails", "viewAnalytics", "editDetails", "share", "editDataflow", "delete"],
+    owner: verbsByKind.processMining,
     coOwner: ["viewDetails", "viewAnalytics", "editDetails", "share"],
     viewer: ["viewDetails", "viewAnalytics"],
-    admin: ["viewDetails", "viewAnalytics", "editDetails", "share", "editDataflow", "delete"],
+    // Admins have access to every process implicitly (seed 000).
+    admin: verbsByKind.processMining,
   },
   taskMining: {
-    owner: [
-      "viewDetails",
-      "viewAnalytics",
-      "updateProperties",
-      "share",
-      "addRecording",
-      "labelOwnRecording",
-      "deleteOwnRecording",
-      "labelOthersRecording",
-      "deleteOthersRecording",
-      "analyze",
-      "delete",
-    ],
+    owner: verbsByKind.taskMining,
     coOwner: [
       "viewDetails",
       "viewAnalytics",
@@ -98,16 +88,7 @@ export const allowedVerbs: { [K in ResourceKind]: Record<RoleOf<K> | "admin", re
     admin: ["share"],
   },
   cloudFlow: {
-    owner: [
-      "run",
-      "viewRunHistory",
-      "manageProperties",
-      "editDefinition",
-      "manageOwners",
-      "manageRunOnlyUsers",
-      "sendCopy",
-      "delete",
-    ],
+    owner: verbsByKind.cloudFlow,
     runOnly: ["run"],
     admin: ["manageOwners", "manageRunOnlyUsers"],
   },
