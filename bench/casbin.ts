@@ -22,6 +22,7 @@
 import { newEnforcer, newModelFromString, Util, type Enforcer } from "casbin";
 import { decide, type GrantFacts, type PrincipalFacts, type ResourceFacts } from "../shared/rules/decide.js";
 import { allowedVerbs, resourceKinds, rolesByKind, verbsByKind, type Role } from "../shared/rules/matrix.js";
+import { mulberry32 } from "./prng.js";
 
 const model = `
 [request_definition]
@@ -40,17 +41,6 @@ e = some(where (p.eft == allow))
 m = r.obj == p.obj && r.act == p.act && g(r.sub, p.sub, r.dom)
 `;
 
-/** A small deterministic PRNG, so every run asks the same questions of the same data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Data {
   envId: string;

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allowedVerbs, grantableRoles, verbsByKind, type ResourceKind } from "../../shared/rules/matrix.js";
 import { startStack, type ApiResult, type Stack } from "../support/stack.js";
 import { newWorld } from "../support/world.js";
+import { mulberry32 as prng } from "../../bench/prng.js";
 
 const seconds = Number(process.env.LOAD_SECONDS ?? "8");
 const clientCount = Number(process.env.LOAD_CLIENTS ?? "32");
@@ -47,17 +48,6 @@ interface Stats {
   accepted: Record<Op, number>;
 }
 
-/** A small deterministic PRNG per client, so a failing run can be told apart from bad luck. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const percentile = (xs: number[], p: number) => {
   if (xs.length === 0) return Number.NaN;
