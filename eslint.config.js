@@ -16,7 +16,10 @@ export default tseslint.config(
     files: ["shared/**/*.ts"],
     ignores: ["shared/adapters/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["@azure/*"], message: "Only shared/adapters may import @azure/*." }] }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["@azure/*"], message: "Only shared/adapters may import @azure/*." }] },
+      ],
     },
   },
 );

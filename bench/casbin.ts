@@ -41,7 +41,6 @@ e = some(where (p.eft == allow))
 m = r.obj == p.obj && r.act == p.act && g(r.sub, p.sub, r.dom)
 `;
 
-
 interface Data {
   envId: string;
   resources: { id: string; facts: ResourceFacts; grants: GrantFacts[] }[];
@@ -72,24 +71,41 @@ function makeData(shape: DecisionDataShape): Data {
   }
   const principals = new Map<string, PrincipalFacts>();
   for (const [i, u] of users.entries()) {
-    const memberOf = [...groups.entries()].filter(([, m]) => m.includes(u)).map(([id]) => ({ type: "group" as const, id }));
-    principals.set(u, { principalId: u, enabled: true, securityRoles: i < shape.admins ? ["SystemAdministrator"] : ["EnvironmentMaker"], memberOf });
+    const memberOf = [...groups.entries()]
+      .filter(([, m]) => m.includes(u))
+      .map(([id]) => ({ type: "group" as const, id }));
+    principals.set(u, {
+      principalId: u,
+      enabled: true,
+      securityRoles: i < shape.admins ? ["SystemAdministrator"] : ["EnvironmentMaker"],
+      memberOf,
+    });
   }
   const resources: Data["resources"] = [];
   for (let r = 0; r < shape.resources; r++) {
     const kind = resourceKinds[r % resourceKinds.length]!;
     const roles = rolesByKind[kind] as readonly Role[];
-    const grants: GrantFacts[] = [{ principalType: "user", principalId: pick(users.slice(shape.admins)), role: "owner" }];
+    const grants: GrantFacts[] = [
+      { principalType: "user", principalId: pick(users.slice(shape.admins)), role: "owner" },
+    ];
     const seen = new Set(grants.map((g) => `${g.principalType}|${g.principalId}|${g.role}`));
     while (grants.length < shape.grantsPerResource) {
       const group = rnd() < 0.15;
-      const g: GrantFacts = { principalType: group ? "group" : "user", principalId: group ? pick([...groups.keys()]) : pick(users), role: pick(roles.filter((x) => x !== "owner" || kind === "cloudFlow")) };
+      const g: GrantFacts = {
+        principalType: group ? "group" : "user",
+        principalId: group ? pick([...groups.keys()]) : pick(users),
+        role: pick(roles.filter((x) => x !== "owner" || kind === "cloudFlow")),
+      };
       const k = `${g.principalType}|${g.principalId}|${g.role}`;
       if (seen.has(k)) continue;
       seen.add(k);
       grants.push(g);
     }
-    resources.push({ id: `res${r}`, facts: { kind, ...(kind === "cloudFlow" ? { triggerKind: "instant" as const } : {}) }, grants });
+    resources.push({
+      id: `res${r}`,
+      facts: { kind, ...(kind === "cloudFlow" ? { triggerKind: "instant" as const } : {}) },
+      grants,
+    });
   }
   // Half the questions ask about someone holding a grant on the resource (directly or through a group), half about anyone.
   const questions: Data["questions"] = [];
@@ -115,13 +131,15 @@ async function buildEnforcer(data: Data, patterns: boolean): Promise<{ enforcer:
   const p: string[][] = [];
   for (const kind of resourceKinds) {
     const table = allowedVerbs[kind] as Record<string, readonly string[]>;
-    for (const [holder, verbs] of Object.entries(table)) for (const verb of verbs) p.push([`${kind}.${holder}`, kind, verb]);
+    for (const [holder, verbs] of Object.entries(table))
+      for (const verb of verbs) p.push([`${kind}.${holder}`, kind, verb]);
   }
   const g: string[][] = [];
   const admins = [...data.principals.values()].filter((f) => f.securityRoles?.includes("SystemAdministrator"));
   for (const r of data.resources) {
     const dom = domain(data.envId, r.id);
-    for (const grant of r.grants) g.push([`${grant.principalType}:${grant.principalId}`, `${r.facts.kind}.${grant.role}`, dom]);
+    for (const grant of r.grants)
+      g.push([`${grant.principalType}:${grant.principalId}`, `${r.facts.kind}.${grant.role}`, dom]);
     if (!patterns) {
       const groupsHere = new Set(r.grants.filter((x) => x.principalType === "group").map((x) => x.principalId));
       for (const gid of groupsHere) for (const m of data.groups.get(gid)!) g.push([`user:${m}`, `group:${gid}`, dom]);
@@ -156,7 +174,10 @@ export interface DecisionComparison {
 }
 
 /** Runs each engine over the question list for about `roundMs` per round, engines alternating, `rounds` times. */
-export async function compareDecisions(shape: DecisionDataShape, opts: { rounds: number; roundMs: number; verifySample: number; log: (line: string) => void }): Promise<DecisionComparison> {
+export async function compareDecisions(
+  shape: DecisionDataShape,
+  opts: { rounds: number; roundMs: number; verifySample: number; log: (line: string) => void },
+): Promise<DecisionComparison> {
   const data = makeData(shape);
   const qs = data.questions;
   const decideOne = (q: Data["questions"][number]): boolean => {
@@ -164,7 +185,12 @@ export async function compareDecisions(shape: DecisionDataShape, opts: { rounds:
     const d = decide(r.facts, r.grants, data.principals.get(q.userId)!);
     return d.actions.includes(`${r.facts.kind}.${q.verb}` as (typeof d.actions)[number]);
   };
-  const engines: { name: string; enforcer?: Enforcer; policyLines?: number; pass: (from: number, to: number) => Promise<number> | number }[] = [
+  const engines: {
+    name: string;
+    enforcer?: Enforcer;
+    policyLines?: number;
+    pass: (from: number, to: number) => Promise<number> | number;
+  }[] = [
     {
       name: "decide() (in process)",
       pass: (from, to) => {

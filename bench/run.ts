@@ -32,7 +32,15 @@ import { revoke, share } from "../shared/usecases/sharing.js";
 import { compareDecisions, type DecisionComparison } from "./casbin.js";
 import { formatCounts, RequestMeter } from "./meter.js";
 import { interleave, ms, summarize, type Summary } from "./stats.js";
-import { appAdmin, as, forEachLimit, seedAuditWorld, seedSmallWorld, type AuditWorld, type SmallWorld } from "./world.js";
+import {
+  appAdmin,
+  as,
+  forEachLimit,
+  seedAuditWorld,
+  seedSmallWorld,
+  type AuditWorld,
+  type SmallWorld,
+} from "./world.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -101,7 +109,13 @@ interface Row {
 const rows: Row[] = [];
 const requestCounts: { operation: string; requests: number; breakdown: string }[] = [];
 
-function addRow(operation: string, s: Summary, raw?: { name: string; s: Summary }, target?: number, note?: string): Row {
+function addRow(
+  operation: string,
+  s: Summary,
+  raw?: { name: string; s: Summary },
+  target?: number,
+  note?: string,
+): Row {
   const ratio = raw ? s.median / raw.s.median : undefined;
   const row: Row = {
     operation,
@@ -128,7 +142,8 @@ function printTable(): void {
     r.met === undefined ? "" : r.met ? "yes" : "NO",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   console.log(fmt(header));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const l of lines) console.log(fmt(l));
@@ -146,7 +161,9 @@ async function main(): Promise<void> {
     azurite: azuriteVersion,
     loadAverageAtStart: loadavg().map((v) => +v.toFixed(2)),
   };
-  log(`bench: ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Azurite ${machine.azurite}, load average ${machine.loadAverageAtStart.join(" ")}`);
+  log(
+    `bench: ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Azurite ${machine.azurite}, load average ${machine.loadAverageAtStart.join(" ")}`,
+  );
 
   const azurite = await startAzurite();
   let host: LocalHost | undefined;
@@ -155,7 +172,11 @@ async function main(): Promise<void> {
     const tables = tableNames(config.prefix);
     const meter = new RequestMeter();
     const timed = capabilities(new AzureRowStore({ connectionString: conn }), tables, conn);
-    const counted = capabilities(new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }), tables, conn);
+    const counted = capabilities(
+      new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }),
+      tables,
+      conn,
+    );
     const raw = (table: string) => TableClient.fromConnectionString(conn, table, { allowInsecureConnection: true });
 
     if (config.sections.has("reads") || config.sections.has("writes")) {
@@ -168,7 +189,16 @@ async function main(): Promise<void> {
         await host.close();
         host = undefined;
       }
-      if (config.sections.has("writes")) await measureWrites(world, timed, counted, meter, raw(tables.resources), raw(tables.principals), raw(tables.environments));
+      if (config.sections.has("writes"))
+        await measureWrites(
+          world,
+          timed,
+          counted,
+          meter,
+          raw(tables.resources),
+          raw(tables.principals),
+          raw(tables.environments),
+        );
     }
 
     let decisions: DecisionComparison | undefined;
@@ -189,7 +219,9 @@ async function main(): Promise<void> {
     const loadAverageAtEnd = loadavg().map((v) => +v.toFixed(2));
 
     console.log("");
-    console.log(`Benchmark on ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Azurite ${machine.azurite} in memory on loopback; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadAverageAtEnd.join(" ")} at end`);
+    console.log(
+      `Benchmark on ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Azurite ${machine.azurite} in memory on loopback; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadAverageAtEnd.join(" ")} at end`,
+    );
     console.log("");
     printTable();
     console.log("");
@@ -201,7 +233,9 @@ async function main(): Promise<void> {
     }
     if (audit) {
       console.log("");
-      console.log(`Audit world: ${audit.world.resources} resources, ${audit.world.grants} grants, ${audit.world.users} users (${audit.world.disabledUsers} disabled), seeded in ${(audit.world.seedMs / 1000).toFixed(1)} s with 100-operation transactions, 8 in flight`);
+      console.log(
+        `Audit world: ${audit.world.resources} resources, ${audit.world.grants} grants, ${audit.world.users} users (${audit.world.disabledUsers} disabled), seeded in ${(audit.world.seedMs / 1000).toFixed(1)} s with 100-operation transactions, 8 in flight`,
+      );
       for (const line of audit.notes) console.log(`  ${line}`);
     }
 
@@ -209,7 +243,20 @@ async function main(): Promise<void> {
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(
       out,
-      JSON.stringify({ at: new Date().toISOString(), machine: { ...machine, loadAverageAtEnd }, config, rows, requestCounts, decisions, audit, durationSeconds: +((performance.now() - benchStarted) / 1000).toFixed(1) }, null, 2) + "\n",
+      JSON.stringify(
+        {
+          at: new Date().toISOString(),
+          machine: { ...machine, loadAverageAtEnd },
+          config,
+          rows,
+          requestCounts,
+          decisions,
+          audit,
+          durationSeconds: +((performance.now() - benchStarted) / 1000).toFixed(1),
+        },
+        null,
+        2,
+      ) + "\n",
     );
     console.log("");
     console.log(`Wrote ${out} (${elapsed()} in all)`);
@@ -251,7 +298,15 @@ let benchToken: (sub: string) => Promise<string> = () => Promise.reject(new Erro
 // ---------------------------------------------------------------------------------------------
 // Reads: access check, listing, the check through HTTP
 
-async function measureReads(world: SmallWorld, timed: Capabilities, counted: Capabilities, meter: RequestMeter, resources: TableClient, principals: TableClient, host: LocalHost): Promise<void> {
+async function measureReads(
+  world: SmallWorld,
+  timed: Capabilities,
+  counted: Capabilities,
+  meter: RequestMeter,
+  resources: TableClient,
+  principals: TableClient,
+  host: LocalHost,
+): Promise<void> {
   const { envId, reader, checkResource } = world;
   const item = { principalId: reader, resourceId: checkResource, action: "processMining.viewAnalytics" };
   const token = await benchToken(reader);
@@ -261,13 +316,19 @@ async function measureReads(world: SmallWorld, timed: Capabilities, counted: Cap
   const inProcess = await check(timed, as(reader), envId, [item]);
   if (!inProcess[0]?.allowed) throw new Error(`the benchmark's check is refused: ${JSON.stringify(inProcess)}`);
   const httpCheck = async () => {
-    const r = await fetch(`${host.url}/api/environments/${envId}/check`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: checkBody });
+    const r = await fetch(`${host.url}/api/environments/${envId}/check`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: checkBody,
+    });
     const body = (await r.json()) as { results?: { allowed: boolean }[] };
-    if (r.status !== 200 || !body.results?.[0]?.allowed) throw new Error(`HTTP check answered ${r.status}: ${JSON.stringify(body)}`);
+    if (r.status !== 200 || !body.results?.[0]?.allowed)
+      throw new Error(`HTTP check answered ${r.status}: ${JSON.stringify(body)}`);
   };
   await httpCheck();
   const listed = await principalResources(timed, as(reader), envId, reader, undefined, undefined);
-  if (listed.resources.length !== world.resources.length) throw new Error(`listing found ${listed.resources.length} resources, expected ${world.resources.length}`);
+  if (listed.resources.length !== world.resources.length)
+    throw new Error(`listing found ${listed.resources.length} resources, expected ${world.resources.length}`);
 
   const metaPk = keys.resourcePk(envId, checkResource);
   const readerPk = keys.principalPk({ type: "user", id: reader });
@@ -285,9 +346,11 @@ async function measureReads(world: SmallWorld, timed: Capabilities, counted: Cap
   const resourceFilter = `PartitionKey eq ${q(metaPk)} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`;
   const memberOf = keys.memberOfPrefix(envId);
   const userFilter = `PartitionKey eq ${q(readerPk)} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(memberOf)} and RowKey lt ${q(memberOf.slice(0, -1) + "}")}))`;
-  const rawPair = () => Promise.all([firstPageLength(resources, resourceFilter), firstPageLength(principals, userFilter)]);
+  const rawPair = () =>
+    Promise.all([firstPageLength(resources, resourceFilter), firstPageLength(principals, userFilter)]);
   const pairRows = await rawPair();
-  if (pairRows[0] !== 9 || pairRows[1] !== 3) throw new Error(`the raw pair of queries returned ${pairRows.join(" and ")} rows`);
+  if (pairRows[0] !== 9 || pairRows[1] !== 3)
+    throw new Error(`the raw pair of queries returned ${pairRows.join(" and ")} rows`);
   // The floor of an HTTP call on loopback: an unknown route, answered 404 by the host without running a function.
   const http404 = async () => {
     const r = await fetch(`${host.url}/api/no-such-route`);
@@ -308,14 +371,44 @@ async function measureReads(world: SmallWorld, timed: Capabilities, counted: Cap
     { warmup: config.warmup, iterations: config.iterations },
   );
   const get = (k: string) => summarize(s.get(k) ?? []);
-  addRow("access check (check, 1 item, self)", get("check"), { name: `point read, ${metaSize} B row`, s: get("point") }, 1.3);
-  addRow("  … the same check ÷ its own two queries, raw, sent together", get("check"), { name: "2 raw queries together", s: get("pair") }, undefined, "the service's own overhead over its requests");
-  addRow("list a principal's resources (24 resources, 49 rows)", get("list"), { name: "partition query, same filter", s: get("query") }, 1.3);
-  addRow("access check through HTTP on the local host", get("http"), { name: "in-process check", s: get("check") }, undefined, "no target in the issue");
-  addRow("  HTTP floor: unknown route, 404 from the host", get("http404"), undefined, undefined, "fetch + loopback + host routing, no function");
+  addRow(
+    "access check (check, 1 item, self)",
+    get("check"),
+    { name: `point read, ${metaSize} B row`, s: get("point") },
+    1.3,
+  );
+  addRow(
+    "  … the same check ÷ its own two queries, raw, sent together",
+    get("check"),
+    { name: "2 raw queries together", s: get("pair") },
+    undefined,
+    "the service's own overhead over its requests",
+  );
+  addRow(
+    "list a principal's resources (24 resources, 49 rows)",
+    get("list"),
+    { name: "partition query, same filter", s: get("query") },
+    1.3,
+  );
+  addRow(
+    "access check through HTTP on the local host",
+    get("http"),
+    { name: "in-process check", s: get("check") },
+    undefined,
+    "no target in the issue",
+  );
+  addRow(
+    "  HTTP floor: unknown route, 404 from the host",
+    get("http404"),
+    undefined,
+    undefined,
+    "fetch + loopback + host routing, no function",
+  );
 
   await count(meter, "access check (check, 1 item, self)", 5, () => check(counted, as(reader), envId, [item]));
-  await count(meter, "list a principal's resources", 5, () => principalResources(counted, as(reader), envId, reader, undefined, undefined));
+  await count(meter, "list a principal's resources", 5, () =>
+    principalResources(counted, as(reader), envId, reader, undefined, undefined),
+  );
 }
 
 async function firstPageLength(client: TableClient, filter: string): Promise<number> {
@@ -326,7 +419,11 @@ async function firstPageLength(client: TableClient, filter: string): Promise<num
 // ---------------------------------------------------------------------------------------------
 // Writes: share (with the API's default invitation, and without), revoke, against a raw transaction
 
-const roleFor: Record<ResourceKind, Role> = { processMining: "viewer", taskMining: "contributor", cloudFlow: "runOnly" };
+const roleFor: Record<ResourceKind, Role> = {
+  processMining: "viewer",
+  taskMining: "contributor",
+  cloudFlow: "runOnly",
+};
 
 async function measureWrites(
   world: SmallWorld,
@@ -347,8 +444,23 @@ async function measureWrites(
     return { resource: r, target: t };
   };
   const rawPk = keys.resourcePk(envId, "raw-transaction");
-  const grantLike = JSON.stringify({ principalType: "user", principalId: "u0040", role: "viewer", grantedBy: owner, grantedAt: new Date().toISOString() });
-  const changeLike = JSON.stringify({ changeId: sortableId(), at: new Date().toISOString(), actorId: owner, action: "grant", resourceId: "processMining-1", principal: { type: "user", id: "u0040" }, role: "viewer", detail: "granted viewer on processMining Bench processMining processMining-1" });
+  const grantLike = JSON.stringify({
+    principalType: "user",
+    principalId: "u0040",
+    role: "viewer",
+    grantedBy: owner,
+    grantedAt: new Date().toISOString(),
+  });
+  const changeLike = JSON.stringify({
+    changeId: sortableId(),
+    at: new Date().toISOString(),
+    actorId: owner,
+    action: "grant",
+    resourceId: "processMining-1",
+    principal: { type: "user", id: "u0040" },
+    role: "viewer",
+    detail: "granted viewer on processMining Bench processMining processMining-1",
+  });
   const rawTransaction = () =>
     resources.submitTransaction([
       ["upsert", { partitionKey: rawPk, rowKey: "grant|user|u0040|viewer", json: grantLike } as TableEntity, "Replace"],
@@ -359,38 +471,57 @@ async function measureWrites(
   // target's partitions and the environment row, together; then one 8-operation transaction of
   // rows the sizes of the share's (meta, grant, invitation, 2 change rows, 3 outbox rows).
   const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
-  const metaJson = String((await resources.getEntity<{ json: string }>(keys.resourcePk(envId, world.shareResource), keys.metaRk)).json);
+  const metaJson = String(
+    (await resources.getEntity<{ json: string }>(keys.resourcePk(envId, world.shareResource), keys.metaRk)).json,
+  );
   const sizes = [metaJson.length, grantLike.length, 420, changeLike.length, changeLike.length, 300, 700, 420];
   const patternPk = keys.resourcePk(envId, "raw-share-pattern");
   const rawSharePattern = async (i: number) => {
     const { resource, target } = pick(i, 0);
-    const userFilter = (id: string) => `PartitionKey eq ${q(keys.principalPk({ type: "user", id }))} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(keys.memberOfPrefix(envId))} and RowKey lt ${q(keys.memberOfPrefix(envId).slice(0, -1) + "}")}))`;
+    const userFilter = (id: string) =>
+      `PartitionKey eq ${q(keys.principalPk({ type: "user", id }))} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(keys.memberOfPrefix(envId))} and RowKey lt ${q(keys.memberOfPrefix(envId).slice(0, -1) + "}")}))`;
     await Promise.all([
-      firstPageLength(resources, `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`),
+      firstPageLength(
+        resources,
+        `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`,
+      ),
       firstPageLength(principals, userFilter(owner)),
       environments.getEntity(keys.environmentPk, envId),
       firstPageLength(principals, userFilter(target)),
     ]);
-    await resources.submitTransaction(sizes.map((n, k): TransactionAction => ["upsert", { partitionKey: patternPk, rowKey: `row${k}`, json: "x".repeat(n) } as TableEntity, "Replace"]));
+    await resources.submitTransaction(
+      sizes.map((n, k): TransactionAction => [
+        "upsert",
+        { partitionKey: patternPk, rowKey: `row${k}`, json: "x".repeat(n) } as TableEntity,
+        "Replace",
+      ]),
+    );
   };
 
-  const shareOp = (caps: Capabilities, sendInvitation: boolean, offset: number) => async (i: number, marks: Map<string, number>) => {
-    const { resource, target } = pick(i, offset);
-    onCommitted = () => marks.set("commit", performance.now());
-    try {
-      const r = await share(caps, as(owner), envId, resource.id, { role: roleFor[resource.kind], principals: [{ type: "user", id: target }], sendInvitation });
-      if (!r.created) throw new Error(`share ${resource.id} → ${target} created nothing`);
-    } finally {
-      onCommitted = undefined;
-    }
-  };
+  const shareOp =
+    (caps: Capabilities, sendInvitation: boolean, offset: number) => async (i: number, marks: Map<string, number>) => {
+      const { resource, target } = pick(i, offset);
+      onCommitted = () => marks.set("commit", performance.now());
+      try {
+        const r = await share(caps, as(owner), envId, resource.id, {
+          role: roleFor[resource.kind],
+          principals: [{ type: "user", id: target }],
+          sendInvitation,
+        });
+        if (!r.created) throw new Error(`share ${resource.id} → ${target} created nothing`);
+      } finally {
+        onCommitted = undefined;
+      }
+    };
   const revokeOp = (caps: Capabilities, offset: number) => async (i: number) => {
     const { resource, target } = pick(i, offset);
     await revoke(caps, as(owner), envId, resource.id, { type: "user", id: target }, roleFor[resource.kind]);
   };
   // Shares with and without an invitation go to resources half the list apart, so they never meet.
   const half = Math.floor(shareResources.length / 2);
-  log(`[${elapsed()}] writes: ${config.iterations} rounds of raw transaction, share (+ invitation), revoke, share (no invitation), revoke…`);
+  log(
+    `[${elapsed()}] writes: ${config.iterations} rounds of raw transaction, share (+ invitation), revoke, share (no invitation), revoke…`,
+  );
   const s = await interleaveFixed(
     [
       { name: "tx", run: () => rawTransaction() },
@@ -409,17 +540,30 @@ async function measureWrites(
   addRow("  … of which up to the commit (reads, decide, 1 transaction)", get("share:commit"), tx, 1.5);
   addRow("share to one principal, end to end, sendInvitation: false", get("shareNoInvite"), tx, 1.5);
   addRow("  … of which up to the commit", get("shareNoInvite:commit"), tx, 1.5);
-  addRow("  … share up to the commit ÷ its own requests, raw", get("share:commit"), { name: "4 reads together, then 8-op transaction", s: get("sharePattern") }, undefined, "the service's own overhead over its requests");
+  addRow(
+    "  … share up to the commit ÷ its own requests, raw",
+    get("share:commit"),
+    { name: "4 reads together, then 8-op transaction", s: get("sharePattern") },
+    undefined,
+    "the service's own overhead over its requests",
+  );
   addRow("revoke one grant, end to end", get("revoke"), tx, undefined, "informational");
 
   // Request counts, with the relay's requests apart from the ones up to the commit (after one
   // unmetered share and revoke, so table and queue creation on first use is not counted).
   {
     const { resource, target } = pick(900, 0);
-    await share(counted, as(owner), envId, resource.id, { role: roleFor[resource.kind], principals: [{ type: "user", id: target }], sendInvitation: true });
+    await share(counted, as(owner), envId, resource.id, {
+      role: roleFor[resource.kind],
+      principals: [{ type: "user", id: target }],
+      sendInvitation: true,
+    });
     await revoke(counted, as(owner), envId, resource.id, { type: "user", id: target }, roleFor[resource.kind]);
   }
-  for (const [label, sendInvitation, offset] of [["share (with invitation)", true, 3], ["share (sendInvitation: false)", false, 3 + half]] as const) {
+  for (const [label, sendInvitation, offset] of [
+    ["share (with invitation)", true, 3],
+    ["share (sendInvitation: false)", false, 3 + half],
+  ] as const) {
     const runs = 5;
     meter.start();
     let before = 0;
@@ -432,24 +576,40 @@ async function measureWrites(
       };
       meter.setPhase("");
       before = meter.total;
-      await share(counted, as(owner), envId, resource.id, { role: roleFor[resource.kind], principals: [{ type: "user", id: target }], sendInvitation });
+      await share(counted, as(owner), envId, resource.id, {
+        role: roleFor[resource.kind],
+        principals: [{ type: "user", id: target }],
+        sendInvitation,
+      });
       onCommitted = undefined;
       await revoke(timed, as(owner), envId, resource.id, { type: "user", id: target }, roleFor[resource.kind]);
     }
     const counts = meter.stop();
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
-    requestCounts.push({ operation: `${label}: up to the commit ${upToCommit / runs}, relay ${(total - upToCommit) / runs}`, requests: total / runs, breakdown: formatCounts(counts, runs) });
+    requestCounts.push({
+      operation: `${label}: up to the commit ${upToCommit / runs}, relay ${(total - upToCommit) / runs}`,
+      requests: total / runs,
+      breakdown: formatCounts(counts, runs),
+    });
   }
   await count(meter, "revoke", 5, async (i) => {
     const { resource, target } = pick(2000 + i * 7, 1);
-    await share(timed, as(owner), envId, resource.id, { role: roleFor[resource.kind], principals: [{ type: "user", id: target }], sendInvitation: false });
+    await share(timed, as(owner), envId, resource.id, {
+      role: roleFor[resource.kind],
+      principals: [{ type: "user", id: target }],
+      sendInvitation: false,
+    });
     meter.setPhase("");
     return revoke(counted, as(owner), envId, resource.id, { type: "user", id: target }, roleFor[resource.kind]);
   });
 }
 
 /** Like `interleave`, but in a fixed order each round (a share must come before its revoke). */
-async function interleaveFixed(ops: { name: string; run: (i: number, marks: Map<string, number>) => Promise<unknown> }[], warmup: number, iterations: number) {
+async function interleaveFixed(
+  ops: { name: string; run: (i: number, marks: Map<string, number>) => Promise<unknown> }[],
+  warmup: number,
+  iterations: number,
+) {
   // Rotating only the raw operation's place would still keep share before revoke; the raw
   // transaction alternates between first and last so it sees both neighbours.
   const samples = new Map<string, number[]>();
@@ -468,7 +628,12 @@ async function interleaveFixed(ops: { name: string; run: (i: number, marks: Map<
   return samples;
 }
 
-async function count(meter: RequestMeter, operation: string, runs: number, f: (i: number) => Promise<unknown>): Promise<void> {
+async function count(
+  meter: RequestMeter,
+  operation: string,
+  runs: number,
+  f: (i: number) => Promise<unknown>,
+): Promise<void> {
   // Once unmetered first: a fresh adapter creates its tables on first use, which no operation pays again.
   await f(-1);
   meter.start();
@@ -484,7 +649,10 @@ async function count(meter: RequestMeter, operation: string, runs: number, f: (i
 // ---------------------------------------------------------------------------------------------
 // The audit of 100,000 grants against a raw scan of the same rows
 
-async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<{ world: AuditWorld; runs: unknown[]; notes: string[] }> {
+async function measureAudit(
+  azurite: Azurite,
+  meter: RequestMeter,
+): Promise<{ world: AuditWorld; runs: unknown[]; notes: string[] }> {
   const conn = azurite.connectionString;
   const tables = tableNames(config.auditPrefix);
   const store = new AzureRowStore({ connectionString: conn });
@@ -495,7 +663,9 @@ async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<{ wo
     users: config.auditUsers,
     concurrency: 8,
   });
-  log(`[${elapsed()}] audit world seeded in ${(world.seedMs / 1000).toFixed(1)} s; ${config.auditReps} rounds of raw scan and audit…`);
+  log(
+    `[${elapsed()}] audit world seeded in ${(world.seedMs / 1000).toFixed(1)} s; ${config.auditReps} rounds of raw scan and audit…`,
+  );
   const caps = capabilities(new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }), tables, conn);
   const rawResources = TableClient.fromConnectionString(conn, tables.resources, { allowInsecureConnection: true });
 
@@ -506,7 +676,8 @@ async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<{ wo
       n += page.length;
       pages++;
     }
-    if (n !== world.rowsInResourcesTable) throw new Error(`raw scan read ${n} rows, expected ${world.rowsInResourcesTable}`);
+    if (n !== world.rowsInResourcesTable)
+      throw new Error(`raw scan read ${n} rows, expected ${world.rowsInResourcesTable}`);
     return pages;
   };
   // The audit's own requests, raw: each resource's partition (meta + grants) and each user's
@@ -519,17 +690,24 @@ async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<{ wo
     const t0 = performance.now();
     const resourceIds = Array.from({ length: world.resources }, (_, r) => `res-${r.toString().padStart(6, "0")}`);
     await forEachLimit(resourceIds, 8, async (id) => {
-      const n = await firstPageLength(rawResources, `PartitionKey eq ${q(keys.resourcePk(envId, id))} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`);
+      const n = await firstPageLength(
+        rawResources,
+        `PartitionKey eq ${q(keys.resourcePk(envId, id))} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`,
+      );
       rowsRead += n;
     });
     const resourcesMs = performance.now() - t0;
     const userIds = Array.from({ length: world.users }, (_, n) => `a${n.toString().padStart(6, "0")}`);
     await forEachLimit(userIds, 8, async (id) => {
       const pk = keys.principalPk({ type: "user", id });
-      const n = await firstPageLength(rawPrincipals, `PartitionKey eq ${q(pk)} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(memberOf)} and RowKey lt ${q(memberOf.slice(0, -1) + "}")}))`);
+      const n = await firstPageLength(
+        rawPrincipals,
+        `PartitionKey eq ${q(pk)} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(memberOf)} and RowKey lt ${q(memberOf.slice(0, -1) + "}")}))`,
+      );
       rowsRead += n;
     });
-    if (rowsRead !== world.rowsInResourcesTable + 2 * world.users) throw new Error(`the audit's requests, raw, read ${rowsRead} rows`);
+    if (rowsRead !== world.rowsInResourcesTable + 2 * world.users)
+      throw new Error(`the audit's requests, raw, read ${rowsRead} rows`);
     return { resourcesMs, usersMs: performance.now() - t0 - resourcesMs };
   };
   const ownParts: { resourcesMs: number; usersMs: number }[] = [];
@@ -551,31 +729,69 @@ async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<{ wo
     }
     meter.start();
     const t1 = performance.now();
-    const { auditId, status } = await requestAudit(caps, appAdmin, envId, { budgetMs: 30 * 60_000, progress: () => undefined });
+    const { auditId, status } = await requestAudit(caps, appAdmin, envId, {
+      budgetMs: 30 * 60_000,
+      progress: () => undefined,
+    });
     audits.push(performance.now() - t1);
     const counts = meter.stop();
     const got = await caps.repo.rows.get(tables.audits, `${envId}|${auditId}`, "run");
-    const run = got ? (JSON.parse(String(got.fields.json)) as { status: string; stats: { resources: number; grants: number; findings: number; byRule: Record<string, number> } }) : undefined;
-    if (status !== "done" || run?.stats.grants !== world.grants) throw new Error(`the audit ended ${status} with stats ${JSON.stringify(run?.stats)}`);
+    const run = got
+      ? (JSON.parse(String(got.fields.json)) as {
+          status: string;
+          stats: { resources: number; grants: number; findings: number; byRule: Record<string, number> };
+        })
+      : undefined;
+    if (status !== "done" || run?.stats.grants !== world.grants)
+      throw new Error(`the audit ended ${status} with stats ${JSON.stringify(run?.stats)}`);
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     runs.push({ auditId, ms: audits.at(-1), stats: run.stats, requests: total, breakdown: Object.fromEntries(counts) });
-    if (rep === 0) requestCounts.push({ operation: `audit of ${world.grants} grants (${world.resources} resources, ${world.users} users)`, requests: total, breakdown: formatCounts(counts, 1) });
-    log(`  [${elapsed()}] audit ${rep + 1}: ${(audits.at(-1)! / 1000).toFixed(1)} s, ${total} requests, ${run.stats.findings} findings`);
+    if (rep === 0)
+      requestCounts.push({
+        operation: `audit of ${world.grants} grants (${world.resources} resources, ${world.users} users)`,
+        requests: total,
+        breakdown: formatCounts(counts, 1),
+      });
+    log(
+      `  [${elapsed()}] audit ${rep + 1}: ${(audits.at(-1)! / 1000).toFixed(1)} s, ${total} requests, ${run.stats.findings} findings`,
+    );
   }
   const scan = summarize(scans);
   const audit = summarize(audits);
   const own = summarize(owns);
   const runsLabel = config.auditReps === 1 ? "1 run" : `${config.auditReps} runs, p99 = slowest`;
-  addRow(`audit of ${world.grants.toLocaleString("en")} grants (${runsLabel})`, audit, { name: `raw scan of the ${world.rowsInResourcesTable.toLocaleString("en")} rows`, s: scan }, 1.5);
-  addRow(`  … the audit ÷ its own requests, raw (1 run)`, { ...audit, median: audits[0]!, p99: audits[0]! }, { name: `${world.resources + world.users} partition queries, 8 at a time`, s: own }, undefined, "the audit's own overhead over its requests");
-  addRow(`  … its own requests, raw ÷ the raw scan`, own, { name: "raw scan, same round", s: summarize([scans[0]!]) }, undefined, "the access pattern's cost on Azurite");
+  addRow(
+    `audit of ${world.grants.toLocaleString("en")} grants (${runsLabel})`,
+    audit,
+    { name: `raw scan of the ${world.rowsInResourcesTable.toLocaleString("en")} rows`, s: scan },
+    1.5,
+  );
+  addRow(
+    `  … the audit ÷ its own requests, raw (1 run)`,
+    { ...audit, median: audits[0]!, p99: audits[0]! },
+    { name: `${world.resources + world.users} partition queries, 8 at a time`, s: own },
+    undefined,
+    "the audit's own overhead over its requests",
+  );
+  addRow(
+    `  … its own requests, raw ÷ the raw scan`,
+    own,
+    { name: "raw scan, same round", s: summarize([scans[0]!]) },
+    undefined,
+    "the access pattern's cost on Azurite",
+  );
   return {
     world,
     runs,
     notes: [
       `raw scan: every row of the audit's Resources table (meta and grant rows), 1,000 a page; ${scans.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s`,
       `the audit's own requests, raw (${world.resources} resource partitions, then ${world.users} user partitions, 8 in flight): ${owns.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s; ` +
-        ownParts.map((p) => `resource partitions ${(p.resourcesMs / 1000).toFixed(1)} s (${(p.resourcesMs / world.resources).toFixed(1)} ms each), user partitions ${(p.usersMs / 1000).toFixed(1)} s (${(p.usersMs / world.users).toFixed(1)} ms each)`).join("; "),
+        ownParts
+          .map(
+            (p) =>
+              `resource partitions ${(p.resourcesMs / 1000).toFixed(1)} s (${(p.resourcesMs / world.resources).toFixed(1)} ms each), user partitions ${(p.usersMs / 1000).toFixed(1)} s (${(p.usersMs / world.users).toFixed(1)} ms each)`,
+          )
+          .join("; "),
       `raw scan: ${(scan.median / Math.ceil(world.rowsInResourcesTable / 1000)).toFixed(0)} ms a page of 1,000 rows`,
       `audit (the issue-4 use case requestAudit → runAudit, catalog pages of 200, 8 resources at a time): ${audits.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s`,
     ],
@@ -583,7 +799,9 @@ async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<{ wo
 }
 
 function printDecisions(d: DecisionComparison): void {
-  console.log(`Decision step, checks per second (${d.shape.resources} resources × ${d.shape.grantsPerResource} grants, ${d.shape.users} users, ${d.shape.groups} groups of 15, ${d.shape.admins} admins; ${d.shape.questions} questions):`);
+  console.log(
+    `Decision step, checks per second (${d.shape.resources} resources × ${d.shape.grantsPerResource} grants, ${d.shape.users} users, ${d.shape.groups} groups of 15, ${d.shape.admins} admins; ${d.shape.questions} questions):`,
+  );
   const base = d.engines[0]!.checksPerSecond;
   for (const e of d.engines) {
     console.log(

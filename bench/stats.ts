@@ -25,7 +25,10 @@ export function summarize(samples: readonly number[]): Summary {
   const sum = sorted.reduce((s, v) => s + v, 0);
   return {
     n: sorted.length,
-    median: sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2,
+    median:
+      sorted.length % 2 === 1
+        ? sorted[(sorted.length - 1) / 2]!
+        : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2,
     p99: percentile(sorted, 99),
     mean: sorted.length > 0 ? sum / sorted.length : Number.NaN,
     min: sorted[0] ?? Number.NaN,
@@ -70,9 +73,15 @@ export async function interleave(ops: readonly TimedOp[], options: InterleaveOpt
       record(op.name, performance.now() - t0);
       for (const [mark, at] of marks) record(`${op.name}:${mark}`, at - t0);
     }
-    if (options.budgetMs !== undefined && i + 1 >= (options.minIterations ?? 0) && performance.now() - started > options.budgetMs) break;
+    if (
+      options.budgetMs !== undefined &&
+      i + 1 >= (options.minIterations ?? 0) &&
+      performance.now() - started > options.budgetMs
+    )
+      break;
   }
   return samples;
 }
 
-export const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) : "-");
+export const ms = (v: number) =>
+  Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) : "-";

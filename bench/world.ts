@@ -43,23 +43,69 @@ export interface SmallWorld {
  * and with group g1 (u0001..u0010). So u0001 holds 48 index rows (24 direct, 24 through g1).
  */
 export async function seedSmallWorld(caps: Capabilities, envId: string): Promise<SmallWorld> {
-  await putEnvironment(caps, appAdmin, { envId, displayName: "Bench environment", isDefault: false, sensitive: false, expectedOwnerGroupIds: [], sovereignCloud: false });
+  await putEnvironment(caps, appAdmin, {
+    envId,
+    displayName: "Bench environment",
+    isDefault: false,
+    sensitive: false,
+    expectedOwnerGroupIds: [],
+    sovereignCloud: false,
+  });
   const users = Array.from({ length: 80 }, (_, n) => userId(n));
   await forEachLimit(users, 8, async (id) => {
-    await putUser(caps, appAdmin, { userId: id, email: `${id}@contoso.example`, displayName: `Bench user ${id}`, userType: "member", enabled: true, license: "paid" });
+    await putUser(caps, appAdmin, {
+      userId: id,
+      email: `${id}@contoso.example`,
+      displayName: `Bench user ${id}`,
+      userType: "member",
+      enabled: true,
+      license: "paid",
+    });
     await putMembership(caps, appAdmin, { envId, userId: id, securityRoles: ["EnvironmentMaker"] });
   });
-  await putGroup(caps, appAdmin, { envId, groupId: "g1", displayName: "Group one", kind: "securityGroup", memberIds: users.slice(1, 11) });
-  await putGroup(caps, appAdmin, { envId, groupId: "g2", displayName: "Group two", kind: "securityGroup", memberIds: users.slice(5, 21) });
+  await putGroup(caps, appAdmin, {
+    envId,
+    groupId: "g1",
+    displayName: "Group one",
+    kind: "securityGroup",
+    memberIds: users.slice(1, 11),
+  });
+  await putGroup(caps, appAdmin, {
+    envId,
+    groupId: "g2",
+    displayName: "Group two",
+    kind: "securityGroup",
+    memberIds: users.slice(5, 21),
+  });
   const owner = users[0]!;
   const resources: { id: string; kind: ResourceKind }[] = [];
   for (const kind of ["processMining", "taskMining", "cloudFlow"] as const) {
     for (let i = 0; i < 8; i++) resources.push({ id: `${kind}-${i}`, kind });
   }
   await forEachLimit(resources, 4, async (r) => {
-    await putResource(caps, as(owner), envId, r.id, { kind: r.kind, displayName: `Bench ${r.kind} ${r.id}`, creatorId: owner, ...(r.kind === "cloudFlow" ? { triggerKind: "instant" as const } : {}) }, undefined);
-    await share(caps, as(owner), envId, r.id, { role: kindRoles[r.kind].user, principals: users.slice(1, 7).map((id) => ({ type: "user" as const, id })), sendInvitation: false });
-    await share(caps, as(owner), envId, r.id, { role: kindRoles[r.kind].group, principals: [{ type: "group", id: "g1" }], sendInvitation: false });
+    await putResource(
+      caps,
+      as(owner),
+      envId,
+      r.id,
+      {
+        kind: r.kind,
+        displayName: `Bench ${r.kind} ${r.id}`,
+        creatorId: owner,
+        ...(r.kind === "cloudFlow" ? { triggerKind: "instant" as const } : {}),
+      },
+      undefined,
+    );
+    await share(caps, as(owner), envId, r.id, {
+      role: kindRoles[r.kind].user,
+      principals: users.slice(1, 7).map((id) => ({ type: "user" as const, id })),
+      sendInvitation: false,
+    });
+    await share(caps, as(owner), envId, r.id, {
+      role: kindRoles[r.kind].group,
+      principals: [{ type: "group", id: "g1" }],
+      sendInvitation: false,
+    });
   });
   return {
     envId,
@@ -72,7 +118,11 @@ export async function seedSmallWorld(caps: Capabilities, envId: string): Promise
   };
 }
 
-export async function forEachLimit<T>(items: readonly T[], limit: number, f: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  f: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
@@ -111,17 +161,37 @@ const json = (value: unknown) => ({ json: JSON.stringify(value) });
  * disabled, 1 in 50 a guest), in the storage layout the service uses, as 100-operation transactions
  * sent `concurrency` at a time.
  */
-export async function seedAuditWorld(store: RowStore, tables: TableNames, envId: string, o: AuditWorldOptions): Promise<AuditWorld> {
+export async function seedAuditWorld(
+  store: RowStore,
+  tables: TableNames,
+  envId: string,
+  o: AuditWorldOptions,
+): Promise<AuditWorld> {
   const started = performance.now();
   const at = new Date("2025-01-01T00:00:00Z").toISOString();
   const resourceCount = Math.ceil(o.grants / o.grantsPerResource);
   const kinds: ResourceKind[] = ["processMining", "taskMining", "cloudFlow"];
-  const otherRoles: Record<ResourceKind, Role[]> = { processMining: ["coOwner", "viewer", "viewer"], taskMining: ["coOwner", "contributor", "contributor"], cloudFlow: ["runOnly", "runOnly", "owner"] };
+  const otherRoles: Record<ResourceKind, Role[]> = {
+    processMining: ["coOwner", "viewer", "viewer"],
+    taskMining: ["coOwner", "contributor", "contributor"],
+    cloudFlow: ["runOnly", "runOnly", "owner"],
+  };
   const auditUser = (n: number) => `a${n.toString().padStart(6, "0")}`;
   let disabledUsers = 0;
 
   await store.transact(tables.environments, keys.environmentPk, [
-    { op: "upsert", rk: envId, fields: json({ envId, displayName: "Audit bench environment", isDefault: false, sensitive: false, expectedOwnerGroupIds: [], sovereignCloud: false }) },
+    {
+      op: "upsert",
+      rk: envId,
+      fields: json({
+        envId,
+        displayName: "Audit bench environment",
+        isDefault: false,
+        sensitive: false,
+        expectedOwnerGroupIds: [],
+        sovereignCloud: false,
+      }),
+    },
   ]);
 
   // Users: profile and membership, one transaction per user partition.
@@ -131,14 +201,27 @@ export async function seedAuditWorld(store: RowStore, tables: TableNames, envId:
     const id = auditUser(n);
     const enabled = n % 100 !== 99;
     if (!enabled) disabledUsers++;
-    const user: TenantUser = { userId: id, email: `${id}@contoso.example`, displayName: `Audit user ${id}`, userType: n % 50 === 49 ? "guest" : "member", enabled, license: "paid" };
+    const user: TenantUser = {
+      userId: id,
+      email: `${id}@contoso.example`,
+      displayName: `Audit user ${id}`,
+      userType: n % 50 === 49 ? "guest" : "member",
+      enabled,
+      license: "paid",
+    };
     userPks.push(keys.principalPk({ type: "user", id }));
     userJobs.push([
       { op: "upsert", rk: keys.profileRk, fields: json(user) },
-      { op: "upsert", rk: keys.memberRk(envId), fields: json({ envId, userId: id, securityRoles: ["EnvironmentMaker"], addedBy: "admin" }) },
+      {
+        op: "upsert",
+        rk: keys.memberRk(envId),
+        fields: json({ envId, userId: id, securityRoles: ["EnvironmentMaker"], addedBy: "admin" }),
+      },
     ]);
   }
-  await forEachLimit(userJobs, o.concurrency, (ops, i) => store.transact(tables.principals, userPks[i]!, ops).then(() => undefined));
+  await forEachLimit(userJobs, o.concurrency, (ops, i) =>
+    store.transact(tables.principals, userPks[i]!, ops).then(() => undefined),
+  );
 
   // Resources: meta plus grants in the resource's partition (100 operations a transaction), catalog rows in Directory.
   const catalog: WriteOp[] = [];
@@ -167,13 +250,20 @@ export async function seedAuditWorld(store: RowStore, tables: TableNames, envId:
       // Distinct principals within a resource: the owner, then a stride through the users.
       const n = g === 0 ? ownerN : (ownerN + g * 13) % o.users;
       const role: Role = g === 0 ? "owner" : otherRoles[kind][g % 3]!;
-      const grant: Grant = { principalType: "user", principalId: auditUser(n), role, grantedBy: auditUser(ownerN), grantedAt: at };
+      const grant: Grant = {
+        principalType: "user",
+        principalId: auditUser(n),
+        role,
+        grantedBy: auditUser(ownerN),
+        grantedAt: at,
+      };
       rows.push({ op: "upsert", rk: keys.grantRk({ type: "user", id: grant.principalId }, role), fields: json(grant) });
     }
     for (let i = 0; i < rows.length; i += 100) jobs.push({ table: tables.resources, pk, ops: rows.slice(i, i + 100) });
     catalog.push({ op: "upsert", rk: keys.catalogRk(resourceId), fields: json(resource) });
   }
-  for (let i = 0; i < catalog.length; i += 100) jobs.push({ table: tables.directory, pk: keys.directoryPk(envId), ops: catalog.slice(i, i + 100) });
+  for (let i = 0; i < catalog.length; i += 100)
+    jobs.push({ table: tables.directory, pk: keys.directoryPk(envId), ops: catalog.slice(i, i + 100) });
   await forEachLimit(jobs, o.concurrency, (j) => store.transact(j.table, j.pk, j.ops).then(() => undefined));
 
   return {

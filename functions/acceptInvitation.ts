@@ -12,13 +12,21 @@ defineHttp(
     route: "invitations/{token}/accept",
     method: "POST",
     auth: false,
-    summary: "Accepts an invitation (the page's button) and redirects to the resource in the product; accepting again redirects again.",
+    summary:
+      "Accepts an invitation (the page's button) and redirects to the resource in the product; accepting again redirects again.",
     params,
-    responses: { 303: { description: "accepted; Location is the resource's page in the product" }, 400: { description: "not a valid link (HTML)" }, 410: { description: "expired or revoked (HTML)" } },
+    responses: {
+      303: { description: "accepted; Location is the resource's page in the product" },
+      400: { description: "not a valid link (HTML)" },
+      410: { description: "expired or revoked (HTML)" },
+    },
   },
   async ({ services, params, context }) => {
     try {
-      const accepted = await acceptInvitation({ ...services.caps, invitations: invitationSettings(services.settings) }, params.token);
+      const accepted = await acceptInvitation(
+        { ...services.caps, invitations: invitationSettings(services.settings) },
+        params.token,
+      );
       return accepted.ok ? seeOther(accepted.location) : refusalPage(accepted.reason);
     } catch (e) {
       return errorPage(e, (m) => context.error(m));

@@ -2,6 +2,12 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { actionsCatalog } from "../shared/usecases/catalog.js";
 
 defineHttp(
-  { name: "actions", route: "actions", method: "GET", summary: "Every action per resource kind, with the roles that allow it.", responses: { 200: { description: "the matrix" } } },
+  {
+    name: "actions",
+    route: "actions",
+    method: "GET",
+    summary: "Every action per resource kind, with the roles that allow it.",
+    responses: { 200: { description: "the matrix" } },
+  },
   async () => json(200, actionsCatalog()),
 );

@@ -10,7 +10,10 @@ app.timer("auditRunner", {
   schedule: "30 */1 * * * *",
   handler: async (_timer, context) => {
     const caps = getServices().caps;
-    const finished = await continuePendingAudits({ ...caps, log: (m) => context.warn(m) }, { budgetMs: 240_000, progress: (line) => context.log(line) });
+    const finished = await continuePendingAudits(
+      { ...caps, log: (m) => context.warn(m) },
+      { budgetMs: 240_000, progress: (line) => context.log(line) },
+    );
     if (finished > 0) context.log(`finished ${finished} audit(s)`);
   },
 });

@@ -12,5 +12,6 @@ defineHttp(
     query: changesQuery,
     responses: { 200: { description: "a page of changes" } },
   },
-  async ({ services, caller, params, query }) => json(200, await listChanges(services.caps, caller, params.envId, query)),
+  async ({ services, caller, params, query }) =>
+    json(200, await listChanges(services.caps, caller, params.envId, query)),
 );

@@ -3,6 +3,15 @@ import { checkBody, envParams } from "../shared/model/api.js";
 import { check } from "../shared/usecases/access.js";
 
 defineHttp(
-  { name: "check", route: "environments/{envId}/check", method: "POST", summary: "Up to 100 access questions, answered in order.", params: envParams, body: checkBody, responses: { 200: { description: "results in the order asked" } } },
-  async ({ services, caller, params, body }) => json(200, { results: await check(services.caps, caller, params.envId, body.checks) }),
+  {
+    name: "check",
+    route: "environments/{envId}/check",
+    method: "POST",
+    summary: "Up to 100 access questions, answered in order.",
+    params: envParams,
+    body: checkBody,
+    responses: { 200: { description: "results in the order asked" } },
+  },
+  async ({ services, caller, params, body }) =>
+    json(200, { results: await check(services.caps, caller, params.envId, body.checks) }),
 );

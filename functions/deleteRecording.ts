@@ -3,7 +3,14 @@ import { recordingParams } from "../shared/model/api.js";
 import { deleteRecording } from "../shared/usecases/resources.js";
 
 defineHttp(
-  { name: "deleteRecording", route: "environments/{envId}/resources/{resourceId}/recordings/{recordingId}", method: "DELETE", summary: "Deletes a task mining recording.", params: recordingParams, responses: { 204: { description: "deleted" } } },
+  {
+    name: "deleteRecording",
+    route: "environments/{envId}/resources/{resourceId}/recordings/{recordingId}",
+    method: "DELETE",
+    summary: "Deletes a task mining recording.",
+    params: recordingParams,
+    responses: { 204: { description: "deleted" } },
+  },
   async ({ services, caller, params }) => {
     await deleteRecording(services.caps, caller, params.envId, params.resourceId, params.recordingId);
     return noContent();

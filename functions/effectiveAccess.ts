@@ -3,6 +3,14 @@ import { accessParams } from "../shared/model/api.js";
 import { effectiveAccess } from "../shared/usecases/access.js";
 
 defineHttp(
-  { name: "effectiveAccess", route: "environments/{envId}/resources/{resourceId}/access/{principalId}", method: "GET", summary: "A principal's roles, actions and where each role comes from.", params: accessParams, responses: { 200: { description: "effective access" } } },
-  async ({ services, caller, params }) => json(200, await effectiveAccess(services.caps, caller, params.envId, params.resourceId, params.principalId)),
+  {
+    name: "effectiveAccess",
+    route: "environments/{envId}/resources/{resourceId}/access/{principalId}",
+    method: "GET",
+    summary: "A principal's roles, actions and where each role comes from.",
+    params: accessParams,
+    responses: { 200: { description: "effective access" } },
+  },
+  async ({ services, caller, params }) =>
+    json(200, await effectiveAccess(services.caps, caller, params.envId, params.resourceId, params.principalId)),
 );

@@ -3,6 +3,13 @@ import { copyParams } from "../shared/model/api.js";
 import { getCopy } from "../shared/usecases/copies.js";
 
 defineHttp(
-  { name: "getCopy", route: "copies/{copyId}", method: "GET", summary: "A copy of a cloud flow, for its recipient.", params: copyParams, responses: { 200: { description: "the template" } } },
+  {
+    name: "getCopy",
+    route: "copies/{copyId}",
+    method: "GET",
+    summary: "A copy of a cloud flow, for its recipient.",
+    params: copyParams,
+    responses: { 200: { description: "the template" } },
+  },
   async ({ services, caller, params }) => json(200, await getCopy(services.caps, caller, params.copyId)),
 );

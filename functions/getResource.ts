@@ -3,7 +3,14 @@ import { resourceParams } from "../shared/model/api.js";
 import { getResource } from "../shared/usecases/resources.js";
 
 defineHttp(
-  { name: "getResource", route: "environments/{envId}/resources/{resourceId}", method: "GET", summary: "The resource and the caller's allowed actions.", params: resourceParams, responses: { 200: { description: "the resource" } } },
+  {
+    name: "getResource",
+    route: "environments/{envId}/resources/{resourceId}",
+    method: "GET",
+    summary: "The resource and the caller's allowed actions.",
+    params: resourceParams,
+    responses: { 200: { description: "the resource" } },
+  },
   async ({ services, caller, params }) => {
     const { etag, ...view } = await getResource(services.caps, caller, params.envId, params.resourceId);
     return json(200, view, { etag });

@@ -13,14 +13,24 @@ defineHttp(
     route: "invitations/{token}",
     method: "GET",
     auth: false,
-    summary: "The invitation page an email links to: the resource, the role, who shared it, and an Accept button. Changes nothing.",
+    summary:
+      "The invitation page an email links to: the resource, the role, who shared it, and an Accept button. Changes nothing.",
     params,
-    responses: { 200: { description: "the invitation", contentType: "text/html" }, 400: { description: "not a valid link (HTML)" }, 410: { description: "expired or revoked (HTML)" } },
+    responses: {
+      200: { description: "the invitation", contentType: "text/html" },
+      400: { description: "not a valid link (HTML)" },
+      410: { description: "expired or revoked (HTML)" },
+    },
   },
   async ({ services, params, context }) => {
     try {
-      const opened = await openInvitation({ ...services.caps, invitations: invitationSettings(services.settings) }, params.token);
-      return opened.ok ? invitationPage(opened.page, params.token, originOf(services.settings.APP_BASE_URL)) : refusalPage(opened.reason);
+      const opened = await openInvitation(
+        { ...services.caps, invitations: invitationSettings(services.settings) },
+        params.token,
+      );
+      return opened.ok
+        ? invitationPage(opened.page, params.token, originOf(services.settings.APP_BASE_URL))
+        : refusalPage(opened.reason);
     } catch (e) {
       return errorPage(e, (m) => context.error(m));
     }

@@ -19,7 +19,12 @@ app.storageQueue("mailer", {
       messageId: typeof meta.id === "string" ? meta.id : undefined,
       dequeueCount: typeof meta.dequeueCount === "number" ? meta.dequeueCount : Number(meta.dequeueCount ?? 1) || 1,
     };
-    const deps = { ...services.caps, log: (m: string) => context.warn(m), sender: services.emailSender(), invitations: invitationSettings(services.settings) };
+    const deps = {
+      ...services.caps,
+      log: (m: string) => context.warn(m),
+      sender: services.emailSender(),
+      invitations: invitationSettings(services.settings),
+    };
     const outcome = await handleEmailMessage(deps, message, delivery);
     context.log(`${outcome.result}: ${outcome.detail}`);
   },

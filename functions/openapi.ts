@@ -2,6 +2,13 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { openApiDocument } from "../shared/adapters/http/openapi.js";
 
 defineHttp(
-  { name: "openapi", route: "openapi.json", method: "GET", auth: false, summary: "This API's OpenAPI 3.1 document, generated from its zod schemas.", responses: { 200: { description: "the document" } } },
+  {
+    name: "openapi",
+    route: "openapi.json",
+    method: "GET",
+    auth: false,
+    summary: "This API's OpenAPI 3.1 document, generated from its zod schemas.",
+    responses: { 200: { description: "the document" } },
+  },
   async () => json(200, openApiDocument()),
 );

@@ -3,7 +3,25 @@ import { kindQuery, principalResourcesParams } from "../shared/model/api.js";
 import { principalResources } from "../shared/usecases/resources.js";
 
 defineHttp(
-  { name: "principalResources", route: "environments/{envId}/principals/{principalId}/resources", method: "GET", summary: "The resources a principal can act on.", params: principalResourcesParams, query: kindQuery, responses: { 200: { description: "a page of resources" } } },
+  {
+    name: "principalResources",
+    route: "environments/{envId}/principals/{principalId}/resources",
+    method: "GET",
+    summary: "The resources a principal can act on.",
+    params: principalResourcesParams,
+    query: kindQuery,
+    responses: { 200: { description: "a page of resources" } },
+  },
   async ({ services, caller, params, query }) =>
-    json(200, await principalResources(services.caps, caller, params.envId, params.principalId, query.kind, query.continuationToken)),
+    json(
+      200,
+      await principalResources(
+        services.caps,
+        caller,
+        params.envId,
+        params.principalId,
+        query.kind,
+        query.continuationToken,
+      ),
+    ),
 );

@@ -3,7 +3,15 @@ import { environmentBody, envParams } from "../shared/model/api.js";
 import { putEnvironment } from "../shared/usecases/directory.js";
 
 defineHttp(
-  { name: "putEnvironment", route: "environments/{envId}", method: "PUT", summary: "Creates or updates an environment (Sharing.Admin).", params: envParams, body: environmentBody, responses: { 200: { description: "updated" }, 201: { description: "created" } } },
+  {
+    name: "putEnvironment",
+    route: "environments/{envId}",
+    method: "PUT",
+    summary: "Creates or updates an environment (Sharing.Admin).",
+    params: envParams,
+    body: environmentBody,
+    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+  },
   async ({ services, caller, params, body }) => {
     const r = await putEnvironment(services.caps, caller, { ...body, envId: params.envId });
     return json(r.created ? 201 : 200, r.environment);

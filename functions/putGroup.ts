@@ -3,7 +3,15 @@ import { envGroupParams, groupBody } from "../shared/model/api.js";
 import { putGroup } from "../shared/usecases/directory.js";
 
 defineHttp(
-  { name: "putGroup", route: "environments/{envId}/groups/{groupId}", method: "PUT", summary: "Creates or updates a security group or SharePoint list and its members.", params: envGroupParams, body: groupBody, responses: { 200: { description: "updated" }, 201: { description: "created" } } },
+  {
+    name: "putGroup",
+    route: "environments/{envId}/groups/{groupId}",
+    method: "PUT",
+    summary: "Creates or updates a security group or SharePoint list and its members.",
+    params: envGroupParams,
+    body: groupBody,
+    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+  },
   async ({ services, caller, params, body }) => {
     const r = await putGroup(services.caps, caller, { ...body, envId: params.envId, groupId: params.groupId });
     return json(r.created ? 201 : 200, r.group);

@@ -3,9 +3,21 @@ import { envUserParams, membershipBody } from "../shared/model/api.js";
 import { putMembership } from "../shared/usecases/directory.js";
 
 defineHttp(
-  { name: "putMembership", route: "environments/{envId}/users/{userId}", method: "PUT", summary: "Sets a tenant user's membership and security roles in an environment.", params: envUserParams, body: membershipBody, responses: { 200: { description: "updated" }, 201: { description: "created" } } },
+  {
+    name: "putMembership",
+    route: "environments/{envId}/users/{userId}",
+    method: "PUT",
+    summary: "Sets a tenant user's membership and security roles in an environment.",
+    params: envUserParams,
+    body: membershipBody,
+    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+  },
   async ({ services, caller, params, body }) => {
-    const r = await putMembership(services.caps, caller, { envId: params.envId, userId: params.userId, securityRoles: body.securityRoles });
+    const r = await putMembership(services.caps, caller, {
+      envId: params.envId,
+      userId: params.userId,
+      securityRoles: body.securityRoles,
+    });
     return json(r.created ? 201 : 200, r.membership);
   },
 );

@@ -3,9 +3,24 @@ import { recordingBody, recordingParams } from "../shared/model/api.js";
 import { putRecording } from "../shared/usecases/resources.js";
 
 defineHttp(
-  { name: "putRecording", route: "environments/{envId}/resources/{resourceId}/recordings/{recordingId}", method: "PUT", summary: "Adds or relabels a task mining recording.", params: recordingParams, body: recordingBody, responses: { 200: { description: "relabelled" }, 201: { description: "added" } } },
+  {
+    name: "putRecording",
+    route: "environments/{envId}/resources/{resourceId}/recordings/{recordingId}",
+    method: "PUT",
+    summary: "Adds or relabels a task mining recording.",
+    params: recordingParams,
+    body: recordingBody,
+    responses: { 200: { description: "relabelled" }, 201: { description: "added" } },
+  },
   async ({ services, caller, params, body }) => {
-    const r = await putRecording(services.caps, caller, params.envId, params.resourceId, params.recordingId, body.label);
+    const r = await putRecording(
+      services.caps,
+      caller,
+      params.envId,
+      params.resourceId,
+      params.recordingId,
+      body.label,
+    );
     return json(r.created ? 201 : 200, r.recording);
   },
 );

@@ -3,7 +3,15 @@ import { userBody, userParams } from "../shared/model/api.js";
 import { putUser } from "../shared/usecases/directory.js";
 
 defineHttp(
-  { name: "putUser", route: "users/{userId}", method: "PUT", summary: "Creates or updates a user of the tenant directory (Sharing.Admin).", params: userParams, body: userBody, responses: { 200: { description: "updated" }, 201: { description: "created" } } },
+  {
+    name: "putUser",
+    route: "users/{userId}",
+    method: "PUT",
+    summary: "Creates or updates a user of the tenant directory (Sharing.Admin).",
+    params: userParams,
+    body: userBody,
+    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+  },
   async ({ services, caller, params, body }) => {
     const r = await putUser(services.caps, caller, { ...body, userId: params.userId });
     return json(r.created ? 201 : 200, r.user);

@@ -13,10 +13,15 @@ defineHttp(
     summary: "Reassigns every record of a leaving user to another user (dryRun: only says what would happen).",
     params: envParams,
     body: reassignBody,
-    responses: { 200: { description: "done (or the dry run's plan)" }, 202: { description: "time ran out; post the same request again to continue" } },
+    responses: {
+      200: { description: "done (or the dry run's plan)" },
+      202: { description: "time ran out; post the same request again to continue" },
+    },
   },
   async ({ services, caller, params, body, context }) => {
-    const r = await reassign({ ...services.caps, log: (m) => context.warn(m) }, caller, params.envId, body, { budgetMs });
+    const r = await reassign({ ...services.caps, log: (m) => context.warn(m) }, caller, params.envId, body, {
+      budgetMs,
+    });
     return json(r.status === "running" ? 202 : 200, r);
   },
 );

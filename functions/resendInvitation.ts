@@ -14,7 +14,13 @@ defineHttp(
     responses: { 200: { description: "queued again with a new link" } },
   },
   async ({ services, caller, params }) => {
-    const invitation = await resendInvitation({ ...services.caps, invitations: invitationSettings(services.settings) }, caller, params.envId, params.resourceId, params.invitationId);
+    const invitation = await resendInvitation(
+      { ...services.caps, invitations: invitationSettings(services.settings) },
+      caller,
+      params.envId,
+      params.resourceId,
+      params.invitationId,
+    );
     return json(200, { invitation });
   },
 );

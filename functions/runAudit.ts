@@ -15,7 +15,10 @@ defineHttp(
     responses: { 202: { description: "the audit's id; read it with GET .../audits/{auditId}" } },
   },
   async ({ services, caller, params, context }) => {
-    const r = await requestAudit(services.caps, caller, params.envId, { budgetMs, progress: (line) => context.log(line) });
+    const r = await requestAudit(services.caps, caller, params.envId, {
+      budgetMs,
+      progress: (line) => context.log(line),
+    });
     return json(202, { auditId: r.auditId }, { location: `/api/environments/${params.envId}/audits/${r.auditId}` });
   },
 );

@@ -11,7 +11,12 @@ app.timer("scheduledAudit", {
   schedule: process.env.AUDIT_SCHEDULE ? "%AUDIT_SCHEDULE%" : "0 0 3 * * *",
   handler: async (_timer, context) => {
     const caps = getServices().caps;
-    const r = await auditEveryEnvironment({ ...caps, log: (m) => context.warn(m) }, { budgetMs: 240_000, progress: (line) => context.log(line) });
-    context.log(`scheduled audits: ${r.created} environment(s), ${r.finished} finished now; the rest continue in auditRunner`);
+    const r = await auditEveryEnvironment(
+      { ...caps, log: (m) => context.warn(m) },
+      { budgetMs: 240_000, progress: (line) => context.log(line) },
+    );
+    context.log(
+      `scheduled audits: ${r.created} environment(s), ${r.finished} finished now; the rest continue in auditRunner`,
+    );
   },
 });

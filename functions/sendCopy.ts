@@ -12,5 +12,6 @@ defineHttp(
     body: sendCopyBody,
     responses: { 201: { description: "the copies, one per recipient" } },
   },
-  async ({ services, caller, params, body }) => json(201, await sendCopy(services.caps, caller, params.envId, params.resourceId, body)),
+  async ({ services, caller, params, body }) =>
+    json(201, await sendCopy(services.caps, caller, params.envId, params.resourceId, body)),
 );

@@ -3,9 +3,21 @@ import { resourceParams, shareBody } from "../shared/model/api.js";
 import { share } from "../shared/usecases/sharing.js";
 
 defineHttp(
-  { name: "share", route: "environments/{envId}/resources/{resourceId}/shares", method: "POST", summary: "Shares a role with principals and invites them.", params: resourceParams, body: shareBody, responses: { 201: { description: "granted" }, 200: { description: "already granted; nothing changed" } } },
+  {
+    name: "share",
+    route: "environments/{envId}/resources/{resourceId}/shares",
+    method: "POST",
+    summary: "Shares a role with principals and invites them.",
+    params: resourceParams,
+    body: shareBody,
+    responses: { 201: { description: "granted" }, 200: { description: "already granted; nothing changed" } },
+  },
   async ({ services, caller, params, body }) => {
     const r = await share(services.caps, caller, params.envId, params.resourceId, body);
-    return json(r.created ? 201 : 200, { grants: r.grants, invitations: r.invitations.map((i) => ({ id: i.id, principalId: i.principalId, status: i.status })), warnings: r.warnings });
+    return json(r.created ? 201 : 200, {
+      grants: r.grants,
+      invitations: r.invitations.map((i) => ({ id: i.id, principalId: i.principalId, status: i.status })),
+      warnings: r.warnings,
+    });
   },
 );

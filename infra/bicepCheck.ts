@@ -272,7 +272,8 @@ class Parser {
     insideParens = false,
   ) {
     this.nlSkip = [insideParens];
-    if (toks[toks.length - 1]?.kind !== "eof") toks.push({ kind: "eof", text: "", line: toks[toks.length - 1]?.line ?? 0 });
+    if (toks[toks.length - 1]?.kind !== "eof")
+      toks.push({ kind: "eof", text: "", line: toks[toks.length - 1]?.line ?? 0 });
   }
 
   private fail(message: string, tok = this.peek()): never {
@@ -326,7 +327,8 @@ class Parser {
 
   private literalString(): string {
     const tok = this.peek();
-    if (tok.kind !== "str" || (tok.parts ?? []).some((p) => typeof p !== "string")) this.fail("expected a plain string");
+    if (tok.kind !== "str" || (tok.parts ?? []).some((p) => typeof p !== "string"))
+      this.fail("expected a plain string");
     this.i++;
     return tok.text;
   }
@@ -643,7 +645,8 @@ class Parser {
         if (keyTok.kind === "id") key = this.ident();
         else key = this.literalString();
         this.expect(":");
-        if (entries.some((x) => x.key === key)) this.problems.push(`${this.file}:${keyTok.line}: key '${key}' is given twice in one object`);
+        if (entries.some((x) => x.key === key))
+          this.problems.push(`${this.file}:${keyTok.line}: key '${key}' is given twice in one object`);
         entries.push({ key, value: this.expr() });
         if (this.is(",")) this.next();
         else if (this.raw().kind !== "nl" && !this.is("}")) this.fail("expected a newline, ',' or '}'");
@@ -864,7 +867,10 @@ function childrenOf(model: InfraModel, inst: Instance, name: string): Instance[]
   inst.children.set(name, out);
   if (!decl) return out;
   if (/^(br|ts)[:/]/.test(decl.path)) {
-    note(model, `${inst.file.path}:${decl.line}: module '${name}' comes from a registry (${decl.path}); it cannot be read offline`);
+    note(
+      model,
+      `${inst.file.path}:${decl.line}: module '${name}' comes from a registry (${decl.path}); it cannot be read offline`,
+    );
     return out;
   }
   const target = model.files.get(modulePath(inst.file, decl.path));
@@ -878,7 +884,12 @@ function childrenOf(model: InfraModel, inst: Instance, name: string): Instance[]
     // Resource identities here are type and name: in another resource group equal names would not be the same resource.
     note(model, `${inst.file.path}:${decl.line}: module '${name}' sets a scope, which this checker does not follow`);
   }
-  for (const { scope, body, conditional } of expandBody(model, { inst, locals: new Map() }, decl.body, `module '${name}'`)) {
+  for (const { scope, body, conditional } of expandBody(
+    model,
+    { inst, locals: new Map() },
+    decl.body,
+    `module '${name}'`,
+  )) {
     out.push({
       file: target,
       label: `${inst.label} > ${name}`,
@@ -903,7 +914,10 @@ function expandBody(
   if (body.k === "for") {
     const source = evaluate(model, body.source, scope);
     if (source.k !== "arr") {
-      note(model, `${scope.inst.file.path}:${body.line}: cannot enumerate the loop of ${what} before deployment (${describe(source)})`);
+      note(
+        model,
+        `${scope.inst.file.path}:${body.line}: cannot enumerate the loop of ${what} before deployment (${describe(source)})`,
+      );
       return [];
     }
     return source.items.flatMap((item, i) => {
@@ -969,7 +983,13 @@ function paramValue(model: InfraModel, inst: Instance, name: string): Value {
     const pf = model.files.get(model.sources.paramsFile);
     const assign = pf?.assigns.get(name);
     if (pf && assign) {
-      const pfInst: Instance = { file: pf, label: pf.path, conditional: false, children: new Map(), varCache: new Map() };
+      const pfInst: Instance = {
+        file: pf,
+        label: pf.path,
+        conditional: false,
+        children: new Map(),
+        varCache: new Map(),
+      };
       return secured(evaluate(model, assign.value, { inst: pfInst, locals: new Map() }), secure);
     }
   }
@@ -1043,7 +1063,8 @@ function callBuiltin(name: string, args: Value[]): Value {
       if (a?.k === "arr" && b?.k === "num") return { k: "arr", items: a.items.slice(0, b.v) };
       break;
     case "concat":
-      if (args.every((x) => x.k === "arr")) return { k: "arr", items: args.flatMap((x) => (x.k === "arr" ? x.items : [])) };
+      if (args.every((x) => x.k === "arr"))
+        return { k: "arr", items: args.flatMap((x) => (x.k === "arr" ? x.items : [])) };
       if (args.every((x) => x.k === "str")) return { k: "str", v: args.map(strOf).join("") };
       break;
     case "union":
@@ -1116,7 +1137,11 @@ export function evaluate(model: InfraModel, e: Expr, scope: Scope): Value {
       if (e.callee.k === "id") return callBuiltin(e.callee.name, args);
       if (e.callee.k === "member") {
         const target = evaluate(model, e.callee.obj, scope);
-        if (target.k === "unknown" && e.callee.obj.k === "id" && (e.callee.obj.name === "az" || e.callee.obj.name === "sys")) {
+        if (
+          target.k === "unknown" &&
+          e.callee.obj.k === "id" &&
+          (e.callee.obj.name === "az" || e.callee.obj.name === "sys")
+        ) {
           return callBuiltin(e.callee.name, args);
         }
         return { k: "call", name: e.callee.name, target, args };
@@ -1148,7 +1173,8 @@ export function evaluate(model: InfraModel, e: Expr, scope: Scope): Value {
     case "binary": {
       const l = evaluate(model, e.l, scope);
       const r = evaluate(model, e.r, scope);
-      if (e.op === "??") return l.k === "null" ? r : l.k === "unknown" ? unknown(`${describe(l)} ?? ${describe(r)}`) : l;
+      if (e.op === "??")
+        return l.k === "null" ? r : l.k === "unknown" ? unknown(`${describe(l)} ?? ${describe(r)}`) : l;
       if ((e.op === "==" || e.op === "!=") && (l.k === "str" || l.k === "num" || l.k === "bool") && l.k === r.k) {
         return { k: "bool", v: (l.v === r.v) === (e.op === "==") };
       }
@@ -1411,7 +1437,8 @@ export function checkParamsUsed(model: InfraModel): string[] {
   const problems: string[] = [];
   for (const f of model.files.values()) {
     const used = new Set(usesOf(f).map((u) => u.name));
-    for (const p of f.params.values()) if (!used.has(p.name)) problems.push(`${f.path}:${p.line}: param '${p.name}' is never used`);
+    for (const p of f.params.values())
+      if (!used.has(p.name)) problems.push(`${f.path}:${p.line}: param '${p.name}' is never used`);
   }
   return problems;
 }
@@ -1431,10 +1458,12 @@ export function checkModules(model: InfraModel): string[] {
       const params = body.k === "obj" ? entry(body, "params") : undefined;
       const given = new Set(params?.k === "obj" ? params.entries.map((x) => x.key) : []);
       for (const name of given) {
-        if (!target.params.has(name)) problems.push(`${f.path}:${m.line}: module '${m.name}' passes '${name}', which ${m.path} does not declare`);
+        if (!target.params.has(name))
+          problems.push(`${f.path}:${m.line}: module '${m.name}' passes '${name}', which ${m.path} does not declare`);
       }
       for (const p of target.params.values()) {
-        if (!p.default && !given.has(p.name)) problems.push(`${f.path}:${m.line}: module '${m.name}' does not pass required param '${p.name}'`);
+        if (!p.default && !given.has(p.name))
+          problems.push(`${f.path}:${m.line}: module '${m.name}' does not pass required param '${p.name}'`);
       }
     }
     for (const use of usesOf(f)) {
@@ -1460,9 +1489,11 @@ export function checkParamsFile(model: InfraModel): string[] {
   if (pf.using === undefined || modulePath(pf, pf.using) !== entryPath) {
     problems.push(`${paramsFile}: 'using' must name ${entryPath} (found ${pf.using ?? "none"})`);
   }
-  for (const a of pf.assigns.values()) if (!main.params.has(a.name)) problems.push(`${paramsFile}:${a.line}: '${a.name}' is not a param of ${entryPath}`);
+  for (const a of pf.assigns.values())
+    if (!main.params.has(a.name)) problems.push(`${paramsFile}:${a.line}: '${a.name}' is not a param of ${entryPath}`);
   for (const p of main.params.values()) {
-    if (!p.default && !pf.assigns.has(p.name)) problems.push(`${paramsFile}: required param '${p.name}' of ${entryPath} is not given`);
+    if (!p.default && !pf.assigns.has(p.name))
+      problems.push(`${paramsFile}: required param '${p.name}' of ${entryPath} is not given`);
   }
   return problems;
 }
@@ -1534,12 +1565,17 @@ export function functionApps(model: InfraModel): { apps: FunctionApp[]; problems
     if (props.k !== "obj") problems.push(`${where}: appsettings properties are not an object literal`);
     else if (app) for (const [key, v] of props.entries) app.settings.set(key, v);
   }
-  if (apps.length === 0) problems.push("the template creates no function app (Microsoft.Web/sites of kind functionapp)");
+  if (apps.length === 0)
+    problems.push("the template creates no function app (Microsoft.Web/sites of kind functionapp)");
   return { apps, problems };
 }
 
 /** Whether a connection named `name` is configured: as a connection string, or identity-based for every service given. */
-export function connectionConfigured(settings: ReadonlyMap<string, Value>, name: string, services: ("blob" | "queue" | "table")[]): boolean {
+export function connectionConfigured(
+  settings: ReadonlyMap<string, Value>,
+  name: string,
+  services: ("blob" | "queue" | "table")[],
+): boolean {
   if (settings.has(name)) return true;
   if (settings.has(`${name}__accountName`)) return true;
   return services.length > 0 && services.every((s) => settings.has(`${name}__${s}ServiceUri`));
@@ -1560,7 +1596,8 @@ export function checkRequiredSettings(app: FunctionApp, required: readonly strin
 export function checkNeverSet(model: InfraModel, apps: FunctionApp[], name: string): string[] {
   const problems: string[] = [];
   for (const app of apps) if (app.settings.has(name)) problems.push(`the function app sets ${name}`);
-  for (const f of model.files.values()) if (f.words.has(name)) problems.push(`${f.path} mentions ${name} outside a comment`);
+  for (const f of model.files.values())
+    if (f.words.has(name)) problems.push(`${f.path} mentions ${name} outside a comment`);
   return problems;
 }
 
@@ -1601,7 +1638,9 @@ export function createdQueues(model: InfraModel, account: Value): { queues: Set<
     }
     const owner = storageAccountOf(model, ri);
     if (!same(owner, account)) {
-      problems.push(`${where}: queue ${name.v} is in ${describe(owner)}, not the app's storage account ${describe(account)}`);
+      problems.push(
+        `${where}: queue ${name.v} is in ${describe(owner)}, not the app's storage account ${describe(account)}`,
+      );
       continue;
     }
     queues.add(name.v.split("/").pop() as string);
@@ -1623,7 +1662,8 @@ export function checkStorageHardening(model: InfraModel): string[] {
     const where = `${ri.scope.inst.file.path}:${ri.decl.line}`;
     const expect = (key: string, want: Value): void => {
       const got = bodyValue(model, ri, "properties", key);
-      if (describe(got) !== describe(want)) problems.push(`${where}: properties.${key} is ${describe(got)}, expected ${describe(want)}`);
+      if (describe(got) !== describe(want))
+        problems.push(`${where}: properties.${key} is ${describe(got)}, expected ${describe(want)}`);
     };
     expect("allowSharedKeyAccess", { k: "bool", v: false });
     expect("minimumTlsVersion", { k: "str", v: "TLS1_2" });
@@ -1640,19 +1680,27 @@ export function checkFunctionAppHardening(model: InfraModel, app: FunctionApp): 
   const problems: string[] = [];
   const got = (...keys: string[]): string => describe(bodyValue(model, app.ri, ...keys));
   const kind = bodyValue(model, app.ri, "kind");
-  if (kind.k !== "str" || !kind.v.includes("linux")) problems.push(`${where}: kind ${describe(kind)} is not a Linux function app`);
+  if (kind.k !== "str" || !kind.v.includes("linux"))
+    problems.push(`${where}: kind ${describe(kind)} is not a Linux function app`);
   const identity = bodyValue(model, app.ri, "identity", "type");
-  if (identity.k !== "str" || !identity.v.includes("SystemAssigned")) problems.push(`${where}: no system-assigned identity (identity.type ${describe(identity)})`);
-  if (got("properties", "httpsOnly") !== "true") problems.push(`${where}: httpsOnly is ${got("properties", "httpsOnly")}`);
-  if (got("properties", "siteConfig", "ftpsState") !== '"Disabled"') problems.push(`${where}: siteConfig.ftpsState is ${got("properties", "siteConfig", "ftpsState")}`);
-  if (got("properties", "siteConfig", "minTlsVersion") !== '"1.2"') problems.push(`${where}: siteConfig.minTlsVersion is ${got("properties", "siteConfig", "minTlsVersion")}`);
+  if (identity.k !== "str" || !identity.v.includes("SystemAssigned"))
+    problems.push(`${where}: no system-assigned identity (identity.type ${describe(identity)})`);
+  if (got("properties", "httpsOnly") !== "true")
+    problems.push(`${where}: httpsOnly is ${got("properties", "httpsOnly")}`);
+  if (got("properties", "siteConfig", "ftpsState") !== '"Disabled"')
+    problems.push(`${where}: siteConfig.ftpsState is ${got("properties", "siteConfig", "ftpsState")}`);
+  if (got("properties", "siteConfig", "minTlsVersion") !== '"1.2"')
+    problems.push(`${where}: siteConfig.minTlsVersion is ${got("properties", "siteConfig", "minTlsVersion")}`);
   const flexRuntime = `${got("properties", "functionAppConfig", "runtime", "name")} ${got("properties", "functionAppConfig", "runtime", "version")}`;
   const linuxFx = got("properties", "siteConfig", "linuxFxVersion");
-  if (flexRuntime !== '"node" "20"' && lower(linuxFx) !== '"node|20"') problems.push(`${where}: runtime is not Node 20 (${flexRuntime}, ${linuxFx})`);
+  if (flexRuntime !== '"node" "20"' && lower(linuxFx) !== '"node|20"')
+    problems.push(`${where}: runtime is not Node 20 (${flexRuntime}, ${linuxFx})`);
   const deployAuth = got("properties", "functionAppConfig", "deployment", "storage", "authentication", "type");
-  if (deployAuth.includes("ConnectionString")) problems.push(`${where}: the deployment storage is reached with a connection string`);
+  if (deployAuth.includes("ConnectionString"))
+    problems.push(`${where}: the deployment storage is reached with a connection string`);
   for (const key of ["FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "WEBSITE_RUN_FROM_PACKAGE"]) {
-    if (flexRuntime === '"node" "20"' && app.settings.has(key)) problems.push(`${key} must not be set on a Flex Consumption app`);
+    if (flexRuntime === '"node" "20"' && app.settings.has(key))
+      problems.push(`${key} must not be set on a Flex Consumption app`);
   }
   return problems;
 }
@@ -1690,26 +1738,42 @@ export function checkRoleAssignments(model: InfraModel, app: FunctionApp, requir
     const ok = assignments.some((ri) => {
       const principal = bodyValue(model, ri, "properties", "principalId");
       if (!same(principal, appIdentity)) return false;
-      const roleId = stringLeaves(bodyValue(model, ri, "properties", "roleDefinitionId")).join(" ").toLowerCase();
+      const roleId = stringLeaves(bodyValue(model, ri, "properties", "roleDefinitionId"))
+        .join(" ")
+        .toLowerCase();
       if (!req.roleIds.some((id) => roleId.includes(id.toLowerCase()))) return false;
       // Least privilege: on the resource itself, not on the resource group around it.
       const scopeExpr = entry(ri.body, "scope");
       if (!scopeExpr) return false;
       const scope = evaluate(model, scopeExpr, ri.scope);
-      return scope.k === "res" && lower(scope.ri.decl.type) === lower(req.scopeType) && same(resourceName(model, scope.ri), req.scopeName);
+      return (
+        scope.k === "res" &&
+        lower(scope.ri.decl.type) === lower(req.scopeType) &&
+        same(resourceName(model, scope.ri), req.scopeName)
+      );
     });
-    if (!ok) problems.push(`no role assignment gives the function app's identity ${req.what} on ${req.scopeType} ${describe(req.scopeName)}`);
+    if (!ok)
+      problems.push(
+        `no role assignment gives the function app's identity ${req.what} on ${req.scopeType} ${describe(req.scopeName)}`,
+      );
   }
   return problems;
 }
 
 /** Each named setting is `@Microsoft.KeyVault(SecretUri=<a secret of this template>)`, in a vault the app may read. */
-export function checkKeyVaultReferences(model: InfraModel, app: FunctionApp, names: string[], secretsUserRoleId: string): string[] {
+export function checkKeyVaultReferences(
+  model: InfraModel,
+  app: FunctionApp,
+  names: string[],
+  secretsUserRoleId: string,
+): string[] {
   const problems: string[] = [];
   for (const name of names) {
     const v = app.settings.get(name);
     const secret =
-      v?.k === "tmpl" && v.parts.length === 3 && v.parts[0] === "@Microsoft.KeyVault(SecretUri=" && v.parts[2] === ")" ? v.parts[1] : undefined;
+      v?.k === "tmpl" && v.parts.length === 3 && v.parts[0] === "@Microsoft.KeyVault(SecretUri=" && v.parts[2] === ")"
+        ? v.parts[1]
+        : undefined;
     if (
       !secret ||
       typeof secret === "string" ||
@@ -1717,7 +1781,9 @@ export function checkKeyVaultReferences(model: InfraModel, app: FunctionApp, nam
       lower(secret.ri.decl.type) !== "microsoft.keyvault/vaults/secrets" ||
       !["properties.secretUri", "properties.secretUriWithVersion"].includes(secret.path.join("."))
     ) {
-      problems.push(`${name} is ${v ? describe(v) : "not set"}, not a Key Vault reference to a secret of this template`);
+      problems.push(
+        `${name} is ${v ? describe(v) : "not set"}, not a Key Vault reference to a secret of this template`,
+      );
       continue;
     }
     const vaultExpr = entry(secret.ri.body, "parent");
@@ -1730,10 +1796,18 @@ export function checkKeyVaultReferences(model: InfraModel, app: FunctionApp, nam
       problems.push(`${name}: the vault does not use RBAC authorization, so a role assignment grants nothing`);
     }
     const stored = bodyValue(model, secret.ri, "properties", "value");
-    if (!isSecret(stored)) problems.push(`${name}: the secret's value ${describe(stored)} comes from neither a @secure param nor a list*() call`);
+    if (!isSecret(stored))
+      problems.push(
+        `${name}: the secret's value ${describe(stored)} comes from neither a @secure param nor a list*() call`,
+      );
     problems.push(
       ...checkRoleAssignments(model, app, [
-        { what: "Key Vault Secrets User", roleIds: [secretsUserRoleId], scopeType: "Microsoft.KeyVault/vaults", scopeName: resourceName(model, vault.ri) },
+        {
+          what: "Key Vault Secrets User",
+          roleIds: [secretsUserRoleId],
+          scopeType: "Microsoft.KeyVault/vaults",
+          scopeName: resourceName(model, vault.ri),
+        },
       ]),
     );
   }
@@ -1757,7 +1831,9 @@ export function checkSecureParams(model: InfraModel): string[] {
       if (secure && value.k === "id") {
         const source = caller.scope.inst.file.params.get(value.name);
         if (source && !source.decorators.some((d) => d.name === "secure")) {
-          problems.push(`${caller.scope.inst.file.path}:${source.line}: param '${source.name}' feeds @secure() '${key}' of ${inst.file.path} but is not @secure()`);
+          problems.push(
+            `${caller.scope.inst.file.path}:${source.line}: param '${source.name}' feeds @secure() '${key}' of ${inst.file.path} but is not @secure()`,
+          );
         }
       }
     }
@@ -1778,9 +1854,11 @@ export function checkResourceShapes(model: InfraModel): string[] {
       const name = entry(body, "name");
       if (!name) problems.push(`${where} has no name`);
       const literal = name?.k === "str" ? name.parts.filter((p): p is string => typeof p === "string").join("") : "";
-      if (depth > 0 && !entry(body, "parent") && literal.split("/").length - 1 < depth) problems.push(`${where} is a child resource without a parent`);
+      if (depth > 0 && !entry(body, "parent") && literal.split("/").length - 1 < depth)
+        problems.push(`${where} is a child resource without a parent`);
       const extension = r.type.startsWith("Microsoft.Authorization/");
-      if (depth === 0 && !r.existing && !extension && !entry(body, "location")) problems.push(`${where} has no location`);
+      if (depth === 0 && !r.existing && !extension && !entry(body, "location"))
+        problems.push(`${where} has no location`);
     }
   }
   return problems;
@@ -1797,15 +1875,22 @@ export function checkHosting(model: InfraModel, app: FunctionApp): string[] {
   const where = `${app.ri.scope.inst.file.path}:${app.ri.decl.line}`;
   const problems: string[] = [];
   const farmId = bodyValue(model, app.ri, "properties", "serverFarmId");
-  const plan = farmId.k === "prop" && farmId.path.join(".") === "id" ? createdSame(model, "Microsoft.Web/serverfarms", farmId) : undefined;
+  const plan =
+    farmId.k === "prop" && farmId.path.join(".") === "id"
+      ? createdSame(model, "Microsoft.Web/serverfarms", farmId)
+      : undefined;
   if (!plan) return [`${where}: serverFarmId ${describe(farmId)} is not the id of a plan this template creates`];
   const sku = `${describe(bodyValue(model, plan, "sku", "name"))} ${describe(bodyValue(model, plan, "sku", "tier"))}`;
-  if (describe(bodyValue(model, plan, "properties", "reserved")) !== "true") problems.push(`plan '${plan.decl.name}' is not a Linux plan (properties.reserved)`);
+  if (describe(bodyValue(model, plan, "properties", "reserved")) !== "true")
+    problems.push(`plan '${plan.decl.name}' is not a Linux plan (properties.reserved)`);
   if (sku === '"FC1" "FlexConsumption"') {
-    const storage = (...keys: string[]): Value => bodyValue(model, app.ri, "properties", "functionAppConfig", "deployment", "storage", ...keys);
-    if (describe(storage("type")) !== '"blobContainer"') problems.push(`${where}: deployment storage type is ${describe(storage("type"))}`);
+    const storage = (...keys: string[]): Value =>
+      bodyValue(model, app.ri, "properties", "functionAppConfig", "deployment", "storage", ...keys);
+    if (describe(storage("type")) !== '"blobContainer"')
+      problems.push(`${where}: deployment storage type is ${describe(storage("type"))}`);
     const auth = storage("authentication", "type");
-    if (describe(auth) !== '"SystemAssignedIdentity"') problems.push(`${where}: the deployment container is reached with ${describe(auth)}, not the app's identity`);
+    if (describe(auth) !== '"SystemAssignedIdentity"')
+      problems.push(`${where}: the deployment container is reached with ${describe(auth)}, not the app's identity`);
     const url = storage("value");
     const account = appStorageAccountName(app);
     const [endpoint, container] = url.k === "tmpl" ? url.parts : [];
@@ -1823,10 +1908,13 @@ export function checkHosting(model: InfraModel, app: FunctionApp): string[] {
       account !== undefined &&
       same(resourceName(model, endpoint.ri), account);
     if (url.k !== "tmpl" || url.parts.length !== 2 || !endpointOk || !containerMade) {
-      problems.push(`${where}: deployment container ${describe(url)} is not a container this template creates in the app's storage account`);
+      problems.push(
+        `${where}: deployment container ${describe(url)} is not a container this template creates in the app's storage account`,
+      );
     }
   } else if (/^"Y1" "Dynamic"$|^"EP\d" "ElasticPremium"$/.test(sku)) {
-    if (knownSetting(app, "FUNCTIONS_EXTENSION_VERSION") !== "~4") problems.push("FUNCTIONS_EXTENSION_VERSION is not ~4");
+    if (knownSetting(app, "FUNCTIONS_EXTENSION_VERSION") !== "~4")
+      problems.push("FUNCTIONS_EXTENSION_VERSION is not ~4");
     if (knownSetting(app, "FUNCTIONS_WORKER_RUNTIME") !== "node") problems.push("FUNCTIONS_WORKER_RUNTIME is not node");
   } else {
     problems.push(`plan '${plan.decl.name}' has sku ${sku}, not a Functions plan this check knows`);
@@ -1838,20 +1926,32 @@ export function checkHosting(model: InfraModel, app: FunctionApp): string[] {
 export function checkMonitoring(model: InfraModel, app: FunctionApp, metricsPublisherRoleId: string): string[] {
   const cs = app.settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING");
   const component =
-    cs?.k === "prop" && cs.path.join(".") === "properties.ConnectionString" ? createdSame(model, "Microsoft.Insights/components", cs) : undefined;
+    cs?.k === "prop" && cs.path.join(".") === "properties.ConnectionString"
+      ? createdSame(model, "Microsoft.Insights/components", cs)
+      : undefined;
   if (!component) {
-    return [`APPLICATIONINSIGHTS_CONNECTION_STRING is ${cs ? describe(cs) : "not set"}, not the connection string of a component this template creates`];
+    return [
+      `APPLICATIONINSIGHTS_CONNECTION_STRING is ${cs ? describe(cs) : "not set"}, not the connection string of a component this template creates`,
+    ];
   }
   const problems: string[] = [];
   const workspace = bodyValue(model, component, "properties", "WorkspaceResourceId");
-  if (!(workspace.k === "prop" && workspace.path.join(".") === "id" && createdSame(model, "Microsoft.OperationalInsights/workspaces", workspace))) {
-    problems.push(`Application Insights is not backed by a Log Analytics workspace of this template (${describe(workspace)})`);
+  if (!(
+    workspace.k === "prop" &&
+    workspace.path.join(".") === "id" &&
+    createdSame(model, "Microsoft.OperationalInsights/workspaces", workspace)
+  )) {
+    problems.push(
+      `Application Insights is not backed by a Log Analytics workspace of this template (${describe(workspace)})`,
+    );
   }
   if (describe(bodyValue(model, component, "properties", "DisableLocalAuth")) !== "true") {
     problems.push("Application Insights still accepts the instrumentation key alone (DisableLocalAuth is not true)");
   }
   if (knownSetting(app, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING") !== "Authorization=AAD") {
-    problems.push("APPLICATIONINSIGHTS_AUTHENTICATION_STRING is not Authorization=AAD: with local auth off, telemetry would be refused");
+    problems.push(
+      "APPLICATIONINSIGHTS_AUTHENTICATION_STRING is not Authorization=AAD: with local auth off, telemetry would be refused",
+    );
   }
   problems.push(
     ...checkRoleAssignments(model, app, [
@@ -1879,18 +1979,24 @@ export function checkEmail(model: InfraModel, app: FunctionApp): string[] {
     ["properties.fromSenderDomain", "properties.mailFromSenderDomain"].includes(domainValue.path.join("."))
       ? createdSame(model, "Microsoft.Communication/emailServices/domains", domainValue)
       : undefined;
-  if (!domain) return [`EMAIL_SENDER is ${sender ? describe(sender) : "not set"}, not DoNotReply@ the domain of an email domain this template creates`];
+  if (!domain)
+    return [
+      `EMAIL_SENDER is ${sender ? describe(sender) : "not set"}, not DoNotReply@ the domain of an email domain this template creates`,
+    ];
   const problems: string[] = [];
-  if (describe(bodyValue(model, domain, "properties", "domainManagement")) !== '"AzureManaged"') problems.push("the sender's domain is not Azure-managed");
+  if (describe(bodyValue(model, domain, "properties", "domainManagement")) !== '"AzureManaged"')
+    problems.push("the sender's domain is not Azure-managed");
   const domainId: Value = { k: "prop", ri: domain, path: ["id"] };
   const linked = ofType(model, "Microsoft.Communication/communicationServices").filter((ri) => {
     const domains = bodyValue(model, ri, "properties", "linkedDomains");
     return domains.k === "arr" && domains.items.some((d) => same(d, domainId));
   });
-  if (linked.length === 0) return [...problems, "the sender's domain is linked to no Communication Services resource of this template"];
+  if (linked.length === 0)
+    return [...problems, "the sender's domain is linked to no Communication Services resource of this template"];
   const ref = app.settings.get("ACS_CONNECTION_STRING");
   const secret = ref?.k === "tmpl" ? ref.parts[1] : undefined;
-  const stored = typeof secret === "object" && secret.k === "prop" ? bodyValue(model, secret.ri, "properties", "value") : undefined;
+  const stored =
+    typeof secret === "object" && secret.k === "prop" ? bodyValue(model, secret.ri, "properties", "value") : undefined;
   const keys = stored?.k === "sym" ? stored.of : undefined;
   const listed = keys?.value.k === "call" && keys.value.name === "listKeys" ? keys.value.target : undefined;
   const fromLinked =
@@ -1911,9 +2017,11 @@ export function checkEntryOutputs(model: InfraModel, app: FunctionApp): string[]
   const scope: Scope = { inst: model.root, locals: new Map() };
   const outputs = [...model.root.file.outputs.values()].map((o) => evaluate(model, o.value, scope));
   const problems: string[] = [];
-  if (!outputs.some((v) => same(v, resourceName(model, app.ri)))) problems.push(`${model.root.file.path} does not output the function app's name`);
+  if (!outputs.some((v) => same(v, resourceName(model, app.ri))))
+    problems.push(`${model.root.file.path} does not output the function app's name`);
   const hostname: Value = { k: "prop", ri: app.ri, path: ["properties", "defaultHostName"] };
-  if (!outputs.some((v) => same(v, hostname))) problems.push(`${model.root.file.path} does not output the function app's hostname`);
+  if (!outputs.some((v) => same(v, hostname)))
+    problems.push(`${model.root.file.path} does not output the function app's hostname`);
   return problems;
 }
 
@@ -1962,7 +2070,10 @@ export function diskImportReader(baseDir: string): ImportReader {
 
 /** The `const` declarations of a file and what it imports, for following a queue name to its literal. */
 class ConstResolver {
-  private readonly parsed = new Map<string, { sf: ts.SourceFile; consts: Map<string, ts.Expression>; imports: Map<string, { from: string; name: string }> }>();
+  private readonly parsed = new Map<
+    string,
+    { sf: ts.SourceFile; consts: Map<string, ts.Expression>; imports: Map<string, { from: string; name: string }> }
+  >();
 
   constructor(
     private readonly files: ReadonlyMap<string, string>,
@@ -1984,7 +2095,8 @@ class ConstResolver {
     const visit = (node: ts.Node): void => {
       if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.initializer) {
         const list = node.parent;
-        if (ts.isVariableDeclarationList(list) && list.flags & ts.NodeFlags.Const) consts.set(node.name.text, node.initializer);
+        if (ts.isVariableDeclarationList(list) && list.flags & ts.NodeFlags.Const)
+          consts.set(node.name.text, node.initializer);
       }
       if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
         const bindings = node.importClause?.namedBindings;
@@ -2043,8 +2155,15 @@ export function scanFunctions(files: ReadonlyMap<string, string>, readImport?: I
     const consumed = new Set<ts.Node>();
 
     const visit = (node: ts.Node): void => {
-      if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
-        for (const m of node.text.matchAll(/%([A-Za-z_][A-Za-z0-9_]*)%/g)) scan.settingRefs.push({ file, line: lineOf(node), name: m[1] as string });
+      if (
+        ts.isStringLiteral(node) ||
+        ts.isNoSubstitutionTemplateLiteral(node) ||
+        ts.isTemplateHead(node) ||
+        ts.isTemplateMiddle(node) ||
+        ts.isTemplateTail(node)
+      ) {
+        for (const m of node.text.matchAll(/%([A-Za-z_][A-Za-z0-9_]*)%/g))
+          scan.settingRefs.push({ file, line: lineOf(node), name: m[1] as string });
       }
       if (
         ts.isCallExpression(node) &&
@@ -2059,15 +2178,19 @@ export function scanFunctions(files: ReadonlyMap<string, string>, readImport?: I
         const options = optionsArg ? unwrap(optionsArg) : undefined;
         const where = `${file}:${lineOf(node)}`;
         if (!options || !ts.isObjectLiteralExpression(options)) {
-          scan.problems.push(`${where}: ${owner}.storageQueue options are not an object literal; the test cannot tell the queue`);
+          scan.problems.push(
+            `${where}: ${owner}.storageQueue options are not an object literal; the test cannot tell the queue`,
+          );
         } else {
           const q = prop(options, "queueName");
           const c = prop(options, "connection");
           if (q) consumed.add(q);
           const queueName = q ? stringOf(q.initializer) : undefined;
           const connection = c ? stringOf(c.initializer) : "AzureWebJobsStorage";
-          if (queueName === undefined) scan.problems.push(`${where}: queueName is not a string literal or a const of one`);
-          else if (connection === undefined) scan.problems.push(`${where}: connection is not a string literal or a const of one`);
+          if (queueName === undefined)
+            scan.problems.push(`${where}: queueName is not a string literal or a const of one`);
+          else if (connection === undefined)
+            scan.problems.push(`${where}: connection is not a string literal or a const of one`);
           else scan.bindings.push({ file, line: lineOf(node), kind, queueName, connection });
         }
       }
@@ -2077,8 +2200,10 @@ export function scanFunctions(files: ReadonlyMap<string, string>, readImport?: I
     const others = (node: ts.Node): void => {
       if (ts.isPropertyAssignment(node) && node.name.getText(sf) === "queueName" && !consumed.has(node)) {
         const queueName = stringOf(node.initializer);
-        if (queueName === undefined) scan.problems.push(`${file}:${lineOf(node)}: queueName is not a string literal or a const of one`);
-        else scan.bindings.push({ file, line: lineOf(node), kind: "other", queueName, connection: "AzureWebJobsStorage" });
+        if (queueName === undefined)
+          scan.problems.push(`${file}:${lineOf(node)}: queueName is not a string literal or a const of one`);
+        else
+          scan.bindings.push({ file, line: lineOf(node), kind: "other", queueName, connection: "AzureWebJobsStorage" });
       }
       ts.forEachChild(node, others);
     };
@@ -2114,7 +2239,8 @@ export function resolveBindingExpression(app: FunctionApp, raw: string): { value
   const value = raw.replace(/%([A-Za-z_][A-Za-z0-9_]*)%/g, (_all, name: string) => {
     if (!app.settings.has(name)) problem ??= `%${name}% names an app setting the template does not set`;
     const known = knownSetting(app, name);
-    if (known === undefined) problem ??= `%${name}% is ${describe(app.settings.get(name) ?? unknown("unset"))}, not known before deployment`;
+    if (known === undefined)
+      problem ??= `%${name}% is ${describe(app.settings.get(name) ?? unknown("unset"))}, not known before deployment`;
     return known ?? "";
   });
   return problem === undefined ? { value } : { problem };
@@ -2149,7 +2275,8 @@ export function requiredQueues(
     if (b.kind === "trigger") queues.set(`${value}-poison`, `poison queue of the trigger in ${where}`);
   }
   for (const r of scan.settingRefs) {
-    if (!app.settings.has(r.name)) problems.push(`${r.file}:${r.line}: %${r.name}% names an app setting the template does not set`);
+    if (!app.settings.has(r.name))
+      problems.push(`${r.file}:${r.line}: %${r.name}% names an app setting the template does not set`);
   }
   return { queues, problems };
 }

@@ -12,7 +12,10 @@ export const settingsSchema = z
     /** The identity-based form Azure uses when shared keys are off: the app's managed identity reaches these. */
     AzureWebJobsStorage__tableServiceUri: z.string().url().optional(),
     AzureWebJobsStorage__queueServiceUri: z.string().url().optional(),
-    AzureWebJobsStorage__accountName: z.string().regex(/^[a-z0-9]{3,24}$/).optional(),
+    AzureWebJobsStorage__accountName: z
+      .string()
+      .regex(/^[a-z0-9]{3,24}$/)
+      .optional(),
     /** The client id of a user-assigned identity, when the app uses one (`AzureWebJobsStorage__clientId`). */
     AzureWebJobsStorage__clientId: z.string().min(1).optional(),
     AUTH_ISSUER: z.string().url().optional(),
@@ -26,12 +29,22 @@ export const settingsSchema = z
     PUBLIC_BASE_URL: z.string().url(),
     APP_BASE_URL: z.string().url(),
     AUDIT_SCHEDULE: z.string().min(1).default("0 0 3 * * *"),
-    TABLE_PREFIX: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/).default("sharing"),
+    TABLE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/)
+      .default("sharing"),
   })
-  .refine((s) => s.AzureWebJobsStorage !== undefined || s.AzureWebJobsStorage__accountName !== undefined || (s.AzureWebJobsStorage__tableServiceUri && s.AzureWebJobsStorage__queueServiceUri), {
-    message: "either AzureWebJobsStorage (a connection string) or its identity-based form (AzureWebJobsStorage__accountName, or __tableServiceUri and __queueServiceUri) must be set",
-    path: ["AzureWebJobsStorage"],
-  })
+  .refine(
+    (s) =>
+      s.AzureWebJobsStorage !== undefined ||
+      s.AzureWebJobsStorage__accountName !== undefined ||
+      (s.AzureWebJobsStorage__tableServiceUri && s.AzureWebJobsStorage__queueServiceUri),
+    {
+      message:
+        "either AzureWebJobsStorage (a connection string) or its identity-based form (AzureWebJobsStorage__accountName, or __tableServiceUri and __queueServiceUri) must be set",
+      path: ["AzureWebJobsStorage"],
+    },
+  )
   .refine((s) => s.AUTH_DEV_SIGNING_KEY !== undefined || (s.AUTH_ISSUER && s.AUTH_AUDIENCE && s.AUTH_JWKS_URL), {
     message: "either AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL, or AUTH_DEV_SIGNING_KEY, must be set",
     path: ["AUTH_ISSUER"],
@@ -62,7 +75,8 @@ export function parseSettings(env: Record<string, string | undefined> = process.
 }
 
 /** Where storage is and how to reach it: a connection string, or service URIs and the app's managed identity. */
-export type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; clientId?: string | undefined };
+export type StorageTarget =
+  { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; clientId?: string | undefined };
 
 export function storageTarget(s: Settings): StorageTarget {
   if (s.AzureWebJobsStorage) return { connectionString: s.AzureWebJobsStorage };

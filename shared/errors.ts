@@ -3,14 +3,7 @@
  * turns them into `application/problem+json` responses.
  */
 export type ErrorCode =
-  | "invalidInput"
-  | "unauthenticated"
-  | "forbidden"
-  | "notFound"
-  | "conflict"
-  | "ruleViolation"
-  | "unavailable"
-  | "gone";
+  "invalidInput" | "unauthenticated" | "forbidden" | "notFound" | "conflict" | "ruleViolation" | "unavailable" | "gone";
 
 export interface FieldError {
   /** Where the bad value is: `body.principals[0].id`, `params.envId`, `query.search`, `header.authorization`. */

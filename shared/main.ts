@@ -27,10 +27,17 @@ export function getServices(): Services {
     const target = storageTarget(settings);
     // In Azure, shared keys are off: the app reaches storage with its managed identity.
     const credential = "connectionString" in target ? undefined : managedIdentity(target.clientId);
-    const rows = new AzureRowStore("connectionString" in target ? { connectionString: target.connectionString } : { endpoint: target.tableServiceUri, credential });
+    const rows = new AzureRowStore(
+      "connectionString" in target
+        ? { connectionString: target.connectionString }
+        : { endpoint: target.tableServiceUri, credential },
+    );
     const caps: Capabilities = {
       repo: new SharingRepository(rows, tableNames(settings.TABLE_PREFIX)),
-      emailQueue: new StorageEmailQueue("connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! }, emailQueueName),
+      emailQueue: new StorageEmailQueue(
+        "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! },
+        emailQueueName,
+      ),
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: settings.INVITATION_TTL_DAYS,
@@ -41,7 +48,11 @@ export function getServices(): Services {
       settings,
       caps,
       authenticate: createAuthenticator(settings),
-      emailSender: () => (emailSender ??= createAcsEmailSender({ connectionString: settings.ACS_CONNECTION_STRING, senderAddress: settings.EMAIL_SENDER })),
+      emailSender: () =>
+        (emailSender ??= createAcsEmailSender({
+          connectionString: settings.ACS_CONNECTION_STRING,
+          senderAddress: settings.EMAIL_SENDER,
+        })),
     };
   }
   return services;

@@ -7,8 +7,7 @@ import { freePort } from "./freePort.js";
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const devAccountName = "devstoreaccount1";
-export const devAccountKey =
-  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+export const devAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /** A running in-memory Azurite (Table and Queue services only). */
 export interface Azurite {
@@ -34,14 +33,16 @@ const startTimeoutMs = 30_000;
 
 /** Builds the connection string the storage SDKs and the Functions host understand. */
 export function azuriteConnectionString(host: string, tablePort: number, queuePort: number): string {
-  return [
-    "DefaultEndpointsProtocol=http",
-    `AccountName=${devAccountName}`,
-    `AccountKey=${devAccountKey}`,
-    // Path-style: Azurite serves the account as the first path segment.
-    `TableEndpoint=http://${host}:${tablePort}/${devAccountName}`,
-    `QueueEndpoint=http://${host}:${queuePort}/${devAccountName}`,
-  ].join(";") + ";";
+  return (
+    [
+      "DefaultEndpointsProtocol=http",
+      `AccountName=${devAccountName}`,
+      `AccountKey=${devAccountKey}`,
+      // Path-style: Azurite serves the account as the first path segment.
+      `TableEndpoint=http://${host}:${tablePort}/${devAccountName}`,
+      `QueueEndpoint=http://${host}:${queuePort}/${devAccountName}`,
+    ].join(";") + ";"
+  );
 }
 
 /**
@@ -54,7 +55,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const [queueResult, tableResult] = await Promise.allSettled([launchQueue(host, verbose), launchTable(host, verbose)]);
   if (queueResult.status === "rejected" || tableResult.status === "rejected") {
     await Promise.all([queueResult, tableResult].map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
-    throw queueResult.status === "rejected" ? queueResult.reason : tableResult.status === "rejected" ? tableResult.reason : undefined;
+    throw queueResult.status === "rejected"
+      ? queueResult.reason
+      : tableResult.status === "rejected"
+        ? tableResult.reason
+        : undefined;
   }
   const queue = queueResult.value;
   const table = tableResult.value;
@@ -77,7 +82,12 @@ interface Launched {
 
 async function launchQueue(host: string, verbose: boolean): Promise<Launched> {
   // The queue service reports the port it really got: "successfully listens on http://HOST:PORT".
-  return launch("azurite-queue", ["--queueHost", host, "--queuePort", "0"], /successfully listens on https?:\/\/[^\s]*:(\d+)/, verbose);
+  return launch(
+    "azurite-queue",
+    ["--queueHost", host, "--queuePort", "0"],
+    /successfully listens on https?:\/\/[^\s]*:(\d+)/,
+    verbose,
+  );
 }
 
 async function launchTable(host: string, verbose: boolean): Promise<Launched> {
@@ -87,7 +97,12 @@ async function launchTable(host: string, verbose: boolean): Promise<Launched> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort(host);
     try {
-      const launched = await launch("azurite-table", ["--tableHost", host, "--tablePort", String(port)], /successfully started on [^\s]*:(\d+)/, verbose);
+      const launched = await launch(
+        "azurite-table",
+        ["--tableHost", host, "--tablePort", String(port)],
+        /successfully started on [^\s]*:(\d+)/,
+        verbose,
+      );
       return { port, stop: launched.stop };
     } catch (error) {
       lastError = error;
@@ -122,7 +137,12 @@ function trackChild(child: ChildProcess): void {
   }
 }
 
-function launch(binName: "azurite-table" | "azurite-queue", args: string[], readyLine: RegExp, verbose: boolean): Promise<Launched> {
+function launch(
+  binName: "azurite-table" | "azurite-queue",
+  args: string[],
+  readyLine: RegExp,
+  verbose: boolean,
+): Promise<Launched> {
   const bin = azuriteBin(binName);
   // Run the bin through a tiny bootstrap with an IPC channel: Azurite already shuts down on the
   // "shutdown" IPC message, and the bootstrap exits when the channel closes, i.e. when this process
@@ -144,7 +164,10 @@ function launch(binName: "azurite-table" | "azurite-queue", args: string[], read
   return new Promise<Launched>((resolve, reject) => {
     let output = "";
     let settled = false;
-    const timer = setTimeout(() => fail(new Error(`${binName} did not report ready within ${startTimeoutMs} ms`)), startTimeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`${binName} did not report ready within ${startTimeoutMs} ms`)),
+      startTimeoutMs,
+    );
     const fail = (error: Error): void => {
       if (settled) return;
       settled = true;

@@ -72,7 +72,16 @@ interface ModuleRegistrations {
   hooks: Record<HookName, Set<Callable>>;
 }
 function emptyRegistrations(): ModuleRegistrations {
-  return { functions: [], hooks: { appStart: new Set(), appTerminate: new Set(), preInvocation: new Set(), postInvocation: new Set(), log: new Set() } };
+  return {
+    functions: [],
+    hooks: {
+      appStart: new Set(),
+      appTerminate: new Set(),
+      preInvocation: new Set(),
+      postInvocation: new Set(),
+      log: new Set(),
+    },
+  };
 }
 
 /**
@@ -104,7 +113,13 @@ function isCoreState(value: unknown): value is CoreState {
 function coreState(): CoreState {
   const existing: unknown = Reflect.get(globalThis, coreStateKey);
   if (isCoreState(existing)) return existing;
-  const state: CoreState = { byModule: new Map(), collecting: undefined, programmingModel: undefined, used: false, api: {} };
+  const state: CoreState = {
+    byModule: new Map(),
+    collecting: undefined,
+    programmingModel: undefined,
+    used: false,
+    api: {},
+  };
   state.api = createCoreApi(state);
   Reflect.defineProperty(globalThis, coreStateKey, { value: state });
   return state;
@@ -114,7 +129,9 @@ function coreState(): CoreState {
 function createCoreApi(state: CoreState): object {
   const collector = (what: string): ModuleRegistrations => {
     if (state.collecting === undefined) {
-      throw new Error(`${what} was called outside a function module being loaded by the local host; register functions at the top level of a module passed to startHost`);
+      throw new Error(
+        `${what} was called outside a function module being loaded by the local host; register functions at the top level of a module passed to startHost`,
+      );
     }
     return state.collecting;
   };
@@ -149,7 +166,8 @@ function createCoreApi(state: CoreState): object {
     },
     /** System logs of the library (`workerSystemLog`): only warnings and errors are worth showing. */
     log(level: unknown, _category: unknown, message: unknown): void {
-      if (level === "warning" || level === "error" || level === "critical") console.log(`[functions] ${String(message)}`);
+      if (level === "warning" || level === "error" || level === "critical")
+        console.log(`[functions] ${String(message)}`);
     },
     Disposable: CoreDisposable,
   };
@@ -202,13 +220,20 @@ const timeSpanSchema = z.union([
     .transform((s) => {
       const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/.exec(s);
       const [days, hours, minutes, seconds, fraction] = [m?.[1], m?.[2], m?.[3], m?.[4], m?.[5]].map((p) => p ?? "0");
-      return ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60_000 + Number(seconds) * 1000 + Number(`0.${fraction}`) * 1000;
+      return (
+        ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60_000 +
+        Number(seconds) * 1000 +
+        Number(`0.${fraction}`) * 1000
+      );
     }),
 ]);
 
 const hostJsonSchema = z
   .object({
-    logging: z.object({ logLevel: z.record(z.string(), z.string()).optional() }).loose().optional(),
+    logging: z
+      .object({ logLevel: z.record(z.string(), z.string()).optional() })
+      .loose()
+      .optional(),
     extensions: z
       .object({
         http: z.object({ routePrefix: z.string().optional() }).loose().optional(),
@@ -231,7 +256,14 @@ const hostJsonSchema = z
 
 interface HostConfig {
   routePrefix: string;
-  queues: { maxDequeueCount: number; visibilityTimeoutMs: number; batchSize: number; newBatchThreshold: number; maxPollingIntervalMs: number; base64: boolean };
+  queues: {
+    maxDequeueCount: number;
+    visibilityTimeoutMs: number;
+    batchSize: number;
+    newBatchThreshold: number;
+    maxPollingIntervalMs: number;
+    base64: boolean;
+  };
   verbose: boolean;
 }
 
@@ -304,7 +336,12 @@ interface FunctionEntry {
   returnOutput: OutputSpec | undefined;
   extraOutputs: OutputSpec[];
   /** What `InvocationContext.options` shows, as the library's `fromRpcBindings` builds it. */
-  options: { trigger: FunctionTrigger; return: FunctionOutput | undefined; extraInputs: FunctionInput[]; extraOutputs: FunctionOutput[] };
+  options: {
+    trigger: FunctionTrigger;
+    return: FunctionOutput | undefined;
+    extraInputs: FunctionInput[];
+    extraOutputs: FunctionOutput[];
+  };
   bindings: Record<string, BindingInfo>;
 }
 
@@ -312,14 +349,16 @@ interface FunctionEntry {
 function resolveSettingExpressions(value: string, settings: Record<string, string | undefined>, where: string): string {
   return value.replace(/%([^%]+)%/g, (_match, name: string) => {
     const resolved = settings[name];
-    if (resolved === undefined || resolved === "") throw new Error(`${where}: '%${name}%' does not resolve to a value (setting ${name} is not set)`);
+    if (resolved === undefined || resolved === "")
+      throw new Error(`${where}: '%${name}%' does not resolve to a value (setting ${name} is not set)`);
     return resolved;
   });
 }
 
 function parseBinding<T>(schema: z.ZodType<T>, binding: BindingInfo, where: string): T {
   const result = schema.safeParse(binding);
-  if (!result.success) throw new Error(`${where}: ${result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!result.success)
+    throw new Error(`${where}: ${result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return result.data;
 }
 
@@ -333,7 +372,12 @@ function toFunctionEntry(
   let triggerType = "";
   let returnOutput: OutputSpec | undefined;
   const extraOutputs: OutputSpec[] = [];
-  const options: FunctionEntry["options"] = { trigger: { type: "unknown", name: "unknown" }, return: undefined, extraInputs: [], extraOutputs: [] };
+  const options: FunctionEntry["options"] = {
+    trigger: { type: "unknown", name: "unknown" },
+    return: undefined,
+    extraInputs: [],
+    extraOutputs: [],
+  };
 
   for (const [bindingName, binding] of Object.entries(bindings)) {
     const where = `function ${name}, binding ${bindingName}`;
@@ -354,10 +398,18 @@ function toFunctionEntry(
         };
       } else if (type === "timertrigger") {
         const timer = parseBinding(timerTriggerSchema, binding, where);
-        trigger = { kind: "timer", schedule: resolveSettingExpressions(timer.schedule, settings, where), runOnStartup: timer.runOnStartup ?? false };
+        trigger = {
+          kind: "timer",
+          schedule: resolveSettingExpressions(timer.schedule, settings, where),
+          runOnStartup: timer.runOnStartup ?? false,
+        };
       } else if (type === "queuetrigger") {
         const queue = parseBinding(queueBindingSchema, binding, where);
-        trigger = { kind: "queue", queueName: resolveSettingExpressions(queue.queueName, settings, where).toLowerCase(), connection: queue.connection || "AzureWebJobsStorage" };
+        trigger = {
+          kind: "queue",
+          queueName: resolveSettingExpressions(queue.queueName, settings, where).toLowerCase(),
+          connection: queue.connection || "AzureWebJobsStorage",
+        };
       } else {
         trigger = { kind: "unsupported", type: binding.type };
       }
@@ -367,7 +419,12 @@ function toFunctionEntry(
         output = { kind: "http", name: bindingName };
       } else if (type === "queue") {
         const queue = parseBinding(queueBindingSchema, binding, where);
-        output = { kind: "queue", name: bindingName, queueName: resolveSettingExpressions(queue.queueName, settings, where).toLowerCase(), connection: queue.connection || "AzureWebJobsStorage" };
+        output = {
+          kind: "queue",
+          name: bindingName,
+          queueName: resolveSettingExpressions(queue.queueName, settings, where).toLowerCase(),
+          connection: queue.connection || "AzureWebJobsStorage",
+        };
       } else {
         output = { kind: "unsupported", name: bindingName, type: binding.type };
       }
@@ -393,7 +450,13 @@ function toFunctionEntry(
 
 type SegmentMatcher =
   | { kind: "literal"; lower: string }
-  | { kind: "param"; name: string; optional: boolean; constraint: ((v: string) => boolean) | undefined; defaultValue: string | undefined }
+  | {
+      kind: "param";
+      name: string;
+      optional: boolean;
+      constraint: ((v: string) => boolean) | undefined;
+      defaultValue: string | undefined;
+    }
   | { kind: "complex"; regex: RegExp; names: string[] }
   | { kind: "catchAll"; name: string };
 
@@ -429,7 +492,13 @@ export function compileRoute(routePrefix: string, route: string): CompiledRoute 
         precedence.push(0);
       } else {
         const constraint = constraintName === undefined ? undefined : constraints[constraintName];
-        segments.push({ kind: "param", name, optional: optional === "?" || defaultValue !== undefined, constraint, defaultValue });
+        segments.push({
+          kind: "param",
+          name,
+          optional: optional === "?" || defaultValue !== undefined,
+          constraint,
+          defaultValue,
+        });
         precedence.push(optional === "?" ? 1 : constraint ? 3 : 2);
       }
     } else if (raw.includes("{")) {
@@ -599,16 +668,22 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     .filter((f): f is FunctionEntry & { trigger: Extract<TriggerSpec, { kind: "http" }> } => f.trigger.kind === "http")
     .sort((a, b) => comparePrecedence(a.trigger.route.precedence, b.trigger.route.precedence));
   for (const f of functions) {
-    if (f.trigger.kind === "unsupported") logLine(`[host] WARN: function ${f.name}: trigger ${f.trigger.type} is not supported locally; it will not fire`);
+    if (f.trigger.kind === "unsupported")
+      logLine(`[host] WARN: function ${f.name}: trigger ${f.trigger.type} is not supported locally; it will not fire`);
     for (const o of [f.returnOutput, ...f.extraOutputs]) {
-      if (o?.kind === "unsupported") logLine(`[host] WARN: function ${f.name}: output binding ${o.type} is not supported locally; its values are dropped`);
+      if (o?.kind === "unsupported")
+        logLine(
+          `[host] WARN: function ${f.name}: output binding ${o.type} is not supported locally; its values are dropped`,
+        );
     }
   }
 
   for (const f of functions) {
     for (const spec of [f.trigger, f.returnOutput, ...f.extraOutputs]) {
-      if ((spec?.kind === "queue") && !settings[spec.connection]) {
-        throw new Error(`function ${f.name}: setting ${spec.connection} (the queue connection) is not set; identity-based connections are not supported by the local host`);
+      if (spec?.kind === "queue" && !settings[spec.connection]) {
+        throw new Error(
+          `function ${f.name}: setting ${spec.connection} (the queue connection) is not set; identity-based connections are not supported by the local host`,
+        );
       }
     }
   }
@@ -628,11 +703,13 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
   };
 
   // --- invocation -------------------------------------------------------------------------------
-  const userLog = (fn: string) => (level: LogLevel, ...args: unknown[]) => {
-    if ((level === "trace" || level === "debug") && !config.verbose) return;
-    const prefix = level === "warning" ? "WARN: " : level === "error" || level === "critical" ? "ERROR: " : "";
-    logLine(`[${fn}] ${prefix}${format(...args)}`);
-  };
+  const userLog =
+    (fn: string) =>
+    (level: LogLevel, ...args: unknown[]) => {
+      if ((level === "trace" || level === "debug") && !config.verbose) return;
+      const prefix = level === "warning" ? "WARN: " : level === "error" || level === "critical" ? "ERROR: " : "";
+      logLine(`[${fn}] ${prefix}${format(...args)}`);
+    };
 
   const queues = new QueueClients(settings);
 
@@ -642,7 +719,13 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     let handler: Callable = fn.handler;
     let inputs: unknown[] = [input];
     for (const hook of hooksOf("preInvocation")) {
-      const hookContext: { hookData: Record<string, unknown>; appHookData: Record<string, unknown>; invocationContext: InvocationContext; inputs: unknown[]; functionCallback: unknown } = {
+      const hookContext: {
+        hookData: Record<string, unknown>;
+        appHookData: Record<string, unknown>;
+        invocationContext: InvocationContext;
+        inputs: unknown[];
+        functionCallback: unknown;
+      } = {
         hookData,
         appHookData,
         invocationContext: context,
@@ -687,7 +770,11 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     const write = (spec: OutputSpec | undefined, value: unknown): void => {
       if (spec?.kind !== "queue" || value === undefined || value === null) return;
       for (const item of Array.isArray(value) ? value : [value]) {
-        writes.push(queues.send(spec.connection, spec.queueName, encodeQueueMessage(item, config.queues.base64)).then(() => listeners.get(queueKey(settings, spec.connection, spec.queueName))?.wake()));
+        writes.push(
+          queues
+            .send(spec.connection, spec.queueName, encodeQueueMessage(item, config.queues.base64))
+            .then(() => listeners.get(queueKey(settings, spec.connection, spec.queueName))?.wake()),
+        );
       }
     };
     write(fn.returnOutput, result);
@@ -703,7 +790,10 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q);
     let path: string[];
     try {
-      path = rawPath.split("/").filter((s) => s !== "").map(decodeURIComponent);
+      path = rawPath
+        .split("/")
+        .filter((s) => s !== "")
+        .map(decodeURIComponent);
     } catch {
       return sendProblem(res, 400, "Bad Request", "The request path is not validly percent-encoded.");
     }
@@ -760,12 +850,19 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     let response: WireResponse | undefined;
     try {
       const result = await invoke(fn, request, context);
-      const httpOutput = fn.returnOutput?.kind === "http" ? result : context.extraOutputs.get(fn.extraOutputs.find((o) => o.kind === "http")?.name ?? "");
+      const httpOutput =
+        fn.returnOutput?.kind === "http"
+          ? result
+          : context.extraOutputs.get(fn.extraOutputs.find((o) => o.kind === "http")?.name ?? "");
       response = await toWireResponse(httpOutput);
       await flushQueueOutputs(fn, context, result);
     } catch (error) {
-      logLine(`[${fn.name}] ERROR: invocation ${context.invocationId} failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`);
-      return sendProblem(res, 500, "Internal Server Error", "The function failed. The host log has the details.", { invocationId: context.invocationId });
+      logLine(
+        `[${fn.name}] ERROR: invocation ${context.invocationId} failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`,
+      );
+      return sendProblem(res, 500, "Internal Server Error", "The function failed. The host log has the details.", {
+        invocationId: context.invocationId,
+      });
     }
     writeWireResponse(res, response, method);
   }
@@ -773,15 +870,26 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
   // The admin API (`POST /admin/functions/{name}`) runs a non-HTTP function now, as in Azure. Only
   // reachable on the loopback interfaces this host listens on. `?wait=true` (local extension)
   // answers when the invocation finished.
-  async function handleAdmin(req: IncomingMessage, res: ServerResponse, method: string, path: string[], rawUrl: string): Promise<void> {
-    const fn = path.length === 3 && path[1]?.toLowerCase() === "functions" ? byName.get((path[2] ?? "").toLowerCase()) : undefined;
-    if (fn === undefined || fn.trigger.kind === "http") return sendProblem(res, 404, "Not Found", `No non-HTTP function at ${rawUrl}.`);
+  async function handleAdmin(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string[],
+    rawUrl: string,
+  ): Promise<void> {
+    const fn =
+      path.length === 3 && path[1]?.toLowerCase() === "functions"
+        ? byName.get((path[2] ?? "").toLowerCase())
+        : undefined;
+    if (fn === undefined || fn.trigger.kind === "http")
+      return sendProblem(res, 404, "Not Found", `No non-HTTP function at ${rawUrl}.`);
     if (method !== "POST") {
       res.setHeader("allow", "POST");
       return sendProblem(res, 405, "Method Not Allowed", "Use POST to run a function.");
     }
     const body = await readBody(req, maxBody);
-    if (body === "tooLarge") return sendProblem(res, 413, "Payload Too Large", `The request body exceeds ${maxBody} bytes.`);
+    if (body === "tooLarge")
+      return sendProblem(res, 413, "Payload Too Large", `The request body exceeds ${maxBody} bytes.`);
     const parsed = adminBodySchema.safeParse(body.length === 0 ? {} : safeJson(body.toString("utf8")));
     if (!parsed.success) return sendProblem(res, 400, "Bad Request", 'Expected a JSON body like {"input": "..."}.');
     const run = track(runAdmin(fn, parsed.data.input ?? ""));
@@ -843,7 +951,10 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
   const urlHost = primaryHost.includes(":") ? `[${primaryHost}]` : primaryHost;
 
   // --- timers -----------------------------------------------------------------------------------
-  const timerState = new Map<string, { job: Cron | undefined; last: Date | undefined; running: Promise<void> | undefined }>();
+  const timerState = new Map<
+    string,
+    { job: Cron | undefined; last: Date | undefined; running: Promise<void> | undefined }
+  >();
   const timezone = settings.WEBSITE_TIME_ZONE || "UTC";
 
   async function fireTimer(fn: FunctionEntry, isPastDue: boolean): Promise<void> {
@@ -867,7 +978,9 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
       const result = await invoke(fn, timer, context);
       await flushQueueOutputs(fn, context, result);
     } catch (error) {
-      logLine(`[${fn.name}] ERROR: invocation ${context.invocationId} failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`);
+      logLine(
+        `[${fn.name}] ERROR: invocation ${context.invocationId} failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`,
+      );
       throw error;
     }
   }
@@ -876,7 +989,11 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
   for (const fn of functions) {
     if (fn.trigger.kind !== "timer") continue;
     const { schedule, runOnStartup } = fn.trigger;
-    const state: { job: Cron | undefined; last: Date | undefined; running: Promise<void> | undefined } = { job: undefined, last: undefined, running: undefined };
+    const state: { job: Cron | undefined; last: Date | undefined; running: Promise<void> | undefined } = {
+      job: undefined,
+      last: undefined,
+      running: undefined,
+    };
     timerState.set(fn.name, state);
     const interval = timeSpanInterval(schedule);
     // Timer functions are singletons in Azure: a run that is due while the previous one still
@@ -919,7 +1036,9 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
           const result = await invoke(fn, input, context);
           await flushQueueOutputs(fn, context, result);
         } catch (error) {
-          logLine(`[${fn.name}] ERROR: message ${message.messageId} (dequeue count ${message.dequeueCount}) failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`);
+          logLine(
+            `[${fn.name}] ERROR: message ${message.messageId} (dequeue count ${message.dequeueCount}) failed: ${error instanceof Error ? (error.stack ?? error.message) : format(error)}`,
+          );
           throw error;
         }
       },
@@ -933,7 +1052,9 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
     name: f.name,
     triggerType: f.triggerType,
     bindings: f.bindings,
-    ...(f.trigger.kind === "http" ? { http: { path: f.trigger.route.template, methods: f.trigger.methods ? [...f.trigger.methods] : null } } : {}),
+    ...(f.trigger.kind === "http"
+      ? { http: { path: f.trigger.route.template, methods: f.trigger.methods ? [...f.trigger.methods] : null } }
+      : {}),
     ...(f.trigger.kind === "timer" ? { schedule: f.trigger.schedule } : {}),
     ...(f.trigger.kind === "queue" ? { queueName: f.trigger.queueName } : {}),
   }));
@@ -952,14 +1073,17 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
       closing ??= (async () => {
         closed = true;
         for (const cleanup of timerCleanups) cleanup();
-        const stoppedListening = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+        const stoppedListening = Promise.all(
+          servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+        );
         for (const s of servers) s.closeIdleConnections();
         await Promise.all([...listeners.values()].map((l) => l.stop()));
         while (inflight.size > 0) await Promise.allSettled([...inflight]);
         // Responses are written; drop keep-alive connections that would otherwise hold close().
         for (const s of servers) s.closeAllConnections();
         await stoppedListening;
-        for (const hook of hooksOf("appTerminate")) await Promise.resolve(hook({ hookData: appHookData })).catch(() => undefined);
+        for (const hook of hooksOf("appTerminate"))
+          await Promise.resolve(hook({ hookData: appHookData })).catch(() => undefined);
       })();
       return closing;
     },
@@ -1001,13 +1125,21 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "tooLar
       // Draining has a ceiling: past it, cut the connection rather than read on.
       if (size > 64 * limit) req.destroy();
     });
-    req.on("end", () => resolve(tooLarge ? "tooLarge" : chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks)));
+    req.on("end", () =>
+      resolve(tooLarge ? "tooLarge" : chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks)),
+    );
     req.on("error", reject);
     req.on("close", () => (tooLarge ? resolve("tooLarge") : undefined));
   });
 }
 
-function sendProblem(res: ServerResponse, status: number, title: string, detail: string, extra: Record<string, unknown> = {}): void {
+function sendProblem(
+  res: ServerResponse,
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -1037,7 +1169,9 @@ const nullBodyStatuses = new Set([204, 205, 304]);
 async function toWireResponse(value: unknown): Promise<WireResponse | undefined> {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "object") {
-    throw new Error('The HTTP response must be an object with optional properties "body", "status", "headers", and "cookies".');
+    throw new Error(
+      'The HTTP response must be an object with optional properties "body", "status", "headers", and "cookies".',
+    );
   }
   if (!(value instanceof HttpResponse)) {
     const plain = plainWireResponse(value);
@@ -1045,7 +1179,10 @@ async function toWireResponse(value: unknown): Promise<WireResponse | undefined>
   }
   const response = value instanceof HttpResponse ? value : new HttpResponse(value);
   const cookies = [...response.headers.getSetCookie(), ...response.cookies.map(serializeCookie)];
-  const body = nullBodyStatuses.has(response.status) || response.body === null ? undefined : Buffer.from(await response.arrayBuffer());
+  const body =
+    nullBodyStatuses.has(response.status) || response.body === null
+      ? undefined
+      : Buffer.from(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, cookies, body };
 }
 
@@ -1154,7 +1291,9 @@ function queueKey(settings: Record<string, string | undefined>, connection: stri
 function encodeQueueMessage(value: unknown, base64: boolean): string {
   const text = typeof value === "string" ? value : value instanceof Uint8Array ? undefined : JSON.stringify(value);
   if (!base64) return text ?? Buffer.from(value instanceof Uint8Array ? value : []).toString("utf8");
-  return text === undefined ? Buffer.from(value instanceof Uint8Array ? value : []).toString("base64") : Buffer.from(text, "utf8").toString("base64");
+  return text === undefined
+    ? Buffer.from(value instanceof Uint8Array ? value : []).toString("base64")
+    : Buffer.from(text, "utf8").toString("base64");
 }
 
 /** The handler gets the message JSON-parsed when it parses, else the text (Functions does the same). */
@@ -1189,7 +1328,9 @@ class QueueClients {
       if (service === undefined) {
         const connectionString = this.#settings[connection];
         if (!connectionString) {
-          throw new Error(`setting ${connection} (a queue binding's connection) is not set; identity-based connections are not supported by the local host`);
+          throw new Error(
+            `setting ${connection} (a queue binding's connection) is not set; identity-based connections are not supported by the local host`,
+          );
         }
         service = QueueServiceClient.fromConnectionString(connectionString);
         this.#services.set(connection, service);
@@ -1289,11 +1430,16 @@ class QueueListener {
       try {
         const { client, ready } = queues.get(this.#trigger.connection, this.#trigger.queueName);
         await ready;
-        const response = await client.receiveMessages({ numberOfMessages: Math.min(32, config.batchSize - this.#inflight), visibilityTimeout: this.#deps.leaseSeconds });
+        const response = await client.receiveMessages({
+          numberOfMessages: Math.min(32, config.batchSize - this.#inflight),
+          visibilityTimeout: this.#deps.leaseSeconds,
+        });
         messages = response.receivedMessageItems;
       } catch (error) {
         if (this.#stopped) break;
-        logLine(`[host] WARN: polling queue ${this.#trigger.queueName} for ${this.#fn.name} failed: ${error instanceof Error ? error.message : format(error)}`);
+        logLine(
+          `[host] WARN: polling queue ${this.#trigger.queueName} for ${this.#fn.name} failed: ${error instanceof Error ? error.message : format(error)}`,
+        );
         messages = [];
       }
       if (messages.length === 0) {
@@ -1312,7 +1458,11 @@ class QueueListener {
         this.#inflight++;
         void this.#deps
           .track(this.#process(message))
-          .catch((error: unknown) => logLine(`[host] ERROR: queue ${this.#trigger.queueName}: ${error instanceof Error ? error.message : format(error)}`))
+          .catch((error: unknown) =>
+            logLine(
+              `[host] ERROR: queue ${this.#trigger.queueName}: ${error instanceof Error ? error.message : format(error)}`,
+            ),
+          )
           .finally(() => {
             this.#inflight--;
             this.wake();
@@ -1328,14 +1478,17 @@ class QueueListener {
     // The pop receipt changes with every lease renewal; delete and release need the latest one.
     let popReceipt = message.popReceipt;
     let renewal: Promise<void> = Promise.resolve();
-    const renewTimer = setInterval(() => {
-      renewal = client.updateMessage(message.messageId, popReceipt, undefined, leaseSeconds).then(
-        (r) => {
-          if (r.popReceipt) popReceipt = r.popReceipt;
-        },
-        () => undefined,
-      );
-    }, (leaseSeconds * 1000) / 2);
+    const renewTimer = setInterval(
+      () => {
+        renewal = client.updateMessage(message.messageId, popReceipt, undefined, leaseSeconds).then(
+          (r) => {
+            if (r.popReceipt) popReceipt = r.popReceipt;
+          },
+          () => undefined,
+        );
+      },
+      (leaseSeconds * 1000) / 2,
+    );
 
     const poison = async (reason: string): Promise<void> => {
       logLine(`[host] WARN: moving message ${message.messageId} to ${queueName}-poison: ${reason}`);
@@ -1384,7 +1537,12 @@ class QueueListener {
         await poison(`failed ${message.dequeueCount} times`);
       } else {
         // Back on the queue after visibilityTimeout, to be tried again.
-        await client.updateMessage(message.messageId, popReceipt, undefined, Math.round(config.visibilityTimeoutMs / 1000));
+        await client.updateMessage(
+          message.messageId,
+          popReceipt,
+          undefined,
+          Math.round(config.visibilityTimeoutMs / 1000),
+        );
       }
     } finally {
       clearInterval(renewTimer);

@@ -128,9 +128,7 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
   let pendingFailedOperations = 0;
 
   const messages = (): SinkMessage[] =>
-    stored
-      .map((m) => ({ ...m, to: [...m.to], attempts: attemptCounts.get(m.operationId) ?? 0 }))
-      .reverse();
+    stored.map((m) => ({ ...m, to: [...m.to], attempts: attemptCounts.get(m.operationId) ?? 0 })).reverse();
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -197,11 +195,17 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
       const headers: Record<string, string> = {};
       const retryAfter = injected.retryAfterSeconds ?? (injected.status === 429 ? 0 : undefined);
       if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
-      const code = injected.status === 429 ? "TooManyRequests" : injected.status === 503 ? "ServiceUnavailable" : "InternalServerError";
+      const code =
+        injected.status === 429
+          ? "TooManyRequests"
+          : injected.status === 503
+            ? "ServiceUnavailable"
+            : "InternalServerError";
       return sendJson(res, injected.status, acsError(code, "failure injected by failNext"), headers);
     }
 
-    if (!apiVersion) return sendJson(res, 400, acsError("MissingApiVersionParameter", "the api-version query parameter is required"));
+    if (!apiVersion)
+      return sendJson(res, 400, acsError("MissingApiVersionParameter", "the api-version query parameter is required"));
     if (!operationId.success) {
       return sendJson(res, 400, acsError("InvalidOperationId", "the Operation-Id header must be a GUID"));
     }
@@ -213,7 +217,11 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
         error: {
           code: "InvalidRequestBody",
           message: "the email message is not valid",
-          details: message.error.issues.map((i) => ({ code: "InvalidValue", message: i.message, target: i.path.join(".") })),
+          details: message.error.issues.map((i) => ({
+            code: "InvalidValue",
+            message: i.message,
+            target: i.path.join("."),
+          })),
         },
       });
     }
@@ -292,15 +300,23 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
     messages,
     attempts: (operationId) => attemptCounts.get(operationId) ?? 0,
     failNext(status, count, retryAfterSeconds) {
-      if (![429, 500, 503].includes(status)) throw new RangeError(`failNext status must be 429, 500 or 503, got ${status}`);
-      if (!Number.isInteger(count) || count < 0) throw new RangeError(`failNext count must be a whole number, got ${count}`);
+      if (![429, 500, 503].includes(status))
+        throw new RangeError(`failNext status must be 429, 500 or 503, got ${status}`);
+      if (!Number.isInteger(count) || count < 0)
+        throw new RangeError(`failNext count must be a whole number, got ${count}`);
       if (retryAfterSeconds !== undefined && !(Number.isInteger(retryAfterSeconds) && retryAfterSeconds >= 0)) {
         throw new RangeError(`failNext retryAfterSeconds must be a whole number, got ${retryAfterSeconds}`);
       }
-      if (count > 0) pendingFailures.push(retryAfterSeconds === undefined ? { status, remaining: count } : { status, remaining: count, retryAfterSeconds });
+      if (count > 0)
+        pendingFailures.push(
+          retryAfterSeconds === undefined
+            ? { status, remaining: count }
+            : { status, remaining: count, retryAfterSeconds },
+        );
     },
     failNextOperations(count) {
-      if (!Number.isInteger(count) || count < 0) throw new RangeError(`failNextOperations count must be a whole number, got ${count}`);
+      if (!Number.isInteger(count) || count < 0)
+        throw new RangeError(`failNextOperations count must be a whole number, got ${count}`);
       pendingFailedOperations += count;
     },
     clear,
@@ -330,7 +346,12 @@ function verifyHmac(
   const contentHash = req.headers["x-ms-content-sha256"];
   const host = req.headers.host;
   const authorization = req.headers.authorization;
-  if (typeof date !== "string" || typeof contentHash !== "string" || typeof host !== "string" || typeof authorization !== "string") {
+  if (
+    typeof date !== "string" ||
+    typeof contentHash !== "string" ||
+    typeof host !== "string" ||
+    typeof authorization !== "string"
+  ) {
     return { ok: false, reason: "x-ms-date, x-ms-content-sha256, host and Authorization are required" };
   }
   const dateMs = Date.parse(date);
@@ -392,7 +413,12 @@ function acsError(code: string, message: string): { error: { code: string; messa
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const errorCode = status >= 400 ? { "x-ms-error-code": errorCodeOf(body) } : {};
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...errorCode, ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    ...errorCode,
+    ...headers,
+  });
   res.end(JSON.stringify(body));
 }
 
@@ -450,7 +476,11 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
 }
 
 function sendCss(res: ServerResponse): void {
-  res.writeHead(200, { "content-type": "text/css; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store" });
+  res.writeHead(200, {
+    "content-type": "text/css; charset=utf-8",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+  });
   res.end(stylesheet);
 }
 
@@ -552,7 +582,10 @@ function describeAppPath(segments: string[]): string {
 }
 
 function renderNotFound(path: string): string {
-  return page("Not found", `<header><a href="/">← All mail</a></header>\n<main><h1>Not found</h1><p><code>${escapeHtml(path)}</code></p></main>`);
+  return page(
+    "Not found",
+    `<header><a href="/">← All mail</a></header>\n<main><h1>Not found</h1><p><code>${escapeHtml(path)}</code></p></main>`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,7 +621,8 @@ const namedEntities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot
 function decodeEntities(text: string): string {
   return text.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (whole, ref: string) => {
     if (ref.startsWith("#")) {
-      const code = ref[1] === "x" || ref[1] === "X" ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
+      const code =
+        ref[1] === "x" || ref[1] === "X" ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
       return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
     }
     return namedEntities[ref.toLowerCase()] ?? whole;

@@ -11,7 +11,10 @@ const localSettingsSchema = z
   .object({
     IsEncrypted: z.boolean().optional(),
     Values: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-    Host: z.object({ LocalHttpPort: z.number().int().min(0).max(65535).optional() }).loose().optional(),
+    Host: z
+      .object({ LocalHttpPort: z.number().int().min(0).max(65535).optional() })
+      .loose()
+      .optional(),
   })
   .loose();
 
@@ -87,7 +90,9 @@ function readOrCreate(file: string, examplePath: string, env: NodeJS.ProcessEnv)
     }
   }
   if (dirty) {
-    writeFileSync(file, JSON.stringify({ ...parsed, IsEncrypted: false, Values: values }, null, 2) + "\n", { mode: 0o600 });
+    writeFileSync(file, JSON.stringify({ ...parsed, IsEncrypted: false, Values: values }, null, 2) + "\n", {
+      mode: 0o600,
+    });
   }
   if (parsed.Host?.LocalHttpPort !== undefined && values.PORT === undefined) {
     // `func` takes its port from Host.LocalHttpPort; this host reads PORT.

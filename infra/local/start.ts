@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   const given = (name: string): boolean => (env[name] ?? "") !== "";
 
   const requestedPort = Number(env.PORT ?? "7071");
-  if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
+  if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535)
+    throw new Error(`PORT must be a port number, got ${env.PORT}`);
   // Port 0 is resolved now: PUBLIC_BASE_URL must be known before the function modules load.
   const port = requestedPort === 0 ? await freePort() : requestedPort;
 
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
   }
   if (!given("ACS_CONNECTION_STRING")) {
     const preferred = (await isPortFree(7072)) ? 7072 : 0;
-    running.sink = await startMailSink({ host: "127.0.0.1", port: preferred }).catch(() => startMailSink({ host: "127.0.0.1", port: 0 }));
+    running.sink = await startMailSink({ host: "127.0.0.1", port: preferred }).catch(() =>
+      startMailSink({ host: "127.0.0.1", port: 0 }),
+    );
     env.ACS_CONNECTION_STRING = running.sink.connectionString;
     if (!given("APP_BASE_URL")) env.APP_BASE_URL = `${running.sink.url}/app`;
   }
@@ -53,7 +56,12 @@ async function main(): Promise<void> {
   const hostJson: unknown = JSON.parse(readFileSync(join(root, "host.json"), "utf8"));
   // Local knob: how soon a crashed host's in-flight queue messages come back (see startHost).
   const lease = Number(env.LOCAL_QUEUE_LEASE_SECONDS ?? "");
-  running.host = await startHost({ functionFiles, port, hostJson, ...(Number.isInteger(lease) && lease > 0 ? { queueLeaseSeconds: lease } : {}) });
+  running.host = await startHost({
+    functionFiles,
+    port,
+    hostJson,
+    ...(Number.isInteger(lease) && lease > 0 ? { queueLeaseSeconds: lease } : {}),
+  });
   const baseUrl = `http://localhost:${running.host.port}`;
   await waitForHealth(running.host.url);
 
@@ -72,14 +80,27 @@ async function main(): Promise<void> {
   ];
   if (env.DEMO !== "0") {
     const demo = await seedDemo({ baseUrl: running.host.url, token });
-    lines.push(`  Demo          environment "${demo.envId}": ${demo.resources.map((r) => `${r.displayName} (${r.kind} ${r.id})`).join(", ")}`);
+    lines.push(
+      `  Demo          environment "${demo.envId}": ${demo.resources.map((r) => `${r.displayName} (${r.kind} ${r.id})`).join(", ")}`,
+    );
     if (key) {
-      lines.push("  Development tokens (send as 'Authorization: Bearer <token>'; `npm run token -- --sub ID` makes more):");
-      for (const person of demo.people) lines.push(`    ${person.label} (${person.id})`, `      ${await token(person.id)}`);
+      lines.push(
+        "  Development tokens (send as 'Authorization: Bearer <token>'; `npm run token -- --sub ID` makes more):",
+      );
+      for (const person of demo.people)
+        lines.push(`    ${person.label} (${person.id})`, `      ${await token(person.id)}`);
     }
   }
-  if (key) lines.push("  Admin app token (roles: Sharing.Admin):", `      ${await token("local-admin-app", ["Sharing.Admin"])}`);
-  lines.push(`  Timers/queues run on their own; run one now with: curl -X POST ${baseUrl}/admin/functions/<name>`, "Press Ctrl+C to stop.", "");
+  if (key)
+    lines.push(
+      "  Admin app token (roles: Sharing.Admin):",
+      `      ${await token("local-admin-app", ["Sharing.Admin"])}`,
+    );
+  lines.push(
+    `  Timers/queues run on their own; run one now with: curl -X POST ${baseUrl}/admin/functions/<name>`,
+    "Press Ctrl+C to stop.",
+    "",
+  );
   console.log(lines.join("\n"));
 }
 
@@ -111,7 +132,9 @@ function stop(): Promise<void> {
   stopping ??= (async () => {
     // Host first, so in-flight invocations can still reach storage and the sink.
     await running.host?.close().catch((e: unknown) => console.error("stopping the host failed:", e));
-    await Promise.all([running.sink?.close(), running.azurite?.stop()]).catch((e: unknown) => console.error("stopping failed:", e));
+    await Promise.all([running.sink?.close(), running.azurite?.stop()]).catch((e: unknown) =>
+      console.error("stopping failed:", e),
+    );
   })();
   return stopping;
 }

@@ -30,7 +30,9 @@ const severityColors: Record<Severity, string> = { high: "#a4262c", medium: "#8a
 export function renderAuditReportEmail(input: AuditReportEmailInput): RenderedEmail {
   const env = oneLine(input.environmentName, 100);
   const subject = oneLine(
-    input.totalFindings === 0 ? `[${env}] Sharing audit: no findings` : `[${env}] Sharing audit: ${input.totalFindings} finding${input.totalFindings === 1 ? "" : "s"}`,
+    input.totalFindings === 0
+      ? `[${env}] Sharing audit: no findings`
+      : `[${env}] Sharing audit: ${input.totalFindings} finding${input.totalFindings === 1 ? "" : "s"}`,
     250,
   );
   const when = `${input.trigger === "schedule" ? "The scheduled" : "An on-demand"} sharing audit of "${env}" ran from ${formatDate(input.startedAt)} to ${formatDate(input.finishedAt)} and checked ${input.resources} resources and ${input.grants} grants.`;
@@ -57,14 +59,21 @@ export function renderAuditReportEmail(input: AuditReportEmailInput): RenderedEm
         `<tr><td style="${cell}text-align:right;font-weight:600;">${c.count}</td><td style="${cell}color:${severityColors[c.severity]};">${escapeHtml(c.severity)}</td><td style="${cell}">${escapeHtml(c.title)}</td></tr>`,
     )
     .join("\n");
-  const worst = input.worst.map((f) => `<li><span style="color:${severityColors[f.severity]};">[${escapeHtml(f.severity)}]</span> ${escapeHtml(oneLine(f.detail, 300))}</li>`).join("\n");
+  const worst = input.worst
+    .map(
+      (f) =>
+        `<li><span style="color:${severityColors[f.severity]};">[${escapeHtml(f.severity)}]</span> ${escapeHtml(oneLine(f.detail, 300))}</li>`,
+    )
+    .join("\n");
   const html = emailDocument(
     subject,
     [
       `<p style="font-weight:600;">Sharing audit of ${escapeHtml(env)}: ${input.totalFindings} finding${input.totalFindings === 1 ? "" : "s"}</p>`,
       `<p>${escapeHtml(when)}</p>`,
       `<table style="border-collapse:collapse;margin:16px 0;font-size:14px;"><thead><tr><th style="${cell}">Count</th><th style="${cell}">Severity</th><th style="${cell}">Rule</th></tr></thead><tbody>\n${rows}\n</tbody></table>`,
-      ...(input.worst.length > 0 ? [`<p style="font-weight:600;">The worst findings</p>`, `<ul style="font-size:14px;">\n${worst}\n</ul>`] : []),
+      ...(input.worst.length > 0
+        ? [`<p style="font-weight:600;">The worst findings</p>`, `<ul style="font-size:14px;">\n${worst}\n</ul>`]
+        : []),
       buttonLink(input.link, "Open the full report"),
       `<p style="font-size:14px;color:#605e5c;">${escapeHtml(why)} The report is also available as CSV (Accept: text/csv).</p>`,
     ].join("\n"),

@@ -48,7 +48,9 @@ export function renderCopyEmail(input: CopyEmailInput): RenderedEmail {
     [
       `<p>${escapeHtml(greeting)}</p>`,
       `<p>${escapeHtml(intro)}</p>`,
-      ...(input.description ? [`<p style="color:#323130;white-space:pre-wrap;">${escapeHtml(input.description)}</p>`] : []),
+      ...(input.description
+        ? [`<p style="color:#323130;white-space:pre-wrap;">${escapeHtml(input.description)}</p>`]
+        : []),
       `<p>${escapeHtml(connections)}</p>`,
       buttonLink(input.link, "Create your flow"),
       `<p style="font-size:14px;color:#605e5c;">Through the API: ${escapeHtml(input.apiLink)}</p>`,

@@ -20,7 +20,8 @@ export function escapeHtml(text: string): string {
  */
 export function safeHref(url: string): string {
   const parsed = new URL(url);
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new Error(`refusing to link to a ${parsed.protocol} URL`);
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:")
+    throw new Error(`refusing to link to a ${parsed.protocol} URL`);
   return escapeHtml(parsed.href);
 }
 

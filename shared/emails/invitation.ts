@@ -46,7 +46,8 @@ const wording: { [K in ResourceKind]: Record<RoleOf<K>, Wording> } = {
     },
     coOwner: {
       subject: (s, r) => `${s} invited you to co-own the process "${r}"`,
-      intro: (s, r) => `${s} added you as a co-owner of the process mining process "${r}" and asks you to help manage it.`,
+      intro: (s, r) =>
+        `${s} added you as a co-owner of the process mining process "${r}" and asks you to help manage it.`,
       what: "As a co-owner you can view its analytics, edit its details, and share it with co-owners and viewers.",
       button: "Open the process",
     },
@@ -72,7 +73,8 @@ const wording: { [K in ResourceKind]: Record<RoleOf<K>, Wording> } = {
     },
     contributor: {
       subject: (s, r) => `${s} invited you to add recordings to "${r}"`,
-      intro: (s, r) => `${s} added you as a contributor to the task mining process "${r}" and asks you to add recordings.`,
+      intro: (s, r) =>
+        `${s} added you as a contributor to the task mining process "${r}" and asks you to add recordings.`,
       what: "As a contributor you can add recordings of how you do the work, and label or delete your own recordings.",
       button: "Add recordings",
     },
@@ -108,7 +110,9 @@ export function renderInvitationEmail(input: InvitationEmailInput): RenderedEmai
   const greeting = input.recipientName ? `Hello ${oneLine(input.recipientName, 100)},` : "Hello,";
   const pendingAnalytics = input.kind === "processMining" && input.role === "viewer" && input.analyticsReady === false;
   const button = pendingAnalytics ? "View the process" : w.button;
-  const note = pendingAnalytics ? "Its analytics haven't been generated yet, so the link opens its details for now." : undefined;
+  const note = pendingAnalytics
+    ? "Its analytics haven't been generated yet, so the link opens its details for now."
+    : undefined;
   const expires = formatDate(input.expiresAt);
   const message = input.message?.trim() ? input.message.trim() : undefined;
   const subject = oneLine(w.subject(sharer, resource), 250);

@@ -27,10 +27,13 @@ export function renderOwnerAlertEmail(input: OwnerAlertInput): RenderedEmail {
   const env = oneLine(input.environmentName, 100);
   const principal = oneLine(input.principalLabel, 200);
   const actor = oneLine(input.actorName, 100) || "Someone";
-  const what = input.resource ? `the ${kindNames[input.resource.kind]} "${oneLine(input.resource.name, 200)}"` : `resource ${input.resourceId} (since deleted)`;
+  const what = input.resource
+    ? `the ${kindNames[input.resource.kind]} "${oneLine(input.resource.name, 200)}"`
+    : `resource ${input.resourceId} (since deleted)`;
   const subject = oneLine(`[${env}] ${principal} was made ${roleNames[input.role]} of ${what}`, 250);
   const sentence = `${actor} made ${principal} ${roleNames[input.role]} of ${what} in the sensitive environment "${env}" on ${formatDate(input.at)}.`;
-  const why = "You are receiving this because you are a system administrator of this environment, and it is marked sensitive: every new owner or co-owner is reported at once.";
+  const why =
+    "You are receiving this because you are a system administrator of this environment, and it is marked sensitive: every new owner or co-owner is reported at once.";
   const review = "If this wasn't expected, review who the resource is shared with and revoke the grant.";
 
   const plainText = [sentence, "", why, "", `${review}`, `Review sharing: ${input.link}`, ""].join("\n");

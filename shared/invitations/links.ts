@@ -23,9 +23,13 @@ export function invitationLink(publicBaseUrl: string, token: string): string {
  * opens on its analytics, or on its details while analytics haven't been generated
  * (`analyticsReady: false`); every other resource opens on its own page.
  */
-export function resourcePageUrl(appBaseUrl: string, resource: Pick<Resource, "envId" | "resourceId" | "kind" | "analyticsReady">): string {
+export function resourcePageUrl(
+  appBaseUrl: string,
+  resource: Pick<Resource, "envId" | "resourceId" | "kind" | "analyticsReady">,
+): string {
   const base = `environments/${segment(resource.envId)}/resources/${segment(resource.resourceId)}`;
-  if (resource.kind === "processMining") return join(appBaseUrl, `${base}/${resource.analyticsReady === false ? "details" : "analytics"}`);
+  if (resource.kind === "processMining")
+    return join(appBaseUrl, `${base}/${resource.analyticsReady === false ? "details" : "analytics"}`);
   return join(appBaseUrl, base);
 }
 
@@ -40,6 +44,12 @@ export function originOf(url: string): string {
 }
 
 /** The invitation settings out of the app's parsed settings. */
-export function invitationSettings(settings: Pick<Settings, "INVITATION_SIGNING_KEY" | "PUBLIC_BASE_URL" | "APP_BASE_URL">): InvitationSettings {
-  return { signingKey: settings.INVITATION_SIGNING_KEY, publicBaseUrl: settings.PUBLIC_BASE_URL, appBaseUrl: settings.APP_BASE_URL };
+export function invitationSettings(
+  settings: Pick<Settings, "INVITATION_SIGNING_KEY" | "PUBLIC_BASE_URL" | "APP_BASE_URL">,
+): InvitationSettings {
+  return {
+    signingKey: settings.INVITATION_SIGNING_KEY,
+    publicBaseUrl: settings.PUBLIC_BASE_URL,
+    appBaseUrl: settings.APP_BASE_URL,
+  };
 }

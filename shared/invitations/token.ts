@@ -52,8 +52,18 @@ const payloadSchema = z.object({
 const keyBytes = (key: string) => new TextEncoder().encode(key);
 
 /** Signs a token for one invitation. `key` is the `INVITATION_SIGNING_KEY` setting (at least 32 characters). */
-export async function signInvitationToken(key: string, claims: InvitationTokenClaims, now: Date = new Date()): Promise<string> {
-  return new SignJWT({ env: claims.envId, res: claims.resourceId, inv: claims.invitationId, pt: claims.principal.type, n: claims.nonce })
+export async function signInvitationToken(
+  key: string,
+  claims: InvitationTokenClaims,
+  now: Date = new Date(),
+): Promise<string> {
+  return new SignJWT({
+    env: claims.envId,
+    res: claims.resourceId,
+    inv: claims.invitationId,
+    pt: claims.principal.type,
+    n: claims.nonce,
+  })
     .setProtectedHeader({ alg: "HS256", typ: tokenType })
     .setIssuer(issuer)
     .setAudience(audience)
@@ -95,7 +105,8 @@ export async function verifyInvitationToken(key: string, token: string, now: Dat
     };
   } catch (e) {
     if (e instanceof joseErrors.JWTExpired) return { ok: false, reason: "expired" };
-    if (e instanceof joseErrors.JOSEError || e instanceof TypeError || e instanceof SyntaxError) return { ok: false, reason: "invalid" };
+    if (e instanceof joseErrors.JOSEError || e instanceof TypeError || e instanceof SyntaxError)
+      return { ok: false, reason: "invalid" };
     throw e;
   }
 }

@@ -21,7 +21,11 @@ export const userParams = z.object({ userId: idSchema });
 export const envUserParams = z.object({ envId: idSchema, userId: idSchema });
 export const envGroupParams = z.object({ envId: idSchema, groupId: idSchema });
 export const recordingParams = resourceParams.extend({ recordingId: idSchema });
-export const revokeParams = resourceParams.extend({ principalType: principalTypeSchema, principalId: idSchema, role: roleSchema });
+export const revokeParams = resourceParams.extend({
+  principalType: principalTypeSchema,
+  principalId: idSchema,
+  role: roleSchema,
+});
 export const accessParams = resourceParams.extend({ principalId: idSchema });
 export const principalResourcesParams = z.object({ envId: idSchema, principalId: idSchema });
 
@@ -80,7 +84,9 @@ export const sendCopyBody = z
   })
   .strict();
 
-export const reassignBody = z.object({ fromUserId: idSchema, toUserId: idSchema, dryRun: z.boolean().default(false) }).strict();
+export const reassignBody = z
+  .object({ fromUserId: idSchema, toUserId: idSchema, dryRun: z.boolean().default(false) })
+  .strict();
 
 export const changesQuery = z.object({
   resourceId: idSchema.optional(),

@@ -9,7 +9,13 @@ export const emailQueueName = "outbound-email";
  * reads the current state, so a revoked grant or a resent invitation is seen at send time.
  */
 export const emailJobSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("invitation"), envId: idSchema, resourceId: idSchema, invitationId: idSchema, nonce: z.string().min(8).max(64) }),
+  z.object({
+    kind: z.literal("invitation"),
+    envId: idSchema,
+    resourceId: idSchema,
+    invitationId: idSchema,
+    nonce: z.string().min(8).max(64),
+  }),
   z.object({
     kind: z.literal("ownerAlert"),
     envId: idSchema,

@@ -8,7 +8,10 @@ import { allRoles, principalTypes, resourceKinds } from "../rules/matrix.js";
  */
 export const idSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
 export type Id = z.infer<typeof idSchema>;
 
 export const kindSchema = z.enum(resourceKinds);
@@ -19,7 +22,12 @@ export type SecurityRole = z.infer<typeof securityRoleSchema>;
 
 // Names end up in search row keys, which travel in request URLs: a lone surrogate can't be encoded there.
 const text = (max: number) =>
-  z.string().trim().min(1).max(max).refine((s) => !/[\uD800-\uDFFF]/u.test(s), "must be well-formed Unicode (no lone surrogates)");
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !/[\uD800-\uDFFF]/u.test(s), "must be well-formed Unicode (no lone surrogates)");
 const isoTime = z.string().datetime({ offset: true });
 
 export const environmentSchema = z.object({

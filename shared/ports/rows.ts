@@ -33,7 +33,12 @@ export interface RowStore {
   /** One point read; undefined when absent. */
   get(table: string, pk: string, rk: string): Promise<Row | undefined>;
   /** One request: rows of one partition matching any of the ranges, in row key order, one page. */
-  queryPage(table: string, pk: string, ranges: readonly RowKeyRange[], options?: { continuation?: string | undefined; pageSize?: number }): Promise<Page>;
+  queryPage(
+    table: string,
+    pk: string,
+    ranges: readonly RowKeyRange[],
+    options?: { continuation?: string | undefined; pageSize?: number },
+  ): Promise<Page>;
   /** Rows whose row key starts with a prefix, across every partition, page by page. */
   scanPages(table: string, rkPrefix: string, options?: { pageSize?: number }): AsyncIterable<Row[]>;
   /**
@@ -72,7 +77,12 @@ export function inRange(rk: string, range: RowKeyRange): boolean {
 }
 
 /** Every page of a partition query, following continuation tokens (short and empty pages included). */
-export async function queryAll(store: RowStore, table: string, pk: string, ranges: readonly RowKeyRange[]): Promise<Row[]> {
+export async function queryAll(
+  store: RowStore,
+  table: string,
+  pk: string,
+  ranges: readonly RowKeyRange[],
+): Promise<Row[]> {
   const rows: Row[] = [];
   let continuation: string | undefined;
   do {

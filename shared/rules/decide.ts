@@ -58,7 +58,10 @@ export function decide(resource: ResourceFacts, grants: readonly GrantFacts[], p
   for (const g of grants) {
     let through: Through | undefined;
     if (g.principalType === "user" && g.principalId === principal.principalId) through = "direct";
-    else if (g.principalType !== "user" && principal.memberOf.some((m) => m.type === g.principalType && m.id === g.principalId)) {
+    else if (
+      g.principalType !== "user" &&
+      principal.memberOf.some((m) => m.type === g.principalType && m.id === g.principalId)
+    ) {
       through = { type: g.principalType, id: g.principalId };
     }
     if (through === undefined) continue;
@@ -73,7 +76,8 @@ export function decide(resource: ResourceFacts, grants: readonly GrantFacts[], p
   const verbs = new Set<string>();
   for (const h of holders) {
     for (const v of verbsFor(resource.kind, h)) {
-      if (resource.kind === "cloudFlow" && v === "run" && h === "runOnly" && resource.triggerKind !== "instant") continue;
+      if (resource.kind === "cloudFlow" && v === "run" && h === "runOnly" && resource.triggerKind !== "instant")
+        continue;
       verbs.add(v);
     }
   }

@@ -123,10 +123,16 @@ export class AuditsRepository {
   /** Creates an audit and indexes it as pending (index first: an index row without its audit is dropped by the runner). False when it exists already. */
   async create(run: AuditRun): Promise<boolean> {
     await this.repo.rows.transact(this.table, auditKeys.pendingPk, [
-      { op: "upsert", rk: auditKeys.pendingRk(run.envId, run.auditId), fields: encodeRow({ envId: run.envId, auditId: run.auditId, createdAt: run.createdAt }) },
+      {
+        op: "upsert",
+        rk: auditKeys.pendingRk(run.envId, run.auditId),
+        fields: encodeRow({ envId: run.envId, auditId: run.auditId, createdAt: run.createdAt }),
+      },
     ]);
     try {
-      await this.repo.rows.transact(this.table, auditKeys.pk(run.envId, run.auditId), [{ op: "insert", rk: auditKeys.runRk, fields: encodeRow(run) }]);
+      await this.repo.rows.transact(this.table, auditKeys.pk(run.envId, run.auditId), [
+        { op: "insert", rk: auditKeys.runRk, fields: encodeRow(run) },
+      ]);
       return true;
     } catch (e) {
       if (e instanceof ConcurrencyError) return false;
@@ -136,7 +142,12 @@ export class AuditsRepository {
 
   /** Replaces the run row under its ETag; throws ConcurrencyError when another runner wrote it. */
   async putRun(run: AuditRun, etag: string): Promise<string> {
-    return writeOneRow(this.repo.rows, this.table, auditKeys.pk(run.envId, run.auditId), { op: "replace", rk: auditKeys.runRk, fields: encodeRow(run), etag });
+    return writeOneRow(this.repo.rows, this.table, auditKeys.pk(run.envId, run.auditId), {
+      op: "replace",
+      rk: auditKeys.runRk,
+      fields: encodeRow(run),
+      etag,
+    });
   }
 
   /**
@@ -144,15 +155,22 @@ export class AuditsRepository {
    * chunks but before counting them on its run row writes the same numbers again.
    */
   async putChunks(envId: string, auditId: string, firstSeq: number, chunks: readonly Finding[][]): Promise<void> {
-    const ops: WriteOp[] = chunks.map((findings, i) => ({ op: "upsert", rk: auditKeys.chunkRk(firstSeq + i), fields: encodeRow({ findings }) }));
+    const ops: WriteOp[] = chunks.map((findings, i) => ({
+      op: "upsert",
+      rk: auditKeys.chunkRk(firstSeq + i),
+      fields: encodeRow({ findings }),
+    }));
     // A few chunks per transaction keeps each request far below the 4 MB batch limit.
-    for (let i = 0; i < ops.length; i += 20) await this.repo.rows.transact(this.table, auditKeys.pk(envId, auditId), ops.slice(i, i + 20));
+    for (let i = 0; i < ops.length; i += 20)
+      await this.repo.rows.transact(this.table, auditKeys.pk(envId, auditId), ops.slice(i, i + 20));
   }
 
   /** The first `count` chunks' findings, in the order written. */
   async findings(envId: string, auditId: string, count: number): Promise<Finding[]> {
     if (count === 0) return [];
-    const rows = await queryAll(this.repo.rows, this.table, auditKeys.pk(envId, auditId), [{ prefix: auditKeys.chunkPrefix }]);
+    const rows = await queryAll(this.repo.rows, this.table, auditKeys.pk(envId, auditId), [
+      { prefix: auditKeys.chunkPrefix },
+    ]);
     return rows.filter((r) => r.rk < auditKeys.chunkRk(count)).flatMap((r) => decodeRow(chunkSchema, r).findings);
   }
 

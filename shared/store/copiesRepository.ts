@@ -49,13 +49,17 @@ export class CopiesRepository {
 
   /** Inserts a new copy; its id is fresh, so an existing row means a bug, not a race. */
   async insert(copy: FlowCopy): Promise<void> {
-    await this.repo.rows.transact(this.table, copyKeys.pk(copy.copyId), [{ op: "insert", rk: copyKeys.rk, fields: encodeRow(copy) }]);
+    await this.repo.rows.transact(this.table, copyKeys.pk(copy.copyId), [
+      { op: "insert", rk: copyKeys.rk, fields: encodeRow(copy) },
+    ]);
   }
 
   /** Records the flow made from the copy; true when written, false when the copy changed meanwhile. */
   async replace(copy: FlowCopy, etag: string): Promise<boolean> {
     try {
-      await this.repo.rows.transact(this.table, copyKeys.pk(copy.copyId), [{ op: "replace", rk: copyKeys.rk, fields: encodeRow(copy), etag }]);
+      await this.repo.rows.transact(this.table, copyKeys.pk(copy.copyId), [
+        { op: "replace", rk: copyKeys.rk, fields: encodeRow(copy), etag },
+      ]);
       return true;
     } catch (e) {
       if (e instanceof ConcurrencyError) return false;

@@ -35,7 +35,8 @@ const emailKeys = {
 // One record per row, as JSON in a `json` field, parsed back with its schema (as the repository does).
 const encodeRow = (record: EmailRecord): Row["fields"] => ({ json: JSON.stringify(record) });
 function decodeRow(row: Row): EmailRecord {
-  const parsed = typeof row.fields.json === "string" ? emailRecordSchema.safeParse(JSON.parse(row.fields.json)) : undefined;
+  const parsed =
+    typeof row.fields.json === "string" ? emailRecordSchema.safeParse(JSON.parse(row.fields.json)) : undefined;
   if (!parsed?.success) throw new Error(`row ${row.pk}/${row.rk} is not an email record`);
   return parsed.data;
 }
@@ -63,7 +64,9 @@ export class EmailRecords {
     const rk = emailKeys.rk(record.operationId);
     try {
       const etags = await this.repo.rows.transact(this.table, emailKeys.pk(envId), [
-        etag === "new" ? { op: "insert", rk, fields: encodeRow(record) } : { op: "replace", rk, fields: encodeRow(record), etag },
+        etag === "new"
+          ? { op: "insert", rk, fields: encodeRow(record) }
+          : { op: "replace", rk, fields: encodeRow(record), etag },
       ]);
       return etags.get(rk) ?? "*";
     } catch (e) {

@@ -38,7 +38,8 @@ export const keys = {
   memberOfRk: (envId: string, group: PrincipalRef) => `env|${envId}|in|${group.type}|${group.id}`,
   indexPrefix: (envId: string) => `env|${envId}|res|`,
   indexResourcePrefix: (envId: string, resourceId: string) => `env|${envId}|res|${resourceId}|`,
-  indexRk: (envId: string, resourceId: string, role: Role, through: string) => `env|${envId}|res|${resourceId}|${role}|${through}`,
+  indexRk: (envId: string, resourceId: string, role: Role, through: string) =>
+    `env|${envId}|res|${resourceId}|${role}|${through}`,
 
   resourcePk: (envId: string, resourceId: string) => `${envId}|${resourceId}`,
   metaRk: "meta",
@@ -60,7 +61,8 @@ export const keys = {
   catalogRk: (resourceId: string) => `resource|${resourceId}`,
   envMemberPrefix: "member|",
   envMemberRk: (userId: string) => `member|${userId}`,
-  searchRk: (field: "name" | "email" | "group", value: string, id: string) => `search|${field}|${searchKey(value)}|${id}`,
+  searchRk: (field: "name" | "email" | "group", value: string, id: string) =>
+    `search|${field}|${searchKey(value)}|${id}`,
   searchPrefix: (field: "name" | "email" | "group", text: string) => `search|${field}|${searchKey(text)}`,
 };
 
@@ -73,9 +75,17 @@ export function searchKey(text: string): string {
   let out = "";
   for (const ch of text.toLowerCase()) {
     const code = ch.codePointAt(0) ?? 0;
-    out += ch === "/" || ch === "\\" || ch === "#" || ch === "?" || ch === "%" || ch === "|" || code < 0x20 || (code >= 0x7f && code <= 0x9f)
-      ? `%${code.toString(16).padStart(2, "0")}`
-      : ch;
+    out +=
+      ch === "/" ||
+      ch === "\\" ||
+      ch === "#" ||
+      ch === "?" ||
+      ch === "%" ||
+      ch === "|" ||
+      code < 0x20 ||
+      (code >= 0x7f && code <= 0x9f)
+        ? `%${code.toString(16).padStart(2, "0")}`
+        : ch;
   }
   return out;
 }

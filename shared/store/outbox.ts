@@ -9,7 +9,13 @@ import { changeEntrySchema, idSchema, principalRefSchema } from "../model/record
  */
 export const outboxItemSchema = z.discriminatedUnion("type", [
   /** Bring these principals' index rows for the resource in line with its grants. */
-  z.object({ id: z.string(), type: z.literal("index"), envId: idSchema, resourceId: idSchema, principals: z.array(principalRefSchema) }),
+  z.object({
+    id: z.string(),
+    type: z.literal("index"),
+    envId: idSchema,
+    resourceId: idSchema,
+    principals: z.array(principalRefSchema),
+  }),
   /** Bring the environment's catalog row of the resource in line with its meta row. */
   z.object({ id: z.string(), type: z.literal("catalog"), envId: idSchema, resourceId: idSchema }),
   /** Copy change entries into the environment's change log. */
@@ -17,9 +23,22 @@ export const outboxItemSchema = z.discriminatedUnion("type", [
   /** Put jobs on the outbound email queue (the mailer deduplicates by each job's identity). */
   z.object({ id: z.string(), type: z.literal("email"), jobs: z.array(emailJobSchema) }),
   /** Remove a deleted resource's rows and every index row that names it. */
-  z.object({ id: z.string(), type: z.literal("purge"), envId: idSchema, resourceId: idSchema, principals: z.array(principalRefSchema) }),
+  z.object({
+    id: z.string(),
+    type: z.literal("purge"),
+    envId: idSchema,
+    resourceId: idSchema,
+    principals: z.array(principalRefSchema),
+  }),
   /** Bring members' rows in line after a group's or list's members changed. */
-  z.object({ id: z.string(), type: z.literal("groupSync"), envId: idSchema, group: principalRefSchema, added: z.array(idSchema), removed: z.array(idSchema) }),
+  z.object({
+    id: z.string(),
+    type: z.literal("groupSync"),
+    envId: idSchema,
+    group: principalRefSchema,
+    added: z.array(idSchema),
+    removed: z.array(idSchema),
+  }),
 ]);
 export type OutboxItem = z.infer<typeof outboxItemSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -85,17 +85,26 @@ export class ReassignmentsRepository {
    * Throws ConcurrencyError when someone else wrote it meanwhile. Returns the new ETag.
    */
   async putJob(job: ReassignmentJob, etag: string | "new"): Promise<string> {
-    const op = etag === "new" ? ({ op: "insert", rk: reassignKeys.jobRk, fields: encodeRow(job) } as const) : ({ op: "replace", rk: reassignKeys.jobRk, fields: encodeRow(job), etag } as const);
+    const op =
+      etag === "new"
+        ? ({ op: "insert", rk: reassignKeys.jobRk, fields: encodeRow(job) } as const)
+        : ({ op: "replace", rk: reassignKeys.jobRk, fields: encodeRow(job), etag } as const);
     return writeOneRow(this.repo.rows, this.table, reassignKeys.jobPk(job.envId, job.fromUserId, job.toUserId), op);
   }
 
   async getItem(envId: string, runId: string, resourceId: string): Promise<ReassignmentItem | undefined> {
-    const row = await this.repo.rows.get(this.table, reassignKeys.itemsPk(envId, runId), reassignKeys.itemRk(resourceId));
+    const row = await this.repo.rows.get(
+      this.table,
+      reassignKeys.itemsPk(envId, runId),
+      reassignKeys.itemRk(resourceId),
+    );
     return row ? decodeRow(reassignmentItemSchema, row) : undefined;
   }
 
   async putItem(envId: string, runId: string, item: ReassignmentItem): Promise<void> {
-    await this.repo.rows.transact(this.table, reassignKeys.itemsPk(envId, runId), [{ op: "upsert", rk: reassignKeys.itemRk(item.resourceId), fields: encodeRow(item) }]);
+    await this.repo.rows.transact(this.table, reassignKeys.itemsPk(envId, runId), [
+      { op: "upsert", rk: reassignKeys.itemRk(item.resourceId), fields: encodeRow(item) },
+    ]);
   }
 
   async deleteItem(envId: string, runId: string, resourceId: string): Promise<void> {
@@ -104,7 +113,9 @@ export class ReassignmentsRepository {
 
   /** Every result row of a run, in resource id order. */
   async items(envId: string, runId: string): Promise<ReassignmentItem[]> {
-    const rows = await queryAll(this.repo.rows, this.table, reassignKeys.itemsPk(envId, runId), [{ prefix: reassignKeys.itemPrefix }]);
+    const rows = await queryAll(this.repo.rows, this.table, reassignKeys.itemsPk(envId, runId), [
+      { prefix: reassignKeys.itemPrefix },
+    ]);
     return rows.map((r) => decodeRow(reassignmentItemSchema, r));
   }
 }

@@ -100,13 +100,17 @@ export class SharingRepository {
   }
 
   async putEnvironment(env: Environment): Promise<void> {
-    await this.rows.transact(this.tables.environments, keys.environmentPk, [{ op: "upsert", rk: env.envId, fields: encode(env) }]);
+    await this.rows.transact(this.tables.environments, keys.environmentPk, [
+      { op: "upsert", rk: env.envId, fields: encode(env) },
+    ]);
   }
 
   async *environments(): AsyncIterable<Environment> {
     let continuation: string | undefined;
     do {
-      const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], { continuation });
+      const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], {
+        continuation,
+      });
       for (const row of page.rows) yield decode(environmentSchema, row);
       continuation = page.continuation;
     } while (continuation);
@@ -115,7 +119,11 @@ export class SharingRepository {
   // Tenant directory
 
   async getUser(userId: string): Promise<TenantUser | undefined> {
-    const row = await this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.profileRk);
+    const row = await this.rows.get(
+      this.tables.principals,
+      keys.principalPk({ type: "user", id: userId }),
+      keys.profileRk,
+    );
     return row ? decode(tenantUserSchema, row) : undefined;
   }
 
@@ -125,30 +133,48 @@ export class SharingRepository {
       { op: "upsert", rk: keys.profileRk, fields: encode(user) },
     ]);
     // The search rows are an index of the profile: written after it, stale ones removed, all idempotent.
-    const wanted = [keys.searchRk("name", user.displayName, user.userId), keys.searchRk("email", user.email, user.userId)];
+    const wanted = [
+      keys.searchRk("name", user.displayName, user.userId),
+      keys.searchRk("email", user.email, user.userId),
+    ];
     const stale = previous
-      ? [keys.searchRk("name", previous.displayName, user.userId), keys.searchRk("email", previous.email, user.userId)].filter((k) => !wanted.includes(k))
+      ? [
+          keys.searchRk("name", previous.displayName, user.userId),
+          keys.searchRk("email", previous.email, user.userId),
+        ].filter((k) => !wanted.includes(k))
       : [];
-    await this.rows.transact(this.tables.directory, keys.tenantPk, wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })));
+    await this.rows.transact(
+      this.tables.directory,
+      keys.tenantPk,
+      wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
+    );
     // One by one: a batch fails whole on a row that is already gone (a crash after the profile write).
     for (const rk of stale) await this.rows.delete(this.tables.directory, keys.tenantPk, rk);
   }
 
   async getMembership(envId: string, userId: string): Promise<Membership | undefined> {
-    const row = await this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.memberRk(envId));
+    const row = await this.rows.get(
+      this.tables.principals,
+      keys.principalPk({ type: "user", id: userId }),
+      keys.memberRk(envId),
+    );
     return row ? decode(membershipSchema, row) : undefined;
   }
 
   /** Writes the environment's member list first and the user's own row second; both are idempotent upserts. */
   async putMembership(m: Membership): Promise<void> {
-    await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [{ op: "upsert", rk: keys.envMemberRk(m.userId), fields: encode(m) }]);
+    await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [
+      { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encode(m) },
+    ]);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: m.userId }), [
       { op: "upsert", rk: keys.memberRk(m.envId), fields: encode(m) },
     ]);
   }
 
   async environmentMembers(envId: string): Promise<Membership[]> {
-    const rows = await queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [{ prefix: keys.envMemberPrefix }]);
+    const rows = await queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [
+      { prefix: keys.envMemberPrefix },
+    ]);
     return rows.map((r) => decode(membershipSchema, r));
   }
 
@@ -183,9 +209,15 @@ export class SharingRepository {
   }
 
   /** Writes the group, its search row and the outbox item that brings members' rows in line, in one transaction. */
-  async putGroup(group: Group, previous: { group: Group; etag: string } | undefined, outbox: OutboxItem): Promise<void> {
+  async putGroup(
+    group: Group,
+    previous: { group: Group; etag: string } | undefined,
+    outbox: OutboxItem,
+  ): Promise<void> {
     const ops: WriteOp[] = [
-      previous ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encode(group), etag: previous.etag } : { op: "insert", rk: keys.groupRk(group.groupId), fields: encode(group) },
+      previous
+        ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encode(group), etag: previous.etag }
+        : { op: "insert", rk: keys.groupRk(group.groupId), fields: encode(group) },
       { op: "upsert", rk: keys.searchRk("group", group.displayName, group.groupId), fields: { id: group.groupId } },
       { op: "upsert", rk: keys.outboxRk(outbox.id), fields: encode(outbox) },
     ];
@@ -197,8 +229,18 @@ export class SharingRepository {
   /** Tenant users and the environment's groups whose name or email starts with the text. */
   async searchDirectory(envId: string, text: string, limit: number): Promise<{ users: TenantUser[]; groups: Group[] }> {
     const [tenantPage, groupPage] = await Promise.all([
-      this.rows.queryPage(this.tables.directory, keys.tenantPk, [{ prefix: keys.searchPrefix("name", text) }, { prefix: keys.searchPrefix("email", text) }], { pageSize: limit * 2 }),
-      this.rows.queryPage(this.tables.directory, keys.directoryPk(envId), [{ prefix: keys.searchPrefix("group", text) }], { pageSize: limit }),
+      this.rows.queryPage(
+        this.tables.directory,
+        keys.tenantPk,
+        [{ prefix: keys.searchPrefix("name", text) }, { prefix: keys.searchPrefix("email", text) }],
+        { pageSize: limit * 2 },
+      ),
+      this.rows.queryPage(
+        this.tables.directory,
+        keys.directoryPk(envId),
+        [{ prefix: keys.searchPrefix("group", text) }],
+        { pageSize: limit },
+      ),
     ]);
     const userIds = [...new Set(tenantPage.rows.map((r) => String(r.fields.id)))].slice(0, limit);
     const groupIds = [...new Set(groupPage.rows.map((r) => String(r.fields.id)))].slice(0, limit);
@@ -216,7 +258,10 @@ export class SharingRepository {
 
   /** One request: the resource's meta row and every grant on it. */
   async resourceState(envId: string, resourceId: string): Promise<ResourceState | undefined> {
-    const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [{ eq: keys.metaRk }, { prefix: keys.grantPrefix }]);
+    const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [
+      { eq: keys.metaRk },
+      { prefix: keys.grantPrefix },
+    ]);
     return this.assemble(rows)?.state;
   }
 
@@ -243,7 +288,10 @@ export class SharingRepository {
   }
 
   /** The meta row even when the resource is deleted (a tombstone), for the relay that purges it. */
-  async rawResourceMeta(envId: string, resourceId: string): Promise<{ resource?: Resource; tombstone: boolean; etag?: string } | undefined> {
+  async rawResourceMeta(
+    envId: string,
+    resourceId: string,
+  ): Promise<{ resource?: Resource; tombstone: boolean; etag?: string } | undefined> {
     const row = await this.rows.get(this.tables.resources, keys.resourcePk(envId, resourceId), keys.metaRk);
     if (!row) return undefined;
     const json: unknown = JSON.parse(String(row.fields.json));
@@ -270,21 +318,39 @@ export class SharingRepository {
     const r = change.resource;
     const metaFields = change.tombstone ? encode({ deleted: true, deletedAt: r.updatedAt, kind: r.kind }) : encode(r);
     const ops: WriteOp[] = [
-      change.etag === "new" ? { op: "insert", rk: keys.metaRk, fields: metaFields } : { op: "replace", rk: keys.metaRk, fields: metaFields, etag: change.etag },
+      change.etag === "new"
+        ? { op: "insert", rk: keys.metaRk, fields: metaFields }
+        : { op: "replace", rk: keys.metaRk, fields: metaFields, etag: change.etag },
     ];
-    for (const g of change.putGrants ?? []) ops.push({ op: "upsert", rk: keys.grantRk({ type: g.principalType, id: g.principalId }, g.role), fields: encode(g) });
+    for (const g of change.putGrants ?? [])
+      ops.push({
+        op: "upsert",
+        rk: keys.grantRk({ type: g.principalType, id: g.principalId }, g.role),
+        fields: encode(g),
+      });
     for (const g of change.deleteGrants ?? []) ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
-    for (const i of change.putInvitations ?? []) ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encode(i) });
-    for (const rec of change.putRecordings ?? []) ops.push({ op: "upsert", rk: keys.recordingRk(rec.recordingId), fields: encode(rec) });
+    for (const i of change.putInvitations ?? [])
+      ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encode(i) });
+    for (const rec of change.putRecordings ?? [])
+      ops.push({ op: "upsert", rk: keys.recordingRk(rec.recordingId), fields: encode(rec) });
     for (const id of change.deleteRecordings ?? []) ops.push({ op: "delete", rk: keys.recordingRk(id) });
-    for (const c of change.changes ?? []) ops.push({ op: "upsert", rk: keys.changePrefix + newestFirstKey(new Date(c.at), c.changeId), fields: encode(c) });
+    for (const c of change.changes ?? [])
+      ops.push({ op: "upsert", rk: keys.changePrefix + newestFirstKey(new Date(c.at), c.changeId), fields: encode(c) });
     for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encode(o) });
     if (ops.length > 100) throw invalid("this request changes too many rows at once; split it into smaller requests");
     await this.rows.transact(this.tables.resources, keys.resourcePk(r.envId, r.resourceId), ops);
   }
 
-  async getInvitation(envId: string, resourceId: string, invitationId: string): Promise<{ invitation: Invitation; etag: string } | undefined> {
-    const row = await this.rows.get(this.tables.resources, keys.resourcePk(envId, resourceId), keys.invitationRk(invitationId));
+  async getInvitation(
+    envId: string,
+    resourceId: string,
+    invitationId: string,
+  ): Promise<{ invitation: Invitation; etag: string } | undefined> {
+    const row = await this.rows.get(
+      this.tables.resources,
+      keys.resourcePk(envId, resourceId),
+      keys.invitationRk(invitationId),
+    );
     return row && row.etag ? { invitation: decode(invitationSchema, row), etag: row.etag } : undefined;
   }
 
@@ -296,7 +362,12 @@ export class SharingRepository {
   }
 
   async resourceChanges(envId: string, resourceId: string, continuation: string | undefined, pageSize: number) {
-    const page = await this.rows.queryPage(this.tables.resources, keys.resourcePk(envId, resourceId), [{ prefix: keys.changePrefix }], { continuation, pageSize });
+    const page = await this.rows.queryPage(
+      this.tables.resources,
+      keys.resourcePk(envId, resourceId),
+      [{ prefix: keys.changePrefix }],
+      { continuation, pageSize },
+    );
     return { items: page.rows.map((r) => decode(changeEntrySchema, r)), continuation: page.continuation };
   }
 
@@ -307,7 +378,11 @@ export class SharingRepository {
       (r) => r.rk !== keys.metaRk && !r.rk.startsWith(keys.outboxPrefix),
     );
     for (let i = 0; i < rows.length; i += 100) {
-      await this.rows.transact(this.tables.resources, pk, rows.slice(i, i + 100).map((r): WriteOp => ({ op: "delete", rk: r.rk })));
+      await this.rows.transact(
+        this.tables.resources,
+        pk,
+        rows.slice(i, i + 100).map((r): WriteOp => ({ op: "delete", rk: r.rk })),
+      );
     }
     await this.rows.delete(this.tables.resources, pk, keys.metaRk);
   }
@@ -324,7 +399,11 @@ export class SharingRepository {
     for (let n = 0; n < ids.length; n += 100) {
       const chunk = ids.slice(n, n + 100);
       try {
-        await this.rows.transact(this.tables[table], pk, chunk.map((id): WriteOp => ({ op: "delete", rk: keys.outboxRk(id) })));
+        await this.rows.transact(
+          this.tables[table],
+          pk,
+          chunk.map((id): WriteOp => ({ op: "delete", rk: keys.outboxRk(id) })),
+        );
       } catch (e) {
         // A batch fails whole when one row is gone (the sweeper and a relay met): delete one by one.
         if (!(e instanceof ConcurrencyError)) throw e;
@@ -348,13 +427,17 @@ export class SharingRepository {
   }
 
   async putDirectoryOutbox(envId: string, item: OutboxItem): Promise<void> {
-    await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [{ op: "upsert", rk: keys.outboxRk(item.id), fields: encode(item) }]);
+    await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [
+      { op: "upsert", rk: keys.outboxRk(item.id), fields: encode(item) },
+    ]);
   }
 
   // The per-principal index
 
   async indexRowsFor(principal: PrincipalRef, envId: string, resourceId: string): Promise<Row[]> {
-    return queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [{ prefix: keys.indexResourcePrefix(envId, resourceId) }]);
+    return queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
+      { prefix: keys.indexResourcePrefix(envId, resourceId) },
+    ]);
   }
 
   /** Brings one principal's index rows for one resource to exactly `wanted`, in one transaction. */
@@ -379,7 +462,9 @@ export class SharingRepository {
     const page = await this.rows.queryPage(
       this.tables.principals,
       keys.principalPk(principal),
-      principal.type === "user" ? [{ eq: keys.memberRk(envId) }, { prefix: keys.indexPrefix(envId) }] : [{ prefix: keys.indexPrefix(envId) }],
+      principal.type === "user"
+        ? [{ eq: keys.memberRk(envId) }, { prefix: keys.indexPrefix(envId) }]
+        : [{ prefix: keys.indexPrefix(envId) }],
       { continuation },
     );
     let membership: Membership | undefined;
@@ -393,7 +478,9 @@ export class SharingRepository {
 
   /** The distinct resources in a group's (or list's) index, for bringing a new member's rows in line. */
   async resourcesInIndex(envId: string, principal: PrincipalRef): Promise<string[]> {
-    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [{ prefix: keys.indexPrefix(envId) }]);
+    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
+      { prefix: keys.indexPrefix(envId) },
+    ]);
     return [...new Set(rows.map((r) => decode(indexEntrySchema, r).resourceId))];
   }
 
@@ -410,12 +497,19 @@ export class SharingRepository {
   }
 
   async catalogPage(envId: string, continuation: string | undefined, pageSize = 1000) {
-    const page = await this.rows.queryPage(this.tables.directory, keys.directoryPk(envId), [{ prefix: keys.catalogPrefix }], { continuation, pageSize });
+    const page = await this.rows.queryPage(
+      this.tables.directory,
+      keys.directoryPk(envId),
+      [{ prefix: keys.catalogPrefix }],
+      { continuation, pageSize },
+    );
     return { resources: page.rows.map((r) => decode(resourceSchema, r)), continuation: page.continuation };
   }
 
   async putEnvironmentChange(envId: string, entry: ChangeEntry): Promise<void> {
-    await this.rows.transact(this.tables.changes, envId, [{ op: "upsert", rk: newestFirstKey(new Date(entry.at), entry.changeId), fields: encode(entry) }]);
+    await this.rows.transact(this.tables.changes, envId, [
+      { op: "upsert", rk: newestFirstKey(new Date(entry.at), entry.changeId), fields: encode(entry) },
+    ]);
   }
 
   async environmentChanges(envId: string, continuation: string | undefined, pageSize: number) {

@@ -30,11 +30,17 @@ export const maxJsonChars = 30_000;
  * if it still holds exactly what was written, that read's ETag is ours; if not, another writer got in
  * between, which is a lost race like an ETag mismatch.
  */
-export async function writeOneRow(rows: RowStore, table: string, pk: string, op: Extract<WriteOp, { op: "insert" | "replace" | "upsert" }>): Promise<string> {
+export async function writeOneRow(
+  rows: RowStore,
+  table: string,
+  pk: string,
+  op: Extract<WriteOp, { op: "insert" | "replace" | "upsert" }>,
+): Promise<string> {
   const etags = await rows.transact(table, pk, [op]);
   const etag = etags.get(op.rk);
   if (etag !== undefined) return etag;
   const row = await rows.get(table, pk, op.rk);
-  if (!row?.etag || row.fields.json !== op.fields.json) throw new ConcurrencyError(`row ${pk}/${op.rk} was written by someone else right after this write`);
+  if (!row?.etag || row.fields.json !== op.fields.json)
+    throw new ConcurrencyError(`row ${pk}/${op.rk} was written by someone else right after this write`);
   return row.etag;
 }

@@ -18,7 +18,12 @@ export function factsOf(principalId: string, ctx: PrincipalContext): PrincipalFa
 }
 
 /** App admins act as the environment's SystemAdministrator on every resource. */
-const appAdminFacts = (principalId: string): PrincipalFacts => ({ principalId, enabled: true, securityRoles: ["SystemAdministrator"], memberOf: [] });
+const appAdminFacts = (principalId: string): PrincipalFacts => ({
+  principalId,
+  enabled: true,
+  securityRoles: ["SystemAdministrator"],
+  memberOf: [],
+});
 
 export interface CallerView {
   state: ResourceState;
@@ -43,7 +48,11 @@ export async function viewAsCaller(deps: Deps, caller: Caller, envId: string, re
     if (app && !(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
     throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
   }
-  const decision = decide(state.resource, state.grants, app ? appAdminFacts(caller.principalId) : factsOf(caller.principalId, ctx!));
+  const decision = decide(
+    state.resource,
+    state.grants,
+    app ? appAdminFacts(caller.principalId) : factsOf(caller.principalId, ctx!),
+  );
   if (decision.via.length === 0) throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
   return { state, decision, ctx };
 }
@@ -56,7 +65,11 @@ export function requireAction(view: CallerView, action: ActionName): void {
 }
 
 /** Membership of the caller in the environment (404 otherwise); app callers with any Sharing role pass. */
-export async function requireEnvironmentPart(deps: Deps, caller: Caller, envId: string): Promise<PrincipalContext | undefined> {
+export async function requireEnvironmentPart(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+): Promise<PrincipalContext | undefined> {
   if (isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller)) {
     if (!(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
     return undefined;
@@ -67,11 +80,20 @@ export async function requireEnvironmentPart(deps: Deps, caller: Caller, envId: 
 }
 
 /** Decides for a principal given by id: a user, or else a group or list of the environment. */
-async function decideForPrincipal(deps: Deps, envId: string, state: ResourceState, principalId: string, userCtx: PrincipalContext): Promise<Decision | undefined> {
+async function decideForPrincipal(
+  deps: Deps,
+  envId: string,
+  state: ResourceState,
+  principalId: string,
+  userCtx: PrincipalContext,
+): Promise<Decision | undefined> {
   if (userCtx.user) return decide(state.resource, state.grants, factsOf(principalId, userCtx));
   const group = await deps.repo.getGroup(envId, principalId);
   if (!group) return undefined;
-  const ref: PrincipalRef = { type: group.group.kind === "sharePointList" ? "sharePointList" : "group", id: principalId };
+  const ref: PrincipalRef = {
+    type: group.group.kind === "sharePointList" ? "sharePointList" : "group",
+    id: principalId,
+  };
   const own: Grant[] = state.grants.filter((g) => g.principalType === ref.type && g.principalId === ref.id);
   const d = decide(state.resource, own, { principalId, enabled: true, securityRoles: ["BasicUser"], memberOf: [ref] });
   return d;
@@ -90,7 +112,13 @@ export interface EffectiveAccess {
  * `GET .../access/{principalId}`. A principal may ask about themselves (two requests); whoever may
  * share the resource, environment admins and app callers with a Sharing role may ask about anyone.
  */
-export async function effectiveAccess(deps: Deps, caller: Caller, envId: string, resourceId: string, principalId: string): Promise<EffectiveAccess> {
+export async function effectiveAccess(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  principalId: string,
+): Promise<EffectiveAccess> {
   const self = caller.principalId === principalId;
   const app = isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller);
   const [state, principalCtx, callerCtx] = await Promise.all([
@@ -107,13 +135,26 @@ export async function effectiveAccess(deps: Deps, caller: Caller, envId: string,
   if (!self && !app) {
     const asker = decide(state.resource, state.grants, factsOf(caller.principalId, askerCtx!));
     if (asker.via.length === 0) throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
-    const mayShare = asker.via.some((v) => v.role === "admin") || asker.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a));
-    if (!mayShare) throw forbidden("only the principal, people who may share this resource, environment admins and Sharing apps may see another principal's access");
+    const mayShare =
+      asker.via.some((v) => v.role === "admin") ||
+      asker.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a));
+    if (!mayShare)
+      throw forbidden(
+        "only the principal, people who may share this resource, environment admins and Sharing apps may see another principal's access",
+      );
   }
   const d = await decideForPrincipal(deps, envId, state, principalId, principalCtx);
   if (!d) throw notFound(`principal ${principalId} was not found`);
   const runOnly = state.grants.find(
-    (g) => g.role === "runOnly" && d.via.some((v) => v.role === "runOnly" && (v.through === "direct" ? g.principalId === principalId : v.through !== "admin" && g.principalId === v.through.id)),
+    (g) =>
+      g.role === "runOnly" &&
+      d.via.some(
+        (v) =>
+          v.role === "runOnly" &&
+          (v.through === "direct"
+            ? g.principalId === principalId
+            : v.through !== "admin" && g.principalId === v.through.id),
+      ),
   );
   return {
     principalId,
@@ -135,8 +176,15 @@ export interface CheckItem {
  * `POST .../check`: up to 100 questions, answered in order. Each distinct resource and principal is
  * read once, all reads issued together, so a single item costs two requests in one round trip.
  */
-export async function check(deps: Deps, caller: Caller, envId: string, items: readonly CheckItem[]): Promise<{ allowed: boolean; reason: string }[]> {
-  const badActions = items.flatMap((it, i) => (parseActionName(it.action) ? [] : [{ field: `body.checks[${i}].action`, message: `unknown action '${it.action}'` }]));
+export async function check(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  items: readonly CheckItem[],
+): Promise<{ allowed: boolean; reason: string }[]> {
+  const badActions = items.flatMap((it, i) =>
+    parseActionName(it.action) ? [] : [{ field: `body.checks[${i}].action`, message: `unknown action '${it.action}'` }],
+  );
   if (badActions.length > 0) throw invalid("some checks name unknown actions", badActions);
   const app = isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller);
   const resourceIds = [...new Set(items.map((i) => i.resourceId))];
@@ -148,7 +196,8 @@ export async function check(deps: Deps, caller: Caller, envId: string, items: re
   const stateOf = new Map(resourceIds.map((r, i) => [r, states[i]]));
   const ctxOf = new Map(principalIds.map((p, i) => [p, contexts[i]!]));
   if (!app && !ctxOf.get(caller.principalId)?.membership) throw notFound(`environment ${envId} was not found`);
-  if (app && states.every((s) => s === undefined) && !(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
+  if (app && states.every((s) => s === undefined) && !(await deps.repo.getEnvironment(envId)))
+    throw notFound(`environment ${envId} was not found`);
   const results: { allowed: boolean; reason: string }[] = [];
   for (const item of items) {
     const action = item.action as ActionName;
@@ -160,14 +209,19 @@ export async function check(deps: Deps, caller: Caller, envId: string, items: re
     }
     if (!app && item.principalId !== caller.principalId) {
       const asker = decide(state.resource, state.grants, factsOf(caller.principalId, ctxOf.get(caller.principalId)!));
-      const mayAsk = asker.via.some((v) => v.role === "admin") || asker.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a));
+      const mayAsk =
+        asker.via.some((v) => v.role === "admin") ||
+        asker.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a));
       if (!mayAsk) {
         results.push({ allowed: false, reason: "the caller may not ask about other principals on this resource" });
         continue;
       }
     }
     if (kind !== state.resource.kind) {
-      results.push({ allowed: false, reason: `${action} is an action of ${kind} resources, and ${item.resourceId} is a ${state.resource.kind}` });
+      results.push({
+        allowed: false,
+        reason: `${action} is an action of ${kind} resources, and ${item.resourceId} is a ${state.resource.kind}`,
+      });
       continue;
     }
     const ctx = ctxOf.get(item.principalId)!;
@@ -177,11 +231,22 @@ export async function check(deps: Deps, caller: Caller, envId: string, items: re
     }
     const d = decide(state.resource, state.grants, factsOf(item.principalId, ctx));
     const allowed = d.actions.includes(action);
-    results.push({ allowed, reason: allowed ? `allowed through ${describeVia(d)}` : explainRefusal(action, d, state.resource.kind) });
+    results.push({
+      allowed,
+      reason: allowed ? `allowed through ${describeVia(d)}` : explainRefusal(action, d, state.resource.kind),
+    });
   }
   return results;
 }
 
 function describeVia(d: Decision): string {
-  return d.via.map((v) => (v.through === "admin" ? "environment admin" : v.through === "direct" ? `${v.role} (direct)` : `${v.role} via ${v.through.type} ${v.through.id}`)).join(", ");
+  return d.via
+    .map((v) =>
+      v.through === "admin"
+        ? "environment admin"
+        : v.through === "direct"
+          ? `${v.role} (direct)`
+          : `${v.role} via ${v.through.type} ${v.through.id}`,
+    )
+    .join(", ");
 }

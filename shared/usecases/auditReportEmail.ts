@@ -14,7 +14,10 @@ const worstShown = 10;
  * and the link to the full report. A function declaration (hoisted), so the mailer's table can name
  * it whichever module loads first.
  */
-export async function prepareAuditReportEmail(deps: MailerDeps, job: Extract<EmailJob, { kind: "auditReport" }>): Promise<Prepared> {
+export async function prepareAuditReportEmail(
+  deps: MailerDeps,
+  job: Extract<EmailJob, { kind: "auditReport" }>,
+): Promise<Prepared> {
   const [env, got, members] = await Promise.all([
     deps.repo.getEnvironment(job.envId),
     new AuditsRepository(deps.repo).getRun(job.envId, job.auditId),
@@ -23,16 +26,24 @@ export async function prepareAuditReportEmail(deps: MailerDeps, job: Extract<Ema
   if (!env) return { skip: `environment ${job.envId} no longer exists` };
   if (!got) return { skip: `audit ${job.auditId} no longer exists` };
   const run = got.run;
-  if (run.status !== "done" || !run.startedAt || !run.finishedAt) return { skip: `audit ${job.auditId} is ${run.status}, not done` };
+  if (run.status !== "done" || !run.startedAt || !run.finishedAt)
+    return { skip: `audit ${job.auditId} is ${run.status}, not done` };
   const adminIds = members.filter((m) => m.securityRoles.includes("SystemAdministrator")).map((m) => m.userId);
-  const admins = (await Promise.all(adminIds.map((id) => deps.repo.getUser(id)))).filter((u): u is TenantUser => u !== undefined && u.enabled);
+  const admins = (await Promise.all(adminIds.map((id) => deps.repo.getUser(id)))).filter(
+    (u): u is TenantUser => u !== undefined && u.enabled,
+  );
   if (admins.length === 0) {
     deps.log(`audit ${job.auditId}: environment ${job.envId} has no enabled SystemAdministrator to send the report to`);
     return { skip: "the environment has no enabled admin to send the report to" };
   }
   const counts = [...auditRules]
     .map((rule) => ({ rule, title: ruleTitles[rule], severity: severityOf[rule], count: run.stats.byRule[rule] ?? 0 }))
-    .sort((a, b) => severities.indexOf(a.severity) - severities.indexOf(b.severity) || b.count - a.count || auditRules.indexOf(a.rule) - auditRules.indexOf(b.rule));
+    .sort(
+      (a, b) =>
+        severities.indexOf(a.severity) - severities.indexOf(b.severity) ||
+        b.count - a.count ||
+        auditRules.indexOf(a.rule) - auditRules.indexOf(b.rule),
+    );
   const rendered = renderAuditReportEmail({
     environmentName: env.displayName,
     auditId: run.auditId,
@@ -44,12 +55,20 @@ export async function prepareAuditReportEmail(deps: MailerDeps, job: Extract<Ema
     counts,
     worst: run.top.slice(0, worstShown),
     totalFindings: run.stats.findings,
-    link: join(deps.invitations.publicBaseUrl, `api/environments/${encodeURIComponent(run.envId)}/audits/${encodeURIComponent(run.auditId)}`),
+    link: join(
+      deps.invitations.publicBaseUrl,
+      `api/environments/${encodeURIComponent(run.envId)}/audits/${encodeURIComponent(run.auditId)}`,
+    ),
   });
   return {
     envId: job.envId,
-    email: { operationId: emailOperationId(`auditReport|${job.envId}|${job.auditId}`), to: admins.map((a) => ({ address: a.email, displayName: a.displayName })), ...rendered },
+    email: {
+      operationId: emailOperationId(`auditReport|${job.envId}|${job.auditId}`),
+      to: admins.map((a) => ({ address: a.email, displayName: a.displayName })),
+      ...rendered,
+    },
     recordSent: async () => undefined,
-    recordFailed: async (reason) => deps.log(`the report of audit ${job.auditId} of ${job.envId} could not be sent: ${reason}`),
+    recordFailed: async (reason) =>
+      deps.log(`the report of audit ${job.auditId} of ${job.envId} could not be sent: ${reason}`),
   };
 }

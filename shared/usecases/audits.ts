@@ -88,10 +88,23 @@ async function requireAuditor(deps: Deps, caller: Caller, envId: string): Promis
 }
 
 function emptyStats(): AuditStats {
-  return { resources: 0, grants: 0, pages: 0, changesRead: 0, findings: 0, byRule: Object.fromEntries(auditRules.map((r) => [r, 0])) as Record<AuditRule, number> };
+  return {
+    resources: 0,
+    grants: 0,
+    pages: 0,
+    changesRead: 0,
+    findings: 0,
+    byRule: Object.fromEntries(auditRules.map((r) => [r, 0])) as Record<AuditRule, number>,
+  };
 }
 
-function newRun(deps: Deps, envId: string, auditId: string, trigger: AuditRun["trigger"], requestedBy: string): AuditRun {
+function newRun(
+  deps: Deps,
+  envId: string,
+  auditId: string,
+  trigger: AuditRun["trigger"],
+  requestedBy: string,
+): AuditRun {
   return {
     auditId,
     envId,
@@ -113,7 +126,12 @@ function newRun(deps: Deps, envId: string, auditId: string, trigger: AuditRun["t
  * continues every unfinished audit from its last finished page, so no audit depends on an HTTP
  * request living long.
  */
-export async function requestAudit(deps: Deps, caller: Caller, envId: string, options: AuditOptions = {}): Promise<{ auditId: string; status: AuditRun["status"] }> {
+export async function requestAudit(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  options: AuditOptions = {},
+): Promise<{ auditId: string; status: AuditRun["status"] }> {
   await requireAuditor(deps, caller, envId);
   const auditId = deps.newId();
   await new AuditsRepository(deps.repo).create(newRun(deps, envId, auditId, "request", caller.principalId));
@@ -122,7 +140,9 @@ export async function requestAudit(deps: Deps, caller: Caller, envId: string, op
     status = (await runAudit(deps, envId, auditId, options))?.status ?? status;
   } catch (e) {
     // Already recorded on the run; the runner timer tries again.
-    deps.log(`audit ${auditId} of ${envId} stopped and will be continued by the runner: ${e instanceof Error ? e.message : String(e)}`);
+    deps.log(
+      `audit ${auditId} of ${envId} stopped and will be continued by the runner: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   return { auditId, status };
 }
@@ -134,7 +154,10 @@ export const scheduledAuditId = (at: Date) => `scheduled-${at.toISOString().slic
  * The `scheduledAudit` timer: one audit per environment, then as much of them as the budget allows;
  * the rest is continued by the runner timer.
  */
-export async function auditEveryEnvironment(deps: Deps, options: AuditOptions = {}): Promise<{ created: number; finished: number }> {
+export async function auditEveryEnvironment(
+  deps: Deps,
+  options: AuditOptions = {},
+): Promise<{ created: number; finished: number }> {
   const audits = new AuditsRepository(deps.repo);
   const auditId = scheduledAuditId(deps.clock());
   const envIds: string[] = [];
@@ -142,7 +165,11 @@ export async function auditEveryEnvironment(deps: Deps, options: AuditOptions = 
     await audits.create(newRun(deps, env.envId, auditId, "schedule", "schedule"));
     envIds.push(env.envId);
   }
-  const finished = await runWithin(deps, envIds.map((envId) => ({ envId, auditId })), options);
+  const finished = await runWithin(
+    deps,
+    envIds.map((envId) => ({ envId, auditId })),
+    options,
+  );
   return { created: envIds.length, finished };
 }
 
@@ -159,7 +186,11 @@ export async function continuePendingAudits(deps: Deps, options: AuditOptions = 
   return runWithin(deps, pending, options);
 }
 
-async function runWithin(deps: Deps, audits: { envId: string; auditId: string }[], options: AuditOptions): Promise<number> {
+async function runWithin(
+  deps: Deps,
+  audits: { envId: string; auditId: string }[],
+  options: AuditOptions,
+): Promise<number> {
   const budgetMs = options.budgetMs ?? 240_000;
   const started = Date.now();
   let finished = 0;
@@ -171,7 +202,9 @@ async function runWithin(deps: Deps, audits: { envId: string; auditId: string }[
       const run = await runAudit(deps, a.envId, a.auditId, { ...options, budgetMs: Math.max(0, left) });
       if (run?.status === "done") finished++;
     } catch (e) {
-      deps.log(`audit ${a.auditId} of ${a.envId} failed this time and will be tried again: ${e instanceof Error ? e.message : String(e)}`);
+      deps.log(
+        `audit ${a.auditId} of ${a.envId} failed this time and will be tried again: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
   }
   return finished;
@@ -184,7 +217,12 @@ async function runWithin(deps: Deps, audits: { envId: string; auditId: string }[
  * so memory holds one page and a stopped run repeats at most one page. Returns the run as it was left,
  * or undefined when there is no such audit.
  */
-export async function runAudit(deps: Deps, envId: string, auditId: string, options: AuditOptions = {}): Promise<AuditRun | undefined> {
+export async function runAudit(
+  deps: Deps,
+  envId: string,
+  auditId: string,
+  options: AuditOptions = {},
+): Promise<AuditRun | undefined> {
   const audits = new AuditsRepository(deps.repo);
   const progress = options.progress ?? deps.log;
   const budgetMs = options.budgetMs ?? 240_000;
@@ -213,7 +251,8 @@ export async function runAudit(deps: Deps, envId: string, auditId: string, optio
     status: env ? "running" : "failed",
     ...(env ? {} : { error: "the environment was deleted before the audit finished", finishedAt: now.toISOString() }),
     startedAt,
-    since: run.since ?? env?.lastAuditAt ?? new Date(new Date(startedAt).getTime() - firstAuditLookbackMs).toISOString(),
+    since:
+      run.since ?? env?.lastAuditAt ?? new Date(new Date(startedAt).getTime() - firstAuditLookbackMs).toISOString(),
     leaseId,
     leaseUntil: lease(),
   };
@@ -263,8 +302,14 @@ export async function runAudit(deps: Deps, envId: string, auditId: string, optio
           grants += state.grants.length;
           findings.push(...(await evaluateResource(state, env, facts)));
         });
-        await advance(findings, { resources: page.resources.length, grants, pages: 1 }, page.continuation ? { phase: "catalog", cursor: page.continuation } : { phase: "changes", cursor: undefined });
-        progress(`audit ${auditId} of ${envId}: ${run.stats.pages} page(s), ${run.stats.resources} resources, ${run.stats.grants} grants, ${run.stats.findings} findings so far`);
+        await advance(
+          findings,
+          { resources: page.resources.length, grants, pages: 1 },
+          page.continuation ? { phase: "catalog", cursor: page.continuation } : { phase: "changes", cursor: undefined },
+        );
+        progress(
+          `audit ${auditId} of ${envId}: ${run.stats.pages} page(s), ${run.stats.resources} resources, ${run.stats.grants} grants, ${run.stats.findings} findings so far`,
+        );
       } else {
         const step = await ownersAddedStep(deps, env, run);
         await advance(step.findings, { changesRead: step.read }, step.next);
@@ -275,12 +320,21 @@ export async function runAudit(deps: Deps, envId: string, auditId: string, optio
         return run;
       }
     }
-    run = { ...run, status: "done", finishedAt: deps.clock().toISOString(), leaseUntil: undefined, leaseId: undefined, cursor: undefined };
+    run = {
+      ...run,
+      status: "done",
+      finishedAt: deps.clock().toISOString(),
+      leaseUntil: undefined,
+      leaseId: undefined,
+      cursor: undefined,
+    };
     etag = await audits.putRun(run, etag);
     await audits.markEnvironmentAudited(envId, startedAt);
     await queueReport();
     await audits.removePending(envId, auditId);
-    progress(`audit ${auditId} of ${envId}: done, ${run.stats.resources} resources, ${run.stats.grants} grants, ${run.stats.findings} findings`);
+    progress(
+      `audit ${auditId} of ${envId}: done, ${run.stats.resources} resources, ${run.stats.grants} grants, ${run.stats.findings} findings`,
+    );
     return run;
   } catch (e) {
     if (e instanceof ConcurrencyError) return run; // another runner took it over (our lease ran out)
@@ -288,7 +342,18 @@ export async function runAudit(deps: Deps, envId: string, auditId: string, optio
     const failed = attempts >= maxAttempts;
     const message = e instanceof Error ? e.message : String(e);
     await audits
-      .putRun({ ...run, attempts, leaseUntil: undefined, leaseId: undefined, ...(failed ? { status: "failed", error: message.slice(0, 1000), finishedAt: deps.clock().toISOString() } : {}) }, etag)
+      .putRun(
+        {
+          ...run,
+          attempts,
+          leaseUntil: undefined,
+          leaseId: undefined,
+          ...(failed
+            ? { status: "failed", error: message.slice(0, 1000), finishedAt: deps.clock().toISOString() }
+            : {}),
+        },
+        etag,
+      )
       .catch(() => undefined);
     if (failed) await audits.removePending(envId, auditId).catch(() => undefined);
     throw e;
@@ -298,9 +363,11 @@ export async function runAudit(deps: Deps, envId: string, auditId: string, optio
     await deps.emailQueue.send({ kind: "auditReport", envId, auditId });
     const latest = await audits.getRun(envId, auditId);
     if (latest && !latest.run.reportQueuedAt) {
-      await audits.putRun({ ...latest.run, reportQueuedAt: deps.clock().toISOString() }, latest.etag).catch((e: unknown) => {
-        if (!(e instanceof ConcurrencyError)) throw e;
-      });
+      await audits
+        .putRun({ ...latest.run, reportQueuedAt: deps.clock().toISOString() }, latest.etag)
+        .catch((e: unknown) => {
+          if (!(e instanceof ConcurrencyError)) throw e;
+        });
     }
   }
 }
@@ -309,7 +376,11 @@ export async function runAudit(deps: Deps, envId: string, auditId: string, optio
  * Sensitive environments: every owner or co-owner added (granted, or given by reassignment) after the
  * previous audit started and before this one did, read from the change log newest first, a page per step.
  */
-async function ownersAddedStep(deps: Deps, env: Environment, run: AuditRun): Promise<{ findings: Finding[]; read: number; next: Pick<AuditRun, "phase" | "cursor"> }> {
+async function ownersAddedStep(
+  deps: Deps,
+  env: Environment,
+  run: AuditRun,
+): Promise<{ findings: Finding[]; read: number; next: Pick<AuditRun, "phase" | "cursor"> }> {
   const done = { phase: "report" as const, cursor: undefined };
   if (!env.sensitive) return { findings: [], read: 0, next: done };
   const since = run.since ?? "";
@@ -328,13 +399,20 @@ async function ownersAddedStep(deps: Deps, env: Environment, run: AuditRun): Pro
       severity: severityOf.ownerAddedSinceLastAudit,
       ...(e.resourceId ? { resourceId: e.resourceId } : {}),
       ...(e.principal ? { principalId: e.principal.id } : {}),
-      detail: clip(`${e.principal?.type ?? "principal"} ${e.principal?.id ?? "?"} was made ${e.role ?? "owner"} of ${e.resourceId ?? "a resource"} by ${e.actorId} at ${e.at} (${e.action})`),
+      detail: clip(
+        `${e.principal?.type ?? "principal"} ${e.principal?.id ?? "?"} was made ${e.role ?? "owner"} of ${e.resourceId ?? "a resource"} by ${e.actorId} at ${e.at} (${e.action})`,
+      ),
     });
   }
-  return { findings, read: page.items.length, next: reachedSince || !page.continuation ? done : { phase: "changes", cursor: page.continuation } };
+  return {
+    findings,
+    read: page.items.length,
+    next: reachedSince || !page.continuation ? done : { phase: "changes", cursor: page.continuation },
+  };
 }
 
-const addsOwner = (e: ChangeEntry) => (e.action === "grant" || e.action === "reassign") && e.role !== undefined && ownershipRoles.includes(e.role);
+const addsOwner = (e: ChangeEntry) =>
+  (e.action === "grant" || e.action === "reassign") && e.role !== undefined && ownershipRoles.includes(e.role);
 
 const clip = (s: string) => (s.length > 1000 ? `${s.slice(0, 997)}...` : s);
 
@@ -381,7 +459,12 @@ class DirectoryFacts {
   user(userId: string): Promise<UserFacts> {
     return this.users.getOrAdd(userId, async () => {
       const ctx = await this.deps.repo.principalContext(this.envId, userId);
-      return { known: ctx.user !== undefined, enabled: ctx.user?.enabled === true, guest: ctx.user?.userType === "guest", groupIds: ctx.memberOf.map((m) => m.id) };
+      return {
+        known: ctx.user !== undefined,
+        enabled: ctx.user?.enabled === true,
+        guest: ctx.user?.userType === "guest",
+        groupIds: ctx.memberOf.map((m) => m.id),
+      };
     });
   }
   group(groupId: string): Promise<Group | undefined> {
@@ -399,7 +482,13 @@ async function evaluateResource(state: ResourceState, env: Environment, facts: D
   const what = `${r.kind} "${r.displayName}"`;
   const out: Finding[] = [];
   const add = (rule: AuditRule, detail: string, principalId?: string) =>
-    out.push({ rule, severity: severityOf[rule], resourceId: r.resourceId, ...(principalId ? { principalId } : {}), detail: clip(detail) });
+    out.push({
+      rule,
+      severity: severityOf[rule],
+      resourceId: r.resourceId,
+      ...(principalId ? { principalId } : {}),
+      detail: clip(detail),
+    });
   const expected = env.expectedOwnerGroupIds;
   const owners = state.grants.filter((g) => g.role === "owner");
   let enabledOwner = false;
@@ -407,14 +496,27 @@ async function evaluateResource(state: ResourceState, env: Environment, facts: D
     const owning = ownershipRoles.includes(g.role);
     if (g.principalType === "user") {
       const u = await facts.user(g.principalId);
-      if (!u.enabled) add("disabledUserGrant", `${g.role} of ${what} is granted to ${u.known ? "disabled user" : "a user no longer in the tenant directory,"} ${g.principalId}`, g.principalId);
+      if (!u.enabled)
+        add(
+          "disabledUserGrant",
+          `${g.role} of ${what} is granted to ${u.known ? "disabled user" : "a user no longer in the tenant directory,"} ${g.principalId}`,
+          g.principalId,
+        );
       else if (g.role === "owner") enabledOwner = true;
       if (owning && u.guest) add("guestOwner", `guest user ${g.principalId} is ${g.role} of ${what}`, g.principalId);
       if (owning && expected.length > 0 && !u.groupIds.some((id) => expected.includes(id))) {
-        add("ownerOutsideExpectedGroups", `${g.role} ${g.principalId} of ${what} is in none of the expected owner groups (${expected.join(", ")})`, g.principalId);
+        add(
+          "ownerOutsideExpectedGroups",
+          `${g.role} ${g.principalId} of ${what} is in none of the expected owner groups (${expected.join(", ")})`,
+          g.principalId,
+        );
       }
     } else if (owning && expected.length > 0 && !expected.includes(g.principalId)) {
-      add("ownerOutsideExpectedGroups", `${g.principalType} ${g.principalId} is ${g.role} of ${what} and is not one of the expected owner groups (${expected.join(", ")})`, g.principalId);
+      add(
+        "ownerOutsideExpectedGroups",
+        `${g.principalType} ${g.principalId} is ${g.role} of ${what} and is not one of the expected owner groups (${expected.join(", ")})`,
+        g.principalId,
+      );
     }
   }
   if (!enabledOwner) {
@@ -434,12 +536,20 @@ async function evaluateResource(state: ResourceState, env: Environment, facts: D
     );
   }
   if (r.kind === "cloudFlow" && env.maxOwners !== undefined && owners.length > env.maxOwners) {
-    add("tooManyOwners", `${what} has ${owners.length} owners, more than the ${env.maxOwners} allowed; prefer run-only access for people who only run it`);
+    add(
+      "tooManyOwners",
+      `${what} has ${owners.length} owners, more than the ${env.maxOwners} allowed; prefer run-only access for people who only run it`,
+    );
   }
   for (const c of r.kind === "cloudFlow" ? (r.connections ?? []) : []) {
     if (c.usage !== "embedded") continue;
     const u = await facts.user(c.ownerId);
-    if (!u.enabled) add("disabledConnectionOwner", `embedded connection ${c.id} (${c.connector}) of ${what} uses the credentials of ${u.known ? "disabled user" : "unknown user"} ${c.ownerId}; an owner must give it new credentials`, c.ownerId);
+    if (!u.enabled)
+      add(
+        "disabledConnectionOwner",
+        `embedded connection ${c.id} (${c.connector}) of ${what} uses the credentials of ${u.known ? "disabled user" : "unknown user"} ${c.ownerId}; an owner must give it new credentials`,
+        c.ownerId,
+      );
   }
   return out;
 }

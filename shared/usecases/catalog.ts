@@ -1,4 +1,11 @@
-import { allowedVerbs, grantableRoles, resourceKinds, rolesByKind, verbsByKind, verbToManage } from "../rules/matrix.js";
+import {
+  allowedVerbs,
+  grantableRoles,
+  resourceKinds,
+  rolesByKind,
+  verbsByKind,
+  verbToManage,
+} from "../rules/matrix.js";
 
 /** `GET /api/actions`: the rules' matrix, per kind: each action and the roles (and admin) that allow it. */
 export function actionsCatalog() {

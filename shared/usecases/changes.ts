@@ -48,7 +48,9 @@ function decodeToken(token: string): z.infer<typeof tokenSchema> {
   } catch {
     // Reported below.
   }
-  throw invalid("the continuation token is not one this API gave out", [{ field: "query.continuationToken", message: "not a valid token" }]);
+  throw invalid("the continuation token is not one this API gave out", [
+    { field: "query.continuationToken", message: "not a valid token" },
+  ]);
 }
 
 /**
@@ -57,7 +59,12 @@ function decodeToken(token: string): z.infer<typeof tokenSchema> {
  * whole log; the owners (owner, co-owner) of a resource read that resource's log. `principalId`
  * matches entries about that principal or made by them.
  */
-export async function listChanges(deps: Deps, caller: Caller, envId: string, q: ChangesQuery): Promise<{ items: ChangeItem[]; continuationToken?: string | undefined }> {
+export async function listChanges(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  q: ChangesQuery,
+): Promise<{ items: ChangeItem[]; continuationToken?: string | undefined }> {
   const admin = await mayReadWholeLog(deps, caller, envId);
   let resourceExists = false;
   if (q.resourceId !== undefined) {
@@ -70,17 +77,22 @@ export async function listChanges(deps: Deps, caller: Caller, envId: string, q: 
       resourceExists = true;
     }
   } else if (!admin) {
-    throw forbidden("the environment's change log is for environment admins and Sharing.Audit apps; owners may read their resource's log with resourceId");
+    throw forbidden(
+      "the environment's change log is for environment admins and Sharing.Audit apps; owners may read their resource's log with resourceId",
+    );
   }
 
   const token = q.continuationToken !== undefined ? decodeToken(q.continuationToken) : undefined;
   if (token?.s === "r" && q.resourceId === undefined) {
-    throw invalid("this continuation token belongs to a resource's change log; pass the same resourceId", [{ field: "query.continuationToken", message: "needs resourceId" }]);
+    throw invalid("this continuation token belongs to a resource's change log; pass the same resourceId", [
+      { field: "query.continuationToken", message: "needs resourceId" },
+    ]);
   }
   // A deleted resource's own rows are purged; the environment's log still holds its history.
   const source = token?.s ?? (q.resourceId !== undefined && resourceExists ? "r" : "e");
   const matches = (e: ChangeEntry) =>
-    (q.resourceId === undefined || e.resourceId === q.resourceId) && (q.principalId === undefined || e.principal?.id === q.principalId || e.actorId === q.principalId);
+    (q.resourceId === undefined || e.resourceId === q.resourceId) &&
+    (q.principalId === undefined || e.principal?.id === q.principalId || e.actorId === q.principalId);
 
   const items: ChangeItem[] = [];
   let continuation = token?.c;
@@ -89,7 +101,11 @@ export async function listChanges(deps: Deps, caller: Caller, envId: string, q: 
     const page =
       source === "r"
         ? await deps.repo.resourceChanges(envId, q.resourceId!, continuation, rawPageSize)
-        : await deps.repo.environmentChanges(envId, continuation, q.resourceId === undefined && q.principalId === undefined ? pageItems : rawPageSize);
+        : await deps.repo.environmentChanges(
+            envId,
+            continuation,
+            q.resourceId === undefined && q.principalId === undefined ? pageItems : rawPageSize,
+          );
     for (const e of page.items) if (matches(e)) items.push(toItem(e));
     continuation = page.continuation;
     reads++;
@@ -100,7 +116,8 @@ export async function listChanges(deps: Deps, caller: Caller, envId: string, q: 
 async function mayReadWholeLog(deps: Deps, caller: Caller, envId: string): Promise<boolean> {
   if (isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller)) {
     if (!(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
-    if (!isAppAdmin(caller) && !isAppAuditor(caller)) throw forbidden("Sharing.Check apps may only ask effective access and checks");
+    if (!isAppAdmin(caller) && !isAppAuditor(caller))
+      throw forbidden("Sharing.Check apps may only ask effective access and checks");
     return true;
   }
   const ctx = await deps.repo.principalContext(envId, caller.principalId);

@@ -9,14 +9,20 @@ import type { Connection } from "../model/records.js";
  * credentials. The way to fix a departed owner's connection is the product's: add your own and use it.
  * Apps with `Sharing.Admin` (the product's sync) are not bound by this.
  */
-export function requireOwnCredentials(callerId: string, before: readonly Connection[] | undefined, after: readonly Connection[] | undefined): void {
+export function requireOwnCredentials(
+  callerId: string,
+  before: readonly Connection[] | undefined,
+  after: readonly Connection[] | undefined,
+): void {
   if (after === undefined) return;
   const existing = new Map((before ?? []).map((c) => [c.id, c] as const));
   for (const c of after) {
     const was = existing.get(c.id);
     if (!was) {
       if (c.ownerId !== callerId) {
-        throw forbidden(`connection ${c.id} would use the credentials of ${c.ownerId}; an owner adds connections with their own credentials only`);
+        throw forbidden(
+          `connection ${c.id} would use the credentials of ${c.ownerId}; an owner adds connections with their own credentials only`,
+        );
       }
       continue;
     }
@@ -27,6 +33,9 @@ export function requireOwnCredentials(callerId: string, before: readonly Connect
         `connection ${c.id} (${was.connector}) was created by ${was.ownerId}; an owner can't change the credentials of a connection another owner created: add a connection of your own and use it instead`,
       );
     }
-    if (c.ownerId !== callerId) throw forbidden(`connection ${c.id} would use the credentials of ${c.ownerId}; an owner can only put their own credentials on a connection`);
+    if (c.ownerId !== callerId)
+      throw forbidden(
+        `connection ${c.id} would use the credentials of ${c.ownerId}; an owner can only put their own credentials on a connection`,
+      );
   }
 }

@@ -37,14 +37,23 @@ export const flowIdOfCopy = (copyId: string) => `flow-${copyId}`;
  * written first; the change entries and the `copy` email jobs then go in one transaction on the
  * flow (the email jobs as an outbox item), so every recipient who is emailed has a template to open.
  */
-export async function sendCopy(deps: Deps, caller: Caller, envId: string, resourceId: string, req: SendCopyRequest): Promise<{ copies: { copyId: string; recipientId: string }[] }> {
+export async function sendCopy(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  req: SendCopyRequest,
+): Promise<{ copies: { copyId: string; recipientId: string }[] }> {
   const recipientIds = [...new Set(req.recipientIds)];
   const first = await viewAsCaller(deps, caller, envId, resourceId);
   const source = first.state.resource;
-  if (source.kind !== "cloudFlow") throw ruleViolation(`only cloud flows can be sent as a copy; ${resourceId} is a ${source.kind} resource`);
+  if (source.kind !== "cloudFlow")
+    throw ruleViolation(`only cloud flows can be sent as a copy; ${resourceId} is a ${source.kind} resource`);
   requireAction(first, "cloudFlow.sendCopy");
   if (!isAppAdmin(caller) && first.ctx?.user?.license === "free") {
-    throw ruleViolation("a user with a free license can't share cloud flows, a copy included; a paid or seeded license is needed");
+    throw ruleViolation(
+      "a user with a free license can't share cloud flows, a copy included; a paid or seeded license is needed",
+    );
   }
   await requireRecipients(deps, recipientIds, req.recipientIds);
 
@@ -56,7 +65,11 @@ export async function sendCopy(deps: Deps, caller: Caller, envId: string, resour
     senderId: caller.principalId,
     recipientId,
     displayName: req.displayName?.trim() || source.displayName,
-    ...(req.description !== undefined ? { description: req.description } : source.description !== undefined ? { description: source.description } : {}),
+    ...(req.description !== undefined
+      ? { description: req.description }
+      : source.description !== undefined
+        ? { description: source.description }
+        : {}),
     ...(source.triggerKind ? { triggerKind: source.triggerKind } : {}),
     connectors: [...new Set((source.connections ?? []).filter((c) => c.usage === "embedded").map((c) => c.connector))],
     createdAt: now,
@@ -138,15 +151,24 @@ export async function getCopy(deps: Deps, caller: Caller, copyId: string): Promi
  * its creator and owner), with no connections. The sender gets no grant on it. Creating it needs
  * what registering a flow needs: membership with EnvironmentMaker (or SystemAdministrator).
  */
-export async function instantiateCopy(deps: Deps, caller: Caller, copyId: string): Promise<{ created: boolean; view: ResourceView }> {
+export async function instantiateCopy(
+  deps: Deps,
+  caller: Caller,
+  copyId: string,
+): Promise<{ created: boolean; view: ResourceView }> {
   const found = await copyForRecipient(deps, caller, copyId);
   const copy = found.copy;
   const envId = copy.envId;
-  const [env, ctx] = await Promise.all([deps.repo.getEnvironment(envId), deps.repo.principalContext(envId, caller.principalId)]);
+  const [env, ctx] = await Promise.all([
+    deps.repo.getEnvironment(envId),
+    deps.repo.principalContext(envId, caller.principalId),
+  ]);
   if (!env) throw notFound(`copy ${copyId} was not found`);
   if (!ctx.user?.enabled) throw forbidden("the user is disabled in the tenant directory");
   if (!ctx.membership) {
-    throw ruleViolation(`creating a flow from this copy needs membership of environment ${envId} with the EnvironmentMaker role; an environment admin must add you first`);
+    throw ruleViolation(
+      `creating a flow from this copy needs membership of environment ${envId} with the EnvironmentMaker role; an environment admin must add you first`,
+    );
   }
   const roles = ctx.membership.securityRoles;
   if (!roles.includes("EnvironmentMaker") && !roles.includes("SystemAdministrator")) {
@@ -158,10 +180,12 @@ export async function instantiateCopy(deps: Deps, caller: Caller, copyId: string
   const created = await changeResource(deps, async () => {
     const current = await deps.repo.rawResourceMeta(envId, resourceId);
     if (current?.resource) {
-      if (current.resource.fromCopyId !== copyId) throw conflict(`resource ${resourceId} already exists and was not made from this copy`);
+      if (current.resource.fromCopyId !== copyId)
+        throw conflict(`resource ${resourceId} already exists and was not made from this copy`);
       return { result: false };
     }
-    if (current?.tombstone) throw conflict("the flow made from this copy was deleted and is still being removed; try again shortly");
+    if (current?.tombstone)
+      throw conflict("the flow made from this copy was deleted and is still being removed; try again shortly");
     const now = deps.clock().toISOString();
     const resource: Resource = {
       envId,
@@ -195,7 +219,10 @@ export async function instantiateCopy(deps: Deps, caller: Caller, copyId: string
   if (!copy.instantiatedResourceId) {
     const now = deps.clock().toISOString();
     // Only a record for the recipient's view; the flow's fromCopyId is what counts, so losing this race is harmless.
-    await new CopiesRepository(deps.repo).replace({ ...copy, instantiatedResourceId: resourceId, instantiatedAt: now }, found.etag);
+    await new CopiesRepository(deps.repo).replace(
+      { ...copy, instantiatedResourceId: resourceId, instantiatedAt: now },
+      found.etag,
+    );
   }
   return { created, view: await getResource(deps, caller, envId, resourceId) };
 }

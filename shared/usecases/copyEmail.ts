@@ -13,7 +13,10 @@ export async function prepareCopyEmail(deps: MailerDeps, job: Extract<EmailJob, 
   const found = await new CopiesRepository(deps.repo).get(job.copyId);
   if (!found || found.copy.envId !== job.envId) return { skip: `copy ${job.copyId} no longer exists` };
   const copy = found.copy;
-  const [recipient, sender] = await Promise.all([deps.repo.getUser(copy.recipientId), deps.repo.getUser(copy.senderId)]);
+  const [recipient, sender] = await Promise.all([
+    deps.repo.getUser(copy.recipientId),
+    deps.repo.getUser(copy.senderId),
+  ]);
   if (!recipient) return { skip: `recipient ${copy.recipientId} is not in the tenant directory` };
   if (!recipient.enabled) return { skip: `recipient ${copy.recipientId} is disabled` };
   const rendered = renderCopyEmail({
@@ -28,8 +31,13 @@ export async function prepareCopyEmail(deps: MailerDeps, job: Extract<EmailJob, 
   });
   return {
     envId: copy.envId,
-    email: { operationId: emailOperationId(`copy|${copy.copyId}`), to: [{ address: recipient.email, displayName: recipient.displayName }], ...rendered },
+    email: {
+      operationId: emailOperationId(`copy|${copy.copyId}`),
+      to: [{ address: recipient.email, displayName: recipient.displayName }],
+      ...rendered,
+    },
     recordSent: async () => undefined,
-    recordFailed: async (reason) => deps.log(`the email about copy ${copy.copyId} to ${copy.recipientId} could not be sent: ${reason}`),
+    recordFailed: async (reason) =>
+      deps.log(`the email about copy ${copy.copyId} to ${copy.recipientId} could not be sent: ${reason}`),
   };
 }

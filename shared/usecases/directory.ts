@@ -22,11 +22,16 @@ async function requireEnvironmentAdmin(deps: Deps, caller: Caller, envId: string
   }
   const ctx = await deps.repo.principalContext(envId, caller.principalId);
   if (!env || !ctx.membership) throw notFound(`environment ${envId} was not found`);
-  if (!isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles })) throw forbidden("this needs the environment's SystemAdministrator role or the Sharing.Admin app role");
+  if (!isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles }))
+    throw forbidden("this needs the environment's SystemAdministrator role or the Sharing.Admin app role");
   return env;
 }
 
-export async function putEnvironment(deps: Deps, caller: Caller, env: Environment): Promise<{ created: boolean; environment: Environment }> {
+export async function putEnvironment(
+  deps: Deps,
+  caller: Caller,
+  env: Environment,
+): Promise<{ created: boolean; environment: Environment }> {
   requireAppAdmin(caller);
   const previous = await deps.repo.getEnvironment(env.envId);
   const stored: Environment = { ...env, ...(previous?.lastAuditAt ? { lastAuditAt: previous.lastAuditAt } : {}) };
@@ -34,18 +39,30 @@ export async function putEnvironment(deps: Deps, caller: Caller, env: Environmen
   return { created: !previous, environment: stored };
 }
 
-export async function putUser(deps: Deps, caller: Caller, user: TenantUser): Promise<{ created: boolean; user: TenantUser }> {
+export async function putUser(
+  deps: Deps,
+  caller: Caller,
+  user: TenantUser,
+): Promise<{ created: boolean; user: TenantUser }> {
   requireAppAdmin(caller);
   const previous = await deps.repo.getUser(user.userId);
   await deps.repo.putUser(user);
   return { created: !previous, user };
 }
 
-export async function putMembership(deps: Deps, caller: Caller, m: Omit<Membership, "addedBy">): Promise<{ created: boolean; membership: Membership }> {
+export async function putMembership(
+  deps: Deps,
+  caller: Caller,
+  m: Omit<Membership, "addedBy">,
+): Promise<{ created: boolean; membership: Membership }> {
   await requireEnvironmentAdmin(deps, caller, m.envId);
   const [user, previous] = await Promise.all([deps.repo.getUser(m.userId), deps.repo.getMembership(m.envId, m.userId)]);
   if (!user) throw notFound(`user ${m.userId} is not in the tenant directory`);
-  const membership: Membership = { ...m, securityRoles: [...new Set(m.securityRoles)], addedBy: previous?.addedBy ?? "admin" };
+  const membership: Membership = {
+    ...m,
+    securityRoles: [...new Set(m.securityRoles)],
+    addedBy: previous?.addedBy ?? "admin",
+  };
   await deps.repo.putMembership(membership);
   return { created: !previous, membership };
 }
@@ -60,15 +77,28 @@ export async function putGroup(deps: Deps, caller: Caller, group: Group): Promis
   const users = await Promise.all(memberIds.map((id) => deps.repo.getUser(id)));
   const unknown = memberIds.filter((_, i) => users[i] === undefined);
   if (unknown.length > 0) {
-    throw invalid("some members are not in the tenant directory", unknown.map((id) => ({ field: `body.memberIds[${group.memberIds.indexOf(id)}]`, message: `unknown user ${id}` })));
+    throw invalid(
+      "some members are not in the tenant directory",
+      unknown.map((id) => ({ field: `body.memberIds[${group.memberIds.indexOf(id)}]`, message: `unknown user ${id}` })),
+    );
   }
   const previous = await deps.repo.getGroup(group.envId, group.groupId);
-  if (previous && previous.group.kind !== group.kind) throw invalid("a group's kind can't change", [{ field: "body.kind", message: `is ${previous.group.kind}` }]);
+  if (previous && previous.group.kind !== group.kind)
+    throw invalid("a group's kind can't change", [{ field: "body.kind", message: `is ${previous.group.kind}` }]);
   const before = new Set(previous?.group.memberIds ?? []);
   const after = new Set(memberIds);
-  const ref = { type: group.kind === "sharePointList" ? ("sharePointList" as const) : ("group" as const), id: group.groupId };
+  const ref = {
+    type: group.kind === "sharePointList" ? ("sharePointList" as const) : ("group" as const),
+    id: group.groupId,
+  };
   const [item] = outboxItems(deps, [
-    { type: "groupSync", envId: group.envId, group: ref, added: memberIds.filter((id) => !before.has(id)), removed: [...before].filter((id) => !after.has(id)) },
+    {
+      type: "groupSync",
+      envId: group.envId,
+      group: ref,
+      added: memberIds.filter((id) => !before.has(id)),
+      removed: [...before].filter((id) => !after.has(id)),
+    },
   ]);
   const stored = { ...group, memberIds };
   await deps.repo.putGroup(stored, previous, item!);
@@ -87,7 +117,13 @@ export interface DirectoryEntry {
 }
 
 /** `GET .../directory?search=`: tenant users and the environment's groups whose name or email starts with the text. */
-export async function searchDirectory(deps: Deps, caller: Caller, envId: string, text: string, limit = 25): Promise<DirectoryEntry[]> {
+export async function searchDirectory(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  text: string,
+  limit = 25,
+): Promise<DirectoryEntry[]> {
   await requireEnvironmentPart(deps, caller, envId);
   const found = await deps.repo.searchDirectory(envId, text, limit);
   const memberships = await Promise.all(found.users.map((u) => deps.repo.getMembership(envId, u.userId)));
@@ -101,6 +137,10 @@ export async function searchDirectory(deps: Deps, caller: Caller, envId: string,
       enabled: u.enabled,
       isMember: memberships[i] !== undefined,
     })),
-    ...found.groups.map((g) => ({ type: g.kind === "sharePointList" ? ("sharePointList" as const) : ("group" as const), id: g.groupId, displayName: g.displayName })),
+    ...found.groups.map((g) => ({
+      type: g.kind === "sharePointList" ? ("sharePointList" as const) : ("group" as const),
+      id: g.groupId,
+      displayName: g.displayName,
+    })),
   ];
 }

@@ -10,7 +10,10 @@ import type { Caller, Capabilities } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { invitationView, manageAction, type InvitationView } from "./sharing.js";
 
-export type InvitationDeps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock" | "invitationTtlDays"> & {
+export type InvitationDeps = Pick<
+  Capabilities,
+  "repo" | "emailQueue" | "log" | "newId" | "clock" | "invitationTtlDays"
+> & {
   invitations: InvitationSettings;
 };
 
@@ -49,13 +52,19 @@ async function checkToken(deps: InvitationDeps, token: string): Promise<Checked>
   const verified = await verifyInvitationToken(deps.invitations.signingKey, token, now);
   if (!verified.ok) return verified;
   const c = verified.claims;
-  const [found, state] = await Promise.all([deps.repo.getInvitation(c.envId, c.resourceId, c.invitationId), deps.repo.resourceState(c.envId, c.resourceId)]);
+  const [found, state] = await Promise.all([
+    deps.repo.getInvitation(c.envId, c.resourceId, c.invitationId),
+    deps.repo.resourceState(c.envId, c.resourceId),
+  ]);
   if (!found) return { ok: false, reason: "revoked" };
   const inv = found.invitation;
-  if (inv.principalType !== c.principal.type || inv.principalId !== c.principal.id) return { ok: false, reason: "invalid" };
+  if (inv.principalType !== c.principal.type || inv.principalId !== c.principal.id)
+    return { ok: false, reason: "invalid" };
   if (inv.nonce !== c.nonce) return { ok: false, reason: "superseded" };
   if (inv.status === "revoked") return { ok: false, reason: "revoked" };
-  const granted = state?.grants.some((g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role);
+  const granted = state?.grants.some(
+    (g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role,
+  );
   if (!state || !granted) return { ok: false, reason: "revoked" };
   if (inv.status !== "accepted" && new Date(inv.expiresAt) <= now) return { ok: false, reason: "expired" };
   return { ok: true, claims: c, invitation: inv, state };
@@ -122,16 +131,28 @@ const newNonce = () => randomBytes(12).toString("base64url");
  * expiry, status `queued`, and the email job, in one transaction with the resource's ETag and a
  * change entry. The old link dies because its nonce is no longer the invitation's.
  */
-export async function resendInvitation(deps: InvitationDeps, caller: Caller, envId: string, resourceId: string, invitationId: string): Promise<InvitationView> {
+export async function resendInvitation(
+  deps: InvitationDeps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  invitationId: string,
+): Promise<InvitationView> {
   return changeResource(deps, async () => {
-    const [view, found] = await Promise.all([viewAsCaller(deps, caller, envId, resourceId), deps.repo.getInvitation(envId, resourceId, invitationId)]);
+    const [view, found] = await Promise.all([
+      viewAsCaller(deps, caller, envId, resourceId),
+      deps.repo.getInvitation(envId, resourceId, invitationId),
+    ]);
     if (!found) throw notFound(`invitation ${invitationId} was not found on resource ${resourceId}`);
     const inv = found.invitation;
     const action = manageAction(view.state.resource.kind, inv.role);
     if (!action) throw conflict(`invitations to the ${inv.role} role of a ${view.state.resource.kind} can't be resent`);
     requireAction(view, action);
-    const granted = view.state.grants.some((g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role);
-    if (inv.status === "revoked" || !granted) throw conflict(`the ${inv.role} grant this invitation was for has been revoked; share again to invite`);
+    const granted = view.state.grants.some(
+      (g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role,
+    );
+    if (inv.status === "revoked" || !granted)
+      throw conflict(`the ${inv.role} grant this invitation was for has been revoked; share again to invite`);
     if (inv.status === "accepted") throw conflict("the invitation has already been accepted");
     const now = deps.clock();
     const fresh: Invitation = {
@@ -162,7 +183,10 @@ export async function resendInvitation(deps: InvitationDeps, caller: Caller, env
         changes: [entry],
         outbox: outboxItems(deps, [
           { type: "log", envId, entries: [entry] },
-          { type: "email", jobs: [{ kind: "invitation", envId, resourceId, invitationId: fresh.invitationId, nonce: fresh.nonce }] },
+          {
+            type: "email",
+            jobs: [{ kind: "invitation", envId, resourceId, invitationId: fresh.invitationId, nonce: fresh.nonce }],
+          },
         ]),
       },
       result: invitationView(fresh, now),

@@ -77,7 +77,10 @@ export type Prepared =
     };
 
 /** Prepares the email for one kind of job. */
-export type EmailJobHandler<K extends EmailJob["kind"]> = (deps: MailerDeps, job: Extract<EmailJob, { kind: K }>) => Promise<Prepared>;
+export type EmailJobHandler<K extends EmailJob["kind"]> = (
+  deps: MailerDeps,
+  job: Extract<EmailJob, { kind: K }>,
+) => Promise<Prepared>;
 
 export type EmailJobHandlers = { [K in EmailJob["kind"]]?: EmailJobHandler<K> };
 
@@ -99,7 +102,12 @@ export function emailOperationId(name: string): string {
 }
 
 /** Handles one queue message. Throws only when the message should be delivered again (a transient failure). */
-export async function handleEmailMessage(deps: MailerDeps, message: unknown, delivery: Delivery, handlers: EmailJobHandlers = emailJobHandlers): Promise<MailOutcome> {
+export async function handleEmailMessage(
+  deps: MailerDeps,
+  message: unknown,
+  delivery: Delivery,
+  handlers: EmailJobHandlers = emailJobHandlers,
+): Promise<MailOutcome> {
   const parsed = emailJobSchema.safeParse(typeof message === "string" ? tryJson(message) : message);
   if (!parsed.success) {
     const detail = `not an email job, dropped: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(message)"}: ${i.message}`).join("; ")}`;
@@ -108,13 +116,19 @@ export async function handleEmailMessage(deps: MailerDeps, message: unknown, del
   }
   const job = parsed.data;
   const handler = handlerFor(handlers, job);
-  if (!handler) throw new Error(`no mailer handler for ${job.kind} jobs yet; the message is kept (it ends in the poison queue)`);
+  if (!handler)
+    throw new Error(`no mailer handler for ${job.kind} jobs yet; the message is kept (it ends in the poison queue)`);
   const prepared = await handler(deps, job);
   if ("skip" in prepared) return { result: "skipped", detail: `${job.kind}: ${prepared.skip}` };
   return deliverOnce(deps, job.kind, prepared, delivery);
 }
 
-async function deliverOnce(deps: MailerDeps, kind: string, p: Exclude<Prepared, { skip: string }>, delivery: Delivery): Promise<MailOutcome> {
+async function deliverOnce(
+  deps: MailerDeps,
+  kind: string,
+  p: Exclude<Prepared, { skip: string }>,
+  delivery: Delivery,
+): Promise<MailOutcome> {
   const records = new EmailRecords(deps.repo);
   const operationId = p.email.operationId;
   const me = delivery.messageId ?? `unknown-${operationId}`;
@@ -133,7 +147,12 @@ async function deliverOnce(deps: MailerDeps, kind: string, p: Exclude<Prepared, 
       return { result: "skipped", detail: `${kind}: email ${operationId} already failed` };
     }
     const now = deps.clock();
-    if (r?.state === "sending" && r.claimedBy !== me && delivery.messageId !== undefined && now.getTime() - Date.parse(r.claimedAt) < claimTtlMs) {
+    if (
+      r?.state === "sending" &&
+      r.claimedBy !== me &&
+      delivery.messageId !== undefined &&
+      now.getTime() - Date.parse(r.claimedAt) < claimTtlMs
+    ) {
       // Another message is sending it and stays on the queue until it has; this one is a duplicate.
       return { result: "skipped", detail: `${kind}: email ${operationId} is being sent by message ${r.claimedBy}` };
     }
@@ -144,7 +163,11 @@ async function deliverOnce(deps: MailerDeps, kind: string, p: Exclude<Prepared, 
   const final = delivery.dequeueCount >= maxDequeueCount;
   const fail = async (reason: string) => {
     const failedReason = reason.slice(0, 500);
-    await records.put(p.envId, { operationId, kind, state: "failed", claimedBy: me, claimedAt: deps.clock().toISOString(), failedReason }, etag);
+    await records.put(
+      p.envId,
+      { operationId, kind, state: "failed", claimedBy: me, claimedAt: deps.clock().toISOString(), failedReason },
+      etag,
+    );
     await p.recordFailed(failedReason);
   };
   try {
@@ -157,20 +180,29 @@ async function deliverOnce(deps: MailerDeps, kind: string, p: Exclude<Prepared, 
     }
     if (final) {
       await fail(`gave up after ${delivery.dequeueCount} attempts: ${reason}`).catch((err: unknown) =>
-        deps.log(`email ${operationId}: recording the failure failed: ${err instanceof Error ? err.message : String(err)}`),
+        deps.log(
+          `email ${operationId}: recording the failure failed: ${err instanceof Error ? err.message : String(err)}`,
+        ),
       );
     }
     throw e;
   }
   const sentAt = deps.clock();
   // Written without condition: the email went out, whatever claimed it meanwhile.
-  await records.put(p.envId, { operationId, kind, state: "sent", claimedBy: me, claimedAt: sentAt.toISOString(), sentAt: sentAt.toISOString() }, "*");
+  await records.put(
+    p.envId,
+    { operationId, kind, state: "sent", claimedBy: me, claimedAt: sentAt.toISOString(), sentAt: sentAt.toISOString() },
+    "*",
+  );
   await p.recordSent(sentAt);
   return { result: "sent", detail: `${kind}: email ${operationId} sent to ${p.email.to.length} recipient(s)` };
 }
 
 /** The table is keyed by kind, so the handler found for a job takes that job; TypeScript can't follow the correlation. */
-function handlerFor<J extends EmailJob>(handlers: EmailJobHandlers, job: J): ((deps: MailerDeps, job: J) => Promise<Prepared>) | undefined {
+function handlerFor<J extends EmailJob>(
+  handlers: EmailJobHandlers,
+  job: J,
+): ((deps: MailerDeps, job: J) => Promise<Prepared>) | undefined {
   return handlers[job.kind] as ((deps: MailerDeps, job: J) => Promise<Prepared>) | undefined;
 }
 
@@ -191,7 +223,12 @@ type InvitationJob = Extract<EmailJob, { kind: "invitation" }>;
  * Changes an invitation under its ETag, but only the one this job is about (same nonce) and only
  * while `from` allows; a concurrent change (accept, revoke, resend) is re-read and decided again.
  */
-async function updateInvitation(deps: MailerDeps, job: InvitationJob, from: (i: Invitation) => boolean, change: (i: Invitation) => Invitation): Promise<void> {
+async function updateInvitation(
+  deps: MailerDeps,
+  job: InvitationJob,
+  from: (i: Invitation) => boolean,
+  change: (i: Invitation) => Invitation,
+): Promise<void> {
   for (let tries = 0; tries < 5; tries++) {
     const found = await deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId);
     if (!found || found.invitation.nonce !== job.nonce || !from(found.invitation)) return;
@@ -209,12 +246,17 @@ const whileQueued = (i: Invitation) => i.status === "queued";
 
 /** The invitation email, when the invitation still waits for it and its grant still stands. */
 export const prepareInvitationEmail: EmailJobHandler<"invitation"> = async (deps, job) => {
-  const [found, state] = await Promise.all([deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId), deps.repo.resourceState(job.envId, job.resourceId)]);
+  const [found, state] = await Promise.all([
+    deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId),
+    deps.repo.resourceState(job.envId, job.resourceId),
+  ]);
   if (!found) return { skip: "the invitation no longer exists" };
   const inv = found.invitation;
   if (inv.nonce !== job.nonce) return { skip: "superseded by a resend" };
   if (inv.status !== "queued") return { skip: `the invitation is already ${inv.status}` };
-  const granted = state?.grants.some((g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role);
+  const granted = state?.grants.some(
+    (g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role,
+  );
   if (!state || !granted) {
     await updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "revoked" }));
     return { skip: "the grant is gone; the invitation is marked revoked" };
@@ -223,12 +265,23 @@ export const prepareInvitationEmail: EmailJobHandler<"invitation"> = async (deps
   if (new Date(inv.expiresAt) <= now) return { skip: "the invitation expired before it could be sent" };
   const [recipient, sharer] = await Promise.all([deps.repo.getUser(inv.principalId), deps.repo.getUser(inv.sharedBy)]);
   if (!recipient) {
-    await updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "failed", failedReason: `user ${inv.principalId} is not in the tenant directory` }));
+    await updateInvitation(deps, job, whileQueued, (i) => ({
+      ...i,
+      status: "failed",
+      failedReason: `user ${inv.principalId} is not in the tenant directory`,
+    }));
     return { skip: "the invitee is not in the tenant directory; the invitation is marked failed" };
   }
   const token = await signInvitationToken(
     deps.invitations.signingKey,
-    { envId: job.envId, resourceId: job.resourceId, invitationId: inv.invitationId, principal: { type: inv.principalType, id: inv.principalId }, nonce: inv.nonce, expiresAt: new Date(inv.expiresAt) },
+    {
+      envId: job.envId,
+      resourceId: job.resourceId,
+      invitationId: inv.invitationId,
+      principal: { type: inv.principalType, id: inv.principalId },
+      nonce: inv.nonce,
+      expiresAt: new Date(inv.expiresAt),
+    },
     now,
   );
   const rendered = renderInvitationEmail({
@@ -244,9 +297,15 @@ export const prepareInvitationEmail: EmailJobHandler<"invitation"> = async (deps
   });
   return {
     envId: job.envId,
-    email: { operationId: emailOperationId(`invitation|${inv.invitationId}|${inv.nonce}`), to: [{ address: recipient.email, displayName: recipient.displayName }], ...rendered },
-    recordSent: (at) => updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "sent", sentAt: at.toISOString() })),
-    recordFailed: (reason) => updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "failed", failedReason: reason.slice(0, 500) })),
+    email: {
+      operationId: emailOperationId(`invitation|${inv.invitationId}|${inv.nonce}`),
+      to: [{ address: recipient.email, displayName: recipient.displayName }],
+      ...rendered,
+    },
+    recordSent: (at) =>
+      updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "sent", sentAt: at.toISOString() })),
+    recordFailed: (reason) =>
+      updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "failed", failedReason: reason.slice(0, 500) })),
   };
 };
 
@@ -268,7 +327,9 @@ export const prepareOwnerAlertEmail: EmailJobHandler<"ownerAlert"> = async (deps
   ]);
   if (!env) return { skip: `environment ${job.envId} no longer exists` };
   const adminIds = members.filter((m) => m.securityRoles.includes("SystemAdministrator")).map((m) => m.userId);
-  const admins = (await Promise.all(adminIds.map((id) => deps.repo.getUser(id)))).filter((u): u is TenantUser => u !== undefined && u.enabled);
+  const admins = (await Promise.all(adminIds.map((id) => deps.repo.getUser(id)))).filter(
+    (u): u is TenantUser => u !== undefined && u.enabled,
+  );
   if (admins.length === 0) {
     deps.log(`owner alert ${job.alertId}: environment ${job.envId} has no enabled SystemAdministrator to alert`);
     return { skip: "the environment has no enabled admin to alert" };
@@ -286,9 +347,14 @@ export const prepareOwnerAlertEmail: EmailJobHandler<"ownerAlert"> = async (deps
   const noteOnly = async () => undefined;
   return {
     envId: job.envId,
-    email: { operationId: emailOperationId(`ownerAlert|${job.alertId}`), to: admins.map((a) => ({ address: a.email, displayName: a.displayName })), ...rendered },
+    email: {
+      operationId: emailOperationId(`ownerAlert|${job.alertId}`),
+      to: admins.map((a) => ({ address: a.email, displayName: a.displayName })),
+      ...rendered,
+    },
     recordSent: noteOnly,
-    recordFailed: async (reason) => deps.log(`owner alert ${job.alertId} for ${job.envId}/${job.resourceId} could not be sent: ${reason}`),
+    recordFailed: async (reason) =>
+      deps.log(`owner alert ${job.alertId} for ${job.envId}/${job.resourceId} could not be sent: ${reason}`),
   };
 };
 

@@ -14,7 +14,10 @@ export function outboxItems(deps: Pick<Capabilities, "newId">, items: OutboxItem
   return items.map((i, n) => ({ ...i, id: `${base}.${n.toString().padStart(2, "0")}` }) as OutboxItem);
 }
 
-export function changeEntry(deps: Pick<Capabilities, "newId" | "clock">, entry: Omit<ChangeEntry, "changeId" | "at">): ChangeEntry {
+export function changeEntry(
+  deps: Pick<Capabilities, "newId" | "clock">,
+  entry: Omit<ChangeEntry, "changeId" | "at">,
+): ChangeEntry {
   return { changeId: deps.newId(), at: deps.clock().toISOString(), ...entry };
 }
 
@@ -47,7 +50,8 @@ export async function changeResource<T>(
       throw conflict(`resource ${change.resource.resourceId} kept changing while this request ran; try again`);
     }
     const own = (change.outbox ?? []).map((o) => o.id);
-    if (own.length > 0) await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId), own);
+    if (own.length > 0)
+      await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId), own);
     return result;
   }
 }
@@ -57,12 +61,19 @@ export async function changeResource<T>(
  * its creator's owner grant, the change entry, and the outbox items for the catalog, the creator's
  * index and the environment's log.
  */
-export function newResourceChange(deps: Pick<Capabilities, "newId">, resource: Resource, grantedBy: string, entry: ChangeEntry): ResourceChange {
+export function newResourceChange(
+  deps: Pick<Capabilities, "newId">,
+  resource: Resource,
+  grantedBy: string,
+  entry: ChangeEntry,
+): ResourceChange {
   const { envId, resourceId, creatorId } = resource;
   return {
     etag: "new",
     resource,
-    putGrants: [{ principalType: "user", principalId: creatorId, role: "owner", grantedBy, grantedAt: resource.createdAt }],
+    putGrants: [
+      { principalType: "user", principalId: creatorId, role: "owner", grantedBy, grantedAt: resource.createdAt },
+    ],
     changes: [entry],
     outbox: outboxItems(deps, [
       { type: "catalog", envId, resourceId },

@@ -33,7 +33,14 @@ export interface ReassignResult {
   /** "done": every record was walked; "running": the time budget ran out, post the same request again; "dryRun": nothing changed. */
   status: "done" | "running" | "dryRun";
   jobId?: string | undefined;
-  reassigned: { resourceId: string; kind: Resource["kind"]; displayName: string; fromUserId: string; toUserId: string; creatorKeptAsOwner: boolean }[];
+  reassigned: {
+    resourceId: string;
+    kind: Resource["kind"];
+    displayName: string;
+    fromUserId: string;
+    toUserId: string;
+    creatorKeptAsOwner: boolean;
+  }[];
   needsCopy: { resourceId: string; kind: Resource["kind"]; displayName: string; reason: string }[];
   connectionsToFix: ConnectionToFix[];
   resourcesScanned: number;
@@ -54,7 +61,13 @@ const leaseMarginMs = 60_000;
  * interrupted run continues where it stopped when the same request is posted again. A dry run walks
  * the same way, from the same point, and changes nothing.
  */
-export async function reassign(deps: Deps, caller: Caller, envId: string, req: ReassignRequest, options: ReassignOptions = {}): Promise<ReassignResult> {
+export async function reassign(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  req: ReassignRequest,
+  options: ReassignOptions = {},
+): Promise<ReassignResult> {
   await requireReassigner(deps, caller, envId);
   await requireTarget(deps, envId, req);
   const jobs = new ReassignmentsRepository(deps.repo);
@@ -65,7 +78,9 @@ export async function reassign(deps: Deps, caller: Caller, envId: string, req: R
 
   if (req.dryRun) {
     // What the real run would do now: continue a running job after its cursor, reporting its results so far.
-    const items = new Map((resuming ? await jobs.items(envId, resuming.runId) : []).map((i) => [i.resourceId, i] as const));
+    const items = new Map(
+      (resuming ? await jobs.items(envId, resuming.runId) : []).map((i) => [i.resourceId, i] as const),
+    );
     let cursor = resuming?.cursor;
     let scanned = resuming?.resourcesScanned ?? 0;
     do {
@@ -91,7 +106,9 @@ export async function reassign(deps: Deps, caller: Caller, envId: string, req: R
   try {
     if (resuming) {
       if (resuming.leaseUntil && new Date(resuming.leaseUntil) > now) {
-        throw conflict(`a reassignment from ${req.fromUserId} to ${req.toUserId} is already running; post the same request again after ${resuming.leaseUntil} to continue it`);
+        throw conflict(
+          `a reassignment from ${req.fromUserId} to ${req.toUserId} is already running; post the same request again after ${resuming.leaseUntil} to continue it`,
+        );
       }
       job = { ...resuming, actorId: caller.principalId, leaseId, leaseUntil: lease(), updatedAt: now.toISOString() };
       etag = await jobs.putJob(job, existing!.etag);
@@ -113,7 +130,8 @@ export async function reassign(deps: Deps, caller: Caller, envId: string, req: R
       etag = await jobs.putJob(job, existing ? existing.etag : "new");
     }
   } catch (e) {
-    if (e instanceof ConcurrencyError) throw conflict(`another request started this reassignment at the same moment; post it again to continue`);
+    if (e instanceof ConcurrencyError)
+      throw conflict(`another request started this reassignment at the same moment; post it again to continue`);
     throw e;
   }
 
@@ -131,23 +149,36 @@ export async function reassign(deps: Deps, caller: Caller, envId: string, req: R
         updatedAt: deps.clock().toISOString(),
         // Stopping for time lets the next request continue at once.
         ...(outOfTime ? { leaseUntil: undefined, leaseId: undefined } : { leaseUntil: lease() }),
-        ...(page.continuation ? {} : { status: "done" as const, finishedAt: deps.clock().toISOString(), leaseUntil: undefined, leaseId: undefined }),
+        ...(page.continuation
+          ? {}
+          : {
+              status: "done" as const,
+              finishedAt: deps.clock().toISOString(),
+              leaseUntil: undefined,
+              leaseId: undefined,
+            }),
       };
       try {
         etag = await jobs.putJob(job, etag);
       } catch (e) {
-        if (e instanceof ConcurrencyError) throw conflict("another request took this reassignment over; post the same request again to see where it stands");
+        if (e instanceof ConcurrencyError)
+          throw conflict(
+            "another request took this reassignment over; post the same request again to see where it stands",
+          );
         throw e;
       }
       if (job.status === "done") break;
       if (outOfTime) {
-        deps.log(`reassignment ${job.runId} in ${envId}: time budget used after ${job.resourcesScanned} resources; it continues when the request is posted again`);
+        deps.log(
+          `reassignment ${job.runId} in ${envId}: time budget used after ${job.resourcesScanned} resources; it continues when the request is posted again`,
+        );
         break;
       }
     }
   } catch (e) {
     // Let a re-post continue at once instead of waiting for the lease to run out.
-    if (job.status === "running") await jobs.putJob({ ...job, leaseUntil: undefined, leaseId: undefined }, etag).catch(() => undefined);
+    if (job.status === "running")
+      await jobs.putJob({ ...job, leaseUntil: undefined, leaseId: undefined }, etag).catch(() => undefined);
     throw e;
   }
   const items = await jobs.items(envId, job.runId);
@@ -163,18 +194,29 @@ async function requireReassigner(deps: Deps, caller: Caller, envId: string): Pro
   const ctx = await deps.repo.principalContext(envId, caller.principalId);
   if (!env || !ctx.membership) throw notFound(`environment ${envId} was not found`);
   if (!ctx.user?.enabled || !isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles })) {
-    throw forbidden("reassigning records needs the environment's SystemAdministrator role or the Sharing.Admin app role");
+    throw forbidden(
+      "reassigning records needs the environment's SystemAdministrator role or the Sharing.Admin app role",
+    );
   }
 }
 
 /** The target must be able to own what it receives (seed 000); otherwise nothing is reassigned and the error says why. */
 async function requireTarget(deps: Deps, envId: string, req: ReassignRequest): Promise<void> {
-  if (req.fromUserId === req.toUserId) throw invalid("a user's records can't be reassigned to that same user", [{ field: "body.toUserId", message: "must differ from fromUserId" }]);
+  if (req.fromUserId === req.toUserId)
+    throw invalid("a user's records can't be reassigned to that same user", [
+      { field: "body.toUserId", message: "must differ from fromUserId" },
+    ]);
   const target = await deps.repo.principalContext(envId, req.toUserId);
-  if (!target.user) throw invalid("the target is not in the tenant directory", [{ field: "body.toUserId", message: `unknown user ${req.toUserId}` }]);
-  if (!target.user.enabled) throw ruleViolation(`nothing was reassigned: the target ${req.toUserId} is disabled in the tenant directory`);
+  if (!target.user)
+    throw invalid("the target is not in the tenant directory", [
+      { field: "body.toUserId", message: `unknown user ${req.toUserId}` },
+    ]);
+  if (!target.user.enabled)
+    throw ruleViolation(`nothing was reassigned: the target ${req.toUserId} is disabled in the tenant directory`);
   if (!target.membership) {
-    throw ruleViolation(`nothing was reassigned: the target ${req.toUserId} is not a member of environment ${envId}; add them with the EnvironmentMaker role first`);
+    throw ruleViolation(
+      `nothing was reassigned: the target ${req.toUserId} is not a member of environment ${envId}; add them with the EnvironmentMaker role first`,
+    );
   }
   if (!target.membership.securityRoles.some((r) => ownerCapableRoles.includes(r))) {
     throw ruleViolation(
@@ -187,7 +229,11 @@ async function requireTarget(deps: Deps, envId: string, req: ReassignRequest): P
  * What reassignment does to one resource, from its current state. `recorded` is this run's own
  * result row, if any: a resource it already moved (owner now the target) is still reported as moved.
  */
-export function planItem(state: ResourceState, req: Pick<ReassignRequest, "fromUserId" | "toUserId">, recorded: ReassignmentItem | undefined): ReassignmentItem {
+export function planItem(
+  state: ResourceState,
+  req: Pick<ReassignRequest, "fromUserId" | "toUserId">,
+  recorded: ReassignmentItem | undefined,
+): ReassignmentItem {
   const r = state.resource;
   const connectionsToFix: ConnectionToFix[] = (r.kind === "cloudFlow" ? (r.connections ?? []) : [])
     .filter((c) => c.usage === "embedded" && c.ownerId === req.fromUserId)
@@ -198,7 +244,8 @@ export function planItem(state: ResourceState, req: Pick<ReassignRequest, "fromU
   if (r.ownerId === req.fromUserId) {
     return movable ? { ...base, outcome: "reassigned", creatorKeptAsOwner } : { ...base, outcome: "needsCopy" };
   }
-  if (recorded?.outcome === "reassigned" && r.ownerId === req.toUserId) return { ...base, outcome: "reassigned", creatorKeptAsOwner };
+  if (recorded?.outcome === "reassigned" && r.ownerId === req.toUserId)
+    return { ...base, outcome: "reassigned", creatorKeptAsOwner };
   return { ...base, outcome: "none" };
 }
 
@@ -208,7 +255,13 @@ const isReportable = (i: ReassignmentItem) => i.outcome !== "none" || i.connecti
  * One resource, in its own read-decide-write: the result row first (so a crash after it is reported
  * on resume), then the change under the meta row's ETag. Re-running it changes nothing more.
  */
-async function applyToResource(deps: Deps, jobs: ReassignmentsRepository, caller: Caller, job: ReassignmentJob, resourceId: string): Promise<void> {
+async function applyToResource(
+  deps: Deps,
+  jobs: ReassignmentsRepository,
+  caller: Caller,
+  job: ReassignmentJob,
+  resourceId: string,
+): Promise<void> {
   const req = { fromUserId: job.fromUserId, toUserId: job.toUserId };
   let recorded: ReassignmentItem | undefined;
   let recordedRead = false;
@@ -235,12 +288,32 @@ async function applyToResource(deps: Deps, jobs: ReassignmentsRepository, caller
 }
 
 /** The new owner's grant and the meta row's ownerId in one transaction; the leaving user's grant goes unless they created the flow. */
-function ownerChange(deps: Deps, caller: Caller, job: ReassignmentJob, state: ResourceState, creatorKept: boolean): ResourceChange {
+function ownerChange(
+  deps: Deps,
+  caller: Caller,
+  job: ReassignmentJob,
+  state: ResourceState,
+  creatorKept: boolean,
+): ResourceChange {
   const r = state.resource;
   const now = deps.clock().toISOString();
-  const hasGrant = (id: string) => state.grants.some((g) => g.principalType === "user" && g.principalId === id && g.role === "owner");
-  const putGrants: Grant[] = hasGrant(job.toUserId) ? [] : [{ principalType: "user", principalId: job.toUserId, role: "owner", grantedBy: caller.principalId, grantedAt: now }];
-  const deleteGrants = !creatorKept && hasGrant(job.fromUserId) ? [{ principal: { type: "user" as const, id: job.fromUserId }, role: "owner" as const }] : [];
+  const hasGrant = (id: string) =>
+    state.grants.some((g) => g.principalType === "user" && g.principalId === id && g.role === "owner");
+  const putGrants: Grant[] = hasGrant(job.toUserId)
+    ? []
+    : [
+        {
+          principalType: "user",
+          principalId: job.toUserId,
+          role: "owner",
+          grantedBy: caller.principalId,
+          grantedAt: now,
+        },
+      ];
+  const deleteGrants =
+    !creatorKept && hasGrant(job.fromUserId)
+      ? [{ principal: { type: "user" as const, id: job.fromUserId }, role: "owner" as const }]
+      : [];
   const entry = changeEntry(deps, {
     actorId: caller.principalId,
     action: "reassign",
@@ -256,28 +329,50 @@ function ownerChange(deps: Deps, caller: Caller, job: ReassignmentJob, state: Re
     deleteGrants,
     changes: [entry],
     outbox: outboxItems(deps, [
-      { type: "index", envId: r.envId, resourceId: r.resourceId, principals: [{ type: "user", id: job.fromUserId }, { type: "user", id: job.toUserId }] },
+      {
+        type: "index",
+        envId: r.envId,
+        resourceId: r.resourceId,
+        principals: [
+          { type: "user", id: job.fromUserId },
+          { type: "user", id: job.toUserId },
+        ],
+      },
       { type: "catalog", envId: r.envId, resourceId: r.resourceId },
       { type: "log", envId: r.envId, entries: [entry] },
     ]),
   };
 }
 
-function summarize(status: ReassignResult["status"], jobId: string | undefined, items: ReassignmentItem[], req: ReassignRequest, scanned: number): ReassignResult {
+function summarize(
+  status: ReassignResult["status"],
+  jobId: string | undefined,
+  items: ReassignmentItem[],
+  req: ReassignRequest,
+  scanned: number,
+): ReassignResult {
   const sorted = [...items].sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0));
   return {
     status,
     ...(jobId ? { jobId } : {}),
     reassigned: sorted
       .filter((i) => i.outcome === "reassigned")
-      .map((i) => ({ resourceId: i.resourceId, kind: i.kind, displayName: i.displayName, fromUserId: req.fromUserId, toUserId: req.toUserId, creatorKeptAsOwner: i.creatorKeptAsOwner === true })),
+      .map((i) => ({
+        resourceId: i.resourceId,
+        kind: i.kind,
+        displayName: i.displayName,
+        fromUserId: req.fromUserId,
+        toUserId: req.toUserId,
+        creatorKeptAsOwner: i.creatorKeptAsOwner === true,
+      })),
     needsCopy: sorted
       .filter((i) => i.outcome === "needsCopy")
       .map((i) => ({
         resourceId: i.resourceId,
         kind: i.kind,
         displayName: i.displayName,
-        reason: "the flow is not solution-aware: its owner is part of its identity, so the new owner needs a copy (send a copy, or save as)",
+        reason:
+          "the flow is not solution-aware: its owner is part of its identity, so the new owner needs a copy (send a copy, or save as)",
       })),
     connectionsToFix: sorted.flatMap((i) => i.connectionsToFix),
     resourcesScanned: scanned,
@@ -285,7 +380,11 @@ function summarize(status: ReassignResult["status"], jobId: string | undefined, 
 }
 
 /** Runs `f` over the items, at most `limit` at a time; the first failure rejects (after the others settle). */
-export async function forEachLimit<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  f: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   const worker = async () => {

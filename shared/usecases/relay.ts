@@ -13,7 +13,12 @@ type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
  * (a change relays its own; leaving the others' to their own relays keeps concurrent changes of one
  * resource from each applying all of them).
  */
-export async function relayPartition(deps: Deps, table: "resources" | "directory", pk: string, only?: ReadonlySet<string>): Promise<void> {
+export async function relayPartition(
+  deps: Deps,
+  table: "resources" | "directory",
+  pk: string,
+  only?: ReadonlySet<string>,
+): Promise<void> {
   const items = (await deps.repo.outboxItems(table, pk)).filter((i) => !only || only.has(i.item.id));
   if (items.length === 0) return;
   items.sort((a, b) => (a.item.id < b.item.id ? -1 : 1));
@@ -33,15 +38,26 @@ export async function relayPartition(deps: Deps, table: "resources" | "directory
   }
   // Removed together once all are applied; if anything failed, nothing is removed and the sweeper
   // applies them all again, which idempotent items allow.
-  await deps.repo.deleteOutboxItems(table, pk, items.map((i) => i.item.id));
+  await deps.repo.deleteOutboxItems(
+    table,
+    pk,
+    items.map((i) => i.item.id),
+  );
 }
 
 /** Relays a change's outbox right away (all of the partition's, or `only` these ids); a failure is left to the sweeper, never lost. */
-export async function relayNow(deps: Deps, table: "resources" | "directory", pk: string, only?: readonly string[]): Promise<void> {
+export async function relayNow(
+  deps: Deps,
+  table: "resources" | "directory",
+  pk: string,
+  only?: readonly string[],
+): Promise<void> {
   try {
     await relayPartition(deps, table, pk, only ? new Set(only) : undefined);
   } catch (e) {
-    deps.log(`relay of ${table}/${pk} failed and is left for the sweeper: ${e instanceof Error ? e.message : String(e)}`);
+    deps.log(
+      `relay of ${table}/${pk} failed and is left for the sweeper: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 
@@ -55,7 +71,11 @@ export async function sweepOutbox(deps: Deps): Promise<number> {
   return count;
 }
 
-async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promise<ResourceState | undefined>>): Promise<void> {
+async function applyItem(
+  deps: Deps,
+  item: OutboxItem,
+  states: Map<string, Promise<ResourceState | undefined>>,
+): Promise<void> {
   const stateOf = (envId: string, resourceId: string) => {
     const k = keys.resourcePk(envId, resourceId);
     let s = states.get(k);
@@ -76,7 +96,8 @@ async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promi
         const fresh = await deps.repo.resourceState(item.envId, item.resourceId);
         if (indexBasis(fresh, item.principals) === indexBasis(state, item.principals)) return;
         // Still changing after a few rounds: the item stays for a later relay or the sweeper.
-        if (round >= 5) throw new Error(`the grants of ${item.resourceId} kept changing while its index was brought in line`);
+        if (round >= 5)
+          throw new Error(`the grants of ${item.resourceId} kept changing while its index was brought in line`);
         state = fresh;
         states.set(keys.resourcePk(item.envId, item.resourceId), Promise.resolve(fresh));
       }
@@ -122,7 +143,9 @@ async function applyItem(deps: Deps, item: OutboxItem, states: Map<string, Promi
 function indexBasis(state: ResourceState | undefined, principals: readonly PrincipalRef[]): string {
   if (!state) return "";
   const users = principals.every((p) => p.type === "user") ? new Set(principals.map((p) => p.id)) : undefined;
-  const grants = state.grants.filter((g) => !users || g.principalType !== "user" || users.has(g.principalId)).map((g) => `${g.principalType}|${g.principalId}|${g.role}`);
+  const grants = state.grants
+    .filter((g) => !users || g.principalType !== "user" || users.has(g.principalId))
+    .map((g) => `${g.principalType}|${g.principalId}|${g.role}`);
   return JSON.stringify([state.resource.kind, state.resource.displayName, grants.sort()]);
 }
 
@@ -157,7 +180,9 @@ async function reconcilePrincipal(
     await deps.repo.setIndexRows(principal, envId, resourceId, wanted);
     return;
   }
-  const own = grants.filter((g) => g.principalType === principal.type && g.principalId === principal.id).map((g) => entry(g.role, "direct"));
+  const own = grants
+    .filter((g) => g.principalType === principal.type && g.principalId === principal.id)
+    .map((g) => entry(g.role, "direct"));
   await deps.repo.setIndexRows(principal, envId, resourceId, own);
   const group = await deps.repo.getGroup(envId, principal.id);
   for (const memberId of group?.group.memberIds ?? []) {

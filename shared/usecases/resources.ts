@@ -30,7 +30,8 @@ const editAction: Record<ResourceKind, ActionName> = {
 };
 
 export interface ResourceView {
-  resource: Partial<Resource> & Pick<Resource, "envId" | "resourceId" | "kind" | "displayName" | "ownerId" | "creatorId">;
+  resource: Partial<Resource> &
+    Pick<Resource, "envId" | "resourceId" | "kind" | "displayName" | "ownerId" | "creatorId">;
   roles: Role[];
   allowedActions: ActionName[];
   via: Decision["via"];
@@ -39,14 +40,16 @@ export interface ResourceView {
 
 function validateKindFields(input: ResourceInput): void {
   const errors = [];
-  if (input.kind !== "processMining" && input.analyticsReady !== undefined) errors.push({ field: "body.analyticsReady", message: "only for processMining" });
+  if (input.kind !== "processMining" && input.analyticsReady !== undefined)
+    errors.push({ field: "body.analyticsReady", message: "only for processMining" });
   if (input.kind !== "cloudFlow") {
     for (const f of ["solutionAware", "triggerKind", "connections"] as const) {
       if (input[f] !== undefined) errors.push({ field: `body.${f}`, message: "only for cloudFlow" });
     }
   }
   const ids = (input.connections ?? []).map((c) => c.id);
-  if (new Set(ids).size !== ids.length) errors.push({ field: "body.connections", message: "connection ids must be unique" });
+  if (new Set(ids).size !== ids.length)
+    errors.push({ field: "body.connections", message: "connection ids must be unique" });
   if (errors.length > 0) throw invalid("the resource has fields its kind doesn't take", errors);
 }
 
@@ -77,12 +80,18 @@ export async function putResource(
     if (current?.resource) {
       const view = await viewAsCaller(deps, caller, envId, resourceId);
       requireAction(view, editAction[current.resource.kind]);
-      if (ifMatch && ifMatch !== "*" && ifMatch !== view.state.etag) throw conflict("the resource changed since it was read (If-Match)");
+      if (ifMatch && ifMatch !== "*" && ifMatch !== view.state.etag)
+        throw conflict("the resource changed since it was read (If-Match)");
       if (input.kind !== current.resource.kind) throw conflict("a resource's kind can't change");
       if (input.creatorId !== current.resource.creatorId) throw conflict("a resource's creator can't change");
       if (!app) requireOwnCredentials(caller.principalId, current.resource.connections, input.connections);
       const updated: Resource = { ...current.resource, ...stripUndefined(input), updatedAt: now };
-      const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.updated", resourceId, detail: `updated ${updated.kind} ${updated.displayName}` });
+      const entry = changeEntry(deps, {
+        actorId: caller.principalId,
+        action: "resource.updated",
+        resourceId,
+        detail: `updated ${updated.kind} ${updated.displayName}`,
+      });
       const renamed = updated.displayName !== current.resource.displayName;
       return {
         change: {
@@ -91,7 +100,16 @@ export async function putResource(
           changes: [entry],
           outbox: outboxItems(deps, [
             { type: "catalog", envId, resourceId },
-            ...(renamed ? [{ type: "index" as const, envId, resourceId, principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })) }] : []),
+            ...(renamed
+              ? [
+                  {
+                    type: "index" as const,
+                    envId,
+                    resourceId,
+                    principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })),
+                  },
+                ]
+              : []),
             { type: "log", envId, entries: [entry] },
           ]),
         },
@@ -99,32 +117,76 @@ export async function putResource(
       };
     }
     if (ifMatch && ifMatch !== "*") throw conflict("the resource doesn't exist (If-Match)");
-    const callerIsAdmin = app || (callerCtx?.membership ? isEnvironmentAdmin({ securityRoles: callerCtx.membership.securityRoles }) : false);
+    const callerIsAdmin =
+      app ||
+      (callerCtx?.membership ? isEnvironmentAdmin({ securityRoles: callerCtx.membership.securityRoles }) : false);
     if (!callerIsAdmin) {
-      if (input.creatorId !== caller.principalId) throw forbidden("an environment maker registers resources with themselves as creator");
+      if (input.creatorId !== caller.principalId)
+        throw forbidden("an environment maker registers resources with themselves as creator");
       const roles = callerCtx?.membership?.securityRoles ?? [];
-      if (!roles.includes("EnvironmentMaker")) throw forbidden("registering a resource needs the EnvironmentMaker or SystemAdministrator role in this environment");
+      if (!roles.includes("EnvironmentMaker"))
+        throw forbidden(
+          "registering a resource needs the EnvironmentMaker or SystemAdministrator role in this environment",
+        );
     }
-    if (!creatorCtx.user) throw invalid("the creator is not in the tenant directory", [{ field: "body.creatorId", message: `unknown user ${input.creatorId}` }]);
-    if (!creatorCtx.membership) throw invalid("the creator is not a member of the environment", [{ field: "body.creatorId", message: `user ${input.creatorId} is not in environment ${envId}` }]);
-    if (current?.tombstone) throw conflict("a resource with this id was deleted and is still being removed; try again shortly");
-    const resource: Resource = { envId, resourceId, ...stripUndefined(input), ownerId: input.creatorId, createdAt: now, updatedAt: now };
-    const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.registered", resourceId, principal: { type: "user", id: input.creatorId }, role: "owner", detail: `registered ${resource.kind} ${resource.displayName}` });
+    if (!creatorCtx.user)
+      throw invalid("the creator is not in the tenant directory", [
+        { field: "body.creatorId", message: `unknown user ${input.creatorId}` },
+      ]);
+    if (!creatorCtx.membership)
+      throw invalid("the creator is not a member of the environment", [
+        { field: "body.creatorId", message: `user ${input.creatorId} is not in environment ${envId}` },
+      ]);
+    if (current?.tombstone)
+      throw conflict("a resource with this id was deleted and is still being removed; try again shortly");
+    const resource: Resource = {
+      envId,
+      resourceId,
+      ...stripUndefined(input),
+      ownerId: input.creatorId,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const entry = changeEntry(deps, {
+      actorId: caller.principalId,
+      action: "resource.registered",
+      resourceId,
+      principal: { type: "user", id: input.creatorId },
+      role: "owner",
+      detail: `registered ${resource.kind} ${resource.displayName}`,
+    });
     return { change: newResourceChange(deps, resource, caller.principalId, entry), result: { created: true } };
   });
   return { created: result.created, view: await getResource(deps, caller, envId, resourceId) };
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }
 
 /** `GET .../resources/{id}`: the resource and the caller's allowed actions; content only with viewDetails. */
-export async function getResource(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<ResourceView> {
+export async function getResource(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+): Promise<ResourceView> {
   const view = await viewAsCaller(deps, caller, envId, resourceId);
   const r = view.state.resource;
-  const seesContent = view.decision.actions.includes(`${r.kind}.viewDetails` as ActionName) || view.decision.actions.includes(`${r.kind}.editDefinition` as ActionName) || view.decision.actions.includes(`${r.kind}.run` as ActionName);
-  const summary = { envId: r.envId, resourceId: r.resourceId, kind: r.kind, displayName: r.displayName, ownerId: r.ownerId, creatorId: r.creatorId };
+  const seesContent =
+    view.decision.actions.includes(`${r.kind}.viewDetails` as ActionName) ||
+    view.decision.actions.includes(`${r.kind}.editDefinition` as ActionName) ||
+    view.decision.actions.includes(`${r.kind}.run` as ActionName);
+  const summary = {
+    envId: r.envId,
+    resourceId: r.resourceId,
+    kind: r.kind,
+    displayName: r.displayName,
+    ownerId: r.ownerId,
+    creatorId: r.creatorId,
+  };
   return {
     resource: seesContent ? r : summary,
     roles: view.decision.roles,
@@ -140,7 +202,12 @@ export async function deleteResource(deps: Deps, caller: Caller, envId: string, 
     const view = await viewAsCaller(deps, caller, envId, resourceId);
     const r = view.state.resource;
     requireAction(view, `${r.kind}.delete` as ActionName);
-    const entry = changeEntry(deps, { actorId: caller.principalId, action: "resource.deleted", resourceId, detail: `deleted ${r.kind} ${r.displayName}` });
+    const entry = changeEntry(deps, {
+      actorId: caller.principalId,
+      action: "resource.deleted",
+      resourceId,
+      detail: `deleted ${r.kind} ${r.displayName}`,
+    });
     return {
       change: {
         etag: view.state.etag,
@@ -148,7 +215,12 @@ export async function deleteResource(deps: Deps, caller: Caller, envId: string, 
         tombstone: true,
         changes: [entry],
         outbox: outboxItems(deps, [
-          { type: "purge", envId, resourceId, principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })) },
+          {
+            type: "purge",
+            envId,
+            resourceId,
+            principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })),
+          },
           { type: "log", envId, entries: [entry] },
         ]),
       },
@@ -192,7 +264,8 @@ export async function principalResources(
   if (self && !membership) throw notFound(`environment ${envId} was not found`);
   if (!self && !app) {
     if (!callerCtx?.membership) throw notFound(`environment ${envId} was not found`);
-    if (!isEnvironmentAdmin(factsOf(caller.principalId, callerCtx))) throw forbidden("only environment admins may list another principal's resources");
+    if (!isEnvironmentAdmin(factsOf(caller.principalId, callerCtx)))
+      throw forbidden("only environment admins may list another principal's resources");
   }
   if (!self && !membership) throw notFound(`principal ${principalId} is not a member of environment ${envId}`);
   const grouped = new Map<string, ListedResource>();
@@ -211,11 +284,19 @@ export async function principalResources(
     const [catalog, held] = await Promise.all([
       deps.repo.catalogPage(envId, token?.table === "catalog" ? token.continuation : undefined),
       indexFrom
-        ? deps.repo.principalIndexPage(envId, { type: "user", id: principalId }, undefined).then((first) => allIndexEntries(deps, envId, principalId, first))
+        ? deps.repo
+            .principalIndexPage(envId, { type: "user", id: principalId }, undefined)
+            .then((first) => allIndexEntries(deps, envId, principalId, first))
         : allIndexEntries(deps, envId, principalId, page),
     ]);
     for (const r of catalog.resources) {
-      grouped.set(r.resourceId, { resourceId: r.resourceId, kind: r.kind, displayName: r.displayName, roles: [], via: [{ role: "admin", through: "admin" }] });
+      grouped.set(r.resourceId, {
+        resourceId: r.resourceId,
+        kind: r.kind,
+        displayName: r.displayName,
+        roles: [],
+        via: [{ role: "admin", through: "admin" }],
+      });
     }
     for (const e of held) if (grouped.has(e.resourceId)) add(e);
     return { resources: listed(), continuationToken: encodeListToken("catalog", catalog.continuation) };
@@ -240,11 +321,19 @@ function decodeListToken(token: string | undefined): { table: "index" | "catalog
     parsed = undefined;
   }
   const t = listTokenSchema.safeParse(parsed);
-  if (!t.success) throw invalid("the continuation token is not one this API gave out", [{ field: "query.continuationToken", message: "not a valid token" }]);
+  if (!t.success)
+    throw invalid("the continuation token is not one this API gave out", [
+      { field: "query.continuationToken", message: "not a valid token" },
+    ]);
   return { table: t.data.t, continuation: t.data.c };
 }
 
-async function allIndexEntries(deps: Deps, envId: string, principalId: string, first: { entries: IndexEntry[]; continuation?: string | undefined }): Promise<IndexEntry[]> {
+async function allIndexEntries(
+  deps: Deps,
+  envId: string,
+  principalId: string,
+  first: { entries: IndexEntry[]; continuation?: string | undefined },
+): Promise<IndexEntry[]> {
   const out = [...first.entries];
   let continuation = first.continuation;
   while (continuation) {
@@ -256,15 +345,26 @@ async function allIndexEntries(deps: Deps, envId: string, principalId: string, f
 }
 
 /** `PUT .../recordings/{id}`: adds a recording, or relabels one (own or others', by the rules). */
-export async function putRecording(deps: Deps, caller: Caller, envId: string, resourceId: string, recordingId: string, label: string | undefined) {
+export async function putRecording(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  recordingId: string,
+  label: string | undefined,
+) {
   return changeResource(deps, async () => {
     const view = await viewAsCaller(deps, caller, envId, resourceId);
-    if (view.state.resource.kind !== "taskMining") throw notFound(`resource ${resourceId} has no recordings (it is a ${view.state.resource.kind})`);
+    if (view.state.resource.kind !== "taskMining")
+      throw notFound(`resource ${resourceId} has no recordings (it is a ${view.state.resource.kind})`);
     const full = await deps.repo.fullResourceState(envId, resourceId);
     const existing = full?.recordings.find((r) => r.recordingId === recordingId);
     const now = deps.clock().toISOString();
     if (existing) {
-      requireAction(view, existing.addedBy === caller.principalId ? "taskMining.labelOwnRecording" : "taskMining.labelOthersRecording");
+      requireAction(
+        view,
+        existing.addedBy === caller.principalId ? "taskMining.labelOwnRecording" : "taskMining.labelOthersRecording",
+      );
     } else {
       requireAction(view, "taskMining.addRecording");
     }
@@ -279,14 +379,27 @@ export async function putRecording(deps: Deps, caller: Caller, envId: string, re
 }
 
 /** `DELETE .../recordings/{id}`: own recordings by anyone who may add them; others' by owners and co-owners. */
-export async function deleteRecording(deps: Deps, caller: Caller, envId: string, resourceId: string, recordingId: string): Promise<void> {
+export async function deleteRecording(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  recordingId: string,
+): Promise<void> {
   await changeResource(deps, async () => {
     const view = await viewAsCaller(deps, caller, envId, resourceId);
-    if (view.state.resource.kind !== "taskMining") throw notFound(`resource ${resourceId} has no recordings (it is a ${view.state.resource.kind})`);
+    if (view.state.resource.kind !== "taskMining")
+      throw notFound(`resource ${resourceId} has no recordings (it is a ${view.state.resource.kind})`);
     const full = await deps.repo.fullResourceState(envId, resourceId);
     const existing = full?.recordings.find((r) => r.recordingId === recordingId);
     if (!existing) throw notFound(`recording ${recordingId} was not found`);
-    requireAction(view, existing.addedBy === caller.principalId ? "taskMining.deleteOwnRecording" : "taskMining.deleteOthersRecording");
-    return { change: { etag: view.state.etag, resource: view.state.resource, deleteRecordings: [recordingId] }, result: undefined };
+    requireAction(
+      view,
+      existing.addedBy === caller.principalId ? "taskMining.deleteOwnRecording" : "taskMining.deleteOthersRecording",
+    );
+    return {
+      change: { etag: view.state.etag, resource: view.state.resource, deleteRecordings: [recordingId] },
+      result: undefined,
+    };
   });
 }

@@ -1,6 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { conflict, invalid, notFound, ruleViolation, type FieldError } from "../errors.js";
-import type { Environment, Grant, Invitation, InvitationStatus, PrincipalRef, Resource, TenantUser } from "../model/records.js";
+import type {
+  Environment,
+  Grant,
+  Invitation,
+  InvitationStatus,
+  PrincipalRef,
+  Resource,
+  TenantUser,
+} from "../model/records.js";
 import type { EmailJob } from "../model/emailJobs.js";
 import {
   grantableRoles,
@@ -107,7 +115,13 @@ async function resolveTargets(deps: Deps, envId: string, principals: PrincipalRe
 }
 
 /** `POST .../shares`: grants one role to principals, invites them and records it. */
-export async function share(deps: Deps, caller: Caller, envId: string, resourceId: string, req: ShareRequest): Promise<ShareResult> {
+export async function share(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  req: ShareRequest,
+): Promise<ShareResult> {
   const principals = dedupe(req.principals);
   return changeResource(deps, async () => {
     const [view, env, targets] = await Promise.all([
@@ -131,7 +145,9 @@ export async function share(deps: Deps, caller: Caller, envId: string, resourceI
     const fresh = targets.filter((t) => !existing.has(`${t.ref.type}|${t.ref.id}|${req.role}`));
     const warnings = shareWarnings(req, targets);
     if (fresh.length === 0) {
-      const same = view.state.grants.filter((g) => g.role === req.role && principals.some((p) => p.type === g.principalType && p.id === g.principalId));
+      const same = view.state.grants.filter(
+        (g) => g.role === req.role && principals.some((p) => p.type === g.principalType && p.id === g.principalId),
+      );
       return { result: { created: false, grants: same, invitations: [], warnings } };
     }
 
@@ -182,7 +198,13 @@ export async function share(deps: Deps, caller: Caller, envId: string, resourceI
         }),
       ),
     ];
-    const jobs: EmailJob[] = invitations.map((i) => ({ kind: "invitation", envId, resourceId, invitationId: i.invitationId, nonce: i.nonce }));
+    const jobs: EmailJob[] = invitations.map((i) => ({
+      kind: "invitation",
+      envId,
+      resourceId,
+      invitationId: i.invitationId,
+      nonce: i.nonce,
+    }));
     if (env.sensitive && ownershipRoles.includes(req.role)) {
       for (const g of grants) {
         jobs.push({
@@ -204,12 +226,22 @@ export async function share(deps: Deps, caller: Caller, envId: string, resourceI
       putInvitations: invitations,
       changes,
       outbox: outboxItems(deps, [
-        { type: "index", envId, resourceId, principals: grants.map((g) => ({ type: g.principalType, id: g.principalId })) },
+        {
+          type: "index",
+          envId,
+          resourceId,
+          principals: grants.map((g) => ({ type: g.principalType, id: g.principalId })),
+        },
         { type: "log", envId, entries: changes },
         ...(jobs.length > 0 ? [{ type: "email" as const, jobs }] : []),
       ]),
     };
-    const result: ShareResult = { created: true, grants, invitations: invitations.map((i) => invitationView(i, now)), warnings };
+    const result: ShareResult = {
+      created: true,
+      grants,
+      invitations: invitations.map((i) => invitationView(i, now)),
+      warnings,
+    };
     return { change, result };
   });
 }
@@ -236,32 +268,49 @@ function checkShareRules(
   const kind = resource.kind;
   const allowedTypes = (principalTypesByRole[kind] as Record<string, readonly string[]>)[req.role] ?? [];
   const badTypes = principals.flatMap((p, i) =>
-    allowedTypes.includes(p.type) ? [] : [{ field: `body.principals[${i}].type`, message: `${req.role} of a ${kind} resource can't be given to a ${p.type}` }],
+    allowedTypes.includes(p.type)
+      ? []
+      : [
+          {
+            field: `body.principals[${i}].type`,
+            message: `${req.role} of a ${kind} resource can't be given to a ${p.type}`,
+          },
+        ],
   );
   if (badTypes.length > 0) throw invalid("some principals can't receive this role", badTypes);
   if (kind === "cloudFlow" && !app && sharer?.license === "free") {
     throw ruleViolation("a user with a free license can't share cloud flows; a paid or seeded license is needed");
   }
   if (req.role === "runOnly" && resource.triggerKind !== "instant") {
-    throw ruleViolation("run-only users can be added only to instant (manually triggered) flows; this flow is automated");
+    throw ruleViolation(
+      "run-only users can be added only to instant (manually triggered) flows; this flow is automated",
+    );
   }
   if (env.sovereignCloud && principals.some((p) => p.type === "sharePointList")) {
     throw ruleViolation("SharePoint lists can't own flows in sovereign clouds (GCC High, DoD)");
   }
   if (req.connectionChoices && req.role !== "runOnly") {
-    throw invalid("connection choices apply to run-only sharing", [{ field: "body.connectionChoices", message: "only with role runOnly" }]);
+    throw invalid("connection choices apply to run-only sharing", [
+      { field: "body.connectionChoices", message: "only with role runOnly" },
+    ]);
   }
   if (req.connectionChoices) {
     const known = new Set((resource.connections ?? []).map((c) => c.id));
     const unknown = Object.keys(req.connectionChoices).filter((id) => !known.has(id));
     if (unknown.length > 0) {
-      throw invalid("connection choices name connections the flow doesn't have", unknown.map((id) => ({ field: `body.connectionChoices.${id}`, message: "not a connection of this flow" })));
+      throw invalid(
+        "connection choices name connections the flow doesn't have",
+        unknown.map((id) => ({ field: `body.connectionChoices.${id}`, message: "not a connection of this flow" })),
+      );
     }
   }
 }
 
 /** For each connection the flow uses, whose credentials a run-only user's runs use (default: the flow's own). */
-function runOnlyChoices(resource: Resource, chosen: ShareRequest["connectionChoices"]): Record<string, "embedded" | "invoker"> {
+function runOnlyChoices(
+  resource: Resource,
+  chosen: ShareRequest["connectionChoices"],
+): Record<string, "embedded" | "invoker"> {
   const out: Record<string, "embedded" | "invoker"> = {};
   for (const c of resource.connections ?? []) {
     if (c.usage === "embedded") out[c.id] = chosen?.[c.id] ?? "embedded";
@@ -273,7 +322,8 @@ function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
   const warnings: string[] = [];
   if (req.sendInvitation) {
     for (const t of targets) {
-      if (t.ref.type !== "user") warnings.push(`invitations are emailed to users only; ${t.ref.type} ${t.ref.id} was not emailed`);
+      if (t.ref.type !== "user")
+        warnings.push(`invitations are emailed to users only; ${t.ref.type} ${t.ref.id} was not emailed`);
     }
   }
   return warnings;
@@ -287,14 +337,21 @@ function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
 async function addToEnvironment(deps: Deps, env: Environment, targets: Target[], actorId: string): Promise<void> {
   for (const t of targets) {
     if (t.ref.type !== "user" || t.memberOfEnvironment) continue;
-    await deps.repo.putMembership({ envId: env.envId, userId: t.ref.id, securityRoles: env.isDefault ? ["EnvironmentMaker"] : [], addedBy: "sharing" });
+    await deps.repo.putMembership({
+      envId: env.envId,
+      userId: t.ref.id,
+      securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
+      addedBy: "sharing",
+    });
     await deps.repo.putEnvironmentChange(
       env.envId,
       changeEntry(deps, {
         actorId,
         action: "member.added",
         principal: t.ref,
-        detail: env.isDefault ? "added to the environment with EnvironmentMaker by sharing" : "added to the environment with no security role by sharing",
+        detail: env.isDefault
+          ? "added to the environment with EnvironmentMaker by sharing"
+          : "added to the environment with no security role by sharing",
       }),
     );
   }
@@ -306,32 +363,58 @@ export interface RevokeResult {
 }
 
 /** `DELETE .../shares/{type}/{id}/{role}`. */
-export async function revoke(deps: Deps, caller: Caller, envId: string, resourceId: string, principal: PrincipalRef, role: Role): Promise<RevokeResult> {
+export async function revoke(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  principal: PrincipalRef,
+  role: Role,
+): Promise<RevokeResult> {
   return changeResource(deps, async () => {
     const view = await viewAsCaller(deps, caller, envId, resourceId);
     const resource = view.state.resource;
     if (!isRoleOf(resource.kind, role)) {
-      throw invalid(`${resource.kind} resources have no role ${role}`, [{ field: "params.role", message: `must be one of ${grantableRoles[resource.kind].join(", ")}` }]);
+      throw invalid(`${resource.kind} resources have no role ${role}`, [
+        { field: "params.role", message: `must be one of ${grantableRoles[resource.kind].join(", ")}` },
+      ]);
     }
     const action = manageAction(resource.kind, role);
     if (!action) throw conflict(`the ${role} of a ${resource.kind} resource changes only by reassignment`);
     requireAction(view, action);
-    if (resource.kind === "cloudFlow" && role === "owner" && principal.type === "user" && principal.id === resource.creatorId) {
+    if (
+      resource.kind === "cloudFlow" &&
+      role === "owner" &&
+      principal.type === "user" &&
+      principal.id === resource.creatorId
+    ) {
       throw conflict("the creator of a flow can never be removed as owner");
     }
-    const grant = view.state.grants.find((g) => g.principalType === principal.type && g.principalId === principal.id && g.role === role);
+    const grant = view.state.grants.find(
+      (g) => g.principalType === principal.type && g.principalId === principal.id && g.role === role,
+    );
     if (!grant) throw notFound(`${principal.type} ${principal.id} holds no ${role} grant on this resource`);
     const warnings: string[] = [];
     if (resource.kind === "cloudFlow" && role === "owner") {
-      const orphaned = (resource.connections ?? []).filter((c) => c.usage === "embedded" && principal.type === "user" && c.ownerId === principal.id);
+      const orphaned = (resource.connections ?? []).filter(
+        (c) => c.usage === "embedded" && principal.type === "user" && c.ownerId === principal.id,
+      );
       for (const c of orphaned) {
-        warnings.push(`embedded connection ${c.id} (${c.connector}) uses the credentials of removed owner ${principal.id}; an owner must give it new credentials`);
+        warnings.push(
+          `embedded connection ${c.id} (${c.connector}) uses the credentials of removed owner ${principal.id}; an owner must give it new credentials`,
+        );
       }
     }
     const now = deps.clock();
     const full = await deps.repo.fullResourceState(envId, resourceId);
     const revokedInvitations = (full?.invitations ?? [])
-      .filter((i) => i.principalType === principal.type && i.principalId === principal.id && i.role === role && (i.status === "queued" || i.status === "sent" || i.status === "failed"))
+      .filter(
+        (i) =>
+          i.principalType === principal.type &&
+          i.principalId === principal.id &&
+          i.role === role &&
+          (i.status === "queued" || i.status === "sent" || i.status === "failed"),
+      )
       .map((i) => ({ ...i, status: "revoked" as const }));
     const entry = changeEntry(deps, {
       actorId: caller.principalId,

@@ -13,11 +13,25 @@ import { invitationStatus, linkIn, makeWorld, shareWithInvitee, waitForMail } fr
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
 if (!haveChromium && process.env.CI) {
-  throw new Error(`the browser tests need Chromium at ${chromiumPath} (apt-get install -y chromium); in CI they must run`);
+  throw new Error(
+    `the browser tests need Chromium at ${chromiumPath} (apt-get install -y chromium); in CI they must run`,
+  );
 }
-if (!haveChromium) console.warn(`SKIPPED browser tests: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH); CI is not set`);
+if (!haveChromium)
+  console.warn(
+    `SKIPPED browser tests: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH); CI is not set`,
+  );
 
-const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 // Each payload tries to prove it ran by setting a global or opening a dialog.
 const hostileName = `Megan <script>window.__pwned="name";alert("name")</script><img src=x onerror="window.__pwned='img'"> Maker`;
@@ -34,7 +48,11 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
   beforeAll(async () => {
     stack = await startStack();
     profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-    context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args: chromiumArgs });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: chromiumArgs,
+    });
     context.on("page", watch);
     for (const p of context.pages()) watch(p);
   });
@@ -110,7 +128,9 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
   });
 
   it("reads on a phone: no sideways scrolling, a big enough button", async () => {
-    const w = await makeWorld(stack, { resourceName: "A process with a rather long name that has to wrap on a narrow screen without scrolling" });
+    const w = await makeWorld(stack, {
+      resourceName: "A process with a rather long name that has to wrap on a narrow screen without scrolling",
+    });
     await shareWithInvitee(stack, w, "viewer", "x".repeat(300));
     const [mail] = await waitForMail(stack, w.invitee.email);
     const page = await context.newPage();

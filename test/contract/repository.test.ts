@@ -37,14 +37,21 @@ class Meter {
 }
 
 /** Records each port call with its table, and can make chosen calls fail once, as a crash would. */
-function instrumented(store: RowStore, calls: string[], fault: { armed?: { method: string; table: string } | undefined }) {
+function instrumented(
+  store: RowStore,
+  calls: string[],
+  fault: { armed?: { method: string; table: string } | undefined },
+) {
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof value !== "function") return value;
       return (...args: unknown[]) => {
         // Transactions are recorded with what they write, so a test can tell a grant's from the relay's.
-        const writes = prop === "transact" && Array.isArray(args[2]) ? ` ${(args[2] as { op: string; rk: string }[]).map((o) => `${o.op}:${o.rk.split("|")[0]}`).join(",")}` : "";
+        const writes =
+          prop === "transact" && Array.isArray(args[2])
+            ? ` ${(args[2] as { op: string; rk: string }[]).map((o) => `${o.op}:${o.rk.split("|")[0]}`).join(",")}`
+            : "";
         calls.push(`${String(prop)} ${String(args[0])}${writes}`);
         const armed = fault.armed;
         if (armed && armed.method === prop && String(args[0]).endsWith(armed.table)) {
@@ -83,12 +90,33 @@ describe.each(backends())("repository on $name", (backend) => {
       invitationTtlDays: 14,
       log: (m) => void logs.push(m),
     };
-    await putEnvironment(caps, admin, { envId: "e1", displayName: "Env", isDefault: true, sensitive: false, expectedOwnerGroupIds: [], sovereignCloud: false });
+    await putEnvironment(caps, admin, {
+      envId: "e1",
+      displayName: "Env",
+      isDefault: true,
+      sensitive: false,
+      expectedOwnerGroupIds: [],
+      sovereignCloud: false,
+    });
     for (const id of ["maker", "bob"]) {
-      await putUser(caps, admin, { userId: id, email: `${id}@x.test`, displayName: id, userType: "member", enabled: true, license: "paid" });
+      await putUser(caps, admin, {
+        userId: id,
+        email: `${id}@x.test`,
+        displayName: id,
+        userType: "member",
+        enabled: true,
+        license: "paid",
+      });
       await putMembership(caps, admin, { envId: "e1", userId: id, securityRoles: ["EnvironmentMaker"] });
     }
-    await putResource(caps, as("maker"), "e1", "p1", { kind: "processMining", displayName: "Orders", creatorId: "maker" }, undefined);
+    await putResource(
+      caps,
+      as("maker"),
+      "e1",
+      "p1",
+      { kind: "processMining", displayName: "Orders", creatorId: "maker" },
+      undefined,
+    );
     failEmail = opts.failEmailOnce ?? false;
     /** From now on, the next call of this method on this table fails once. */
     const failNext = (method: string, table: string) => void (fault.armed = { method, table });
@@ -97,9 +125,15 @@ describe.each(backends())("repository on $name", (backend) => {
 
   it("answers an access check and a check item with two storage requests sent together", async () => {
     const { caps, meter } = await world();
-    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: false });
+    await share(caps, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: false,
+    });
     meter.start();
-    const results = await check(caps, as("bob"), "e1", [{ principalId: "bob", resourceId: "p1", action: "processMining.viewAnalytics" }]);
+    const results = await check(caps, as("bob"), "e1", [
+      { principalId: "bob", resourceId: "p1", action: "processMining.viewAnalytics" },
+    ]);
     expect(results[0]?.allowed).toBe(true);
     expect(meter.requests).toHaveLength(2);
     expect(meter.maxInFlight).toBe(2);
@@ -113,19 +147,29 @@ describe.each(backends())("repository on $name", (backend) => {
   it("shares one role with one principal in one entity-group transaction", async () => {
     const { caps, calls, tables } = await world();
     calls.length = 0;
-    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
+    await share(caps, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: true,
+    });
     const onResources = calls.filter((c) => c.startsWith(`transact ${tables.resources} `));
     const granting = onResources.filter((c) => c.includes("upsert:grant"));
     expect(granting).toHaveLength(1);
     // The one transaction holds the meta row under its ETag, the grant, the invitation and the outbox.
     expect(granting[0]).toMatch(/replace:meta.*upsert:grant.*upsert:invitation.*upsert:outbox/);
     // Besides it, only the relay's removal of the applied outbox rows touches the resource's partition.
-    expect(onResources.filter((c) => c !== granting[0]).every((c) => /^transact \S+ (delete:outbox,?)+$/.test(c))).toBe(true);
+    expect(onResources.filter((c) => c !== granting[0]).every((c) => /^transact \S+ (delete:outbox,?)+$/.test(c))).toBe(
+      true,
+    );
   });
 
   it("lists a principal's resources with one partition query", async () => {
     const { caps, meter } = await world();
-    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: false });
+    await share(caps, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: false,
+    });
     meter.start();
     const listed = await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined);
     expect(listed.resources.map((r) => r.resourceId)).toEqual(["p1"]);
@@ -135,13 +179,19 @@ describe.each(backends())("repository on $name", (backend) => {
   it("repairs a crash between the grant and its index: the sweeper finishes it, the email job goes once", async () => {
     const { caps, sent, logs, tables, failNext } = await world();
     failNext("transact", tables.principals);
-    const r = await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
+    const r = await share(caps, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: true,
+    });
     expect(r.created).toBe(true);
     expect(logs.some((l) => l.includes("left for the sweeper"))).toBe(true);
     expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toEqual([]);
     expect(sent).toHaveLength(0);
     expect(await sweepOutbox(caps)).toBe(1);
-    expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources.map((x) => x.resourceId)).toEqual(["p1"]);
+    expect(
+      (await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources.map((x) => x.resourceId),
+    ).toEqual(["p1"]);
     expect(sent.map((j) => j.kind)).toEqual(["invitation"]);
     expect(await sweepOutbox(caps)).toBe(0);
     expect(sent).toHaveLength(1);
@@ -149,7 +199,11 @@ describe.each(backends())("repository on $name", (backend) => {
 
   it("repairs a crash after the index was written but before the email was queued", async () => {
     const { caps, sent } = await world({ failEmailOnce: true });
-    await share(caps, as("maker"), "e1", "p1", { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: true });
+    await share(caps, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: true,
+    });
     expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toHaveLength(1);
     expect(sent).toHaveLength(0);
     expect(await sweepOutbox(caps)).toBe(1);

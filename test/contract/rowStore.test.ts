@@ -10,9 +10,11 @@ describe.each(backends())("row store contract: $name", (backend) => {
   it("reads back what a transaction wrote, with an ETag, and nothing for a missing row", async () => {
     const { store, table } = fresh();
     expect(await store.get(table, "p", "missing")).toBeUndefined();
-    const etags = await store.transact(table, "p", [{ op: "insert", rk: "a", fields: { json: "{\"x\":1}", n: 3, b: true } }]);
+    const etags = await store.transact(table, "p", [
+      { op: "insert", rk: "a", fields: { json: '{"x":1}', n: 3, b: true } },
+    ]);
     const row = await store.get(table, "p", "a");
-    expect(row?.fields).toEqual({ json: "{\"x\":1}", n: 3, b: true });
+    expect(row?.fields).toEqual({ json: '{"x":1}', n: 3, b: true });
     expect(row?.etag).toBe(etags.get("a"));
   });
 
@@ -23,11 +25,19 @@ describe.each(backends())("row store contract: $name", (backend) => {
     const upserted = (await store.transact(table, "p", [{ op: "upsert", rk: "a", fields: { v: "2" } }])).get("a");
     expect(upserted).toBe((await store.get(table, "p", "a"))?.etag);
     expect(upserted).not.toBe(inserted);
-    const replaced = (await store.transact(table, "p", [{ op: "replace", rk: "a", fields: { v: "3" }, etag: upserted! }])).get("a");
+    const replaced = (
+      await store.transact(table, "p", [{ op: "replace", rk: "a", fields: { v: "3" }, etag: upserted! }])
+    ).get("a");
     expect(replaced).toBe((await store.get(table, "p", "a"))?.etag);
-    await expect(store.transact(table, "p", [{ op: "replace", rk: "a", fields: { v: "4" }, etag: upserted! }])).rejects.toBeInstanceOf(ConcurrencyError);
-    await expect(store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "5" } }])).rejects.toBeInstanceOf(ConcurrencyError);
-    await expect(store.transact(table, "p", [{ op: "replace", rk: "missing", fields: { v: "6" }, etag: "*" }])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(
+      store.transact(table, "p", [{ op: "replace", rk: "a", fields: { v: "4" }, etag: upserted! }]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(store.transact(table, "p", [{ op: "insert", rk: "a", fields: { v: "5" } }])).rejects.toBeInstanceOf(
+      ConcurrencyError,
+    );
+    await expect(
+      store.transact(table, "p", [{ op: "replace", rk: "missing", fields: { v: "6" }, etag: "*" }]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
   });
 
   it("applies a transaction all or nothing: a duplicate insert rolls back the other writes", async () => {
@@ -55,7 +65,9 @@ describe.each(backends())("row store contract: $name", (backend) => {
       { op: "delete", rk: "g" },
     ]);
     expect(await store.get(table, "p", "g")).toBeUndefined();
-    await expect(store.transact(table, "p", [{ op: "replace", rk: "meta", fields: { v: "3" }, etag }])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(
+      store.transact(table, "p", [{ op: "replace", rk: "meta", fields: { v: "3" }, etag }]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
     expect((await store.get(table, "p", "meta"))?.fields.v).toBe("2");
   });
 
@@ -96,7 +108,10 @@ describe.each(backends())("row store contract: $name", (backend) => {
     let continuation: string | undefined;
     let pages = 0;
     do {
-      const page = await store.queryPage(table, "p", [{ eq: "meta" }, { prefix: "grant|" }], { continuation, pageSize: 2 });
+      const page = await store.queryPage(table, "p", [{ eq: "meta" }, { prefix: "grant|" }], {
+        continuation,
+        pageSize: 2,
+      });
       rks.push(...page.rows.map((r) => r.rk));
       continuation = page.continuation;
       pages++;
@@ -108,7 +123,10 @@ describe.each(backends())("row store contract: $name", (backend) => {
 
   it("scans a row key prefix across partitions", async () => {
     const { store, table } = fresh();
-    await store.transact(table, "p1", [{ op: "insert", rk: "outbox|1", fields: { v: "1" } }, { op: "insert", rk: "meta", fields: { v: "m" } }]);
+    await store.transact(table, "p1", [
+      { op: "insert", rk: "outbox|1", fields: { v: "1" } },
+      { op: "insert", rk: "meta", fields: { v: "m" } },
+    ]);
     await store.transact(table, "p2", [{ op: "insert", rk: "outbox|2", fields: { v: "2" } }]);
     const found: string[] = [];
     for await (const page of store.scanPages(table, "outbox|")) found.push(...page.map((r) => `${r.pk}/${r.rk}`));

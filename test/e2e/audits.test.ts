@@ -17,7 +17,15 @@ interface Report {
   findings: Finding[];
 }
 
-const rules = ["noEnabledOwner", "disabledConnectionOwner", "guestOwner", "ownerOutsideExpectedGroups", "ownerAddedSinceLastAudit", "disabledUserGrant", "tooManyOwners"];
+const rules = [
+  "noEnabledOwner",
+  "disabledConnectionOwner",
+  "guestOwner",
+  "ownerOutsideExpectedGroups",
+  "ownerAddedSinceLastAudit",
+  "disabledUserGrant",
+  "tooManyOwners",
+];
 
 /** RFC 4180: quoted fields, doubled quotes, CRLF rows. */
 function parseCsv(text: string): string[][] {
@@ -60,7 +68,15 @@ describe("compliance audits, through HTTP", () => {
   /** One instance of every resource rule's finding (see test/unit/audits.test.ts for the reasoning). */
   async function seeded() {
     const { env, id } = uniqueIds("audit");
-    const [admin, maker, u2, u3, leaver, guest, outsider] = ["admin", "maker", "u2", "u3", "leaver", "guest", "outsider"].map(id) as [string, string, string, string, string, string, string];
+    const [admin, maker, u2, u3, leaver, guest, outsider] = [
+      "admin",
+      "maker",
+      "u2",
+      "u3",
+      "leaver",
+      "guest",
+      "outsider",
+    ].map(id) as [string, string, string, string, string, string, string];
     const w = await environment(stack, env, { sensitive: true, expectedOwnerGroupIds: [id("makers")], maxOwners: 2 }, [
       { id: admin, roles: ["SystemAdministrator"] },
       { id: maker, roles: ["EnvironmentMaker"] },
@@ -75,23 +91,39 @@ describe("compliance audits, through HTTP", () => {
       body: { displayName: "Makers", kind: "securityGroup", memberIds: [maker, u2, u3, leaver, guest] },
     });
     const path = (r: string) => `/api/environments/${env}/resources/${r}`;
-    const put = (r: string, body: Record<string, unknown>) => expectStatus(stack, 201, "PUT", path(r), { token: w.app, body: { creatorId: maker, ...body } });
+    const put = (r: string, body: Record<string, unknown>) =>
+      expectStatus(stack, 201, "PUT", path(r), { token: w.app, body: { creatorId: maker, ...body } });
     const share = async (r: string, role: string, ids: string[]) =>
-      expectStatus(stack, 201, "POST", `${path(r)}/shares`, { token: await w.token(maker), body: { role, principals: ids.map((x) => ({ type: "user", id: x })), sendInvitation: false } });
+      expectStatus(stack, 201, "POST", `${path(r)}/shares`, {
+        token: await w.token(maker),
+        body: { role, principals: ids.map((x) => ({ type: "user", id: x })), sendInvitation: false },
+      });
     await put("p-guest", { kind: "processMining", displayName: 'Invoices, "2026"' });
     await share("p-guest", "coOwner", [guest]);
     await put("p-outside", { kind: "processMining", displayName: "Orders" });
     await share("p-outside", "coOwner", [outsider]);
     await put("p-orphan", { kind: "taskMining", displayName: "Expenses", creatorId: leaver });
-    await put("f-crowded", { kind: "cloudFlow", displayName: "Approvals", solutionAware: true, triggerKind: "instant" });
+    await put("f-crowded", {
+      kind: "cloudFlow",
+      displayName: "Approvals",
+      solutionAware: true,
+      triggerKind: "instant",
+    });
     await share("f-crowded", "owner", [u2, u3]);
-    await put("f-conn", { kind: "cloudFlow", displayName: "Notify", solutionAware: true, triggerKind: "automated", connections: [{ id: "c-leaver", connector: "Outlook", ownerId: leaver, usage: "embedded" }] });
+    await put("f-conn", {
+      kind: "cloudFlow",
+      displayName: "Notify",
+      solutionAware: true,
+      triggerKind: "automated",
+      connections: [{ id: "c-leaver", connector: "Outlook", ownerId: leaver, usage: "embedded" }],
+    });
     await put("p-clean", { kind: "processMining", displayName: "Clean" });
     await putPerson(stack, w.app, env, { id: leaver, enabled: false });
     return { ...w, env, id, admin, maker, u2, guest, outsider, leaver, path, share };
   }
 
-  const audit = (w: { env: string }, auditId: string, token: string, headers: Record<string, string> = {}) => stack.api("GET", `/api/environments/${w.env}/audits/${auditId}`, { token, headers });
+  const audit = (w: { env: string }, auditId: string, token: string, headers: Record<string, string> = {}) =>
+    stack.api("GET", `/api/environments/${w.env}/audits/${auditId}`, { token, headers });
 
   it("reports one instance of every finding exactly once, as JSON and CSV, and emails the admins", async () => {
     const w = await seeded();
@@ -101,7 +133,9 @@ describe("compliance audits, through HTTP", () => {
     stack.sink.clear();
 
     await w.share("p-clean", "coOwner", [w.u2]);
-    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, { token: await w.token(w.admin) });
+    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, {
+      token: await w.token(w.admin),
+    });
     const { auditId } = started.json as { auditId: string };
     expect(started.headers.get("location")).toBe(`/api/environments/${w.env}/audits/${auditId}`);
     const report = await poll("the audit to finish", async () => {
@@ -109,7 +143,9 @@ describe("compliance audits, through HTTP", () => {
       return r.status === "done" ? r : undefined;
     });
     expect(report.stats).toMatchObject({ resources: 6, findings: 7 });
-    expect(Object.fromEntries(rules.map((rule) => [rule, report.findings.filter((f) => f.rule === rule).length]))).toEqual(Object.fromEntries(rules.map((r) => [r, 1])));
+    expect(
+      Object.fromEntries(rules.map((rule) => [rule, report.findings.filter((f) => f.rule === rule).length])),
+    ).toEqual(Object.fromEntries(rules.map((r) => [r, 1])));
     expect(report.stats.byRule).toEqual(Object.fromEntries(rules.map((r) => [r, 1])));
     const by = (rule: string) => report.findings.find((f) => f.rule === rule);
     expect(by("guestOwner")).toMatchObject({ resourceId: "p-guest", principalId: w.guest, severity: "high" });
@@ -126,25 +162,43 @@ describe("compliance audits, through HTTP", () => {
     expect(csv.headers.get("content-type")).toBe("text/csv; charset=utf-8");
     const rows = parseCsv(csv.text);
     expect(rows[0]).toEqual(["rule", "severity", "resourceId", "principalId", "detail"]);
-    expect(rows.slice(1).map((r) => r.slice(0, 4))).toEqual(report.findings.map((f) => [f.rule, f.severity, f.resourceId ?? "", f.principalId ?? ""]));
+    expect(rows.slice(1).map((r) => r.slice(0, 4))).toEqual(
+      report.findings.map((f) => [f.rule, f.severity, f.resourceId ?? "", f.principalId ?? ""]),
+    );
     expect(rows.find((r) => r[0] === "guestOwner")?.[4]).toContain('"Invoices, "2026""');
     expect(csv.text).toContain('"Invoices, ""2026"""');
 
-    const mail = await mailTo(stack, `${w.admin}@contoso.test`, new RegExp(`\\[Env ${w.env}\\] Sharing audit: 7 findings`));
+    const mail = await mailTo(
+      stack,
+      `${w.admin}@contoso.test`,
+      new RegExp(`\\[Env ${w.env}\\] Sharing audit: 7 findings`),
+    );
     const link = `${stack.baseUrl}/api/environments/${w.env}/audits/${auditId}`;
     expect(mail.html).toContain(`href="${link}"`);
     expect(mail.plainText).toContain(link);
-    for (const title of ["Resources with no enabled owner", "Guest owners", "Grants to disabled users", "Flows with more owners than allowed"]) expect(mail.plainText).toContain(title);
-    expect(mail.plainText.indexOf("Resources with no enabled owner")).toBeLessThan(mail.plainText.indexOf("Flows with more owners than allowed"));
+    for (const title of [
+      "Resources with no enabled owner",
+      "Guest owners",
+      "Grants to disabled users",
+      "Flows with more owners than allowed",
+    ])
+      expect(mail.plainText).toContain(title);
+    expect(mail.plainText.indexOf("Resources with no enabled owner")).toBeLessThan(
+      mail.plainText.indexOf("Flows with more owners than allowed"),
+    );
     expect(mail.html).not.toContain("<script");
   });
 
   it("is for environment admins and Sharing.Audit apps", async () => {
     const w = await seeded();
     await expectStatus(stack, 403, "POST", `/api/environments/${w.env}/audits`, { token: await w.token(w.maker) });
-    await expectStatus(stack, 404, "POST", `/api/environments/${w.env}/audits`, { token: await stack.token(w.id("stranger")) });
+    await expectStatus(stack, 404, "POST", `/api/environments/${w.env}/audits`, {
+      token: await stack.token(w.id("stranger")),
+    });
     const auditor = await stack.token(w.id("auditor"), ["Sharing.Audit"]);
-    const { auditId } = (await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, { token: auditor })).json as { auditId: string };
+    const { auditId } = (
+      await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, { token: auditor })
+    ).json as { auditId: string };
     expect((await audit(w, auditId, auditor)).status).toBe(200);
     expect((await audit(w, auditId, await w.token(w.maker))).status).toBe(403);
     expect((await audit(w, "no-such-audit", auditor)).status).toBe(404);

@@ -27,7 +27,13 @@ describe("the change log, through HTTP", () => {
 
   async function world() {
     const { env, id } = uniqueIds("log");
-    const [admin, maker, co, viewer, other] = ["admin", "maker", "co", "viewer", "other"].map(id) as [string, string, string, string, string];
+    const [admin, maker, co, viewer, other] = ["admin", "maker", "co", "viewer", "other"].map(id) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const w = await environment(stack, env, {}, [
       { id: admin, roles: ["SystemAdministrator"] },
       { id: maker, roles: ["EnvironmentMaker"] },
@@ -37,17 +43,31 @@ describe("the change log, through HTTP", () => {
     ]);
     const p1 = `/api/environments/${env}/resources/p1`;
     const p2 = `/api/environments/${env}/resources/p2`;
-    await expectStatus(stack, 201, "PUT", p1, { token: await w.token(maker), body: { kind: "processMining", displayName: "Invoices", creatorId: maker } });
-    await expectStatus(stack, 201, "PUT", p2, { token: await w.token(other), body: { kind: "processMining", displayName: "Orders", creatorId: other } });
+    await expectStatus(stack, 201, "PUT", p1, {
+      token: await w.token(maker),
+      body: { kind: "processMining", displayName: "Invoices", creatorId: maker },
+    });
+    await expectStatus(stack, 201, "PUT", p2, {
+      token: await w.token(other),
+      body: { kind: "processMining", displayName: "Orders", creatorId: other },
+    });
     const shareWith = async (path: string, who: string, role: string, ids: string[]) =>
-      expectStatus(stack, 201, "POST", `${path}/shares`, { token: await w.token(who), body: { role, principals: ids.map((x) => ({ type: "user", id: x })), sendInvitation: false } });
+      expectStatus(stack, 201, "POST", `${path}/shares`, {
+        token: await w.token(who),
+        body: { role, principals: ids.map((x) => ({ type: "user", id: x })), sendInvitation: false },
+      });
     await shareWith(p1, maker, "coOwner", [co]);
     await shareWith(p1, maker, "viewer", [viewer]);
-    const changes = (query: string, token: string) => stack.api("GET", `/api/environments/${env}/changes${query}`, { token });
+    const changes = (query: string, token: string) =>
+      stack.api("GET", `/api/environments/${env}/changes${query}`, { token });
     return { ...w, env, id, admin, maker, co, viewer, other, p1, p2, shareWith, changes };
   }
 
-  async function all(w: Awaited<ReturnType<typeof world>>, query: string, token: string): Promise<{ items: Item[]; pages: number }> {
+  async function all(
+    w: Awaited<ReturnType<typeof world>>,
+    query: string,
+    token: string,
+  ): Promise<{ items: Item[]; pages: number }> {
     const items: Item[] = [];
     let pages = 0;
     let next: string | undefined;
@@ -68,12 +88,20 @@ describe("the change log, through HTTP", () => {
     const crowd = Array.from({ length: 60 }, (_, i) => w.id(`u${i}`));
     for (const u of crowd) await putPerson(stack, w.app, w.env, { id: u });
     for (let i = 0; i < crowd.length; i += 20) await w.shareWith(w.p2, w.other, "viewer", crowd.slice(i, i + 20));
-    await expectStatus(stack, 200, "DELETE", `${w.p1}/shares/user/${w.viewer}/viewer`, { token: await w.token(w.maker) });
+    await expectStatus(stack, 200, "DELETE", `${w.p1}/shares/user/${w.viewer}/viewer`, {
+      token: await w.token(w.maker),
+    });
 
     const first = (await w.changes("", await w.token(w.admin))).json as Page;
     expect(first.items).toHaveLength(50);
     expect(first.continuationToken).toBeDefined();
-    expect(first.items[0]).toMatchObject({ action: "revoke", actorId: w.maker, resourceId: "p1", principal: { type: "user", id: w.viewer }, role: "viewer" });
+    expect(first.items[0]).toMatchObject({
+      action: "revoke",
+      actorId: w.maker,
+      resourceId: "p1",
+      principal: { type: "user", id: w.viewer },
+      role: "viewer",
+    });
     const everything = await all(w, "", await w.token(w.admin));
     expect(everything.pages).toBeGreaterThan(2);
     const times = everything.items.map((i) => i.at);

@@ -32,15 +32,27 @@ describe("flow owners and connections, through HTTP", () => {
       { id: "teams", connector: "Teams", ownerId: co, usage: "embedded" },
       { id: "sp", connector: "SharePoint", ownerId: co, usage: "other" },
     ];
-    const body = { kind: "cloudFlow", displayName: "Approvals", creatorId: maker, solutionAware: true, triggerKind: "instant", connections };
+    const body = {
+      kind: "cloudFlow",
+      displayName: "Approvals",
+      creatorId: maker,
+      solutionAware: true,
+      triggerKind: "instant",
+      connections,
+    };
     await expectStatus(stack, 201, "PUT", flow, { token: w.app, body });
-    await expectStatus(stack, 201, "POST", `${flow}/shares`, { token: await w.token(maker), body: { role: "owner", principals: [{ type: "user", id: co }], sendInvitation: false } });
+    await expectStatus(stack, 201, "POST", `${flow}/shares`, {
+      token: await w.token(maker),
+      body: { role: "owner", principals: [{ type: "user", id: co }], sendInvitation: false },
+    });
     return { ...w, envId, id, maker, co, runner, flow, body, connections };
   }
 
   it("warns, on removing an owner, about the embedded connections that used their credentials; never removes the creator", async () => {
     const w = await world();
-    const r = await expectStatus(stack, 200, "DELETE", `${w.flow}/shares/user/${w.co}/owner`, { token: await w.token(w.maker) });
+    const r = await expectStatus(stack, 200, "DELETE", `${w.flow}/shares/user/${w.co}/owner`, {
+      token: await w.token(w.maker),
+    });
     const warnings = (r.json as { warnings: string[] }).warnings;
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/embedded connection teams \(Teams\)/);
@@ -54,56 +66,118 @@ describe("flow owners and connections, through HTTP", () => {
     const put = async (status: number, who: string, connections: unknown[]) =>
       expectStatus(stack, status, "PUT", w.flow, { token: await w.token(who), body: { ...w.body, connections } });
     const refused = await put(403, w.co, [{ ...outlook, ownerId: w.co }, teams, sp]);
-    expect(refused.json).toMatchObject({ detail: expect.stringMatching(/created by .*maker.*can't change the credentials/) });
+    expect(refused.json).toMatchObject({
+      detail: expect.stringMatching(/created by .*maker.*can't change the credentials/),
+    });
     await put(403, w.co, [{ ...outlook, connector: "Gmail" }, teams, sp]);
     await put(403, w.co, [outlook, teams, sp, { id: "new", connector: "X", ownerId: w.maker, usage: "embedded" }]);
     // Usage may change, any connection may be dropped, own ones changed, own ones added.
-    await put(200, w.co, [{ ...outlook, usage: "other" }, { ...teams, connector: "Microsoft Teams" }, { id: "mine", connector: "Excel", ownerId: w.co, usage: "embedded" }]);
+    await put(200, w.co, [
+      { ...outlook, usage: "other" },
+      { ...teams, connector: "Microsoft Teams" },
+      { id: "mine", connector: "Excel", ownerId: w.co, usage: "embedded" },
+    ]);
   });
 
   it("stores each connection's run-only choice and shows it in the run-only user's access", async () => {
     const w = await world();
     await expectStatus(stack, 201, "POST", `${w.flow}/shares`, {
       token: await w.token(w.maker),
-      body: { role: "runOnly", principals: [{ type: "user", id: w.runner }], sendInvitation: false, connectionChoices: { teams: "invoker" } },
+      body: {
+        role: "runOnly",
+        principals: [{ type: "user", id: w.runner }],
+        sendInvitation: false,
+        connectionChoices: { teams: "invoker" },
+      },
     });
-    const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${w.runner}`, { token: await w.token(w.runner) });
-    expect(access.json).toMatchObject({ roles: ["runOnly"], actions: ["cloudFlow.run"], connectionChoices: { outlook: "embedded", teams: "invoker" } });
+    const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${w.runner}`, {
+      token: await w.token(w.runner),
+    });
+    expect(access.json).toMatchObject({
+      roles: ["runOnly"],
+      actions: ["cloudFlow.run"],
+      connectionChoices: { outlook: "embedded", teams: "invoker" },
+    });
     await expectStatus(stack, 400, "POST", `${w.flow}/shares`, {
       token: await w.token(w.maker),
-      body: { role: "runOnly", principals: [{ type: "user", id: w.co }], sendInvitation: false, connectionChoices: { nope: "invoker" } },
+      body: {
+        role: "runOnly",
+        principals: [{ type: "user", id: w.co }],
+        sendInvitation: false,
+        connectionChoices: { nope: "invoker" },
+      },
     });
     const automated = `/api/environments/${w.envId}/resources/${w.id("auto")}`;
-    await expectStatus(stack, 201, "PUT", automated, { token: await w.token(w.maker), body: { ...w.body, triggerKind: "automated", connections: [] } });
-    await expectStatus(stack, 422, "POST", `${automated}/shares`, { token: await w.token(w.maker), body: { role: "runOnly", principals: [{ type: "user", id: w.runner }], sendInvitation: false } });
+    await expectStatus(stack, 201, "PUT", automated, {
+      token: await w.token(w.maker),
+      body: { ...w.body, triggerKind: "automated", connections: [] },
+    });
+    await expectStatus(stack, 422, "POST", `${automated}/shares`, {
+      token: await w.token(w.maker),
+      body: { role: "runOnly", principals: [{ type: "user", id: w.runner }], sendInvitation: false },
+    });
   });
 
   it("adds a tenant user shared with to the environment: with no role outside the default environment, so they may only run", async () => {
     const w = await world();
     const newcomer = w.id("newcomer");
     await putPerson(stack, w.app, w.envId, { id: newcomer });
-    await expectStatus(stack, 201, "POST", `${w.flow}/shares`, { token: await w.token(w.maker), body: { role: "owner", principals: [{ type: "user", id: newcomer }], sendInvitation: false } });
-    const found = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/directory?search=Name%20${newcomer}`, { token: await w.token(w.maker) });
+    await expectStatus(stack, 201, "POST", `${w.flow}/shares`, {
+      token: await w.token(w.maker),
+      body: { role: "owner", principals: [{ type: "user", id: newcomer }], sendInvitation: false },
+    });
+    const found = await expectStatus(
+      stack,
+      200,
+      "GET",
+      `/api/environments/${w.envId}/directory?search=Name%20${newcomer}`,
+      { token: await w.token(w.maker) },
+    );
     expect(found.json).toMatchObject({ items: [{ id: newcomer, isMember: true }] });
-    const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${newcomer}`, { token: await w.token(newcomer) });
-    expect(access.json).toMatchObject({ roles: ["owner"], actions: ["cloudFlow.run"], limitation: expect.stringMatching(/no security role .* admin/) });
+    const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${newcomer}`, {
+      token: await w.token(newcomer),
+    });
+    expect(access.json).toMatchObject({
+      roles: ["owner"],
+      actions: ["cloudFlow.run"],
+      limitation: expect.stringMatching(/no security role .* admin/),
+    });
     const checks = await expectStatus(stack, 200, "POST", `/api/environments/${w.envId}/check`, {
       token: await w.token(newcomer),
-      body: { checks: [{ principalId: newcomer, resourceId: w.flow.split("/").at(-1), action: "cloudFlow.run" }, { principalId: newcomer, resourceId: w.flow.split("/").at(-1), action: "cloudFlow.editDefinition" }] },
+      body: {
+        checks: [
+          { principalId: newcomer, resourceId: w.flow.split("/").at(-1), action: "cloudFlow.run" },
+          { principalId: newcomer, resourceId: w.flow.split("/").at(-1), action: "cloudFlow.editDefinition" },
+        ],
+      },
     });
-    expect(checks.json).toMatchObject({ results: [{ allowed: true }, { allowed: false, reason: expect.stringMatching(/until an environment admin assigns a role/) }] });
+    expect(checks.json).toMatchObject({
+      results: [
+        { allowed: true },
+        { allowed: false, reason: expect.stringMatching(/until an environment admin assigns a role/) },
+      ],
+    });
     const edit = await expectStatus(stack, 403, "PUT", w.flow, { token: await w.token(newcomer), body: w.body });
     expect(edit.json).toMatchObject({ detail: expect.stringMatching(/no security role/) });
-    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${newcomer}`, { token: w.app });
-    expect((log.json as { items: { action: string }[] }).items.map((i) => i.action)).toEqual(expect.arrayContaining(["member.added", "grant"]));
+    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${newcomer}`, {
+      token: w.app,
+    });
+    expect((log.json as { items: { action: string }[] }).items.map((i) => i.action)).toEqual(
+      expect.arrayContaining(["member.added", "grant"]),
+    );
   });
 
   it("adds them with EnvironmentMaker in the default environment", async () => {
     const w = await world({ isDefault: true });
     const newcomer = w.id("newcomer");
     await putPerson(stack, w.app, w.envId, { id: newcomer });
-    await expectStatus(stack, 201, "POST", `${w.flow}/shares`, { token: await w.token(w.maker), body: { role: "owner", principals: [{ type: "user", id: newcomer }], sendInvitation: false } });
-    const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${newcomer}`, { token: await w.token(newcomer) });
+    await expectStatus(stack, 201, "POST", `${w.flow}/shares`, {
+      token: await w.token(w.maker),
+      body: { role: "owner", principals: [{ type: "user", id: newcomer }], sendInvitation: false },
+    });
+    const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${newcomer}`, {
+      token: await w.token(newcomer),
+    });
     expect((access.json as { actions: string[] }).actions).toContain("cloudFlow.editDefinition");
   });
 });

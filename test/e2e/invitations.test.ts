@@ -2,7 +2,16 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signInvitationToken } from "../../shared/invitations/token.js";
 import { startStack, type Stack } from "../support/stack.js";
-import { eventually, invitationStatus, linkIn, makeWorld, mailTo, shareWithInvitee, tokenOf, waitForMail } from "./invitationsWorld.js";
+import {
+  eventually,
+  invitationStatus,
+  linkIn,
+  makeWorld,
+  mailTo,
+  shareWithInvitee,
+  tokenOf,
+  waitForMail,
+} from "./invitationsWorld.js";
 
 // Invitations end to end: the compiled app on the local host, Azurite and the mail sink, through HTTP.
 
@@ -15,7 +24,8 @@ afterAll(async () => {
 });
 
 const form = { "content-type": "application/x-www-form-urlencoded" };
-const accept = (link: string) => fetch(`${link}/accept`, { method: "POST", headers: form, body: "", redirect: "manual" });
+const accept = (link: string) =>
+  fetch(`${link}/accept`, { method: "POST", headers: form, body: "", redirect: "manual" });
 const open = (link: string) => fetch(link, { redirect: "manual" });
 
 function expectSafePage(r: Response, text: string) {
@@ -36,16 +46,23 @@ describe("invitations end to end", () => {
     expect(mail!.subject).toBe('Megan Maker shared the analytics of the process "Invoice processing" with you');
     expect(mail!.from).toBe("DoNotReply@sharing.test");
     expect(mail!.plainText).toContain("Please review the Q3 invoices.");
-    await eventually(async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined), "status sent");
+    await eventually(
+      async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
+      "status sent",
+    );
 
     const link = linkIn(stack, mail!);
     const page = await open(link);
     const html = await page.text();
     expect(page.status).toBe(200);
     expectSafePage(page, html);
-    expect(html).toContain("Megan Maker shared the process mining process <strong>Invoice processing</strong> with you as a viewer.");
+    expect(html).toContain(
+      "Megan Maker shared the process mining process <strong>Invoice processing</strong> with you as a viewer.",
+    );
     expect(html).toContain(`<form method="post" action="/api/invitations/${tokenOf(link)}/accept">`);
-    expect(page.headers.get("content-security-policy")).toContain(`form-action 'self' ${new URL(stack.sink.url).origin}`);
+    expect(page.headers.get("content-security-policy")).toContain(
+      `form-action 'self' ${new URL(stack.sink.url).origin}`,
+    );
     // Opening the page changes nothing.
     expect(await invitationStatus(stack, w, invitationId)).toBe("sent");
 
@@ -65,13 +82,17 @@ describe("invitations end to end", () => {
     await shareWithInvitee(stack, pending, "coOwner");
     const [m1] = await waitForMail(stack, pending.invitee.email);
     expect(m1!.subject).toContain("invited you to co-own");
-    expect((await accept(linkIn(stack, m1!))).headers.get("location")).toBe(`${stack.sink.url}/app/environments/${pending.envId}/resources/${pending.resourceId}/details`);
+    expect((await accept(linkIn(stack, m1!))).headers.get("location")).toBe(
+      `${stack.sink.url}/app/environments/${pending.envId}/resources/${pending.resourceId}/details`,
+    );
 
     const task = await makeWorld(stack, { kind: "taskMining" });
     await shareWithInvitee(stack, task, "contributor");
     const [m2] = await waitForMail(stack, task.invitee.email);
     expect(m2!.plainText).toContain("asks you to add recordings");
-    expect((await accept(linkIn(stack, m2!))).headers.get("location")).toBe(`${stack.sink.url}/app/environments/${task.envId}/resources/${task.resourceId}`);
+    expect((await accept(linkIn(stack, m2!))).headers.get("location")).toBe(
+      `${stack.sink.url}/app/environments/${task.envId}/resources/${task.resourceId}`,
+    );
   });
 
   it("sends exactly one email when the service fails twice and then recovers (the SDK's own retries, same operation id)", async () => {
@@ -80,26 +101,40 @@ describe("invitations end to end", () => {
     const invitationId = await shareWithInvitee(stack, w, "viewer");
     const [mail] = await waitForMail(stack, w.invitee.email);
     expect(stack.sink.attempts(mail!.operationId)).toBe(3);
-    await eventually(async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined), "status sent");
+    await eventually(
+      async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
+      "status sent",
+    );
     expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
   });
 
-  it("sends exactly one email through an outage longer than the SDK's retries (queue redelivery)", { timeout: 120_000 }, async () => {
-    const w = await makeWorld(stack);
-    // 4 attempts per dequeue (the SDK retries 3 times): dequeues 1 and 2 fail, the third gets through.
-    stack.sink.failNext(500, 8);
-    const invitationId = await shareWithInvitee(stack, w, "viewer");
-    const [mail] = await waitForMail(stack, w.invitee.email, 1, 100_000);
-    expect(stack.sink.attempts(mail!.operationId)).toBe(9);
-    await eventually(async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined), "status sent");
-    expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
-  });
+  it(
+    "sends exactly one email through an outage longer than the SDK's retries (queue redelivery)",
+    { timeout: 120_000 },
+    async () => {
+      const w = await makeWorld(stack);
+      // 4 attempts per dequeue (the SDK retries 3 times): dequeues 1 and 2 fail, the third gets through.
+      stack.sink.failNext(500, 8);
+      const invitationId = await shareWithInvitee(stack, w, "viewer");
+      const [mail] = await waitForMail(stack, w.invitee.email, 1, 100_000);
+      expect(stack.sink.attempts(mail!.operationId)).toBe(9);
+      await eventually(
+        async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
+        "status sent",
+      );
+      expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
+    },
+  );
 
   it("shows the revoked page for a revoked grant's link, and accepting it changes nothing", async () => {
     const w = await makeWorld(stack);
     const invitationId = await shareWithInvitee(stack, w, "viewer");
     const link = linkIn(stack, (await waitForMail(stack, w.invitee.email))[0]!);
-    const revoked = await stack.api("DELETE", `/api/environments/${w.envId}/resources/${w.resourceId}/shares/user/${w.invitee.id}/viewer`, { token: w.makerToken });
+    const revoked = await stack.api(
+      "DELETE",
+      `/api/environments/${w.envId}/resources/${w.resourceId}/shares/user/${w.invitee.id}/viewer`,
+      { token: w.makerToken },
+    );
     expect(revoked.status).toBe(200);
     for (const r of [await open(link), await accept(link)]) {
       const text = await r.text();
@@ -114,7 +149,10 @@ describe("invitations end to end", () => {
     const w = await makeWorld(stack);
     const invitationId = await shareWithInvitee(stack, w, "viewer");
     const link = linkIn(stack, (await waitForMail(stack, w.invitee.email))[0]!);
-    await eventually(async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined), "status sent");
+    await eventually(
+      async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
+      "status sent",
+    );
     const [header, payload, signature] = tokenOf(link).split(".") as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
     const base = link.slice(0, link.lastIndexOf("/") + 1);
@@ -172,7 +210,11 @@ describe("invitations end to end", () => {
     expect((await accept(newLink)).status).toBe(303);
     expect(await invitationStatus(stack, w, invitationId)).toBe("accepted");
     expect((await stack.api("POST", path, { token: w.makerToken })).status).toBe(409);
-    const unknown = await stack.api("POST", `/api/environments/${w.envId}/resources/${w.resourceId}/invitations/nope/resend`, { token: w.makerToken });
+    const unknown = await stack.api(
+      "POST",
+      `/api/environments/${w.envId}/resources/${w.resourceId}/invitations/nope/resend`,
+      { token: w.makerToken },
+    );
     expect(unknown.status).toBe(404);
   });
 

@@ -9,7 +9,18 @@ import { sortableId, type Capabilities } from "../../shared/usecases/capabilitie
 import { emailOperationId } from "../../shared/usecases/mailer.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { startStack, type Stack } from "../support/stack.js";
-import { eventually, invitationStatus, makeWorld, mailTo, peekTexts, queue, queueLength, shareWithInvitee, unique, waitForMail } from "./invitationsWorld.js";
+import {
+  eventually,
+  invitationStatus,
+  makeWorld,
+  mailTo,
+  peekTexts,
+  queue,
+  queueLength,
+  shareWithInvitee,
+  unique,
+  waitForMail,
+} from "./invitationsWorld.js";
 
 // What can go wrong between a share and an inbox: crashes around the outbox relay, and messages
 // that can't be sent. The compiled app on the local host, Azurite and the mail sink.
@@ -45,7 +56,11 @@ function dyingProcess(emailQueue: EmailQueue): { caps: Capabilities; logs: strin
 const emailItems = async (caps: Capabilities, envId: string, resourceId: string) =>
   (await caps.repo.outboxItems("resources", keys.resourcePk(envId, resourceId))).filter((o) => o.item.type === "email");
 
-async function invitationJobOf(caps: Capabilities, envId: string, resourceId: string): Promise<Extract<EmailJob, { kind: "invitation" }>> {
+async function invitationJobOf(
+  caps: Capabilities,
+  envId: string,
+  resourceId: string,
+): Promise<Extract<EmailJob, { kind: "invitation" }>> {
   const full = await caps.repo.fullResourceState(envId, resourceId);
   const inv = full?.invitations[0];
   if (!inv) throw new Error("no invitation stored");
@@ -76,7 +91,10 @@ describe("invitations when things fail", () => {
     expect(mail!.operationId).toBe(emailOperationId(`invitation|${job.invitationId}|${job.nonce}`));
     expect(stack.sink.attempts(mail!.operationId)).toBe(1);
     expect(await emailItems(dying.caps, w.envId, w.resourceId)).toEqual([]);
-    await eventually(async () => ((await invitationStatus(stack, w, job.invitationId)) === "sent" ? true : undefined), "status sent");
+    await eventually(
+      async () => ((await invitationStatus(stack, w, job.invitationId)) === "sent" ? true : undefined),
+      "status sent",
+    );
     // A later sweep finds nothing left to send.
     await stack.runFunction("outboxSweeper");
     expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
@@ -91,51 +109,88 @@ describe("invitations when things fail", () => {
         throw new Error("killed after the enqueue");
       },
     });
-    await share(dying.caps, { principalId: w.maker.id, appRoles: [] }, w.envId, w.resourceId, { role: "viewer", principals: [{ type: "user", id: w.invitee.id }], sendInvitation: true });
+    await share(dying.caps, { principalId: w.maker.id, appRoles: [] }, w.envId, w.resourceId, {
+      role: "viewer",
+      principals: [{ type: "user", id: w.invitee.id }],
+      sendInvitation: true,
+    });
     const [mail] = await waitForMail(stack, w.invitee.email);
     expect(await emailItems(dying.caps, w.envId, w.resourceId)).toHaveLength(1);
 
     await stack.runFunction("outboxSweeper");
     expect(await emailItems(dying.caps, w.envId, w.resourceId)).toEqual([]);
     // The job is on the queue a second time; wait until the mailer has taken it off.
-    await eventually(async () => ((await queueLength(stack, emailQueueName)) === 0 ? true : undefined), "the outbound queue to drain");
+    await eventually(
+      async () => ((await queueLength(stack, emailQueueName)) === 0 ? true : undefined),
+      "the outbound queue to drain",
+    );
     expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
     // One POST: our own sent record stopped the duplicate, not the sink's deduplication.
     expect(stack.sink.attempts(mail!.operationId)).toBe(1);
   });
 
-  it("an invitation the service refuses through five dequeues goes to the poison queue and reads failed; the next one is delivered", { timeout: 120_000 }, async () => {
-    const w = await makeWorld(stack);
-    // 503 with Retry-After: 0 is retried by the SDK at once, 4 attempts per dequeue; 5 dequeues.
-    stack.sink.failNext(503, 20, 0);
-    const invitationId = await shareWithInvitee(stack, w, "viewer");
-    await eventually(async () => ((await invitationStatus(stack, w, invitationId)) === "failed" ? true : undefined), "status failed", 100_000);
-    await eventually(async () => ((await peekTexts(stack, poisonQueue)).some((t) => t.includes(invitationId)) ? true : undefined), "the job in the poison queue");
-    expect(mailTo(stack, w.invitee.email)).toEqual([]);
+  it(
+    "an invitation the service refuses through five dequeues goes to the poison queue and reads failed; the next one is delivered",
+    { timeout: 120_000 },
+    async () => {
+      const w = await makeWorld(stack);
+      // 503 with Retry-After: 0 is retried by the SDK at once, 4 attempts per dequeue; 5 dequeues.
+      stack.sink.failNext(503, 20, 0);
+      const invitationId = await shareWithInvitee(stack, w, "viewer");
+      await eventually(
+        async () => ((await invitationStatus(stack, w, invitationId)) === "failed" ? true : undefined),
+        "status failed",
+        100_000,
+      );
+      await eventually(
+        async () => ((await peekTexts(stack, poisonQueue)).some((t) => t.includes(invitationId)) ? true : undefined),
+        "the job in the poison queue",
+      );
+      expect(mailTo(stack, w.invitee.email)).toEqual([]);
 
-    const next = await makeWorld(stack);
-    const nextId = await shareWithInvitee(stack, next, "viewer");
-    await waitForMail(stack, next.invitee.email);
-    await eventually(async () => ((await invitationStatus(stack, next, nextId)) === "sent" ? true : undefined), "next status sent");
-  });
+      const next = await makeWorld(stack);
+      const nextId = await shareWithInvitee(stack, next, "viewer");
+      await waitForMail(stack, next.invitee.email);
+      await eventually(
+        async () => ((await invitationStatus(stack, next, nextId)) === "sent" ? true : undefined),
+        "next status sent",
+      );
+    },
+  );
 
-  it("a message that can never be processed goes to the poison queue while the next message is delivered", { timeout: 120_000 }, async () => {
-    // A resource whose stored row is damaged: every attempt to handle a job about it throws.
-    const envId = unique("env-broken");
-    const resourceId = unique("res-broken");
-    const rows = new AzureRowStore({ connectionString: stack.storageConnectionString });
-    await rows.transact(tables().resources, keys.resourcePk(envId, resourceId), [{ op: "upsert", rk: keys.metaRk, fields: { json: "{ damaged" } }]);
-    const poison: EmailJob = { kind: "invitation", envId, resourceId, invitationId: unique("inv"), nonce: "nonce-never-sent" };
-    const text = JSON.stringify(poison);
-    await queue(stack, emailQueueName).sendMessage(Buffer.from(text).toString("base64"));
+  it(
+    "a message that can never be processed goes to the poison queue while the next message is delivered",
+    { timeout: 120_000 },
+    async () => {
+      // A resource whose stored row is damaged: every attempt to handle a job about it throws.
+      const envId = unique("env-broken");
+      const resourceId = unique("res-broken");
+      const rows = new AzureRowStore({ connectionString: stack.storageConnectionString });
+      await rows.transact(tables().resources, keys.resourcePk(envId, resourceId), [
+        { op: "upsert", rk: keys.metaRk, fields: { json: "{ damaged" } },
+      ]);
+      const poison: EmailJob = {
+        kind: "invitation",
+        envId,
+        resourceId,
+        invitationId: unique("inv"),
+        nonce: "nonce-never-sent",
+      };
+      const text = JSON.stringify(poison);
+      await queue(stack, emailQueueName).sendMessage(Buffer.from(text).toString("base64"));
 
-    const w = await makeWorld(stack);
-    await shareWithInvitee(stack, w, "viewer");
-    await waitForMail(stack, w.invitee.email);
-    // Delivered while the bad message is still being retried.
-    expect(await peekTexts(stack, poisonQueue)).not.toContain(text);
+      const w = await makeWorld(stack);
+      await shareWithInvitee(stack, w, "viewer");
+      await waitForMail(stack, w.invitee.email);
+      // Delivered while the bad message is still being retried.
+      expect(await peekTexts(stack, poisonQueue)).not.toContain(text);
 
-    await eventually(async () => ((await peekTexts(stack, poisonQueue)).includes(text) ? true : undefined), "the bad message in the poison queue", 100_000);
-    expect(await queueLength(stack, emailQueueName)).toBe(0);
-  });
+      await eventually(
+        async () => ((await peekTexts(stack, poisonQueue)).includes(text) ? true : undefined),
+        "the bad message in the poison queue",
+        100_000,
+      );
+      expect(await queueLength(stack, emailQueueName)).toBe(0);
+    },
+  );
 });

@@ -9,7 +9,11 @@ import type { SinkMessage } from "../../infra/local/mailSink.js";
 import type { Stack } from "../support/stack.js";
 
 /** Polls `probe` until it returns something other than undefined. */
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -60,14 +64,32 @@ export async function makeWorld(
   const tag = unique("w");
   const envId = `env-${tag}`;
   const resourceId = `res-${tag}`;
-  const person = (role: string, displayName: string): Person => ({ id: `${role}-${tag}`, email: `${role}-${tag}@example.test`, displayName });
+  const person = (role: string, displayName: string): Person => ({
+    id: `${role}-${tag}`,
+    email: `${role}-${tag}@example.test`,
+    displayName,
+  });
   const maker = person("maker", options.makerName ?? "Megan Maker");
   const invitee = person("invitee", "Gina Guest");
   const admin = person("admin", "Ada Admin");
   const adminAppToken = await stack.token(`app-${tag}`, ["Sharing.Admin"]);
-  await ok(stack, "PUT", `/api/environments/${envId}`, adminAppToken, { displayName: `Env ${tag}`, isDefault: false, sensitive: options.sensitive ?? false });
-  for (const [p, roles] of [[maker, ["EnvironmentMaker"]], [invitee, ["BasicUser"]], [admin, ["SystemAdministrator"]]] as const) {
-    await ok(stack, "PUT", `/api/users/${p.id}`, adminAppToken, { email: p.email, displayName: p.displayName, userType: "member", enabled: true, license: "paid" });
+  await ok(stack, "PUT", `/api/environments/${envId}`, adminAppToken, {
+    displayName: `Env ${tag}`,
+    isDefault: false,
+    sensitive: options.sensitive ?? false,
+  });
+  for (const [p, roles] of [
+    [maker, ["EnvironmentMaker"]],
+    [invitee, ["BasicUser"]],
+    [admin, ["SystemAdministrator"]],
+  ] as const) {
+    await ok(stack, "PUT", `/api/users/${p.id}`, adminAppToken, {
+      email: p.email,
+      displayName: p.displayName,
+      userType: "member",
+      enabled: true,
+      license: "paid",
+    });
     await ok(stack, "PUT", `/api/environments/${envId}/users/${p.id}`, adminAppToken, { securityRoles: roles });
   }
   const makerToken = await stack.token(maker.id);
@@ -103,20 +125,27 @@ export async function invitationStatus(stack: Stack, w: World, invitationId: str
   return body.invitations.find((i) => i.id === invitationId)?.status;
 }
 
-export const mailTo = (stack: Stack, address: string): SinkMessage[] => stack.sink.messages().filter((m) => m.to.includes(address));
+export const mailTo = (stack: Stack, address: string): SinkMessage[] =>
+  stack.sink.messages().filter((m) => m.to.includes(address));
 
 /** Waits for exactly `count` messages to `address` and returns them (newest first). */
 export function waitForMail(stack: Stack, address: string, count = 1, timeoutMs = 30_000): Promise<SinkMessage[]> {
-  return eventually(() => {
-    const list = mailTo(stack, address);
-    if (list.length > count) throw new Error(`expected ${count} message(s) to ${address}, got ${list.length}`);
-    return list.length === count ? list : undefined;
-  }, `${count} message(s) to ${address}`, timeoutMs);
+  return eventually(
+    () => {
+      const list = mailTo(stack, address);
+      if (list.length > count) throw new Error(`expected ${count} message(s) to ${address}, got ${list.length}`);
+      return list.length === count ? list : undefined;
+    },
+    `${count} message(s) to ${address}`,
+    timeoutMs,
+  );
 }
 
 /** The invitation link in an email (plain text). */
 export function linkIn(stack: Stack, message: SinkMessage): string {
-  const match = new RegExp(`${stack.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/api/invitations/([A-Za-z0-9_.-]+)`).exec(message.plainText);
+  const match = new RegExp(
+    `${stack.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/api/invitations/([A-Za-z0-9_.-]+)`,
+  ).exec(message.plainText);
   if (!match) throw new Error(`no invitation link in: ${message.plainText}`);
   return match[0];
 }

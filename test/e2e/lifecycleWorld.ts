@@ -18,7 +18,13 @@ export interface Person {
 }
 
 /** Calls the API and fails with the response when the status isn't the expected one. */
-export async function expectStatus(stack: Stack, status: number, method: string, path: string, options: Parameters<Stack["api"]>[2] = {}): Promise<ApiResult> {
+export async function expectStatus(
+  stack: Stack,
+  status: number,
+  method: string,
+  path: string,
+  options: Parameters<Stack["api"]>[2] = {},
+): Promise<ApiResult> {
   const r = await stack.api(method, path, options);
   if (r.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${r.status}: ${r.text}`);
   return r;
@@ -27,7 +33,10 @@ export async function expectStatus(stack: Stack, status: number, method: string,
 /** An environment, its people and tokens, set up through the API with a Sharing.Admin app token. */
 export async function environment(stack: Stack, envId: string, env: Record<string, unknown>, people: Person[]) {
   const app = await stack.token(`${envId}-loader`, ["Sharing.Admin"]);
-  await expectStatus(stack, 201, "PUT", `/api/environments/${envId}`, { token: app, body: { displayName: `Env ${envId}`, ...env } });
+  await expectStatus(stack, 201, "PUT", `/api/environments/${envId}`, {
+    token: app,
+    body: { displayName: `Env ${envId}`, ...env },
+  });
   for (const p of people) await putPerson(stack, app, envId, p);
   const tokens = new Map<string, string>();
   const token = async (id: string) => {
@@ -42,11 +51,20 @@ export async function environment(stack: Stack, envId: string, env: Record<strin
 }
 
 export async function putPerson(stack: Stack, app: string, envId: string, p: Person): Promise<void> {
-  const user = { email: `${p.id}@contoso.test`, displayName: `Name ${p.id}`, userType: p.userType ?? "member", enabled: p.enabled ?? true, license: p.license ?? "paid" };
+  const user = {
+    email: `${p.id}@contoso.test`,
+    displayName: `Name ${p.id}`,
+    userType: p.userType ?? "member",
+    enabled: p.enabled ?? true,
+    license: p.license ?? "paid",
+  };
   const put = await stack.api("PUT", `/api/users/${p.id}`, { token: app, body: user });
   if (put.status !== 200 && put.status !== 201) throw new Error(`PUT user ${p.id}: ${put.status} ${put.text}`);
   if (p.roles) {
-    const m = await stack.api("PUT", `/api/environments/${envId}/users/${p.id}`, { token: app, body: { securityRoles: p.roles } });
+    const m = await stack.api("PUT", `/api/environments/${envId}/users/${p.id}`, {
+      token: app,
+      body: { securityRoles: p.roles },
+    });
     if (m.status !== 200 && m.status !== 201) throw new Error(`PUT membership ${p.id}: ${m.status} ${m.text}`);
   }
 }
@@ -66,7 +84,9 @@ export async function poll<T>(what: string, check: () => Promise<T | undefined>,
 
 /** The first sink message to `address` whose subject matches, polled for. */
 export function mailTo(stack: Stack, address: string, subject: RegExp): Promise<SinkMessage> {
-  return poll(`an email to ${address} matching ${subject}`, async () => stack.sink.messages().find((m) => m.to.includes(address) && subject.test(m.subject)));
+  return poll(`an email to ${address} matching ${subject}`, async () =>
+    stack.sink.messages().find((m) => m.to.includes(address) && subject.test(m.subject)),
+  );
 }
 
 export function field<T = unknown>(value: unknown, ...path: (string | number)[]): T {

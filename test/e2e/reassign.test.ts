@@ -32,7 +32,11 @@ class CrashingAzureStore extends AzureRowStore {
   crashAfter = Infinity;
   ownerChanges = 0;
   override async transact(table: string, pk: string, ops: readonly WriteOp[]) {
-    if (table.endsWith("Resources") && ops.some((o) => o.op === "replace" && o.rk === "meta") && ops.some((o) => o.rk.startsWith("change|"))) {
+    if (
+      table.endsWith("Resources") &&
+      ops.some((o) => o.op === "replace" && o.rk === "meta") &&
+      ops.some((o) => o.rk.startsWith("change|"))
+    ) {
       if (this.ownerChanges >= this.crashAfter) throw new Error("injected crash");
       this.ownerChanges++;
     }
@@ -51,7 +55,13 @@ describe("reassigning a leaving user's records, through HTTP", () => {
 
   async function world() {
     const { env, id } = uniqueIds("re");
-    const [admin, leaver, heir, other, basic] = ["admin", "leaver", "heir", "other", "basic"].map(id) as [string, string, string, string, string];
+    const [admin, leaver, heir, other, basic] = ["admin", "leaver", "heir", "other", "basic"].map(id) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const w = await environment(stack, env, {}, [
       { id: admin, roles: ["SystemAdministrator"] },
       { id: leaver, roles: ["EnvironmentMaker"] },
@@ -60,7 +70,8 @@ describe("reassigning a leaving user's records, through HTTP", () => {
       { id: basic, roles: ["BasicUser"] },
     ]);
     const path = (r: string) => `/api/environments/${env}/resources/${r}`;
-    const put = async (r: string, who: string, body: Record<string, unknown>) => expectStatus(stack, 201, "PUT", path(r), { token: await w.token(who), body: { creatorId: who, ...body } });
+    const put = async (r: string, who: string, body: Record<string, unknown>) =>
+      expectStatus(stack, 201, "PUT", path(r), { token: await w.token(who), body: { creatorId: who, ...body } });
     const flow = (solutionAware: boolean, connections: [string, string][] = []) => ({
       kind: "cloudFlow",
       displayName: "Flow",
@@ -73,14 +84,27 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     await put("f1", leaver, flow(true, [["c1", leaver]]));
     await put("f2", leaver, flow(false));
     await put("f3", other, flow(true, [["c3", leaver]]));
-    await expectStatus(stack, 201, "POST", `${path("p1")}/shares`, { token: await w.token(leaver), body: { role: "coOwner", principals: [{ type: "user", id: other }], sendInvitation: false } });
-    const shares = async (r: string) => (await expectStatus(stack, 200, "GET", `${path(r)}/shares`, { token: w.app })).json as Shares;
+    await expectStatus(stack, 201, "POST", `${path("p1")}/shares`, {
+      token: await w.token(leaver),
+      body: { role: "coOwner", principals: [{ type: "user", id: other }], sendInvitation: false },
+    });
+    const shares = async (r: string) =>
+      (await expectStatus(stack, 200, "GET", `${path(r)}/shares`, { token: w.app })).json as Shares;
     const post = async (status: number, body: Record<string, unknown>, token?: string) =>
-      expectStatus(stack, status, "POST", `/api/environments/${env}/reassignments`, { token: token ?? (await w.token(admin)), body });
+      expectStatus(stack, status, "POST", `/api/environments/${env}/reassignments`, {
+        token: token ?? (await w.token(admin)),
+        body,
+      });
     return { ...w, env, id, admin, leaver, heir, other, basic, path, put, shares, post };
   }
 
-  const owners = (s: Shares) => ({ ownerId: s.ownerId, owners: s.grants.filter((g) => g.role === "owner").map((g) => g.principalId).sort() });
+  const owners = (s: Shares) => ({
+    ownerId: s.ownerId,
+    owners: s.grants
+      .filter((g) => g.role === "owner")
+      .map((g) => g.principalId)
+      .sort(),
+  });
 
   it("refuses a target without the needed role (422), and non-admins, changing nothing", async () => {
     const w = await world();
@@ -103,9 +127,30 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     expect(lists(real)).toEqual(lists(dry));
     expect(lists(real)).toEqual({
       reassigned: [
-        { resourceId: "f1", kind: "cloudFlow", displayName: "Flow", fromUserId: w.leaver, toUserId: w.heir, creatorKeptAsOwner: true },
-        { resourceId: "p1", kind: "processMining", displayName: "Invoices", fromUserId: w.leaver, toUserId: w.heir, creatorKeptAsOwner: false },
-        { resourceId: "t1", kind: "taskMining", displayName: "Expenses", fromUserId: w.leaver, toUserId: w.heir, creatorKeptAsOwner: false },
+        {
+          resourceId: "f1",
+          kind: "cloudFlow",
+          displayName: "Flow",
+          fromUserId: w.leaver,
+          toUserId: w.heir,
+          creatorKeptAsOwner: true,
+        },
+        {
+          resourceId: "p1",
+          kind: "processMining",
+          displayName: "Invoices",
+          fromUserId: w.leaver,
+          toUserId: w.heir,
+          creatorKeptAsOwner: false,
+        },
+        {
+          resourceId: "t1",
+          kind: "taskMining",
+          displayName: "Expenses",
+          fromUserId: w.leaver,
+          toUserId: w.heir,
+          creatorKeptAsOwner: false,
+        },
       ],
       needsCopy: ["f2"],
       connectionsToFix: ["f1/c1", "f3/c3"],
@@ -117,12 +162,24 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     expect(owners(await w.shares("f2"))).toEqual({ ownerId: w.leaver, owners: [w.leaver] });
 
     // The heir acts as the owner; the change log has one reassign entry per moved resource.
-    const access = await expectStatus(stack, 200, "GET", `${w.path("p1")}/access/${w.heir}`, { token: await w.token(w.heir) });
+    const access = await expectStatus(stack, 200, "GET", `${w.path("p1")}/access/${w.heir}`, {
+      token: await w.token(w.heir),
+    });
     expect((access.json as { actions: string[] }).actions).toContain("processMining.editDataflow");
-    const listed = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/principals/${w.heir}/resources`, { token: await w.token(w.heir) });
-    expect((listed.json as { resources: { resourceId: string }[] }).resources.map((r) => r.resourceId).sort()).toEqual(["f1", "p1", "t1"]);
-    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/changes?principalId=${w.heir}`, { token: await w.token(w.admin) });
-    const entries = (log.json as { items: { action: string; resourceId: string; actorId: string }[] }).items.filter((i) => i.action === "reassign");
+    const listed = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/principals/${w.heir}/resources`, {
+      token: await w.token(w.heir),
+    });
+    expect((listed.json as { resources: { resourceId: string }[] }).resources.map((r) => r.resourceId).sort()).toEqual([
+      "f1",
+      "p1",
+      "t1",
+    ]);
+    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/changes?principalId=${w.heir}`, {
+      token: await w.token(w.admin),
+    });
+    const entries = (log.json as { items: { action: string; resourceId: string; actorId: string }[] }).items.filter(
+      (i) => i.action === "reassign",
+    );
     expect(entries.map((e) => e.resourceId).sort()).toEqual(["f1", "p1", "t1"]);
     expect(entries.every((e) => e.actorId === w.admin)).toBe(true);
 
@@ -134,7 +191,8 @@ describe("reassigning a leaving user's records, through HTTP", () => {
   it("resumes a run interrupted halfway: no resource is ever without its owner, and the dry run matches the resumed run", async () => {
     const w = await world();
     const bulk = Array.from({ length: 36 }, (_, i) => `bulk${String(i).padStart(2, "0")}`);
-    for (const [i, r] of bulk.entries()) await w.put(r, w.leaver, { kind: i % 2 ? "processMining" : "taskMining", displayName: `Bulk ${i}` });
+    for (const [i, r] of bulk.entries())
+      await w.put(r, w.leaver, { kind: i % 2 ? "processMining" : "taskMining", displayName: `Bulk ${i}` });
     const planned = (await w.post(200, { fromUserId: w.leaver, toUserId: w.heir, dryRun: true })).json as Result;
     expect(planned.reassigned).toHaveLength(39);
 
@@ -149,9 +207,15 @@ describe("reassigning a leaving user's records, through HTTP", () => {
       log: () => undefined,
     };
     store.crashAfter = 15;
-    await expect(reassign(caps, { principalId: w.admin, appRoles: [] }, w.env, { fromUserId: w.leaver, toUserId: w.heir, dryRun: false }, { pageSize: 8, concurrency: 4 })).rejects.toThrow(
-      "injected crash",
-    );
+    await expect(
+      reassign(
+        caps,
+        { principalId: w.admin, appRoles: [] },
+        w.env,
+        { fromUserId: w.leaver, toUserId: w.heir, dryRun: false },
+        { pageSize: 8, concurrency: 4 },
+      ),
+    ).rejects.toThrow("injected crash");
 
     let moved = 0;
     for (const r of ["p1", "t1", "f1", "f2", "f3", ...bulk]) {
@@ -170,7 +234,13 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     let reassignEntries = 0;
     let token: string | undefined;
     do {
-      const page = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/changes?principalId=${w.heir}${token ? `&continuationToken=${token}` : ""}`, { token: w.app });
+      const page = await expectStatus(
+        stack,
+        200,
+        "GET",
+        `/api/environments/${w.env}/changes?principalId=${w.heir}${token ? `&continuationToken=${token}` : ""}`,
+        { token: w.app },
+      );
       const body = page.json as { items: { action: string }[]; continuationToken?: string };
       reassignEntries += body.items.filter((i) => i.action === "reassign").length;
       token = body.continuationToken;

@@ -34,7 +34,9 @@ describe("every kind × role × action of sharing-rules.md, through HTTP", () =>
     const res = await w.as("owner", "POST", "check", { checks });
     expect(res.status, res.text).toBe(200);
     const results = (res.json as Checked).results;
-    const wrong = rows.filter((r, i) => results[i]?.allowed !== r.allowed).map((r) => `${r.holder} ${r.action}: expected ${r.allowed}`);
+    const wrong = rows
+      .filter((r, i) => results[i]?.allowed !== r.allowed)
+      .map((r) => `${r.holder} ${r.action}: expected ${r.allowed}`);
     expect(wrong).toEqual([]);
     // And each holder sees the same actions on the resource itself.
     for (const holder of holders) {
@@ -61,7 +63,9 @@ describe("sharing through HTTP", () => {
     const co = await w.as("co", "GET", `resources/${p}/access/${w.id("co")}`);
     expect((co.json as { actions: string[] }).actions).not.toContain("processMining.editDataflow");
     expect((co.json as { actions: string[] }).actions).toContain("processMining.share");
-    const check = await w.as("co", "POST", "check", { checks: [{ principalId: w.id("co"), resourceId: p, action: "processMining.editDataflow" }] });
+    const check = await w.as("co", "POST", "check", {
+      checks: [{ principalId: w.id("co"), resourceId: p, action: "processMining.editDataflow" }],
+    });
     expect((check.json as Checked).results[0]).toMatchObject({ allowed: false });
     expect((await w.share("co", p, "viewer", [{ type: "user", id: w.id("other") }])).status).toBe(201);
   });
@@ -75,8 +79,13 @@ describe("sharing through HTTP", () => {
     const p = await w.resource("maker", { kind: "processMining" });
     expect((await w.share("maker", p, "viewer", [{ type: "group", id: g }])).status).toBe(201);
     const access = await w.as("ann", "GET", `resources/${p}/access/${w.id("ann")}`);
-    expect(access.json).toMatchObject({ roles: ["viewer"], via: [{ role: "viewer", through: { type: "group", id: g } }] });
-    expect((await w.as("ann", "GET", `principals/${w.id("ann")}/resources`)).json).toMatchObject({ resources: [{ resourceId: p, roles: ["viewer"] }] });
+    expect(access.json).toMatchObject({
+      roles: ["viewer"],
+      via: [{ role: "viewer", through: { type: "group", id: g } }],
+    });
+    expect((await w.as("ann", "GET", `principals/${w.id("ann")}/resources`)).json).toMatchObject({
+      resources: [{ resourceId: p, roles: ["viewer"] }],
+    });
     await w.group(g, []);
     expectProblem(await w.as("ann", "GET", `resources/${p}`), 404);
     expect(((await w.as("ann", "GET", `principals/${w.id("ann")}/resources`)).json as Listed).resources).toEqual([]);
@@ -91,7 +100,9 @@ describe("sharing through HTTP", () => {
     await w.share("maker", p, "viewer", [{ type: "user", id: w.id("bob") }]);
     await w.share("maker", p, "coOwner", [{ type: "user", id: w.id("bob") }]);
     await w.share("maker", t, "contributor", [{ type: "user", id: w.id("bob") }]);
-    const list = async (kind?: string) => ((await w.as("bob", "GET", `principals/${w.id("bob")}/resources${kind ? `?kind=${kind}` : ""}`)).json as Listed).resources;
+    const list = async (kind?: string) =>
+      ((await w.as("bob", "GET", `principals/${w.id("bob")}/resources${kind ? `?kind=${kind}` : ""}`)).json as Listed)
+        .resources;
     expect((await list()).map((r) => r.resourceId).sort()).toEqual([p, t].sort());
     expect((await list("taskMining")).map((r) => r.resourceId)).toEqual([t]);
     expect((await w.as("maker", "DELETE", `resources/${p}/shares/user/${w.id("bob")}/viewer`)).status).toBe(200);
@@ -113,9 +124,14 @@ describe("sharing through HTTP", () => {
     const adminList = ((await w.as("admin", "GET", `principals/${w.id("admin")}/resources`)).json as Listed).resources;
     expect(adminList.map((r) => r.resourceId)).toContain(p);
     expect((await w.share("maker", p, "viewer", [{ type: "user", id: w.id("admin") }])).status).toBe(201);
-    const shares = (await w.as("maker", "GET", `resources/${p}/shares`)).json as { grants: { principalId: string; role: string }[]; creatorId: string };
+    const shares = (await w.as("maker", "GET", `resources/${p}/shares`)).json as {
+      grants: { principalId: string; role: string }[];
+      creatorId: string;
+    };
     expect(shares.creatorId).toBe(w.id("maker"));
-    expect(shares.grants.map((g) => `${g.principalId}:${g.role}`).sort()).toEqual([`${w.id("admin")}:viewer`, `${w.id("maker")}:owner`].sort());
+    expect(shares.grants.map((g) => `${g.principalId}:${g.role}`).sort()).toEqual(
+      [`${w.id("admin")}:viewer`, `${w.id("maker")}:owner`].sort(),
+    );
   });
 
   it("an admin sees no task mining content they don't own; contributors delete their own recordings but not others'", async () => {
@@ -130,7 +146,14 @@ describe("sharing through HTTP", () => {
     expect((adminView.json as { resource: Record<string, unknown> }).resource.description).toBeUndefined();
     expect((adminView.json as { allowedActions: string[] }).allowedActions).toEqual(["taskMining.share"]);
     expectProblem(await w.as("admin", "PUT", `resources/${t}/recordings/${uid("rec")}`, {}), 403);
-    expect((await w.share("admin", t, "contributor", [{ type: "user", id: w.id("c1") }, { type: "user", id: w.id("c2") }])).status).toBe(201);
+    expect(
+      (
+        await w.share("admin", t, "contributor", [
+          { type: "user", id: w.id("c1") },
+          { type: "user", id: w.id("c2") },
+        ])
+      ).status,
+    ).toBe(201);
     const r1 = uid("rec");
     const r2 = uid("rec");
     expect((await w.as("c1", "PUT", `resources/${t}/recordings/${r1}`, { label: "mine" })).status).toBe(201);
@@ -149,7 +172,14 @@ describe("sharing through HTTP", () => {
     await w.user("runner");
     await w.user("free", { license: "free" });
     const flow = await w.resource("maker", { kind: "cloudFlow", triggerKind: "automated", solutionAware: true });
-    expect((await w.share("maker", flow, "owner", [{ type: "user", id: w.id("co") }, { type: "user", id: w.id("free") }])).status).toBe(201);
+    expect(
+      (
+        await w.share("maker", flow, "owner", [
+          { type: "user", id: w.id("co") },
+          { type: "user", id: w.id("free") },
+        ])
+      ).status,
+    ).toBe(201);
     expectProblem(await w.as("co", "DELETE", `resources/${flow}/shares/user/${w.id("maker")}/owner`), 409);
     expect((await w.as("co", "DELETE", `resources/${flow}/shares/user/${w.id("co")}/owner`)).status).toBe(200);
     const runOnly = expectProblem(await w.share("maker", flow, "runOnly", [{ type: "user", id: w.id("runner") }]), 422);
@@ -171,7 +201,11 @@ describe("sharing through HTTP", () => {
       ["GET", path(`resources/${p}/shares`), undefined],
       ["POST", path(`resources/${p}/shares`), { role: "viewer", principals: [{ type: "user", id: b.id("stranger") }] }],
       ["GET", path(`resources/${p}/access/${b.id("stranger")}`), undefined],
-      ["POST", path("check"), { checks: [{ principalId: b.id("stranger"), resourceId: p, action: "processMining.viewDetails" }] }],
+      [
+        "POST",
+        path("check"),
+        { checks: [{ principalId: b.id("stranger"), resourceId: p, action: "processMining.viewDetails" }] },
+      ],
       ["GET", path(`principals/${b.id("stranger")}/resources`), undefined],
       ["GET", path("directory?search=a"), undefined],
       ["DELETE", path(`resources/${p}`), undefined],
@@ -203,22 +237,61 @@ describe("sharing through HTTP", () => {
     const url = `/api/environments/${w.envId}/resources/${p}/shares`;
     const missing = expectProblem(await stack.api("POST", url, { token, body: { principals: [] } }), 400);
     expect(missing.errors?.map((e) => e.field)).toEqual(expect.arrayContaining(["body.role", "body.principals"]));
-    const badId = expectProblem(await stack.api("POST", url, { token, body: { role: "viewer", principals: [{ type: "user", id: "x' or 1 eq 1" }] } }), 400);
+    const badId = expectProblem(
+      await stack.api("POST", url, {
+        token,
+        body: { role: "viewer", principals: [{ type: "user", id: "x' or 1 eq 1" }] },
+      }),
+      400,
+    );
     expect(badId.errors?.map((e) => e.field)).toEqual(["body.principals[0].id"]);
-    const notJson = expectProblem(await stack.api("POST", url, { token, body: "{not json", headers: { "content-type": "application/json" } }), 400);
+    const notJson = expectProblem(
+      await stack.api("POST", url, { token, body: "{not json", headers: { "content-type": "application/json" } }),
+      400,
+    );
     expect(notJson.errors?.[0]?.field).toBe("body");
-    const extra = expectProblem(await stack.api("POST", url, { token, body: { role: "viewer", principals: [{ type: "user", id: "a" }], admin: true } }), 400);
+    const extra = expectProblem(
+      await stack.api("POST", url, {
+        token,
+        body: { role: "viewer", principals: [{ type: "user", id: "a" }], admin: true },
+      }),
+      400,
+    );
     expect(extra.errors?.length).toBeGreaterThan(0);
-    const badParam = expectProblem(await stack.api("GET", `/api/environments/${w.envId}/resources/${encodeURIComponent("a'b")}`, { token }), 400);
+    const badParam = expectProblem(
+      await stack.api("GET", `/api/environments/${w.envId}/resources/${encodeURIComponent("a'b")}`, { token }),
+      400,
+    );
     expect(badParam.errors?.[0]?.field).toBe("params.resourceId");
-    const unknownUser = expectProblem(await stack.api("POST", url, { token, body: { role: "viewer", principals: [{ type: "user", id: uid("ghost") }] } }), 400);
+    const unknownUser = expectProblem(
+      await stack.api("POST", url, {
+        token,
+        body: { role: "viewer", principals: [{ type: "user", id: uid("ghost") }] },
+      }),
+      400,
+    );
     expect(unknownUser.errors?.[0]?.field).toBe("body.principals[0].id");
-    const wrongRole = expectProblem(await stack.api("POST", url, { token, body: { role: "runOnly", principals: [{ type: "user", id: w.id("maker") }] } }), 400);
+    const wrongRole = expectProblem(
+      await stack.api("POST", url, {
+        token,
+        body: { role: "runOnly", principals: [{ type: "user", id: w.id("maker") }] },
+      }),
+      400,
+    );
     expect(wrongRole.errors?.[0]?.field).toBe("body.role");
     expectProblem(await stack.api("GET", `/api/environments/${w.envId}/resources/${p}`), 401);
     expectProblem(await stack.api("GET", `/api/environments/${w.envId}/resources/${p}`, { token: "x.y.z" }), 401);
-    expectProblem(await stack.api("GET", `/api/environments/${w.envId}/resources/${p}`, { token: `${token.slice(0, -2)}AA` }), 401);
-    const unknownAction = expectProblem(await stack.api("POST", `/api/environments/${w.envId}/check`, { token, body: { checks: [{ principalId: w.id("maker"), resourceId: p, action: "processMining.fly" }] } }), 400);
+    expectProblem(
+      await stack.api("GET", `/api/environments/${w.envId}/resources/${p}`, { token: `${token.slice(0, -2)}AA` }),
+      401,
+    );
+    const unknownAction = expectProblem(
+      await stack.api("POST", `/api/environments/${w.envId}/check`, {
+        token,
+        body: { checks: [{ principalId: w.id("maker"), resourceId: p, action: "processMining.fly" }] },
+      }),
+      400,
+    );
     expect(unknownAction.errors?.[0]?.field).toBe("body.checks[0].action");
   });
 
@@ -227,8 +300,12 @@ describe("sharing through HTTP", () => {
     await w.user("maker");
     const actions = await w.as("maker", "GET", "/api/actions");
     expect(actions.status).toBe(200);
-    const kinds = (actions.json as { kinds: { kind: string; actions: { action: string; allowedFor: string[] }[] }[] }).kinds;
-    expect(kinds.find((k) => k.kind === "processMining")?.actions.find((a) => a.action === "processMining.share")?.allowedFor).toEqual(["owner", "coOwner", "admin"]);
+    const kinds = (actions.json as { kinds: { kind: string; actions: { action: string; allowedFor: string[] }[] }[] })
+      .kinds;
+    expect(
+      kinds.find((k) => k.kind === "processMining")?.actions.find((a) => a.action === "processMining.share")
+        ?.allowedFor,
+    ).toEqual(["owner", "coOwner", "admin"]);
     const openapi = await stack.api("GET", "/api/openapi.json");
     expect(openapi.status).toBe(200);
     const doc = openapi.json as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> };

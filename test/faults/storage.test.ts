@@ -49,11 +49,21 @@ async function restore(): Promise<void> {
 }
 
 const table = (name: keyof ReturnType<typeof tableNames>) =>
-  TableClient.fromConnectionString(stack.storageConnectionString, tableNames(stack.settings.TABLE_PREFIX ?? "sharing")[name], { allowInsecureConnection: true });
+  TableClient.fromConnectionString(
+    stack.storageConnectionString,
+    tableNames(stack.settings.TABLE_PREFIX ?? "sharing")[name],
+    { allowInsecureConnection: true },
+  );
 
-async function rowsOf(name: keyof ReturnType<typeof tableNames>, pk: string): Promise<{ rowKey: string; json: string }[]> {
+async function rowsOf(
+  name: keyof ReturnType<typeof tableNames>,
+  pk: string,
+): Promise<{ rowKey: string; json: string }[]> {
   const out: { rowKey: string; json: string }[] = [];
-  for await (const e of table(name).listEntities<{ json: string }>({ queryOptions: { filter: `PartitionKey eq '${pk.replace(/'/g, "''")}'` } })) out.push({ rowKey: e.rowKey ?? "", json: e.json });
+  for await (const e of table(name).listEntities<{ json: string }>({
+    queryOptions: { filter: `PartitionKey eq '${pk.replace(/'/g, "''")}'` },
+  }))
+    out.push({ rowKey: e.rowKey ?? "", json: e.json });
   return out;
 }
 
@@ -77,13 +87,20 @@ function wrongWhileDown(a: Answer, expect503: boolean): string | undefined {
   if (res.ms > boundMs) return `${a.what}: took ${Math.round(res.ms)} ms`;
   if (res.status >= 500 && res.status !== 503) return `${a.what}: ${res.status} ${res.text.slice(0, 200)}`;
   const type = String(res.headers["content-type"] ?? "");
-  if (res.status >= 400 && !/^application\/problem\+json/.test(type) && !(a.what.includes("/invitations/") && /^text\/html/.test(type))) return `${a.what}: ${res.status} as ${type}`;
+  if (
+    res.status >= 400 &&
+    !/^application\/problem\+json/.test(type) &&
+    !(a.what.includes("/invitations/") && /^text\/html/.test(type))
+  )
+    return `${a.what}: ${res.status} as ${type}`;
   if (res.status === 503 && /problem\+json/.test(type)) {
     const p = JSON.parse(res.text) as { status?: number; title?: string; detail?: string };
-    if (p.status !== 503 || !p.title || typeof p.detail !== "string") return `${a.what}: a 503 problem without status/title/detail`;
+    if (p.status !== 503 || !p.title || typeof p.detail !== "string")
+      return `${a.what}: a 503 problem without status/title/detail`;
     if (!res.headers["retry-after"]) return `${a.what}: a 503 without Retry-After`;
   }
-  if (expect503 && res.status !== 503) return `${a.what}: ${res.status} while storage is down ${res.text.slice(0, 200)}`;
+  if (expect503 && res.status !== 503)
+    return `${a.what}: ${res.status} while storage is down ${res.text.slice(0, 200)}`;
   return undefined;
 }
 
@@ -103,19 +120,40 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     const makerToken = await w.token("maker");
     const admin = w.adminToken;
     const env = `/api/environments/${w.envId}`;
-    const user = { email: `${uid("u")}@contoso.example`, displayName: "U", userType: "member", enabled: true, license: "paid" };
+    const user = {
+      email: `${uid("u")}@contoso.example`,
+      displayName: "U",
+      userType: "member",
+      enabled: true,
+      license: "paid",
+    };
     // Requests that pass every check before storage: with storage up each would succeed (or answer 4xx from state).
     const needsStorage: [string, string, string, unknown?][] = [
       ["GET", "/api/health", ""],
       ["GET", `${env}/resources/${pm}`, makerToken],
       ["GET", `${env}/resources/${pm}/shares`, makerToken],
-      ["POST", `${env}/resources/${pm}/shares`, makerToken, { role: "viewer", principals: [{ type: "user", id: other }], sendInvitation: true }],
+      [
+        "POST",
+        `${env}/resources/${pm}/shares`,
+        makerToken,
+        { role: "viewer", principals: [{ type: "user", id: other }], sendInvitation: true },
+      ],
       ["DELETE", `${env}/resources/${pm}/shares/user/${viewer}/viewer`, makerToken],
-      ["PUT", `${env}/resources/${pm}`, makerToken, { kind: "processMining", displayName: "renamed", creatorId: maker }],
+      [
+        "PUT",
+        `${env}/resources/${pm}`,
+        makerToken,
+        { kind: "processMining", displayName: "renamed", creatorId: maker },
+      ],
       ["DELETE", `${env}/resources/${flow}`, makerToken],
       ["PUT", `${env}/resources/${tm}/recordings/${uid("rec")}`, makerToken, { label: "r" }],
       ["GET", `${env}/resources/${pm}/access/${viewer}`, makerToken],
-      ["POST", `${env}/check`, makerToken, { checks: [{ principalId: viewer, resourceId: pm, action: "processMining.viewAnalytics" }] }],
+      [
+        "POST",
+        `${env}/check`,
+        makerToken,
+        { checks: [{ principalId: viewer, resourceId: pm, action: "processMining.viewAnalytics" }] },
+      ],
       ["GET", `${env}/principals/${maker}/resources`, makerToken],
       ["GET", `${env}/directory?search=a`, makerToken],
       ["GET", `${env}/changes`, admin],
@@ -135,16 +173,36 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
       res: await client.send({
         method,
         path,
-        headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        headers: {
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       }),
     });
 
     // Every route of the OpenAPI document too, with real ids and schema-valid bodies (new routes included).
     const ops = operationsOf((await stack.api("GET", "/api/openapi.json")).json);
-    const fw: FuzzWorld = { envIds: [w.envId], resourceIds: [pm], userIds: [maker, viewer], groupIds: [], more: { token: [token], invitationId: [invitationId] }, tokens: {}, badAuthorization: {} };
+    const fw: FuzzWorld = {
+      envIds: [w.envId],
+      resourceIds: [pm],
+      userIds: [maker, viewer],
+      groupIds: [],
+      more: { token: [token], invitationId: [invitationId] },
+      tokens: {},
+      badAuthorization: {},
+    };
     const everyRoute = ops.map((op: Operation): [string, string, string, unknown?] => {
-      const path = op.template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeComponent(String(fc.sample(validish(op.pathParams.find((p) => p.name === name)!.schema, name, fw), { seed: 1, numRuns: 1 })[0])));
+      const path = op.template.replace(/\{(\w+)\}/g, (_m, name: string) =>
+        encodeComponent(
+          String(
+            fc.sample(validish(op.pathParams.find((p) => p.name === name)!.schema, name, fw), {
+              seed: 1,
+              numRuns: 1,
+            })[0],
+          ),
+        ),
+      );
       const body = op.body ? fc.sample(validish(op.body, "body", fw), { seed: 7, numRuns: 1 })[0] : undefined;
       return [op.method, path, admin, body];
     });
@@ -153,11 +211,16 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     const started = performance.now();
     const [down, swept] = await Promise.all([Promise.all(needsStorage.map(send)), Promise.all(everyRoute.map(send))]);
     const elapsed = performance.now() - started;
-    const problems = [...down.map((a) => wrongWhileDown(a, true)), ...swept.map((a) => wrongWhileDown(a, false))].filter(Boolean);
+    const problems = [
+      ...down.map((a) => wrongWhileDown(a, true)),
+      ...swept.map((a) => wrongWhileDown(a, false)),
+    ].filter(Boolean);
     expect(problems, stack.logs().slice(-2000)).toEqual([]);
     // The sweep of every route is no formality: most of them needed storage.
     expect(swept.filter((a) => a.res.status === 503).length).toBeGreaterThan(ops.length / 2);
-    console.log(`storage ${mode}: ${down.length + swept.length} calls answered in ${Math.round(elapsed)} ms (slowest ${Math.round(Math.max(...[...down, ...swept].map((a) => a.res.ms)))} ms)`);
+    console.log(
+      `storage ${mode}: ${down.length + swept.length} calls answered in ${Math.round(elapsed)} ms (slowest ${Math.round(Math.max(...[...down, ...swept].map((a) => a.res.ms)))} ms)`,
+    );
 
     await restore();
     const again = await stack.api("GET", `${env}/resources/${pm}`, { token: makerToken });
@@ -206,24 +269,36 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     expect(resourceRows.filter((r) => r.rowKey.startsWith(keys.outboxPrefix)).map((r) => r.rowKey)).toEqual([]);
     const logRows = await rowsOf("changes", w.envId);
     const grantChanges = (rows: { json: string }[], id: string) =>
-      rows.map((r) => JSON.parse(r.json) as { action?: string; principal?: { id: string }; resourceId?: string }).filter((c) => c.action === "grant" && c.principal?.id === id && c.resourceId === pm).length;
+      rows
+        .map((r) => JSON.parse(r.json) as { action?: string; principal?: { id: string }; resourceId?: string })
+        .filter((c) => c.action === "grant" && c.principal?.id === id && c.resourceId === pm).length;
 
     const report: string[] = [];
     for (const [i, id] of ids.entries()) {
       const grant = resourceRows.some((r) => r.rowKey === keys.grantRk({ type: "user", id }, "viewer"));
-      const index = (await rowsOf("principals", keys.principalPk({ type: "user", id }))).some((r) => r.rowKey === keys.indexRk(w.envId, pm, "viewer", "direct"));
-      const inResourceLog = grantChanges(resourceRows.filter((r) => r.rowKey.startsWith(keys.changePrefix)), id);
+      const index = (await rowsOf("principals", keys.principalPk({ type: "user", id }))).some(
+        (r) => r.rowKey === keys.indexRk(w.envId, pm, "viewer", "direct"),
+      );
+      const inResourceLog = grantChanges(
+        resourceRows.filter((r) => r.rowKey.startsWith(keys.changePrefix)),
+        id,
+      );
       const inEnvLog = grantChanges(logRows, id);
       const listed = await w.as(names[i]!, "GET", `principals/${id}/resources`);
-      const inListing = (listed.json as { resources?: { resourceId: string }[] }).resources?.some((r) => r.resourceId === pm) ?? false;
+      const inListing =
+        (listed.json as { resources?: { resourceId: string }[] }).resources?.some((r) => r.resourceId === pm) ?? false;
       const whole = grant && index && inResourceLog === 1 && inEnvLog === 1 && inListing;
       const absent = !grant && !index && inResourceLog === 0 && inEnvLog === 0 && !inListing;
       if (!(whole || absent) || (statuses[i] === 201 && !whole)) {
-        report.push(`${id}: answered ${statuses[i]}, grant ${grant}, index ${index}, resource log ${inResourceLog}, env log ${inEnvLog}, listed ${inListing}`);
+        report.push(
+          `${id}: answered ${statuses[i]}, grant ${grant}, index ${index}, resource log ${inResourceLog}, env log ${inEnvLog}, listed ${inListing}`,
+        );
       }
     }
     expect(report).toEqual([]);
-    console.log(`storage ${mode} mid-burst: ${statuses.filter((s) => s === 201).length} granted (201), ${statuses.filter((s) => s === 503).length} refused (503), ${statuses.filter((s) => s === 409).length} conflicts (409)`);
+    console.log(
+      `storage ${mode} mid-burst: ${statuses.filter((s) => s === 201).length} granted (201), ${statuses.filter((s) => s === 503).length} refused (503), ${statuses.filter((s) => s === 409).length} conflicts (409)`,
+    );
   }, 120_000);
 });
 
@@ -239,7 +314,9 @@ describe("concurrent updates of one resource resolve by ETag, nothing lost", () 
     const granted = JSON.stringify(shares.json);
     expect(ids.filter((id) => !granted.includes(id))).toEqual([]);
     const rows = await rowsOf("resources", keys.resourcePk(w.envId, pm));
-    expect(ids.filter((id) => !rows.some((r) => r.rowKey === keys.grantRk({ type: "user", id }, "viewer")))).toEqual([]);
+    expect(ids.filter((id) => !rows.some((r) => r.rowKey === keys.grantRk({ type: "user", id }, "viewer")))).toEqual(
+      [],
+    );
   });
 
   it("concurrent PUTs of one resource with the same If-Match: exactly one wins, the others are 409, and the stored resource is the winner's", async () => {
@@ -252,7 +329,13 @@ describe("concurrent updates of one resource resolve by ETag, nothing lost", () 
     const token = await w.token("maker");
     const names = Array.from({ length: 8 }, (_, i) => `writer ${i} ${uid("n")}`);
     const answers = await Promise.all(
-      names.map((displayName) => stack.api("PUT", `/api/environments/${w.envId}/resources/${pm}`, { token, headers: { "if-match": etag! }, body: { kind: "processMining", displayName, creatorId: maker } })),
+      names.map((displayName) =>
+        stack.api("PUT", `/api/environments/${w.envId}/resources/${pm}`, {
+          token,
+          headers: { "if-match": etag! },
+          body: { kind: "processMining", displayName, creatorId: maker },
+        }),
+      ),
     );
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
@@ -262,7 +345,23 @@ describe("concurrent updates of one resource resolve by ETag, nothing lost", () 
     expect(JSON.stringify(now.json)).toContain(winner);
     expect(now.headers.get("etag")).not.toBe(etag);
     // The winner's ETag works for the next write; the old one no longer does.
-    expect((await stack.api("PUT", `/api/environments/${w.envId}/resources/${pm}`, { token, headers: { "if-match": etag! }, body: { kind: "processMining", displayName: "late", creatorId: maker } })).status).toBe(409);
-    expect((await stack.api("PUT", `/api/environments/${w.envId}/resources/${pm}`, { token, headers: { "if-match": now.headers.get("etag")! }, body: { kind: "processMining", displayName: "next", creatorId: maker } })).status).toBe(200);
+    expect(
+      (
+        await stack.api("PUT", `/api/environments/${w.envId}/resources/${pm}`, {
+          token,
+          headers: { "if-match": etag! },
+          body: { kind: "processMining", displayName: "late", creatorId: maker },
+        })
+      ).status,
+    ).toBe(409);
+    expect(
+      (
+        await stack.api("PUT", `/api/environments/${w.envId}/resources/${pm}`, {
+          token,
+          headers: { "if-match": now.headers.get("etag")! },
+          body: { kind: "processMining", displayName: "next", creatorId: maker },
+        })
+      ).status,
+    ).toBe(200);
   });
 });

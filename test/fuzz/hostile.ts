@@ -127,7 +127,24 @@ export function hostileConstants(targets: { envIds: string[]; resourceIds: strin
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
 const oddUnit = fc.oneof(
   loneSurrogate,
-  fc.constantFrom("\u202E", "\u200B", "\u200D", "\uFEFF", "\0", "'", "|", "/", "%", "\\", "\u{1F3FF}", "\u{10FFFF}", "a", "0", ".", "-"),
+  fc.constantFrom(
+    "\u202E",
+    "\u200B",
+    "\u200D",
+    "\uFEFF",
+    "\0",
+    "'",
+    "|",
+    "/",
+    "%",
+    "\\",
+    "\u{1F3FF}",
+    "\u{10FFFF}",
+    "a",
+    "0",
+    ".",
+    "-",
+  ),
   fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
 );
 
@@ -150,7 +167,9 @@ export function encodeComponent(s: string): string {
   for (const ch of s) {
     const code = ch.codePointAt(0) ?? 0;
     if (code >= 0xd800 && code <= 0xdfff) {
-      out += [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)].map((b) => `%${b.toString(16).toUpperCase()}`).join("");
+      out += [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)]
+        .map((b) => `%${b.toString(16).toUpperCase()}`)
+        .join("");
     } else {
       out += encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
     }
@@ -180,5 +199,7 @@ export function encodeAs(s: string, how: Encoding): string {
 
 /** Nested arrays and objects `depth` deep, as JSON text (built as text: no recursion here). */
 export function deepJson(depth: number, kind: "array" | "object"): string {
-  return kind === "array" ? "[".repeat(depth) + "1" + "]".repeat(depth) : '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+  return kind === "array"
+    ? "[".repeat(depth) + "1" + "]".repeat(depth)
+    : '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
 }

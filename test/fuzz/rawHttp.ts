@@ -38,19 +38,35 @@ export function rawClient(baseUrl: string, options: { maxSockets?: number; timeo
   function once(req: RawRequest): Promise<RawResponse & { reused: boolean }> {
     return new Promise((resolve, reject) => {
       const started = performance.now();
-      const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, "utf8");
+      const body =
+        req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, "utf8");
       const headers: Record<string, string | number> = { ...req.headers };
       if (body !== undefined) headers["content-length"] = body.length;
       let reused = false;
       const r = request(
-        { host: url.hostname, port: url.port, method: req.method, path: req.path, headers, agent, insecureHTTPParser: false },
+        {
+          host: url.hostname,
+          port: url.port,
+          method: req.method,
+          path: req.path,
+          headers,
+          agent,
+          insecureHTTPParser: false,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
             clearTimeout(timer);
             const buf = Buffer.concat(chunks);
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, text: buf.toString("utf8"), ms: performance.now() - started, reused });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: buf,
+              text: buf.toString("utf8"),
+              ms: performance.now() - started,
+              reused,
+            });
           });
           res.on("error", (e) => {
             clearTimeout(timer);
@@ -61,7 +77,10 @@ export function rawClient(baseUrl: string, options: { maxSockets?: number; timeo
       r.on("socket", () => {
         reused = r.reusedSocket;
       });
-      const timer = setTimeout(() => r.destroy(new Error(`no answer within ${timeoutMs} ms to ${req.method} ${req.path.slice(0, 200)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => r.destroy(new Error(`no answer within ${timeoutMs} ms to ${req.method} ${req.path.slice(0, 200)}`)),
+        timeoutMs,
+      );
       r.on("error", (e) => {
         clearTimeout(timer);
         reject(Object.assign(e, { reused }));
@@ -87,7 +106,11 @@ export function rawClient(baseUrl: string, options: { maxSockets?: number; timeo
 }
 
 /** Runs `work` over `items` with at most `limit` running at once; results in input order. */
-export async function pool<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {

@@ -55,7 +55,12 @@ const jsonSchema: z.ZodType<JsonSchema> = z.lazy(() =>
     .loose(),
 );
 
-const parameterSchema = z.object({ name: z.string(), in: z.enum(["path", "query", "header", "cookie"]), required: z.boolean().optional(), schema: jsonSchema });
+const parameterSchema = z.object({
+  name: z.string(),
+  in: z.enum(["path", "query", "header", "cookie"]),
+  required: z.boolean().optional(),
+  schema: jsonSchema,
+});
 const operationSchema = z
   .object({
     operationId: z.string(),
@@ -64,7 +69,9 @@ const operationSchema = z
     requestBody: z.object({ content: z.record(z.string(), z.object({ schema: jsonSchema })) }).optional(),
   })
   .loose();
-const documentSchema = z.object({ openapi: z.string(), paths: z.record(z.string(), z.record(z.string(), operationSchema)) }).loose();
+const documentSchema = z
+  .object({ openapi: z.string(), paths: z.record(z.string(), z.record(z.string(), operationSchema)) })
+  .loose();
 
 export interface Operation {
   operationId: string;
@@ -89,7 +96,9 @@ export function operationsOf(document: unknown): Operation[] {
         method: method.toUpperCase(),
         template,
         pathParams: params.filter((p) => p.in === "path").map((p) => ({ name: p.name, schema: p.schema })),
-        queryParams: params.filter((p) => p.in === "query").map((p) => ({ name: p.name, schema: p.schema, required: p.required ?? false })),
+        queryParams: params
+          .filter((p) => p.in === "query")
+          .map((p) => ({ name: p.name, schema: p.schema, required: p.required ?? false })),
         body: op.requestBody?.content["application/json"]?.schema,
         // An empty `security` list is how the document marks the routes that take no token.
         auth: !(op.security !== undefined && op.security.length === 0),
@@ -137,17 +146,24 @@ export function validish(schema: JsonSchema, name: string, world: FuzzWorld, dep
   if (schema.const !== undefined) return fc.constant(schema.const);
   if (schema.enum && schema.enum.length > 0) return fc.constantFrom(...schema.enum);
   const alternatives = schema.anyOf ?? schema.oneOf;
-  if (alternatives && alternatives.length > 0) return fc.oneof(...alternatives.map((s) => validish(s, name, world, depth + 1)));
+  if (alternatives && alternatives.length > 0)
+    return fc.oneof(...alternatives.map((s) => validish(s, name, world, depth + 1)));
   const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
   switch (type) {
     case "string": {
       if (schema.pattern === idRegex.source) {
         const known = knownIds(name, world);
-        return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...(known.length > 0 ? known : ["x"])) }, { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/) });
+        return fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom(...(known.length > 0 ? known : ["x"])) },
+          { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/) },
+        );
       }
       if (schema.format === "email") return fc.emailAddress().filter((e) => e.length <= 254);
       const min = schema.minLength ?? 0;
-      return fc.string({ minLength: Math.max(min, 1), maxLength: Math.max(Math.min(schema.maxLength ?? 30, 30), min, 1) });
+      return fc.string({
+        minLength: Math.max(min, 1),
+        maxLength: Math.max(Math.min(schema.maxLength ?? 30, 30), min, 1),
+      });
     }
     case "integer":
       return fc.integer({ min: schema.minimum ?? -1000, max: schema.maximum ?? 1000 });
@@ -158,18 +174,25 @@ export function validish(schema: JsonSchema, name: string, world: FuzzWorld, dep
     case "array": {
       const itemName = name.endsWith("s") ? name.slice(0, -1) : name;
       const min = schema.minItems ?? 0;
-      return fc.array(schema.items ? validish(schema.items, itemName, world, depth + 1) : fc.jsonValue({ maxDepth: 1 }), {
-        minLength: min,
-        maxLength: Math.max(min, Math.min(schema.maxItems ?? 3, 3)),
-      });
+      return fc.array(
+        schema.items ? validish(schema.items, itemName, world, depth + 1) : fc.jsonValue({ maxDepth: 1 }),
+        {
+          minLength: min,
+          maxLength: Math.max(min, Math.min(schema.maxItems ?? 3, 3)),
+        },
+      );
     }
     case "object": {
       const model: Record<string, fc.Arbitrary<unknown>> = {};
       for (const [key, s] of Object.entries(schema.properties ?? {})) model[key] = validish(s, key, world, depth + 1);
       const fixed = fc.record(model, { requiredKeys: (schema.required ?? []).filter((k) => k in model) });
       if (typeof schema.additionalProperties === "object") {
-        const keyArb = schema.propertyNames ? validish(schema.propertyNames, `${name}Key`, world, depth + 1).map(String) : fc.string({ maxLength: 10 });
-        const extra = fc.dictionary(keyArb, validish(schema.additionalProperties, name, world, depth + 1), { maxKeys: 3 });
+        const keyArb = schema.propertyNames
+          ? validish(schema.propertyNames, `${name}Key`, world, depth + 1).map(String)
+          : fc.string({ maxLength: 10 });
+        const extra = fc.dictionary(keyArb, validish(schema.additionalProperties, name, world, depth + 1), {
+          maxKeys: 3,
+        });
         return fc.tuple(fixed, extra).map(([a, b]) => ({ ...b, ...a }));
       }
       return fixed;
@@ -220,12 +243,19 @@ const deleteMarker = Symbol("delete");
 function setAt(v: unknown, path: Path, value: unknown): unknown {
   if (path.length === 0) return value;
   const [head, ...rest] = path;
-  const copy: Record<string | number, unknown> = Array.isArray(v) ? [...(v as unknown[])] as unknown as Record<number, unknown> : { ...(v as Record<string, unknown>) };
+  const copy: Record<string | number, unknown> = Array.isArray(v)
+    ? ([...(v as unknown[])] as unknown as Record<number, unknown>)
+    : { ...(v as Record<string, unknown>) };
   if (rest.length === 0 && value === deleteMarker) {
     if (Array.isArray(copy)) copy.splice(Number(head), 1);
     else delete copy[head!];
   } else {
-    Object.defineProperty(copy, head!, { value: rest.length === 0 ? value : setAt(copy[head!], rest, value), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(copy, head!, {
+      value: rest.length === 0 ? value : setAt(copy[head!], rest, value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return copy;
 }
@@ -275,7 +305,20 @@ const wrongTypeValue = fc.oneof(
   fc.string({ maxLength: 10 }),
 );
 const extraKey = fc.oneof(
-  fc.constantFrom("__proto__", "constructor", "prototype", "PartitionKey", "RowKey", "odata.etag", "etag", "json", "envId", "ownerId", "isAdmin", "roles"),
+  fc.constantFrom(
+    "__proto__",
+    "constructor",
+    "prototype",
+    "PartitionKey",
+    "RowKey",
+    "odata.etag",
+    "etag",
+    "json",
+    "envId",
+    "ownerId",
+    "isAdmin",
+    "roles",
+  ),
   fc.string({ maxLength: 12 }),
 );
 
@@ -288,7 +331,8 @@ export interface BodyOut {
 function bodyFor(schema: JsonSchema, world: FuzzWorld): fc.Arbitrary<BodyOut> {
   const base = validish(schema, "body", world);
   const hostile = hostileString(world);
-  const at = <T>(v: unknown, paths: Path[], pick: number, f: (p: Path) => T): T | undefined => (paths.length === 0 ? undefined : f(paths[pick % paths.length]!));
+  const at = <T>(v: unknown, paths: Path[], pick: number, f: (p: Path) => T): T | undefined =>
+    paths.length === 0 ? undefined : f(paths[pick % paths.length]!);
   const out = (v: unknown, tag?: Tag): BodyOut => {
     const tags = new Set<Tag>(tag ? [tag] : []);
     classifyDeep(v, tags);
@@ -307,7 +351,9 @@ function bodyFor(schema: JsonSchema, world: FuzzWorld): fc.Arbitrary<BodyOut> {
     },
     {
       weight: 3,
-      arbitrary: fc.tuple(base, fc.nat(), wrongTypeValue).map(([v, pick, w]) => out(at(v, pathsOf(v), pick, (p) => setAt(v, p, w)) ?? w, "wrongType")),
+      arbitrary: fc
+        .tuple(base, fc.nat(), wrongTypeValue)
+        .map(([v, pick, w]) => out(at(v, pathsOf(v), pick, (p) => setAt(v, p, w)) ?? w, "wrongType")),
     },
     {
       weight: 2,
@@ -342,11 +388,36 @@ function bodyFor(schema: JsonSchema, world: FuzzWorld): fc.Arbitrary<BodyOut> {
 const junkBody: fc.Arbitrary<BodyOut> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }).map((v) => ({ body: JSON.stringify(v) ?? "null", tags: new Set<Tag>(["wrongType"]) })),
   fc.string({ unit: "binary", maxLength: 40 }).map((s) => ({ body: s, tags: new Set<Tag>(["notJson"]) })),
-  fc.constantFrom("", " ", "{", '{"a":', "{}garbage", '{"role":"owner","role":"nope"}', "\uFEFF{}", "[1,2,", "null", "NaN", "'single'", '{"a":1,}').map((s) => ({
-    body: s,
-    tags: new Set<Tag>(["notJson"]),
-  })),
-  fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => ({ body: Buffer.concat([Buffer.from('{"displayName":"'), Buffer.from([0xff, 0xfe, 0xed, 0xa0, 0x80]), Buffer.from(bytes), Buffer.from('"}')]), tags: new Set<Tag>(["invalidUtf8"]) })),
+  fc
+    .constantFrom(
+      "",
+      " ",
+      "{",
+      '{"a":',
+      "{}garbage",
+      '{"role":"owner","role":"nope"}',
+      "\uFEFF{}",
+      "[1,2,",
+      "null",
+      "NaN",
+      "'single'",
+      '{"a":1,}',
+    )
+    .map((s) => ({
+      body: s,
+      tags: new Set<Tag>(["notJson"]),
+    })),
+  fc
+    .uint8Array({ minLength: 1, maxLength: 64 })
+    .map((bytes) => ({
+      body: Buffer.concat([
+        Buffer.from('{"displayName":"'),
+        Buffer.from([0xff, 0xfe, 0xed, 0xa0, 0x80]),
+        Buffer.from(bytes),
+        Buffer.from('"}'),
+      ]),
+      tags: new Set<Tag>(["invalidUtf8"]),
+    })),
   fc.constantFrom(...Object.keys(bigValues)).map((m) => {
     const tags = new Set<Tag>();
     return { body: serialize({ a: m }, tags), tags };
@@ -376,16 +447,24 @@ const contentTypes = fc.oneof(
 );
 
 function authFor(op: Operation, world: FuzzWorld): fc.Arbitrary<{ header?: string; tag: Tag }> {
-  const valid = fc.constantFrom(...Object.values(world.tokens)).map((t) => ({ header: `Bearer ${t}`, tag: "validToken" as Tag }));
-  const bad = fc.constantFrom(...Object.values(world.badAuthorization)).map((h) => ({ header: h, tag: "badToken" as Tag }));
+  const valid = fc
+    .constantFrom(...Object.values(world.tokens))
+    .map((t) => ({ header: `Bearer ${t}`, tag: "validToken" as Tag }));
+  const bad = fc
+    .constantFrom(...Object.values(world.badAuthorization))
+    .map((h) => ({ header: h, tag: "badToken" as Tag }));
   const none = fc.constant({ tag: "noToken" as Tag });
-  if (!op.auth) return fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: valid }, { weight: 1, arbitrary: bad });
+  if (!op.auth)
+    return fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: valid }, { weight: 1, arbitrary: bad });
   return fc.oneof({ weight: 12, arbitrary: valid }, { weight: 2, arbitrary: none }, { weight: 3, arbitrary: bad });
 }
 
 function paramValue(p: { name: string; schema: JsonSchema }, world: FuzzWorld): fc.Arbitrary<string> {
   return fc.oneof(
-    { weight: 10, arbitrary: validish(p.schema, p.name, world).map((v) => (typeof v === "string" ? v : JSON.stringify(v) ?? "")) },
+    {
+      weight: 10,
+      arbitrary: validish(p.schema, p.name, world).map((v) => (typeof v === "string" ? v : (JSON.stringify(v) ?? ""))),
+    },
     { weight: 9, arbitrary: hostileString(world) },
   );
 }
@@ -397,11 +476,28 @@ export function requestFor(op: Operation, world: FuzzWorld): fc.Arbitrary<Genera
   const otherMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].filter((m) => m !== op.method);
   return fc
     .record({
-      method: fc.oneof({ weight: 19, arbitrary: fc.constant(op.method) }, { weight: 1, arbitrary: fc.constantFrom(...otherMethods) }),
+      method: fc.oneof(
+        { weight: 19, arbitrary: fc.constant(op.method) },
+        { weight: 1, arbitrary: fc.constantFrom(...otherMethods) },
+      ),
       params: fc.tuple(...op.pathParams.map((p) => fc.tuple(paramValue(p, world), encodings))),
       query: fc.tuple(...op.queryParams.map((q) => fc.option(paramValue(q, world), { nil: undefined, freq: 3 }))),
-      extraQuery: fc.option(fc.tuple(fc.oneof(fc.constantFrom("$filter", "$select", "$top", "kind", "search", "continuationToken"), hostileString(world)), hostileString(world)), { nil: undefined, freq: 3 }),
-      body: op.body ? bodyFor(op.body, world) : fc.oneof({ weight: 6, arbitrary: fc.constant<BodyOut>({ body: undefined, tags: new Set() }) }, { weight: 1, arbitrary: junkBody }),
+      extraQuery: fc.option(
+        fc.tuple(
+          fc.oneof(
+            fc.constantFrom("$filter", "$select", "$top", "kind", "search", "continuationToken"),
+            hostileString(world),
+          ),
+          hostileString(world),
+        ),
+        { nil: undefined, freq: 3 },
+      ),
+      body: op.body
+        ? bodyFor(op.body, world)
+        : fc.oneof(
+            { weight: 6, arbitrary: fc.constant<BodyOut>({ body: undefined, tags: new Set() }) },
+            { weight: 1, arbitrary: junkBody },
+          ),
       contentType: contentTypes,
       auth: authFor(op, world),
     })
@@ -420,7 +516,10 @@ export function requestFor(op: Operation, world: FuzzWorld): fc.Arbitrary<Genera
           const v = g.query[j];
           if (v !== undefined) pairs.push(`${encodeComponent(q.name)}=${encodeComponent(v.slice(0, limit))}`);
         });
-        if (g.extraQuery) pairs.push(`${encodeComponent(g.extraQuery[0].slice(0, limit))}=${encodeComponent(g.extraQuery[1].slice(0, limit))}`);
+        if (g.extraQuery)
+          pairs.push(
+            `${encodeComponent(g.extraQuery[0].slice(0, limit))}=${encodeComponent(g.extraQuery[1].slice(0, limit))}`,
+          );
         if (pairs.length > 0) path += `?${pairs.join("&")}`;
         return path;
       };
@@ -445,7 +544,12 @@ export function requestFor(op: Operation, world: FuzzWorld): fc.Arbitrary<Genera
           if (!/^application\/json/i.test(g.contentType)) tags.add("wrongContentType");
         }
       }
-      const req: RawRequest = { method: g.method, path, headers, ...(g.body.body !== undefined ? { body: g.body.body } : {}) };
+      const req: RawRequest = {
+        method: g.method,
+        path,
+        headers,
+        ...(g.body.body !== undefined ? { body: g.body.body } : {}),
+      };
       const generated: Generated = { op, req, tags };
       // fast-check prints counterexamples with this: the request, not the whole route description.
       Object.defineProperty(generated, fc.toStringMethod, { value: () => describe(generated), enumerable: false });
@@ -455,7 +559,12 @@ export function requestFor(op: Operation, world: FuzzWorld): fc.Arbitrary<Genera
 
 /** How a generated request looks in a failure message: enough to send it again by hand. */
 export function describe(g: Generated): string {
-  const body = g.req.body === undefined ? "(none)" : Buffer.isBuffer(g.req.body) ? `<${g.req.body.length} bytes> ${g.req.body.toString("utf8").slice(0, 300)}` : `<${Buffer.byteLength(g.req.body)} bytes> ${g.req.body.slice(0, 300)}`;
+  const body =
+    g.req.body === undefined
+      ? "(none)"
+      : Buffer.isBuffer(g.req.body)
+        ? `<${g.req.body.length} bytes> ${g.req.body.toString("utf8").slice(0, 300)}`
+        : `<${Buffer.byteLength(g.req.body)} bytes> ${g.req.body.slice(0, 300)}`;
   const auth = g.req.headers?.authorization;
   return [
     `${g.req.method} ${g.req.path.slice(0, 500)}  (route ${g.op.operationId}; tags ${[...g.tags].join(",")})`,

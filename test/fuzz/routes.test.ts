@@ -6,7 +6,14 @@ import { startStack, type Stack } from "../support/stack.js";
 import { newWorld, uid } from "../support/world.js";
 import { deepJson, encodeComponent, type Tag } from "./hostile.js";
 import { rawClient, pool, type RawClient, type RawResponse } from "./rawHttp.js";
-import { describe as describeRequest, operationsOf, requestFor, type FuzzWorld, type Generated, type Operation } from "./requests.js";
+import {
+  describe as describeRequest,
+  operationsOf,
+  requestFor,
+  type FuzzWorld,
+  type Generated,
+  type Operation,
+} from "./requests.js";
 
 // Hostile input against every route of the OpenAPI document, through HTTP on the local host with
 // Azurite: never a 5xx, always problem+json (status, title, detail) for a 4xx. FUZZ_RUNS scales the
@@ -39,13 +46,19 @@ beforeAll(async () => {
   await a.group(groupId, ["viewer"]);
   const pm = await a.resource("maker", { kind: "processMining", analyticsReady: true });
   const tm = await a.resource("maker", { kind: "taskMining" });
-  const flow = await a.resource("maker", { kind: "cloudFlow", triggerKind: "instant", connections: [{ id: uid("conn"), connector: "sql", ownerId: maker, usage: "embedded" }] });
+  const flow = await a.resource("maker", {
+    kind: "cloudFlow",
+    triggerKind: "instant",
+    connections: [{ id: uid("conn"), connector: "sql", ownerId: maker, usage: "embedded" }],
+  });
   const otherRes = await b.resource("maker", { kind: "processMining" });
   const shared = await a.share("maker", pm, "viewer", [{ type: "user", id: viewer }], { sendInvitation: true });
   expect(shared.status, shared.text).toBe(201);
   const invitationId = (shared.json as { invitations: { id: string }[] }).invitations[0]?.id;
   const recordingId = uid("rec");
-  expect((await a.as("maker", "PUT", `resources/${tm}/recordings/${recordingId}`, { label: "first" })).status).toBeLessThan(300);
+  expect(
+    (await a.as("maker", "PUT", `resources/${tm}/recordings/${recordingId}`, { label: "first" })).status,
+  ).toBeLessThan(300);
   const copy = await a.as("maker", "POST", `resources/${flow}/copies`, { recipientIds: [viewer] });
   const copyId = (copy.json as { copies?: { copyId: string }[] } | undefined)?.copies?.[0]?.copyId;
   const audit = await stack.api("POST", `/api/environments/${a.envId}/audits`, { token: a.adminToken });
@@ -78,7 +91,10 @@ beforeAll(async () => {
       stranger: await stack.token(uid("stranger")),
       otherEnvMaker: await b.token("maker"),
     },
-    badAuthorization: { ...Object.fromEntries(Object.entries(attacks).map(([k, t]) => [k, `Bearer ${t}`])), ...badAuthorizationHeaders },
+    badAuthorization: {
+      ...Object.fromEntries(Object.entries(attacks).map(([k, t]) => [k, `Bearer ${t}`])),
+      ...badAuthorizationHeaders,
+    },
   };
   const doc = await stack.api("GET", "/api/openapi.json");
   expect(doc.status).toBe(200);
@@ -99,7 +115,9 @@ const stackFrame = /\n\s+at .+(:\d+:\d+|\(native\))/;
 function checkAnswer(g: Generated, res: RawResponse): string | undefined {
   if (res.status >= 500) return `answered ${res.status}`;
   if (res.ms > answerBoundMs) return `took ${Math.round(res.ms)} ms`;
-  const secrets = [stack.settings.AUTH_DEV_SIGNING_KEY, stack.settings.INVITATION_SIGNING_KEY, devAccountKey].filter((s): s is string => !!s);
+  const secrets = [stack.settings.AUTH_DEV_SIGNING_KEY, stack.settings.INVITATION_SIGNING_KEY, devAccountKey].filter(
+    (s): s is string => !!s,
+  );
   if (secrets.some((s) => res.text.includes(s))) return "the answer contains a secret";
   if (stackFrame.test(res.text) || res.text.includes("node_modules")) return "the answer contains a stack trace";
   if (res.status < 400) return undefined;
@@ -115,7 +133,15 @@ function checkAnswer(g: Generated, res: RawResponse): string | undefined {
     if (p.status !== res.status) return `problem status ${String(p.status)} differs from the HTTP status`;
     if (typeof p.title !== "string" || p.title === "") return "problem without a title";
     if (typeof p.detail !== "string") return "problem without a detail";
-    if (p.errors !== undefined && !(Array.isArray(p.errors) && p.errors.every((e: { field?: unknown; message?: unknown }) => typeof e.field === "string" && typeof e.message === "string"))) {
+    if (
+      p.errors !== undefined &&
+      !(
+        Array.isArray(p.errors) &&
+        p.errors.every(
+          (e: { field?: unknown; message?: unknown }) => typeof e.field === "string" && typeof e.message === "string",
+        )
+      )
+    ) {
       return "problem errors that are not {field, message}";
     }
     if (res.status === 401 && !res.headers["www-authenticate"]) return "401 without WWW-Authenticate";
@@ -128,7 +154,9 @@ function checkAnswer(g: Generated, res: RawResponse): string | undefined {
 
 describe("hostile requests on every route", () => {
   it(`${total} generated requests: never a 5xx, every 4xx problem+json (seed ${seed})`, async () => {
-    console.log(`fuzz: seed ${seed}, ${total} requests over ${ops.length} routes, ${concurrency} at a time (FUZZ_SEED, FUZZ_RUNS, FUZZ_SHRINK=1 to change)`);
+    console.log(
+      `fuzz: seed ${seed}, ${total} requests over ${ops.length} routes, ${concurrency} at a time (FUZZ_SEED, FUZZ_RUNS, FUZZ_SHRINK=1 to change)`,
+    );
     expect(ops.length).toBeGreaterThanOrEqual(20);
     const byRoute = new Map<string, number>(ops.map((o) => [o.operationId, 0]));
     const byStatus = new Map<number, number>();
@@ -155,10 +183,15 @@ describe("hostile requests on every route", () => {
           byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
           for (const t of g.tags) byTag.set(t, (byTag.get(t) ?? 0) + 1);
           const wrong = checkAnswer(g, res);
-          if (wrong) failures.push(`${describeRequest(g)}\n  → ${wrong}: ${res.status} ${String(res.headers["content-type"] ?? "")} ${res.text.slice(0, 400)}`);
+          if (wrong)
+            failures.push(
+              `${describeRequest(g)}\n  → ${wrong}: ${res.status} ${String(res.headers["content-type"] ?? "")} ${res.text.slice(0, 400)}`,
+            );
         });
         if (failures.length > 0) {
-          throw new Error(`${failures.length} bad answer(s) in this batch; the first:\n${failures.slice(0, 3).join("\n\n")}\n--- host log tail ---\n${stack.logs().slice(-3000)}`);
+          throw new Error(
+            `${failures.length} bad answer(s) in this batch; the first:\n${failures.slice(0, 3).join("\n\n")}\n--- host log tail ---\n${stack.logs().slice(-3000)}`,
+          );
         }
       }),
       { seed, numRuns: Math.ceil(total / batchSize), endOnFailure: !shrink },
@@ -170,8 +203,14 @@ describe("hostile requests on every route", () => {
     console.log(
       [
         `fuzz: ${sent} requests in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s), latency p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms`,
-        `  statuses: ${[...byStatus].sort((x, y) => x[0] - y[0]).map(([s, n]) => `${s}×${n}`).join(" ")}`,
-        `  tags: ${[...byTag].sort((x, y) => y[1] - x[1]).map(([t, n]) => `${t}×${n}`).join(" ")}`,
+        `  statuses: ${[...byStatus]
+          .sort((x, y) => x[0] - y[0])
+          .map(([s, n]) => `${s}×${n}`)
+          .join(" ")}`,
+        `  tags: ${[...byTag]
+          .sort((x, y) => y[1] - x[1])
+          .map(([t, n]) => `${t}×${n}`)
+          .join(" ")}`,
         `  per route: min ${Math.min(...byRoute.values())}, max ${Math.max(...byRoute.values())}`,
       ].join("\n"),
     );
@@ -181,9 +220,36 @@ describe("hostile requests on every route", () => {
     const perRoute = Math.floor(sent / ops.length / 3);
     expect([...byRoute].filter(([, n]) => n < perRoute)).toEqual([]);
     const wanted: Tag[] = [
-      "quote", "pipe", "slash", "pct2F", "odata", "traversal", "loneSurrogate", "rtl", "zeroWidth", "nul", "longId", "astral", "badPercent",
-      "wrongType", "missingField", "extraField", "protoKey", "deepNesting", "body256k", "body1m", "notJson", "invalidUtf8",
-      "wrongContentType", "noContentType", "noToken", "badToken", "validToken", "wrongMethod", "extraQuery", "validish",
+      "quote",
+      "pipe",
+      "slash",
+      "pct2F",
+      "odata",
+      "traversal",
+      "loneSurrogate",
+      "rtl",
+      "zeroWidth",
+      "nul",
+      "longId",
+      "astral",
+      "badPercent",
+      "wrongType",
+      "missingField",
+      "extraField",
+      "protoKey",
+      "deepNesting",
+      "body256k",
+      "body1m",
+      "notJson",
+      "invalidUtf8",
+      "wrongContentType",
+      "noContentType",
+      "noToken",
+      "badToken",
+      "validToken",
+      "wrongMethod",
+      "extraQuery",
+      "validish",
     ];
     // At least one in a thousand of each (a short FUZZ_RUNS checks nothing here).
     const floor = Math.floor(sent / 1000);
@@ -210,12 +276,17 @@ describe("the worst cases, on every route, deterministically", () => {
     const res = await client.send({ method: op.method, path, headers, ...(body !== undefined ? { body } : {}) });
     const g: Generated = { op, req: { method: op.method, path, headers }, tags: new Set() };
     const wrong = checkAnswer(g, res);
-    return { res, wrong: wrong ? `${op.method} ${op.template}: ${wrong}: ${res.status} ${res.text.slice(0, 200)}` : undefined };
+    return {
+      res,
+      wrong: wrong ? `${op.method} ${op.template}: ${wrong}: ${res.status} ${res.text.slice(0, 200)}` : undefined,
+    };
   };
 
   it("a body over the host's 1 MiB limit: 413 problem+json everywhere", async () => {
     const big = JSON.stringify({ displayName: "a".repeat(1100 * 1024) });
-    const results = await pool(ops, 4, (op) => send(op, pathOf(op), { authorization: `Bearer ${ids.adminToken}`, "content-type": "application/json" }, big));
+    const results = await pool(ops, 4, (op) =>
+      send(op, pathOf(op), { authorization: `Bearer ${ids.adminToken}`, "content-type": "application/json" }, big),
+    );
     expect(results.map((r) => r.wrong).filter(Boolean)).toEqual([]);
     expect(results.filter((r) => r.res.status !== 413).map((r) => r.res.status)).toEqual([]);
   });
@@ -230,37 +301,69 @@ describe("the worst cases, on every route, deterministically", () => {
       ["text/plain", JSON.stringify({ displayName: "x" }), "header.content-type"],
     ];
     for (const [contentType, body, field] of cases) {
-      const results = await pool(bodyOps, 4, (op) => send(op, pathOf(op), { authorization: `Bearer ${ids.adminToken}`, "content-type": contentType }, body));
+      const results = await pool(bodyOps, 4, (op) =>
+        send(op, pathOf(op), { authorization: `Bearer ${ids.adminToken}`, "content-type": contentType }, body),
+      );
       expect(results.map((r) => r.wrong).filter(Boolean)).toEqual([]);
       const statuses = results.map((r, i) => `${bodyOps[i]!.operationId} ${r.res.status}`);
       expect(statuses.filter((s) => !s.endsWith(" 400"))).toEqual([]);
       for (const r of results) {
         const errors = (JSON.parse(r.res.text) as { errors?: { field: string }[] }).errors ?? [];
-        expect(errors.some((e) => e.field === field || (field === "body" && e.field.startsWith("body"))), r.res.text.slice(0, 300)).toBe(true);
+        expect(
+          errors.some((e) => e.field === field || (field === "body" && e.field.startsWith("body"))),
+          r.res.text.slice(0, 300),
+        ).toBe(true);
       }
     }
   });
 
   it("no token: 401 problem+json with WWW-Authenticate on every route that takes one, and never on the others", async () => {
-    const results = await pool(ops, 8, (op) => send(op, pathOf(op), { "content-type": "application/json" }, op.body ? "{}" : undefined));
+    const results = await pool(ops, 8, (op) =>
+      send(op, pathOf(op), { "content-type": "application/json" }, op.body ? "{}" : undefined),
+    );
     expect(results.map((r) => r.wrong).filter(Boolean)).toEqual([]);
-    const wrong = ops.filter((op, i) => (results[i]!.res.status === 401) !== op.auth).map((op, i) => `${op.operationId}: ${results[i]!.res.status}`);
+    const wrong = ops
+      .filter((op, i) => (results[i]!.res.status === 401) !== op.auth)
+      .map((op, i) => `${op.operationId}: ${results[i]!.res.status}`);
     expect(wrong).toEqual([]);
   });
 
   it("an id that is a lone surrogate, a NUL, an OData escape or a percent-encoded slash: a 4xx problem+json, never a 5xx", async () => {
     const withParams = ops.filter((o) => o.pathParams.length > 0 && o.auth);
-    for (const id of ["%ED%A0%80", encodeComponent("\0"), encodeComponent("' or PartitionKey ne '"), "a%2Fb", encodeComponent(`${ids.envId}|${ids.resourceId}`), "..", "%2e%2e"]) {
-      const results = await pool(withParams, 8, (op) => send(op, pathOf(op, id), { authorization: `Bearer ${ids.adminToken}`, "content-type": "application/json" }, op.body ? "{}" : undefined));
+    for (const id of [
+      "%ED%A0%80",
+      encodeComponent("\0"),
+      encodeComponent("' or PartitionKey ne '"),
+      "a%2Fb",
+      encodeComponent(`${ids.envId}|${ids.resourceId}`),
+      "..",
+      "%2e%2e",
+    ]) {
+      const results = await pool(withParams, 8, (op) =>
+        send(
+          op,
+          pathOf(op, id),
+          { authorization: `Bearer ${ids.adminToken}`, "content-type": "application/json" },
+          op.body ? "{}" : undefined,
+        ),
+      );
       expect(results.map((r) => r.wrong).filter(Boolean)).toEqual([]);
-      expect(results.filter((r) => r.res.status < 400 || r.res.status >= 500).map((r) => `${id}: ${r.res.status}`)).toEqual([]);
+      expect(
+        results.filter((r) => r.res.status < 400 || r.res.status >= 500).map((r) => `${id}: ${r.res.status}`),
+      ).toEqual([]);
     }
   });
 });
 
 describe("what this fuzz found, pinned", () => {
   const admin = () => ({ token: ids.adminToken });
-  const user = (displayName: string) => ({ email: `${uid("u")}@contoso.example`, displayName, userType: "member", enabled: true, license: "paid" });
+  const user = (displayName: string) => ({
+    email: `${uid("u")}@contoso.example`,
+    displayName,
+    userType: "member",
+    enabled: true,
+    license: "paid",
+  });
 
   it("a name with a lone surrogate is refused (400 naming the field) and does not wedge the user: a later valid PUT works", async () => {
     // Was: the name reached a search row key, the SDK could not encode it, 503, and every later PUT of that user 503'd too.
@@ -270,7 +373,10 @@ describe("what this fuzz found, pinned", () => {
     expect((bad.json as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain("body.displayName");
     const good = await stack.api("PUT", `/api/users/${userId}`, { ...admin(), body: user("Ab C") });
     expect(good.status, good.text).toBeLessThan(300);
-    const group = await stack.api("PUT", `/api/environments/${ids.envId}/groups/${uid("g")}`, { ...admin(), body: { displayName: "\uDFFF", kind: "securityGroup", memberIds: [] } });
+    const group = await stack.api("PUT", `/api/environments/${ids.envId}/groups/${uid("g")}`, {
+      ...admin(),
+      body: { displayName: "\uDFFF", kind: "securityGroup", memberIds: [] },
+    });
     expect(group.status, group.text).toBe(400);
   });
 
@@ -278,8 +384,14 @@ describe("what this fuzz found, pinned", () => {
     // Was: the range's upper bound became a lone surrogate, the SDK could not encode the filter, 503.
     for (const name of ["Zoë \u{1F3FF}", "x\u{10FFFF}", "y\uD7FF"]) {
       const userId = uid("astral");
-      expect((await stack.api("PUT", `/api/users/${userId}`, { ...admin(), body: user(name) })).status).toBeLessThan(300);
-      const found = await stack.api("GET", `/api/environments/${ids.envId}/directory?search=${encodeURIComponent(name.toLowerCase())}`, admin());
+      expect((await stack.api("PUT", `/api/users/${userId}`, { ...admin(), body: user(name) })).status).toBeLessThan(
+        300,
+      );
+      const found = await stack.api(
+        "GET",
+        `/api/environments/${ids.envId}/directory?search=${encodeURIComponent(name.toLowerCase())}`,
+        admin(),
+      );
       expect(found.status, found.text).toBe(200);
       expect((found.json as { items: { id: string }[] }).items.map((i) => i.id)).toContain(userId);
     }
@@ -290,13 +402,23 @@ describe("what this fuzz found, pinned", () => {
     const maker = world.userIds[0]!;
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     for (const token of ["abc", b64("null"), b64('{"nextPartitionKey":{"a":1}}'), b64("[1]"), "%%%"]) {
-      const listed = await stack.api("GET", `/api/environments/${ids.envId}/principals/${maker}/resources?continuationToken=${encodeURIComponent(token)}`, admin());
+      const listed = await stack.api(
+        "GET",
+        `/api/environments/${ids.envId}/principals/${maker}/resources?continuationToken=${encodeURIComponent(token)}`,
+        admin(),
+      );
       expect(listed.status, `${token}: ${listed.text}`).toBe(400);
-      expect((listed.json as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain("query.continuationToken");
+      expect((listed.json as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain(
+        "query.continuationToken",
+      );
     }
     // The change log wraps the SDK's token in its own; a well-formed wrapper around garbage is refused the same way.
     const wrapped = Buffer.from(JSON.stringify({ s: "e", c: "not-base64-json" })).toString("base64url");
-    const changes = await stack.api("GET", `/api/environments/${ids.envId}/changes?continuationToken=${wrapped}`, admin());
+    const changes = await stack.api(
+      "GET",
+      `/api/environments/${ids.envId}/changes?continuationToken=${wrapped}`,
+      admin(),
+    );
     expect(changes.status, changes.text).toBe(400);
   });
 });

@@ -90,7 +90,9 @@ describe("local host: HTTP triggers", () => {
   });
 
   it("passes body and headers, and strips caller-supplied x-ms-client-principal headers", async () => {
-    const principal = Buffer.from(JSON.stringify({ userId: "mallory", userRoles: ["Sharing.Admin"] })).toString("base64");
+    const principal = Buffer.from(JSON.stringify({ userId: "mallory", userRoles: ["Sharing.Admin"] })).toString(
+      "base64",
+    );
     const r = await call("POST", "/api/echo?q=1", {
       body: JSON.stringify({ hello: "world" }),
       headers: {
@@ -152,7 +154,10 @@ describe("local host: HTTP triggers", () => {
     expect(stream.headers.get("x-kind")).toBe("stream");
 
     const cookies = await call("GET", "/api/shapes/cookies");
-    expect(cookies.headers.getSetCookie()).toEqual(["session=abc; Path=/; HttpOnly; SameSite=Lax", "theme=dark; Max-Age=60"]);
+    expect(cookies.headers.getSetCookie()).toEqual([
+      "session=abc; Path=/; HttpOnly; SameSite=Lax",
+      "theme=dark; Max-Age=60",
+    ]);
     expect(cookies.headers.get("x-multi")).toBe("a");
 
     const teapot = await call("GET", "/api/shapes/teapot");
@@ -195,9 +200,12 @@ describe("local host: HTTP triggers", () => {
         bareTimes.push(await time(bareUrl));
         hostTimes.push(await time(hostUrl));
       }
-      const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+      const median = (values: number[]): number =>
+        [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
       const overhead = median(hostTimes) - median(bareTimes);
-      console.log(`median round trip: bare ${median(bareTimes).toFixed(3)} ms, local host ${median(hostTimes).toFixed(3)} ms (overhead ${overhead.toFixed(3)} ms)`);
+      console.log(
+        `median round trip: bare ${median(bareTimes).toFixed(3)} ms, local host ${median(hostTimes).toFixed(3)} ms (overhead ${overhead.toFixed(3)} ms)`,
+      );
       expect(overhead).toBeLessThan(2);
     } finally {
       bare.close();
@@ -209,9 +217,16 @@ describe("local host: closing", () => {
   it("a second host in the same process reuses the loaded modules, and close() waits for in-flight requests", async () => {
     let started: () => void = () => undefined;
     const slowStarted = new Promise<void>((resolve) => (started = resolve));
-    const host = await startHost({ functionFiles: [fixture("httpApp.ts")], port: 0, logLine: (line) => line === "[slow] slow started" && started() });
+    const host = await startHost({
+      functionFiles: [fixture("httpApp.ts")],
+      port: 0,
+      logLine: (line) => line === "[slow] slow started" && started(),
+    });
     expect(host.registrations.some((r) => r.name === "slow")).toBe(true);
-    const pending = fetch(`${host.url}/api/slow?ms=300`).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const pending = fetch(`${host.url}/api/slow?ms=300`).then(async (r) => ({
+      status: r.status,
+      text: await r.text(),
+    }));
     // Close while the handler runs: its request must still be answered.
     await slowStarted;
     const closed = host.close();
@@ -223,6 +238,13 @@ describe("local host: closing", () => {
 
 /** The echoed headers, read without trusting the shape. */
 function z_headers(json: unknown): Record<string, string> {
-  if (typeof json !== "object" || json === null || !("headers" in json) || typeof json.headers !== "object" || json.headers === null) return {};
+  if (
+    typeof json !== "object" ||
+    json === null ||
+    !("headers" in json) ||
+    typeof json.headers !== "object" ||
+    json.headers === null
+  )
+    return {};
   return Object.fromEntries(Object.entries(json.headers).map(([k, v]) => [k, String(v)]));
 }

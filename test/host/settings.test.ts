@@ -8,7 +8,8 @@ const dirs: string[] = [];
 function workspace(files: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), "settings-"));
   dirs.push(dir);
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), typeof content === "string" ? content : JSON.stringify(content));
+  for (const [name, content] of Object.entries(files))
+    writeFileSync(join(dir, name), typeof content === "string" ? content : JSON.stringify(content));
   return dir;
 }
 afterEach(() => {
@@ -17,7 +18,12 @@ afterEach(() => {
 
 const example = {
   IsEncrypted: false,
-  Values: { AUTH_DEV_SIGNING_KEY: "(npm start writes a random key into local.settings.json)", INVITATION_SIGNING_KEY: "(placeholder)", EMAIL_SENDER: "a@b.c", INVITATION_TTL_DAYS: 14 },
+  Values: {
+    AUTH_DEV_SIGNING_KEY: "(npm start writes a random key into local.settings.json)",
+    INVITATION_SIGNING_KEY: "(placeholder)",
+    EMAIL_SENDER: "a@b.c",
+    INVITATION_TTL_DAYS: 14,
+  },
 };
 
 describe("loadLocalSettings", () => {
@@ -43,7 +49,11 @@ describe("loadLocalSettings", () => {
   });
 
   it("lets the environment win and copies only missing values into it", () => {
-    const dir = workspace({ "local.settings.json": { Values: { A: "file", B: "file", AUTH_DEV_SIGNING_KEY: "k".repeat(40), INVITATION_SIGNING_KEY: "i".repeat(40) } } });
+    const dir = workspace({
+      "local.settings.json": {
+        Values: { A: "file", B: "file", AUTH_DEV_SIGNING_KEY: "k".repeat(40), INVITATION_SIGNING_KEY: "i".repeat(40) },
+      },
+    });
     const env: NodeJS.ProcessEnv = { A: "env" };
     const merged = loadLocalSettings(dir, { env });
     expect(merged.A).toBe("env");
@@ -61,7 +71,12 @@ describe("loadLocalSettings", () => {
   });
 
   it("takes PORT from Host.LocalHttpPort as func does", () => {
-    const dir = workspace({ "local.settings.json": { Values: { AUTH_DEV_SIGNING_KEY: "k".repeat(40), INVITATION_SIGNING_KEY: "i".repeat(40) }, Host: { LocalHttpPort: 7999 } } });
+    const dir = workspace({
+      "local.settings.json": {
+        Values: { AUTH_DEV_SIGNING_KEY: "k".repeat(40), INVITATION_SIGNING_KEY: "i".repeat(40) },
+        Host: { LocalHttpPort: 7999 },
+      },
+    });
     expect(loadLocalSettings(dir, { env: {} }).PORT).toBe("7999");
   });
 
@@ -71,8 +86,14 @@ describe("loadLocalSettings", () => {
   });
 
   it("refuses invalid and encrypted files with the reason", () => {
-    expect(() => loadLocalSettings(workspace({ "local.settings.json": "{ nope" }), { env: {} })).toThrow(/not valid JSON/);
-    expect(() => loadLocalSettings(workspace({ "local.settings.json": { Values: { A: { nested: true } } } }), { env: {} })).toThrow(/Values\.A/);
-    expect(() => loadLocalSettings(workspace({ "local.settings.json": { IsEncrypted: true, Values: {} } }), { env: {} })).toThrow(/encrypted/);
+    expect(() => loadLocalSettings(workspace({ "local.settings.json": "{ nope" }), { env: {} })).toThrow(
+      /not valid JSON/,
+    );
+    expect(() =>
+      loadLocalSettings(workspace({ "local.settings.json": { Values: { A: { nested: true } } } }), { env: {} }),
+    ).toThrow(/Values\.A/);
+    expect(() =>
+      loadLocalSettings(workspace({ "local.settings.json": { IsEncrypted: true, Values: {} } }), { env: {} }),
+    ).toThrow(/encrypted/);
   });
 });

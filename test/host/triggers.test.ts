@@ -41,9 +41,15 @@ describe("local host: timers and queues against Azurite", () => {
       port: 0,
       hostJson: {
         version: "2.0",
-        extensions: { queues: { maxDequeueCount: 5, visibilityTimeout: "00:00:00", batchSize: 16, maxPollingInterval: "00:00:01" } },
+        extensions: {
+          queues: { maxDequeueCount: 5, visibilityTimeout: "00:00:00", batchSize: 16, maxPollingInterval: "00:00:01" },
+        },
       },
-      settings: { AzureWebJobsStorage: azurite.connectionString, WORK_QUEUE: workQueue, MANUAL_SCHEDULE: "0 0 0 1 1 *" },
+      settings: {
+        AzureWebJobsStorage: azurite.connectionString,
+        WORK_QUEUE: workQueue,
+        MANUAL_SCHEDULE: "0 0 0 1 1 *",
+      },
       logLine: (line) => lines.push(line),
     });
   });
@@ -96,19 +102,25 @@ describe("local host: timers and queues against Azurite", () => {
   it("delivers a base64 queue message JSON-parsed, with its trigger metadata, and deletes it", async () => {
     const label = `good-${randomUUID()}`;
     await send({ label, n: 1 });
-    const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
+    const delivery = await eventually(async () =>
+      (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)),
+    );
     expect(delivery.value).toEqual({ label, n: 1 });
     expect(delivery.dequeueCount).toBe(1);
     expect(typeof delivery.id).toBe("string");
     expect(typeof delivery.popReceipt).toBe("string");
     expect(Number.isNaN(Date.parse(delivery.insertionTime))).toBe(false);
-    await eventually(async () => ((await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
+    await eventually(async () =>
+      (await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined,
+    );
   });
 
   it("hands a message that is not JSON over as its text", async () => {
     const label = `plain-${randomUUID()}`;
     await send(label);
-    const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => d.value === label));
+    const delivery = await eventually(async () =>
+      (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => d.value === label),
+    );
     expect(delivery.dequeueCount).toBe(1);
   });
 
@@ -118,25 +130,33 @@ describe("local host: timers and queues against Azurite", () => {
     await send({ label: poisonLabel });
     await send({ label: goodLabel });
 
-    const good = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(goodLabel)));
+    const good = await eventually(async () =>
+      (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(goodLabel)),
+    );
     expect(good.dequeueCount).toBe(1);
 
     const poisonQueue = queueClient(`${workQueue}-poison`);
     const poisoned = await eventually(async () => {
       const peeked = await poisonQueue.peekMessages({ numberOfMessages: 32 }).catch(() => undefined);
-      return peeked?.peekedMessageItems.find((m) => Buffer.from(m.messageText, "base64").toString("utf8").includes(poisonLabel));
+      return peeked?.peekedMessageItems.find((m) =>
+        Buffer.from(m.messageText, "base64").toString("utf8").includes(poisonLabel),
+      );
     });
     // Same body as sent: still base64 of the JSON.
     expect(JSON.parse(Buffer.from(poisoned.messageText, "base64").toString("utf8"))).toEqual({ label: poisonLabel });
     expect((await probe<QueueProbe>("/api/probe/queue")).attempts[poisonLabel]).toBe(5);
-    await eventually(async () => ((await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
+    await eventually(async () =>
+      (await queueClient(workQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined,
+    );
   });
 
   it("moves a message that is not base64 straight to the poison queue, unchanged", async () => {
     const raw = `not base64 ${randomUUID()}!`;
     await queueClient(workQueue).sendMessage(raw);
     const poisoned = await eventually(async () => {
-      const peeked = await queueClient(`${workQueue}-poison`).peekMessages({ numberOfMessages: 32 }).catch(() => undefined);
+      const peeked = await queueClient(`${workQueue}-poison`)
+        .peekMessages({ numberOfMessages: 32 })
+        .catch(() => undefined);
       return peeked?.peekedMessageItems.find((m) => m.messageText === raw);
     });
     expect(poisoned.dequeueCount).toBe(0);
@@ -144,17 +164,30 @@ describe("local host: timers and queues against Azurite", () => {
 
   it("runs a queue function through the admin API with the given input", async () => {
     const label = `admin-${randomUUID()}`;
-    const response = await fetch(`${host.url}/admin/functions/work?wait=true`, { method: "POST", body: JSON.stringify({ input: JSON.stringify({ label }) }) });
+    const response = await fetch(`${host.url}/admin/functions/work?wait=true`, {
+      method: "POST",
+      body: JSON.stringify({ input: JSON.stringify({ label }) }),
+    });
     expect(response.status).toBe(204);
-    expect((await probe<QueueProbe>("/api/probe/queue")).deliveries.some((d) => JSON.stringify(d.value) === JSON.stringify({ label }))).toBe(true);
+    expect(
+      (await probe<QueueProbe>("/api/probe/queue")).deliveries.some(
+        (d) => JSON.stringify(d.value) === JSON.stringify({ label }),
+      ),
+    ).toBe(true);
     expect((await fetch(`${host.url}/admin/functions/nope`, { method: "POST" })).status).toBe(404);
   });
 
   it("sends queue output bindings (base64) and the trigger picks them up", async () => {
     const label = `out-${randomUUID()}`;
-    const response = await fetch(`${host.url}/api/enqueue`, { method: "POST", body: JSON.stringify({ label }), headers: { "content-type": "application/json" } });
+    const response = await fetch(`${host.url}/api/enqueue`, {
+      method: "POST",
+      body: JSON.stringify({ label }),
+      headers: { "content-type": "application/json" },
+    });
     expect(response.status).toBe(202);
-    const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
+    const delivery = await eventually(async () =>
+      (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)),
+    );
     expect(delivery.value).toEqual({ label });
   });
 
@@ -172,10 +205,14 @@ describe("local host: timers and queues against Azurite", () => {
       const label = `slow-${randomUUID()}`;
       await queueClient(leaseQueue).createIfNotExists();
       await queueClient(leaseQueue).sendMessage(Buffer.from(JSON.stringify({ label })).toString("base64"));
-      const delivery = await eventually(async () => (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)));
+      const delivery = await eventually(async () =>
+        (await probe<QueueProbe>("/api/probe/queue")).deliveries.find((d) => JSON.stringify(d.value).includes(label)),
+      );
       expect(delivery.dequeueCount).toBe(1);
       expect((await probe<QueueProbe>("/api/probe/queue")).attempts[label]).toBe(1);
-      await eventually(async () => ((await queueClient(leaseQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined));
+      await eventually(async () =>
+        (await queueClient(leaseQueue).getProperties()).approximateMessagesCount === 0 ? true : undefined,
+      );
     } finally {
       await second.close();
     }

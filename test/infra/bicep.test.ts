@@ -56,7 +56,9 @@ const sources = loadInfraSources(join(repo, "infra"));
 const functionFiles = loadTypeScriptFiles(join(repo, "functions"));
 const readImport = diskImportReader(join(repo, "functions"));
 /** The mailer triggers on the email queue whatever functions/ holds today. */
-const alwaysTriggered = [{ queue: emailQueueName, why: "emailQueueName of shared/model/emailJobs.ts, the mailer's trigger" }];
+const alwaysTriggered = [
+  { queue: emailQueueName, why: "emailQueueName of shared/model/emailJobs.ts, the mailer's trigger" },
+];
 
 /** Built-in role definition IDs. */
 const ROLE = {
@@ -175,13 +177,17 @@ function analyze(src: InfraSources, fns: ReadonlyMap<string, string> = functionF
   const { apps, problems: appProblems } = functionApps(model);
   const app = apps[0];
   const none = ["no function app found"];
-  const functionApp = [...appProblems, ...(apps.length === 1 ? [] : [`expected one function app, found ${apps.length}`])];
+  const functionApp = [
+    ...appProblems,
+    ...(apps.length === 1 ? [] : [`expected one function app, found ${apps.length}`]),
+  ];
 
   let queues = none;
   let created = new Set<string>();
   if (app) {
     const account = appStorageAccountName(app);
-    if (!account) queues = ["AzureWebJobsStorage__accountName is not set: cannot tell which account the queues must be in"];
+    if (!account)
+      queues = ["AzureWebJobsStorage__accountName is not set: cannot tell which account the queues must be in"];
     else {
       const made = createdQueues(model, account);
       created = made.queues;
@@ -221,7 +227,12 @@ function analyze(src: InfraSources, fns: ReadonlyMap<string, string> = functionF
     appHardening: app ? checkFunctionAppHardening(model, app) : none,
     roles: app ? checkRoleAssignments(model, app, roleRequirements(app)) : none,
     keyVault: app
-      ? checkKeyVaultReferences(model, app, ["ACS_CONNECTION_STRING", "INVITATION_SIGNING_KEY"], ROLE.keyVaultSecretsUser)
+      ? checkKeyVaultReferences(
+          model,
+          app,
+          ["ACS_CONNECTION_STRING", "INVITATION_SIGNING_KEY"],
+          ROLE.keyVaultSecretsUser,
+        )
       : none,
     secureParams: checkSecureParams(model),
     secretOutputs: checkOutputsHoldNoSecrets(model),
@@ -244,13 +255,17 @@ describe("the checker's foundations", () => {
   it("derives the required settings from the schema", () => {
     const required = requiredSettingNames();
     // A sanity anchor: if this derivation ever returned nothing, the required-settings check would pass vacuously.
-    expect(required).toEqual(expect.arrayContaining(["AzureWebJobsStorage", "ACS_CONNECTION_STRING", "INVITATION_SIGNING_KEY"]));
+    expect(required).toEqual(
+      expect.arrayContaining(["AzureWebJobsStorage", "ACS_CONNECTION_STRING", "INVITATION_SIGNING_KEY"]),
+    );
     expect(required).not.toContain("INVITATION_TTL_DAYS"); // has a default
     expect(required).not.toContain("AUTH_DEV_SIGNING_KEY"); // optional
   });
 
   it("reads brackets in strings, interpolations and comments correctly", () => {
-    expect(checkBalanced("ok.bicep", "var a = '}{ // ]'\n// { [\n/* ( */ var b = '${union({ x: 1 }, { y: [ 2 ] })}'\n")).toEqual([]);
+    expect(
+      checkBalanced("ok.bicep", "var a = '}{ // ]'\n// { [\n/* ( */ var b = '${union({ x: 1 }, { y: [ 2 ] })}'\n"),
+    ).toEqual([]);
     expect(checkBalanced("bad.bicep", "var a = {\n  b: [1, 2\n}\n")).not.toEqual([]);
     expect(checkBalanced("bad.bicep", "var a = { b: 'x' ")).not.toEqual([]);
     expect(checkBalanced("bad.bicep", "var a = 'unterminated\n")).not.toEqual([]);
@@ -355,7 +370,9 @@ describe("infra/main.bicep", () => {
     if (sender?.k !== "tmpl") return;
     const [local, domain] = sender.parts;
     expect(local).toBe("DoNotReply@");
-    expect(typeof domain === "object" && domain.k === "prop" && domain.ri.decl.type).toBe("Microsoft.Communication/emailServices/domains");
+    expect(typeof domain === "object" && domain.k === "prop" && domain.ri.decl.type).toBe(
+      "Microsoft.Communication/emailServices/domains",
+    );
   });
 
   it("passes every check", () => {
@@ -406,7 +423,12 @@ describe("queue bindings of functions/*.ts", () => {
   });
 
   it("fails an output to a queue the template does not create, but asks no poison queue for it", () => {
-    const fns = new Map([["share.ts", `const out = output.storageQueue({ queueName: 'notifications', connection: 'AzureWebJobsStorage' })`]]);
+    const fns = new Map([
+      [
+        "share.ts",
+        `const out = output.storageQueue({ queueName: 'notifications', connection: 'AzureWebJobsStorage' })`,
+      ],
+    ]);
     const problems = analyze(sources, fns).report.queues.join("\n");
     expect(problems).toMatch(/queue notifications \(output/);
     expect(problems).not.toMatch(/notifications-poison/);
@@ -452,18 +474,32 @@ describe("broken templates fail the same checks", () => {
 
   it("TLS 1.0", () => {
     const report = broken("modules/storage.bicep", "minimumTlsVersion: 'TLS1_2'", "minimumTlsVersion: 'TLS1_0'");
-    expect(report.storageHardening).toEqual([expect.stringMatching(/properties\.minimumTlsVersion is "TLS1_0", expected "TLS1_2"/)]);
+    expect(report.storageHardening).toEqual([
+      expect.stringMatching(/properties\.minimumTlsVersion is "TLS1_0", expected "TLS1_2"/),
+    ]);
   });
 
   it("public blobs allowed by a second key further down (which Bicep refuses anyway)", () => {
-    const report = broken("modules/storage.bicep", "    supportsHttpsTrafficOnly: true\n", "    supportsHttpsTrafficOnly: true\n    allowBlobPublicAccess: true\n");
-    expect(report.syntax).toEqual([expect.stringMatching(/modules\/storage\.bicep:\d+: key 'allowBlobPublicAccess' is given twice/)]);
+    const report = broken(
+      "modules/storage.bicep",
+      "    supportsHttpsTrafficOnly: true\n",
+      "    supportsHttpsTrafficOnly: true\n    allowBlobPublicAccess: true\n",
+    );
+    expect(report.syntax).toEqual([
+      expect.stringMatching(/modules\/storage\.bicep:\d+: key 'allowBlobPublicAccess' is given twice/),
+    ]);
     expect(report.storageHardening.join("\n")).toMatch(/allowBlobPublicAccess is true/);
   });
 
   it("a required setting only in a comment", () => {
-    const report = broken("modules/appSettings.bicep", "    EMAIL_SENDER: emailSender\n", "    // EMAIL_SENDER: emailSender\n");
-    expect(report.requiredSettings).toEqual(["required setting EMAIL_SENDER is not set in the function app's app settings"]);
+    const report = broken(
+      "modules/appSettings.bicep",
+      "    EMAIL_SENDER: emailSender\n",
+      "    // EMAIL_SENDER: emailSender\n",
+    );
+    expect(report.requiredSettings).toEqual([
+      "required setting EMAIL_SENDER is not set in the function app's app settings",
+    ]);
   });
 
   it("a required setting set on some other site than the function app", () => {
@@ -483,21 +519,27 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("a setting value the schema refuses (TABLE_PREFIX with a hyphen)", () => {
-    const report = broken("main.bicep", "param tablePrefix string = 'sharing'", "param tablePrefix string = 'sharing-dev'");
+    const report = broken(
+      "main.bicep",
+      "param tablePrefix string = 'sharing'",
+      "param tablePrefix string = 'sharing-dev'",
+    );
     expect(report.settingsParse.join("\n")).toMatch(/TABLE_PREFIX/);
   });
 
   it("AzureWebJobsStorage neither as a connection string nor identity-based", () => {
-    const report = broken(
-      "modules/appSettings.bicep",
-      / {4}AzureWebJobsStorage__accountName: .*\n(.*\n){2}/,
-      "",
+    const report = broken("modules/appSettings.bicep", / {4}AzureWebJobsStorage__accountName: .*\n(.*\n){2}/, "");
+    expect(report.requiredSettings).toContain(
+      "required setting AzureWebJobsStorage is not set in the function app's app settings",
     );
-    expect(report.requiredSettings).toContain("required setting AzureWebJobsStorage is not set in the function app's app settings");
   });
 
   it("AUTH_DEV_SIGNING_KEY set", () => {
-    const report = broken("modules/appSettings.bicep", "    TABLE_PREFIX: tablePrefix\n", "    TABLE_PREFIX: tablePrefix\n    AUTH_DEV_SIGNING_KEY: 'x'\n");
+    const report = broken(
+      "modules/appSettings.bicep",
+      "    TABLE_PREFIX: tablePrefix\n",
+      "    TABLE_PREFIX: tablePrefix\n    AUTH_DEV_SIGNING_KEY: 'x'\n",
+    );
     expect(report.devKeyNeverSet.join("\n")).toMatch(/the function app sets AUTH_DEV_SIGNING_KEY/);
   });
 
@@ -509,11 +551,17 @@ describe("broken templates fail the same checks", () => {
   it("the poison queue not created", () => {
     const report = broken("main.bicep", "  '${emailQueueName}-poison'\n", "");
     // The reason names the mailer's trigger when functions/mailer.ts exists, else the code's constant.
-    expect(report.queues).toEqual([expect.stringMatching(new RegExp(`^queue ${emailQueueName}-poison \\(.*\\) is not created by the template$`))]);
+    expect(report.queues).toEqual([
+      expect.stringMatching(new RegExp(`^queue ${emailQueueName}-poison \\(.*\\) is not created by the template$`)),
+    ]);
   });
 
   it("the email queue named differently from the code", () => {
-    const report = broken("main.bicep", "var emailQueueName = 'outbound-email'", "var emailQueueName = 'outbound-mail'");
+    const report = broken(
+      "main.bicep",
+      "var emailQueueName = 'outbound-email'",
+      "var emailQueueName = 'outbound-mail'",
+    );
     expect(report.queues).toEqual([
       expect.stringMatching(new RegExp(`^queue ${emailQueueName} \\(.*\\) is not created by the template$`)),
       expect.stringMatching(new RegExp(`^queue ${emailQueueName}-poison \\(.*\\) is not created by the template$`)),
@@ -530,7 +578,11 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("the table role replaced by a reader role", () => {
-    const report = broken("modules/roleAssignments.bicep", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", "76199698-9eea-4c19-bc75-cec21354c6b6");
+    const report = broken(
+      "modules/roleAssignments.bicep",
+      "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+      "76199698-9eea-4c19-bc75-cec21354c6b6",
+    );
     expect(report.roles).toEqual([
       `no role assignment gives the function app's identity Storage Table Data Contributor on Microsoft.Storage/storageAccounts ${describeValue(appStorageAccountName(real.app as FunctionApp) as Value)}`,
     ]);
@@ -576,7 +628,11 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("the app without Key Vault Secrets User", () => {
-    const report = broken("modules/roleAssignments.bicep", "roles.keyVaultSecretsUser)\n    principalId: principalId", "roles.keyVaultSecretsUser)\n    principalId: deployer().objectId");
+    const report = broken(
+      "modules/roleAssignments.bicep",
+      "roles.keyVaultSecretsUser)\n    principalId: principalId",
+      "roles.keyVaultSecretsUser)\n    principalId: deployer().objectId",
+    );
     expect(report.keyVault.join("\n")).toMatch(/Key Vault Secrets User/);
   });
 
@@ -590,13 +646,23 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("an output leaking the invitation key through the parent template", () => {
-    const report = broken("main.bicep", "output keyVaultName string = keyVault.outputs.name", "output keyVaultName string = '${keyVault.outputs.name}${invitationSigningKey}'");
+    const report = broken(
+      "main.bicep",
+      "output keyVaultName string = keyVault.outputs.name",
+      "output keyVaultName string = '${keyVault.outputs.name}${invitationSigningKey}'",
+    );
     expect(report.secretOutputs.join("\n")).toMatch(/main\.bicep:\d+: output 'keyVaultName' exposes a secret/);
   });
 
   it("an unused param", () => {
-    const report = broken("modules/storage.bicep", "param location string", "param location string\n\nparam unusedThing string = 'x'");
-    expect(report.paramsUsed).toEqual([expect.stringMatching(/modules\/storage\.bicep:\d+: param 'unusedThing' is never used/)]);
+    const report = broken(
+      "modules/storage.bicep",
+      "param location string",
+      "param location string\n\nparam unusedThing string = 'x'",
+    );
+    expect(report.paramsUsed).toEqual([
+      expect.stringMatching(/modules\/storage\.bicep:\d+: param 'unusedThing' is never used/),
+    ]);
   });
 
   it("a module file that does not exist", () => {
@@ -617,45 +683,85 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("an unbalanced brace", () => {
-    const report = broken("modules/storage.bicep", "  sku: {\n    name: 'Standard_LRS'\n  }\n", "  sku: {\n    name: 'Standard_LRS'\n\n");
+    const report = broken(
+      "modules/storage.bicep",
+      "  sku: {\n    name: 'Standard_LRS'\n  }\n",
+      "  sku: {\n    name: 'Standard_LRS'\n\n",
+    );
     expect(report.balanced.length).toBeGreaterThan(0);
     expect(report.syntax.length).toBeGreaterThan(0);
   });
 
   it("the invitation key param not @secure, in the entry template or in the module", () => {
     const main = broken("main.bicep", "@secure()\n@minLength(32)", "@minLength(32)");
-    expect(main.secureParams).toEqual([expect.stringMatching(/main\.bicep:\d+: param 'invitationSigningKey' feeds @secure\(\) 'invitationSigningKey'/)]);
+    expect(main.secureParams).toEqual([
+      expect.stringMatching(/main\.bicep:\d+: param 'invitationSigningKey' feeds @secure\(\) 'invitationSigningKey'/),
+    ]);
     const module = broken("modules/keyVault.bicep", "@secure()\n", "");
-    expect(module.secureParams).toEqual([expect.stringMatching(/modules\/keyVault\.bicep:\d+: param 'invitationSigningKey' receives a secret/)]);
+    expect(module.secureParams).toEqual([
+      expect.stringMatching(/modules\/keyVault\.bicep:\d+: param 'invitationSigningKey' receives a secret/),
+    ]);
   });
 
   it("a role assignment without a name, a site without a location, a domain without its parent", () => {
-    const unnamed = broken("modules/roleAssignments.bicep", "  name: guid(vault.id, principalId, roles.keyVaultSecretsUser)\n", "");
+    const unnamed = broken(
+      "modules/roleAssignments.bicep",
+      "  name: guid(vault.id, principalId, roles.keyVaultSecretsUser)\n",
+      "",
+    );
     expect(unnamed.resourceShapes).toEqual([expect.stringMatching(/resource 'secretsUser' has no name/)]);
-    const unplaced = broken("modules/functionApp.bicep", "resource site 'Microsoft.Web/sites@2024-04-01' = {\n  name: name\n  location: location\n", "resource site 'Microsoft.Web/sites@2024-04-01' = {\n  name: name\n");
+    const unplaced = broken(
+      "modules/functionApp.bicep",
+      "resource site 'Microsoft.Web/sites@2024-04-01' = {\n  name: name\n  location: location\n",
+      "resource site 'Microsoft.Web/sites@2024-04-01' = {\n  name: name\n",
+    );
     expect(unplaced.resourceShapes).toEqual([expect.stringMatching(/resource 'site' has no location/)]);
     const orphan = broken("modules/communication.bicep", "  parent: emailService\n", "");
-    expect(orphan.resourceShapes).toEqual([expect.stringMatching(/resource 'managedDomain' is a child resource without a parent/)]);
+    expect(orphan.resourceShapes).toEqual([
+      expect.stringMatching(/resource 'managedDomain' is a child resource without a parent/),
+    ]);
   });
 
   it("a role assigned on the whole resource group instead of the storage account", () => {
-    const report = broken("modules/roleAssignments.bicep", /(roles\.storageTableDataContributor\)\n {2})scope: storageAccount\n/, "$1");
+    const report = broken(
+      "modules/roleAssignments.bicep",
+      /(roles\.storageTableDataContributor\)\n {2})scope: storageAccount\n/,
+      "$1",
+    );
     expect(report.roles.join("\n")).toMatch(/Storage Table Data Contributor/);
   });
 
   it("a role ID read from a key the roles variable lacks", () => {
-    const report = broken("modules/roleAssignments.bicep", "  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'\n", "");
+    const report = broken(
+      "modules/roleAssignments.bicep",
+      "  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'\n",
+      "",
+    );
     expect(report.syntax.join("\n")).toMatch(/no key 'monitoringMetricsPublisher'/);
     expect(report.monitoring.join("\n")).toMatch(/Monitoring Metrics Publisher/);
   });
 
   it("the app on no plan, on a Windows plan, or deploying with a connection string", () => {
-    expect(broken("modules/functionApp.bicep", "    serverFarmId: plan.id\n", "").hosting).toEqual([expect.stringMatching(/serverFarmId .* is not the id of a plan/)]);
-    expect(broken("modules/functionApp.bicep", "    reserved: true\n", "").hosting).toEqual(["plan 'plan' is not a Linux plan (properties.reserved)"]);
-    const keyed = broken("modules/functionApp.bicep", "type: 'SystemAssignedIdentity'", "type: 'StorageAccountConnectionString'");
+    expect(broken("modules/functionApp.bicep", "    serverFarmId: plan.id\n", "").hosting).toEqual([
+      expect.stringMatching(/serverFarmId .* is not the id of a plan/),
+    ]);
+    expect(broken("modules/functionApp.bicep", "    reserved: true\n", "").hosting).toEqual([
+      "plan 'plan' is not a Linux plan (properties.reserved)",
+    ]);
+    const keyed = broken(
+      "modules/functionApp.bicep",
+      "type: 'SystemAssignedIdentity'",
+      "type: 'StorageAccountConnectionString'",
+    );
     expect(keyed.hosting.join("\n")).toMatch(/reached with "StorageAccountConnectionString"/);
-    const elsewhere = broken("main.bicep", "deploymentContainerUrl: storage.outputs.deploymentContainerUrl", "deploymentContainerUrl: 'https://other.blob.core.windows.net/app-package'");
-    expect(elsewhere.hosting.join("\n")).toMatch(/is not a container this template creates in the app's storage account/);
+    const elsewhere = broken(
+      "main.bicep",
+      "deploymentContainerUrl: storage.outputs.deploymentContainerUrl",
+      "deploymentContainerUrl: 'https://other.blob.core.windows.net/app-package'",
+    );
+    expect(elsewhere.hosting.join("\n")).toMatch(
+      /is not a container this template creates in the app's storage account/,
+    );
   });
 
   it("the Key Vault on access policies, where the Secrets User role grants nothing", () => {
@@ -664,26 +770,45 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("telemetry without a connection string, with local auth on, or without the AAD authentication string", () => {
-    expect(broken("modules/appSettings.bicep", "    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString\n", "").monitoring).toEqual([
+    expect(
+      broken(
+        "modules/appSettings.bicep",
+        "    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString\n",
+        "",
+      ).monitoring,
+    ).toEqual([
       "APPLICATIONINSIGHTS_CONNECTION_STRING is not set, not the connection string of a component this template creates",
     ]);
-    expect(broken("modules/monitoring.bicep", "    DisableLocalAuth: true\n", "").monitoring.join("\n")).toMatch(/DisableLocalAuth/);
-    expect(broken("modules/monitoring.bicep", "    WorkspaceResourceId: workspace.id\n", "").monitoring.join("\n")).toMatch(/Log Analytics/);
-    expect(broken("modules/appSettings.bicep", "    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'\n", "").monitoring.join("\n")).toMatch(
-      /APPLICATIONINSIGHTS_AUTHENTICATION_STRING/,
+    expect(broken("modules/monitoring.bicep", "    DisableLocalAuth: true\n", "").monitoring.join("\n")).toMatch(
+      /DisableLocalAuth/,
     );
+    expect(
+      broken("modules/monitoring.bicep", "    WorkspaceResourceId: workspace.id\n", "").monitoring.join("\n"),
+    ).toMatch(/Log Analytics/);
+    expect(
+      broken(
+        "modules/appSettings.bicep",
+        "    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'\n",
+        "",
+      ).monitoring.join("\n"),
+    ).toMatch(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING/);
   });
 
   it("the email domain not linked to ACS, customer-managed, or another sender", () => {
     expect(broken("modules/communication.bicep", "      managedDomain.id\n", "").email).toEqual([
       "the sender's domain is linked to no Communication Services resource of this template",
     ]);
-    expect(broken("modules/communication.bicep", "domainManagement: 'AzureManaged'", "domainManagement: 'CustomerManaged'").email).toEqual([
-      "the sender's domain is not Azure-managed",
-    ]);
-    expect(broken("modules/appSettings.bicep", "var emailSender = 'DoNotReply@${emailSenderDomain}'", "var emailSender = 'noreply@example.com'").email.join("\n")).toMatch(
-      /EMAIL_SENDER is "noreply@example.com"/,
-    );
+    expect(
+      broken("modules/communication.bicep", "domainManagement: 'AzureManaged'", "domainManagement: 'CustomerManaged'")
+        .email,
+    ).toEqual(["the sender's domain is not Azure-managed"]);
+    expect(
+      broken(
+        "modules/appSettings.bicep",
+        "var emailSender = 'DoNotReply@${emailSenderDomain}'",
+        "var emailSender = 'noreply@example.com'",
+      ).email.join("\n"),
+    ).toMatch(/EMAIL_SENDER is "noreply@example.com"/);
   });
 
   it("ACS_CONNECTION_STRING holding the key of another ACS resource", () => {
@@ -702,8 +827,15 @@ describe("broken templates fail the same checks", () => {
   });
 
   it("the entry template without the function app's name or hostname among its outputs", () => {
-    const report = broken("main.bicep", /output functionAppName string = .*\noutput functionAppHostName string = .*\noutput publicBaseUrl .*\n/, "");
-    expect(report.entryOutputs).toEqual(["main.bicep does not output the function app's name", "main.bicep does not output the function app's hostname"]);
+    const report = broken(
+      "main.bicep",
+      /output functionAppName string = .*\noutput functionAppHostName string = .*\noutput publicBaseUrl .*\n/,
+      "",
+    );
+    expect(report.entryOutputs).toEqual([
+      "main.bicep does not output the function app's name",
+      "main.bicep does not output the function app's hostname",
+    ]);
   });
 
   it("a required param the parameters file does not give", () => {

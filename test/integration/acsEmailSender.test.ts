@@ -68,7 +68,10 @@ describe("createAcsEmailSender against the mail sink", () => {
 
   it("turns a refused access key (401) into a permanent error, without retrying", async () => {
     const wrongKey = randomBytes(32).toString("base64");
-    const sender = createAcsEmailSender({ connectionString: `endpoint=${sink.url}/;accesskey=${wrongKey}`, senderAddress });
+    const sender = createAcsEmailSender({
+      connectionString: `endpoint=${sink.url}/;accesskey=${wrongKey}`,
+      senderAddress,
+    });
     const email = outgoing();
 
     const error = await sendError(sender.send(email));
@@ -120,7 +123,11 @@ describe("createAcsEmailSender against the mail sink", () => {
   });
 
   it("reports a 503 as transient", async () => {
-    const sender = createAcsEmailSender({ connectionString: sink.connectionString, senderAddress, retry: { ...fastRetry, maxRetries: 0 } });
+    const sender = createAcsEmailSender({
+      connectionString: sink.connectionString,
+      senderAddress,
+      retry: { ...fastRetry, maxRetries: 0 },
+    });
     const email = outgoing();
     sink.failNext(503, 1);
 

@@ -61,7 +61,9 @@ async function signedFetch(req: SignedRequest): Promise<Response> {
   const hash = createHash("sha256").update(signedBody).digest("base64");
   const query = url.searchParams.toString();
   const stringToSign = `${req.method}\n${query ? `${url.pathname}?${query}` : url.pathname}\n${date};${url.host};${hash}`;
-  const signature = createHmac("sha256", Buffer.from(req.key ?? sink.accessKey, "base64")).update(stringToSign).digest("base64");
+  const signature = createHmac("sha256", Buffer.from(req.key ?? sink.accessKey, "base64"))
+    .update(stringToSign)
+    .digest("base64");
   return fetch(url, {
     method: req.method,
     headers: {
@@ -320,7 +322,10 @@ describe("ACS email API", () => {
   });
 
   it("signs-checks polls and answers 404 for an unknown operation", async () => {
-    const unknown = await signedFetch({ method: "GET", path: `/emails/operations/${randomUUID()}?api-version=${apiVersion}` });
+    const unknown = await signedFetch({
+      method: "GET",
+      path: `/emails/operations/${randomUUID()}?api-version=${apiVersion}`,
+    });
     expect(unknown.status).toBe(404);
     const unsigned = await fetch(new URL(`/emails/operations/${randomUUID()}?api-version=${apiVersion}`, sink.url));
     expect(unsigned.status).toBe(401);
@@ -344,7 +349,9 @@ describe("message list", () => {
 
       const all = z.array(sinkMessageSchema).parse(await (await fetch(`${own.url}/messages`)).json());
       expect(all.map((m) => m.subject)).toEqual(["Hello", "second", "first"]);
-      const mine = z.array(sinkMessageSchema).parse(await (await fetch(`${own.url}/messages?to=${encodeURIComponent(to.toUpperCase())}`)).json());
+      const mine = z
+        .array(sinkMessageSchema)
+        .parse(await (await fetch(`${own.url}/messages?to=${encodeURIComponent(to.toUpperCase())}`)).json());
       expect(mine.map((m) => m.subject)).toEqual(["second", "first"]);
 
       expect((await fetch(`${own.url}/messages`, { method: "DELETE" })).status).toBe(204);
@@ -382,9 +389,12 @@ describe("pages", () => {
     const operationId = randomUUID();
     const invitation = "http://127.0.0.1:7071/api/invitations/tok?a=1&b=2";
     const mailHtml = `<p onclick="steal()">Open</p><script>alert('owned')</script><a href="${invitation.replace("&", "&amp;")}">Accept</a>`;
-    await postSend(emailMessage({ content: { subject: "Invite", plainText: `Accept: ${invitation}.`, html: mailHtml } }), {
-      operationId,
-    });
+    await postSend(
+      emailMessage({ content: { subject: "Invite", plainText: `Accept: ${invitation}.`, html: mailHtml } }),
+      {
+        operationId,
+      },
+    );
 
     const { status, html, csp } = await htmlOf(`/messages/${operationId}`);
     expect(status).toBe(200);
@@ -399,14 +409,23 @@ describe("pages", () => {
     expect(iframes).toHaveLength(1);
     const iframe = iframes[0] ?? "";
     const sandbox = /\ssandbox="([^"]*)"/.exec(iframe)?.[1]?.split(" ") ?? [];
-    expect(sandbox.sort()).toEqual(["allow-popups", "allow-popups-to-escape-sandbox", "allow-top-navigation-by-user-activation"]);
+    expect(sandbox.sort()).toEqual([
+      "allow-popups",
+      "allow-popups-to-escape-sandbox",
+      "allow-top-navigation-by-user-activation",
+    ]);
     expect(sandbox).not.toContain("allow-scripts");
     expect(sandbox).not.toContain("allow-same-origin");
 
     // The attribute decodes back to exactly the mail, behind a base that sends links to the top window.
     const srcdoc = /\ssrcdoc="([^"]*)"/.exec(iframe)?.[1] ?? "";
     expect(srcdoc).not.toMatch(/[<>'"]/);
-    const decoded = srcdoc.replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&amp;", "&");
+    const decoded = srcdoc
+      .replaceAll("&quot;", '"')
+      .replaceAll("&#39;", "'")
+      .replaceAll("&lt;", "<")
+      .replaceAll("&gt;", ">")
+      .replaceAll("&amp;", "&");
     expect(decoded).toBe(`<base target="_top">${mailHtml}`);
 
     // The link appears once (HTML href decoded, plain-text copy deduplicated, trailing dot dropped).
@@ -441,7 +460,9 @@ describe("pages", () => {
     const ok = await htmlOf("/app/environments/env-1/resources/proc-42/analytics?from=invitation");
     expect(ok.status).toBe(200);
     expect(ok.html).toContain(`<p data-testid="app-view">Process analytics for resource proc-42</p>`);
-    expect(ok.html).toContain(`<code data-testid="app-path">/app/environments/env-1/resources/proc-42/analytics</code>`);
+    expect(ok.html).toContain(
+      `<code data-testid="app-path">/app/environments/env-1/resources/proc-42/analytics</code>`,
+    );
 
     const hostile = await htmlOf(`/app/resources/${encodeURIComponent("<img src=x onerror=alert(1)>")}/details`);
     expect(hostile.status).toBe(200);

@@ -48,7 +48,6 @@ interface Stats {
   accepted: Record<Op, number>;
 }
 
-
 const percentile = (xs: number[], p: number) => {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -63,11 +62,22 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
       await w.user("owner");
       const resources: { id: string; kind: ResourceKind }[] = [];
       for (const kind of ["processMining", "taskMining", "cloudFlow"] as const) {
-        resources.push({ id: await w.resource("owner", kind === "cloudFlow" ? { kind, triggerKind: "instant" } : { kind }), kind });
+        resources.push({
+          id: await w.resource("owner", kind === "cloudFlow" ? { kind, triggerKind: "instant" } : { kind }),
+          kind,
+        });
       }
-      const names = Array.from({ length: clientCount }, (_, c) => Array.from({ length: principalsPerClient }, (_, k) => `c${c}p${k}`));
+      const names = Array.from({ length: clientCount }, (_, c) =>
+        Array.from({ length: principalsPerClient }, (_, k) => `c${c}p${k}`),
+      );
       // Users in parallel batches: setup is not what is measured.
-      for (let i = 0; i < names.length; i += 8) await Promise.all(names.slice(i, i + 8).flat().map((n) => w.user(n)));
+      for (let i = 0; i < names.length; i += 8)
+        await Promise.all(
+          names
+            .slice(i, i + 8)
+            .flat()
+            .map((n) => w.user(n)),
+        );
       const ownerToken = await w.token("owner");
       const tokens = new Map<string, string>();
       for (const n of names.flat()) tokens.set(n, await w.token(n));
@@ -93,7 +103,10 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
       const call = async (op: Op, method: string, path: string, token: string, body?: unknown): Promise<ApiResult> => {
         for (let attempt = 0; ; attempt++) {
           const t0 = performance.now();
-          const r = await stack.api(method, `/api/environments/${w.envId}/${path}`, { token, ...(body !== undefined ? { body } : {}) });
+          const r = await stack.api(method, `/api/environments/${w.envId}/${path}`, {
+            token,
+            ...(body !== undefined ? { body } : {}),
+          });
           stats.latencies[op].push(performance.now() - t0);
           const key = `${op} ${r.status}`;
           stats.statuses.set(key, (stats.statuses.get(key) ?? 0) + 1);
@@ -103,7 +116,9 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
           const ct = r.headers.get("content-type") ?? "";
           const detail = (r.json as { detail?: string } | undefined)?.detail ?? "";
           if (!ct.startsWith("application/problem+json") || !/kept changing|try again/i.test(detail)) {
-            stats.contradictions.push(`${method} ${path}: 409 that is not the API's retryable conflict: ${r.text.slice(0, 200)}`);
+            stats.contradictions.push(
+              `${method} ${path}: 409 that is not the API's retryable conflict: ${r.text.slice(0, 200)}`,
+            );
             return r;
           }
           stats.conflicts++;
@@ -131,37 +146,67 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
             // The principal asks about itself; the answer must follow from the roles this client gave it.
             const verb = pick(verbsByKind[resource.kind] as readonly string[]);
             const action = `${resource.kind}.${verb}`;
-            const r = await call("check", "POST", "check", tokens.get(name)!, { checks: [{ principalId, resourceId: resource.id, action }] });
+            const r = await call("check", "POST", "check", tokens.get(name)!, {
+              checks: [{ principalId, resourceId: resource.id, action }],
+            });
             if (r.status !== 200) continue;
             stats.accepted.check++;
             const table = allowedVerbs[resource.kind] as Record<string, readonly string[]>;
             const want = [...roles].some((role) => table[role]?.includes(verb));
             const got = (r.json as { results: { allowed: boolean }[] }).results[0]?.allowed;
-            if (got !== want) stats.contradictions.push(`check ${action} for ${name} on ${resource.id} holding [${[...roles].join(", ")}]: allowed=${got}, expected ${want}`);
+            if (got !== want)
+              stats.contradictions.push(
+                `check ${action} for ${name} on ${resource.id} holding [${[...roles].join(", ")}]: allowed=${got}, expected ${want}`,
+              );
           } else if (dice < 0.7) {
             const role = pick(grantableRoles[resource.kind] as readonly string[]);
-            const r = await call("share", "POST", `resources/${resource.id}/shares`, ownerToken, { role, principals: [{ type: "user", id: principalId }], sendInvitation: rnd() < 0.25 });
+            const r = await call("share", "POST", `resources/${resource.id}/shares`, ownerToken, {
+              role,
+              principals: [{ type: "user", id: principalId }],
+              sendInvitation: rnd() < 0.25,
+            });
             if (r.status === 201 || r.status === 200) {
               stats.accepted.share++;
               const created = r.status === 201;
-              if (created === roles.has(role)) stats.contradictions.push(`share ${role} of ${resource.id} with ${name} answered ${r.status} while it was ${roles.has(role) ? "held" : "not held"}`);
+              if (created === roles.has(role))
+                stats.contradictions.push(
+                  `share ${role} of ${resource.id} with ${name} answered ${r.status} while it was ${roles.has(role) ? "held" : "not held"}`,
+                );
               roles.add(role);
             } else if (r.status !== 409) {
-              stats.contradictions.push(`share ${role} of ${resource.id} with ${name}: unexpected ${r.status} ${r.text.slice(0, 200)}`);
+              stats.contradictions.push(
+                `share ${role} of ${resource.id} with ${name}: unexpected ${r.status} ${r.text.slice(0, 200)}`,
+              );
             }
           } else {
             // Mostly revoke something held, sometimes something that isn't (a 404 that changes nothing).
-            const role = roles.size > 0 && rnd() < 0.8 ? pick([...roles]) : pick(grantableRoles[resource.kind] as readonly string[]);
-            const r = await call("revoke", "DELETE", `resources/${resource.id}/shares/user/${principalId}/${role}`, ownerToken);
+            const role =
+              roles.size > 0 && rnd() < 0.8
+                ? pick([...roles])
+                : pick(grantableRoles[resource.kind] as readonly string[]);
+            const r = await call(
+              "revoke",
+              "DELETE",
+              `resources/${resource.id}/shares/user/${principalId}/${role}`,
+              ownerToken,
+            );
             if (r.status === 200 || r.status === 204) {
               stats.accepted.revoke++;
-              if (!roles.has(role)) stats.contradictions.push(`revoke ${role} of ${resource.id} from ${name} succeeded while it was not held`);
+              if (!roles.has(role))
+                stats.contradictions.push(
+                  `revoke ${role} of ${resource.id} from ${name} succeeded while it was not held`,
+                );
               roles.delete(role);
             } else if (r.status === 404) {
               stats.accepted.revoke++;
-              if (roles.has(role)) stats.contradictions.push(`revoke ${role} of ${resource.id} from ${name} answered 404 while it was held: ${r.text.slice(0, 200)}`);
+              if (roles.has(role))
+                stats.contradictions.push(
+                  `revoke ${role} of ${resource.id} from ${name} answered 404 while it was held: ${r.text.slice(0, 200)}`,
+                );
             } else if (r.status !== 409) {
-              stats.contradictions.push(`revoke ${role} of ${resource.id} from ${name}: unexpected ${r.status} ${r.text.slice(0, 200)}`);
+              stats.contradictions.push(
+                `revoke ${role} of ${resource.id} from ${name}: unexpected ${r.status} ${r.text.slice(0, 200)}`,
+              );
             }
           }
         }
@@ -178,9 +223,13 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
       const ours = new Set(names.flat().map((n) => w.id(n)));
       const grantDiffs: string[] = [];
       for (const resource of resources) {
-        const r = await stack.api("GET", `/api/environments/${w.envId}/resources/${resource.id}/shares`, { token: ownerToken });
+        const r = await stack.api("GET", `/api/environments/${w.envId}/resources/${resource.id}/shares`, {
+          token: ownerToken,
+        });
         expect(r.status, r.text).toBe(200);
-        const grants = (r.json as { grants: { principalType: string; principalId: string; role: string }[] }).grants.filter((g) => g.principalType === "user" && ours.has(g.principalId));
+        const grants = (
+          r.json as { grants: { principalType: string; principalId: string; role: string }[] }
+        ).grants.filter((g) => g.principalType === "user" && ours.has(g.principalId));
         const actual = new Set(grants.map((g) => `${g.principalId}|${g.role}`));
         const wanted = new Set([...ours].flatMap((p) => [...held(resource.id, p)].map((role) => `${p}|${role}`)));
         for (const k of wanted) if (!actual.has(k)) grantDiffs.push(`${resource.id}: missing ${k}`);
@@ -189,9 +238,16 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
       const listingDiffs: string[] = [];
       for (const name of names.flat()) {
         const principalId = w.id(name);
-        const r = await stack.api("GET", `/api/environments/${w.envId}/principals/${principalId}/resources`, { token: tokens.get(name)! });
+        const r = await stack.api("GET", `/api/environments/${w.envId}/principals/${principalId}/resources`, {
+          token: tokens.get(name)!,
+        });
         expect(r.status, r.text).toBe(200);
-        const listed = new Map((r.json as { resources: { resourceId: string; roles: string[] }[] }).resources.map((x) => [x.resourceId, [...x.roles].sort().join(",")]));
+        const listed = new Map(
+          (r.json as { resources: { resourceId: string; roles: string[] }[] }).resources.map((x) => [
+            x.resourceId,
+            [...x.roles].sort().join(","),
+          ]),
+        );
         for (const resource of resources) {
           const want = [...held(resource.id, principalId)].sort().join(",");
           const got = listed.get(resource.id) ?? "";
@@ -207,7 +263,10 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
           const f = (v: number) => v.toFixed(1).padStart(7);
           return `  ${op.padEnd(6)} ${String(xs.length).padStart(6)} requests  p50 ${f(percentile(xs, 50))} ms  p95 ${f(percentile(xs, 95))} ms  p99 ${f(percentile(xs, 99))} ms  max ${f(percentile(xs, 100))} ms  accepted ${stats.accepted[op]}`;
         }),
-        `  statuses: ${[...stats.statuses.entries()].sort().map(([k, v]) => `${k} ×${v}`).join(", ")}`,
+        `  statuses: ${[...stats.statuses.entries()]
+          .sort()
+          .map(([k, v]) => `${k} ×${v}`)
+          .join(", ")}`,
         `  409 conflicts ${stats.conflicts} (each sent again up to ${conflictRetries} times; ${stats.abandoned} operations given up, counted as not accepted)`,
         `  relays left for the sweeper under load (host log): ${sweptBefore}`,
         `  final state: ${resources.length} resources, ${expected.size} (resource, principal) pairs, ${[...expected.values()].reduce((n, s) => n + s.size, 0)} grants held by the clients' principals`,

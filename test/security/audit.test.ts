@@ -12,19 +12,33 @@ const root = findProjectRoot(fileURLToPath(new URL(".", import.meta.url)));
 
 const reportSchema = z.object({
   metadata: z.object({
-    vulnerabilities: z.object({ info: z.number(), low: z.number(), moderate: z.number(), high: z.number(), critical: z.number(), total: z.number() }),
+    vulnerabilities: z.object({
+      info: z.number(),
+      low: z.number(),
+      moderate: z.number(),
+      high: z.number(),
+      critical: z.number(),
+      total: z.number(),
+    }),
     dependencies: z.object({ prod: z.number() }).loose().optional(),
   }),
   vulnerabilities: z.record(z.string(), z.object({ name: z.string(), severity: z.string() }).loose()).default({}),
 });
-const failureSchema = z.object({ message: z.string().optional(), error: z.unknown().optional(), statusCode: z.number().optional() }).loose();
+const failureSchema = z
+  .object({ message: z.string().optional(), error: z.unknown().optional(), statusCode: z.number().optional() })
+  .loose();
 
 function npmAudit(): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile("npm", ["audit", "--omit=dev", "--json"], { cwd: root, timeout: 90_000, maxBuffer: 32 * 1024 * 1024 }, (_error, stdout, stderr) => {
-      // npm exits non-zero both when it finds advisories and when it can't ask: the JSON tells which.
-      resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      "npm",
+      ["audit", "--omit=dev", "--json"],
+      { cwd: root, timeout: 90_000, maxBuffer: 32 * 1024 * 1024 },
+      (_error, stdout, stderr) => {
+        // npm exits non-zero both when it finds advisories and when it can't ask: the JSON tells which.
+        resolve({ stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -40,13 +54,17 @@ describe("npm audit of the production dependencies", () => {
     const report = reportSchema.safeParse(parsed);
     if (!report.success) {
       const failure = failureSchema.safeParse(parsed);
-      const why = (failure.success ? failure.data.message : undefined) ?? (stderr.split("\n").find((l) => l.includes("error")) || "no JSON report");
+      const why =
+        (failure.success ? failure.data.message : undefined) ??
+        (stderr.split("\n").find((l) => l.includes("error")) || "no JSON report");
       console.warn(`npm audit skipped: the advisory endpoint did not answer (${why})`);
       ctx.skip(`npm audit could not reach an advisory endpoint: ${why}`);
     }
     const { vulnerabilities, metadata } = report.data!;
     console.log(`npm audit --omit=dev: ${JSON.stringify(metadata.vulnerabilities)}`);
-    const serious = Object.values(vulnerabilities).filter((v) => v.severity === "high" || v.severity === "critical").map((v) => `${v.name} (${v.severity})`);
+    const serious = Object.values(vulnerabilities)
+      .filter((v) => v.severity === "high" || v.severity === "critical")
+      .map((v) => `${v.name} (${v.severity})`);
     expect(serious).toEqual([]);
     expect(metadata.vulnerabilities.high + metadata.vulnerabilities.critical).toBe(0);
   }, 120_000);

@@ -28,9 +28,12 @@ type Snapshot = Map<string, { etag: string; json: unknown }>;
 async function snapshot(): Promise<Snapshot> {
   const rows: Snapshot = new Map();
   for (const table of Object.values(tableNames(stack.settings.TABLE_PREFIX ?? "sharing"))) {
-    const client = TableClient.fromConnectionString(stack.storageConnectionString, table, { allowInsecureConnection: true });
+    const client = TableClient.fromConnectionString(stack.storageConnectionString, table, {
+      allowInsecureConnection: true,
+    });
     try {
-      for await (const e of client.listEntities<{ json?: string }>()) rows.set(JSON.stringify([table, e.partitionKey, e.rowKey]), { etag: e.etag, json: e.json });
+      for await (const e of client.listEntities<{ json?: string }>())
+        rows.set(JSON.stringify([table, e.partitionKey, e.rowKey]), { etag: e.etag, json: e.json });
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode !== 404) throw e;
     }
@@ -59,16 +62,29 @@ async function twoEnvironments() {
     await w.user("viewer");
   }
   const resA = await a.resource("maker", { kind: "processMining" });
-  const flowA = await a.resource("maker", { kind: "cloudFlow", triggerKind: "instant", connections: [{ id: uid("conn"), connector: "sql", ownerId: a.id("maker"), usage: "embedded" }] });
+  const flowA = await a.resource("maker", {
+    kind: "cloudFlow",
+    triggerKind: "instant",
+    connections: [{ id: uid("conn"), connector: "sql", ownerId: a.id("maker"), usage: "embedded" }],
+  });
   // Names only B's data carries: an answer to A that contains one leaked B's data.
   const secretsOfB = [uid("SECRET-B-resource"), uid("SECRET-B-tm"), uid("SECRET-B-label"), uid("SECRET-B-group")];
   const resB = await b.resource("maker", { kind: "processMining", displayName: secretsOfB[0] });
   const tmB = await b.resource("maker", { kind: "taskMining", displayName: secretsOfB[1] });
   expect((await a.share("maker", resA, "viewer", [{ type: "user", id: a.id("viewer") }])).status).toBe(201);
   expect((await b.share("maker", resB, "viewer", [{ type: "user", id: b.id("viewer") }])).status).toBe(201);
-  expect((await b.as("maker", "PUT", `resources/${tmB}/recordings/${uid("rec")}`, { label: secretsOfB[2] })).status).toBeLessThan(300);
+  expect(
+    (await b.as("maker", "PUT", `resources/${tmB}/recordings/${uid("rec")}`, { label: secretsOfB[2] })).status,
+  ).toBeLessThan(300);
   const groupB = uid("grp");
-  expect((await stack.api("PUT", `/api/environments/${b.envId}/groups/${groupB}`, { token: b.adminToken, body: { displayName: secretsOfB[3], kind: "securityGroup", memberIds: [b.id("viewer")] } })).status).toBeLessThan(300);
+  expect(
+    (
+      await stack.api("PUT", `/api/environments/${b.envId}/groups/${groupB}`, {
+        token: b.adminToken,
+        body: { displayName: secretsOfB[3], kind: "securityGroup", memberIds: [b.id("viewer")] },
+      })
+    ).status,
+  ).toBeLessThan(300);
   // Anything the relays left behind is finished before the first snapshot.
   await stack.runFunction("outboxSweeper");
   return { a, b, resA, flowA, resB, tmB, secretsOfB: secretsOfB as string[] };
@@ -109,7 +125,10 @@ describe("ids aimed at another environment's partition or at an OData filter", (
       const res = await client.send({
         method,
         path,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       answers.push({ what: `${method} ${path}`, res });
@@ -121,38 +140,96 @@ describe("ids aimed at another environment's partition or at an OData filter", (
         for (const token of [tokens.maker, tokens.envAdmin]) {
           await send("read resource", "GET", `${envA}/resources/${enc}`, undefined, token);
           await send("list shares", "GET", `${envA}/resources/${enc}/shares`, undefined, token);
-          await send("register", "PUT", `${envA}/resources/${enc}`, { kind: "processMining", displayName: "pwned", creatorId: a.id("maker") }, token);
+          await send(
+            "register",
+            "PUT",
+            `${envA}/resources/${enc}`,
+            { kind: "processMining", displayName: "pwned", creatorId: a.id("maker") },
+            token,
+          );
           await send("delete", "DELETE", `${envA}/resources/${enc}`, undefined, token);
-          await send("share", "POST", `${envA}/resources/${enc}/shares`, { role: "owner", principals: [{ type: "user", id: a.id("maker") }], sendInvitation: false }, token);
+          await send(
+            "share",
+            "POST",
+            `${envA}/resources/${enc}/shares`,
+            { role: "owner", principals: [{ type: "user", id: a.id("maker") }], sendInvitation: false },
+            token,
+          );
           await send("revoke", "DELETE", `${envA}/resources/${resA}/shares/user/${enc}/viewer`, undefined, token);
-          await send("revoke B's viewer through A", "DELETE", `${envA}/resources/${enc}/shares/user/${viewerB}/viewer`, undefined, token);
+          await send(
+            "revoke B's viewer through A",
+            "DELETE",
+            `${envA}/resources/${enc}/shares/user/${viewerB}/viewer`,
+            undefined,
+            token,
+          );
           await send("recording", "PUT", `${envA}/resources/${enc}/recordings/${uid("rec")}`, { label: "x" }, token);
           await send("delete B's recordings", "DELETE", `${envA}/resources/${tmB}/recordings/${enc}`, undefined, token);
           await send("access", "GET", `${envA}/resources/${resA}/access/${enc}`, undefined, token);
           await send("index", "GET", `${envA}/principals/${enc}/resources`, undefined, token);
-          await send("changes", "GET", `${envA}/changes?resourceId=${encodeComponent(id)}&principalId=${encodeComponent(id)}`, undefined, token);
+          await send(
+            "changes",
+            "GET",
+            `${envA}/changes?resourceId=${encodeComponent(id)}&principalId=${encodeComponent(id)}`,
+            undefined,
+            token,
+          );
           await send("search", "GET", `${envA}/directory?search=${encodeComponent(id)}`, undefined, token);
           await send("membership", "PUT", `${envA}/users/${enc}`, { securityRoles: ["SystemAdministrator"] }, token);
-          await send("group", "PUT", `${envA}/groups/${enc}`, { displayName: "g", kind: "securityGroup", memberIds: [userB] }, token);
+          await send(
+            "group",
+            "PUT",
+            `${envA}/groups/${enc}`,
+            { displayName: "g", kind: "securityGroup", memberIds: [userB] },
+            token,
+          );
         }
         await send("env", "PUT", `/api/environments/${enc}`, { displayName: "pwned" }, tokens.envAdmin);
       }
       // Crafted ids inside bodies.
-      await send("share body", "POST", `${envA}/resources/${resA}/shares`, { role: "viewer", principals: [{ type: "user", id }], sendInvitation: false });
-      await send("run-only choices", "POST", `${envA}/resources/${flowA}/shares`, { role: "runOnly", principals: [{ type: "user", id: a.id("viewer") }], connectionChoices: { [id]: "invoker" }, sendInvitation: false });
-      await send("check body", "POST", `${envA}/check`, { checks: [{ principalId: id, resourceId: id, action: "processMining.delete" }, { principalId: viewerB, resourceId: resB, action: "processMining.delete" }] });
+      await send("share body", "POST", `${envA}/resources/${resA}/shares`, {
+        role: "viewer",
+        principals: [{ type: "user", id }],
+        sendInvitation: false,
+      });
+      await send("run-only choices", "POST", `${envA}/resources/${flowA}/shares`, {
+        role: "runOnly",
+        principals: [{ type: "user", id: a.id("viewer") }],
+        connectionChoices: { [id]: "invoker" },
+        sendInvitation: false,
+      });
+      await send("check body", "POST", `${envA}/check`, {
+        checks: [
+          { principalId: id, resourceId: id, action: "processMining.delete" },
+          { principalId: viewerB, resourceId: resB, action: "processMining.delete" },
+        ],
+      });
       await send("copies", "POST", `${envA}/resources/${flowA}/copies`, { recipientIds: [id] });
-      await send("reassign", "POST", `${envA}/reassignments`, { fromUserId: id, toUserId: a.id("maker") }, tokens.envAdmin);
-      await send("register with creator", "PUT", `${envA}/resources/${uid("r")}`, { kind: "processMining", displayName: id, creatorId: id });
+      await send(
+        "reassign",
+        "POST",
+        `${envA}/reassignments`,
+        { fromUserId: id, toUserId: a.id("maker") },
+        tokens.envAdmin,
+      );
+      await send("register with creator", "PUT", `${envA}/resources/${uid("r")}`, {
+        kind: "processMining",
+        displayName: id,
+        creatorId: id,
+      });
     }
 
     expect(answers.length).toBeGreaterThan(600);
-    expect(answers.filter((x) => x.res.status >= 500).map((x) => `${x.what}: ${x.res.status} ${x.res.text.slice(0, 200)}`)).toEqual([]);
+    expect(
+      answers.filter((x) => x.res.status >= 500).map((x) => `${x.what}: ${x.res.status} ${x.res.text.slice(0, 200)}`),
+    ).toEqual([]);
     // Nothing crafted was accepted: every answer refused the id, or found nothing in A.
     const accepted = answers.filter((x) => x.res.status < 300 && !/^GET /.test(x.what) && !x.what.includes("/check"));
     expect(accepted.map((x) => `${x.what}: ${x.res.status}`)).toEqual([]);
     // No answer carried B's data (names no request contains).
-    expect(answers.filter((x) => secretsOfB.some((secret) => x.res.text.includes(secret))).map((x) => x.what)).toEqual([]);
+    expect(answers.filter((x) => secretsOfB.some((secret) => x.res.text.includes(secret))).map((x) => x.what)).toEqual(
+      [],
+    );
 
     await stack.runFunction("outboxSweeper");
     const after = await snapshot();
@@ -160,7 +237,9 @@ describe("ids aimed at another environment's partition or at an OData filter", (
     expect(changed.filter((k) => ofEnvironment(k, b.envId))).toEqual([]);
     expect(changed.filter((k) => !ofEnvironment(k, a.envId))).toEqual([]);
     // No key anywhere holds what the requests smuggled in.
-    const crafted = [...after.keys()].map(keyOf).filter(([, pk, rk]) => [pk, rk].some((key) => /'| or |\.\.|%2F|\*/i.test(key) || key.includes("\0")));
+    const crafted = [...after.keys()]
+      .map(keyOf)
+      .filter(([, pk, rk]) => [pk, rk].some((key) => /'| or |\.\.|%2F|\*/i.test(key) || key.includes("\0")));
     expect(crafted).toEqual([]);
 
     // And through the API, B's owner sees B as it was.
@@ -172,7 +251,11 @@ describe("ids aimed at another environment's partition or at an OData filter", (
   it("a resource registered in A under B's resource id is A's own: deleting it leaves B's untouched", async () => {
     const { a, b, resB } = await twoEnvironments();
     const before = await snapshot();
-    const mine = await a.as("maker", "PUT", `resources/${resB}`, { kind: "processMining", displayName: "same id, other env", creatorId: a.id("maker") });
+    const mine = await a.as("maker", "PUT", `resources/${resB}`, {
+      kind: "processMining",
+      displayName: "same id, other env",
+      creatorId: a.id("maker"),
+    });
     expect(mine.status, mine.text).toBeLessThan(300);
     expect((await a.share("maker", resB, "viewer", [{ type: "user", id: a.id("viewer") }])).status).toBe(201);
     expect((await a.as("maker", "DELETE", `resources/${resB}`)).status).toBeLessThan(300);
@@ -187,7 +270,8 @@ describe("ids aimed at another environment's partition or at an OData filter", (
 
   it("forged continuation tokens naming B's partitions return only A's rows", async () => {
     const { a, b, resA, resB, secretsOfB } = await twoEnvironments();
-    const sdkToken = (pk: string, rk?: string) => Buffer.from(JSON.stringify({ nextPartitionKey: pk, ...(rk ? { nextRowKey: rk } : {}) })).toString("base64");
+    const sdkToken = (pk: string, rk?: string) =>
+      Buffer.from(JSON.stringify({ nextPartitionKey: pk, ...(rk ? { nextRowKey: rk } : {}) })).toString("base64");
     const changesToken = (s: "r" | "e", c: string) => Buffer.from(JSON.stringify({ s, c })).toString("base64url");
     // What the maker holds, listed without a token: a forged token may only page through this.
     const own = await a.as("maker", "GET", `principals/${a.id("maker")}/resources`);
@@ -197,12 +281,23 @@ describe("ids aimed at another environment's partition or at an OData filter", (
     const answers: string[] = [];
     const secrets = [...secretsOfB, b.id("viewer")];
     for (const pk of [`user|${b.id("maker")}`, `user|${b.id("viewer")}`, "0", "~"]) {
-      const listed = await a.as("maker", "GET", `principals/${a.id("maker")}/resources?continuationToken=${encodeURIComponent(sdkToken(pk, `env|${b.envId}|res|`))}`);
+      const listed = await a.as(
+        "maker",
+        "GET",
+        `principals/${a.id("maker")}/resources?continuationToken=${encodeURIComponent(sdkToken(pk, `env|${b.envId}|res|`))}`,
+      );
       expect(listed.status, listed.text).toBeLessThan(500);
-      if (listed.status === 200) for (const r of (listed.json as { resources: { resourceId: string }[] }).resources) expect(aIds.has(r.resourceId), r.resourceId).toBe(true);
+      if (listed.status === 200)
+        for (const r of (listed.json as { resources: { resourceId: string }[] }).resources)
+          expect(aIds.has(r.resourceId), r.resourceId).toBe(true);
       answers.push(listed.text);
     }
-    for (const [s, pk, rk] of [["e", b.envId, ""], ["e", "0", ""], ["r", `${b.envId}|${resB}`, "change|"], ["r", "0", ""]] as const) {
+    for (const [s, pk, rk] of [
+      ["e", b.envId, ""],
+      ["e", "0", ""],
+      ["r", `${b.envId}|${resB}`, "change|"],
+      ["r", "0", ""],
+    ] as const) {
       const path = `changes?${s === "r" ? `resourceId=${resA}&` : ""}continuationToken=${changesToken(s, sdkToken(pk, rk))}`;
       for (const who of ["maker", "envAdmin"]) {
         const res = await a.as(who, "GET", path);

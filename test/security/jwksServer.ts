@@ -82,9 +82,21 @@ export async function startEntraStandIn(): Promise<EntraStandIn> {
         hanging.clear();
       }
     },
-    claims: (oid, extra = {}) => ({ oid, sub: `pairwise-${oid}`, tid: "tenant", iss: issuer, aud: audience, iat: now(), nbf: now(), exp: now() + 3600, ...extra }),
+    claims: (oid, extra = {}) => ({
+      oid,
+      sub: `pairwise-${oid}`,
+      tid: "tenant",
+      iss: issuer,
+      aud: audience,
+      iat: now(),
+      nbf: now(),
+      exp: now() + 3600,
+      ...extra,
+    }),
     sign: (claims, options = {}) =>
-      new SignJWT(claims).setProtectedHeader({ typ: "JWT", kid, ...options.header, alg: "RS256" }).sign(options.key ?? privateKey),
+      new SignJWT(claims)
+        .setProtectedHeader({ typ: "JWT", kid, ...options.header, alg: "RS256" })
+        .sign(options.key ?? privateKey),
     async otherKey() {
       const pair = await generateKeyPair("RS256", { extractable: true });
       return { privateKey: pair.privateKey, publicJwk: { ...(await exportJWK(pair.publicKey)), kid, alg: "RS256" } };

@@ -22,7 +22,14 @@ beforeAll(async () => {
   [dev, entra] = await Promise.all([
     startStack(),
     // An empty setting is an absent one: this stack has no development key at all.
-    startStack({ env: { AUTH_DEV_SIGNING_KEY: "", AUTH_ISSUER: idp.issuer, AUTH_AUDIENCE: idp.audience, AUTH_JWKS_URL: idp.jwksUrl } }),
+    startStack({
+      env: {
+        AUTH_DEV_SIGNING_KEY: "",
+        AUTH_ISSUER: idp.issuer,
+        AUTH_AUDIENCE: idp.audience,
+        AUTH_JWKS_URL: idp.jwksUrl,
+      },
+    }),
   ]);
 }, 180_000);
 
@@ -31,7 +38,12 @@ afterAll(async () => {
   await idp?.close();
 });
 
-const environments = (stack: Stack) => TableClient.fromConnectionString(stack.storageConnectionString, tableNames(stack.settings.TABLE_PREFIX ?? "sharing").environments, { allowInsecureConnection: true });
+const environments = (stack: Stack) =>
+  TableClient.fromConnectionString(
+    stack.storageConnectionString,
+    tableNames(stack.settings.TABLE_PREFIX ?? "sharing").environments,
+    { allowInsecureConnection: true },
+  );
 
 /** Whether storage holds an environment row for `envId`, read from Azurite directly. */
 async function environmentStored(stack: Stack, envId: string): Promise<boolean> {
@@ -47,7 +59,10 @@ async function environmentStored(stack: Stack, envId: string): Promise<boolean> 
 /** Tries to create an environment with `authorization`; returns the answer and the env id it aimed at. */
 async function tryCreate(stack: Stack, authorization: string | undefined) {
   const envId = uid("env");
-  const res = await stack.api("PUT", `/api/environments/${envId}`, { body: { displayName: "forged" }, ...(authorization !== undefined ? { headers: { authorization } } : {}) });
+  const res = await stack.api("PUT", `/api/environments/${envId}`, {
+    body: { displayName: "forged" },
+    ...(authorization !== undefined ? { headers: { authorization } } : {}),
+  });
   return { res, envId };
 }
 
@@ -67,9 +82,15 @@ describe("with the development key (local and test runs)", () => {
   it("every forged, stale or malformed token is a 401 problem+json, and none of them writes anything", async () => {
     const key = dev.settings.AUTH_DEV_SIGNING_KEY!;
     const attacks = await devTokenAttacks(key, uid("admin"), { roles: ["Sharing.Admin"] });
-    const tried = { ...Object.fromEntries(Object.entries(attacks).map(([name, t]) => [name, `Bearer ${t}`])), ...badAuthorizationHeaders, "no header": undefined };
+    const tried = {
+      ...Object.fromEntries(Object.entries(attacks).map(([name, t]) => [name, `Bearer ${t}`])),
+      ...badAuthorizationHeaders,
+      "no header": undefined,
+    };
     expect(Object.keys(tried).length).toBeGreaterThanOrEqual(30);
-    const results = await Promise.all(Object.entries(tried).map(async ([name, header]) => ({ name, ...(await tryCreate(dev, header)) })));
+    const results = await Promise.all(
+      Object.entries(tried).map(async ([name, header]) => ({ name, ...(await tryCreate(dev, header)) })),
+    );
     for (const { name, res } of results) expect401(res, name);
     const written = [];
     for (const { name, envId } of results) if (await environmentStored(dev, envId)) written.push(name);
@@ -83,16 +104,25 @@ describe("with the development key (local and test runs)", () => {
     const justExpired = await hs256(key, devClaims(sub, { iat: now - 100, nbf: now - 100, exp: now - 1 }));
     const actions = (t: string) => dev.api("GET", "/api/actions", { token: t });
     expect((await actions(justExpired)).status).toBe(200);
-    expect401(await actions(await hs256(key, devClaims(sub, { iat: now - 100, nbf: now - 100, exp: now - 60 }))), "expired 60 s ago");
+    expect401(
+      await actions(await hs256(key, devClaims(sub, { iat: now - 100, nbf: now - 100, exp: now - 60 }))),
+      "expired 60 s ago",
+    );
     expect401(await actions(await hs256(key, devClaims(sub, { nbf: now + 60 }))), "not valid for 60 s");
   });
 
   it("Easy Auth identity headers from a caller are ignored: no bearer, no entry", async () => {
-    const principal = Buffer.from(JSON.stringify({ auth_typ: "aad", claims: [{ typ: "roles", val: "Sharing.Admin" }], userId: "admin" })).toString("base64");
+    const principal = Buffer.from(
+      JSON.stringify({ auth_typ: "aad", claims: [{ typ: "roles", val: "Sharing.Admin" }], userId: "admin" }),
+    ).toString("base64");
     const envId = uid("env");
     const res = await dev.api("PUT", `/api/environments/${envId}`, {
       body: { displayName: "easy auth" },
-      headers: { "x-ms-client-principal": principal, "x-ms-client-principal-id": "admin", "x-ms-client-principal-name": "admin@contoso.example" },
+      headers: {
+        "x-ms-client-principal": principal,
+        "x-ms-client-principal-id": "admin",
+        "x-ms-client-principal-name": "admin@contoso.example",
+      },
     });
     expect401(res, "x-ms-client-principal");
     expect(await environmentStored(dev, envId)).toBe(false);
@@ -101,7 +131,13 @@ describe("with the development key (local and test runs)", () => {
   it("an Authorization header past Node's 16 KiB header limit is refused before any app code (431), and the host keeps serving", async () => {
     const client = rawClient(dev.baseUrl, { maxSockets: 1, timeoutMs: 10_000 });
     try {
-      const res = await client.send({ method: "GET", path: "/api/actions", headers: { authorization: `Bearer ${withSignature({ alg: "HS256", pad: "A".repeat(20 * 1024) }, devClaims("x"))}` } });
+      const res = await client.send({
+        method: "GET",
+        path: "/api/actions",
+        headers: {
+          authorization: `Bearer ${withSignature({ alg: "HS256", pad: "A".repeat(20 * 1024) }, devClaims("x"))}`,
+        },
+      });
       expect(res.status).toBe(431);
     } finally {
       client.close();
@@ -129,27 +165,55 @@ describe("configured like Azure: Entra issuer, audience and JWKS, no development
     const now = Math.floor(Date.now() / 1000);
     try {
       const attacks: Record<string, string> = {
-        "HS256 signed with the other stack's development key": await hs256(dev.settings.AUTH_DEV_SIGNING_KEY!, devClaims(oid, { roles: ["Sharing.Admin"] })),
+        "HS256 signed with the other stack's development key": await hs256(
+          dev.settings.AUTH_DEV_SIGNING_KEY!,
+          devClaims(oid, { roles: ["Sharing.Admin"] }),
+        ),
         "HS256 with the dev issuer and an empty key": await hs256("", devClaims(oid, { roles: ["Sharing.Admin"] })),
-        "HS256 signed with the public key as PEM (RS/HS confusion)": await hs256(idp.publicPem, claims, { kid: idp.kid }),
-        "HS256 signed with the public key as JWK JSON": await hs256(JSON.stringify(idp.publicJwk), claims, { kid: idp.kid }),
-        "HS256 signed with the public key's modulus": await hs256(Buffer.from(String(idp.publicJwk.n), "base64url"), claims, { kid: idp.kid }),
+        "HS256 signed with the public key as PEM (RS/HS confusion)": await hs256(idp.publicPem, claims, {
+          kid: idp.kid,
+        }),
+        "HS256 signed with the public key as JWK JSON": await hs256(JSON.stringify(idp.publicJwk), claims, {
+          kid: idp.kid,
+        }),
+        "HS256 signed with the public key's modulus": await hs256(
+          Buffer.from(String(idp.publicJwk.n), "base64url"),
+          claims,
+          { kid: idp.kid },
+        ),
         "RS256 with the served kid, signed by another key": await idp.sign(claims, { key: other.privateKey }),
-        "RS256 with its own key embedded as jwk": await idp.sign(claims, { key: other.privateKey, header: { jwk: other.publicJwk } }),
-        "RS256 from a jku the attacker serves": await attacker.sign(attacker.claims(oid, { iss: idp.issuer, aud: idp.audience, roles: ["Sharing.Admin"] }), { header: { jku: attacker.jwksUrl } }),
-        "RS256 with an unknown kid": await idp.sign(claims, { key: other.privateKey, header: { kid: "not-a-served-kid" } }),
-        "PS256 (not an accepted algorithm)": await new SignJWT(claims).setProtectedHeader({ alg: "PS256", kid: idp.kid }).sign(ps.privateKey),
+        "RS256 with its own key embedded as jwk": await idp.sign(claims, {
+          key: other.privateKey,
+          header: { jwk: other.publicJwk },
+        }),
+        "RS256 from a jku the attacker serves": await attacker.sign(
+          attacker.claims(oid, { iss: idp.issuer, aud: idp.audience, roles: ["Sharing.Admin"] }),
+          { header: { jku: attacker.jwksUrl } },
+        ),
+        "RS256 with an unknown kid": await idp.sign(claims, {
+          key: other.privateKey,
+          header: { kid: "not-a-served-kid" },
+        }),
+        "PS256 (not an accepted algorithm)": await new SignJWT(claims)
+          .setProtectedHeader({ alg: "PS256", kid: idp.kid })
+          .sign(ps.privateKey),
         "alg none with the served kid": unsecured(claims),
         "wrong audience": await idp.sign({ ...claims, aud: "api://someone-else" }),
         "wrong issuer": await idp.sign({ ...claims, iss: "https://login.microsoftonline.example/other/v2.0" }),
-        "the development issuer and audience": await idp.sign({ ...claims, iss: "urn:sharing:dev", aud: "urn:sharing:api" }),
+        "the development issuer and audience": await idp.sign({
+          ...claims,
+          iss: "urn:sharing:dev",
+          aud: "urn:sharing:api",
+        }),
         "expired an hour ago": await idp.sign({ ...claims, iat: now - 7200, nbf: now - 7200, exp: now - 3600 }),
         "not valid for an hour yet": await idp.sign({ ...claims, nbf: now + 3600, exp: now + 7200 }),
         "no oid and no sub": await idp.sign((({ oid: _o, sub: _s, ...c }) => c)(claims)),
         "an oid that is not an id": await idp.sign({ ...claims, oid: "' or PartitionKey ne '", sub: "a|b" }),
         garbage: "abc.def.ghi",
       };
-      const results = await Promise.all(Object.entries(attacks).map(async ([name, t]) => ({ name, ...(await tryCreate(entra, `Bearer ${t}`)) })));
+      const results = await Promise.all(
+        Object.entries(attacks).map(async ([name, t]) => ({ name, ...(await tryCreate(entra, `Bearer ${t}`)) })),
+      );
       for (const { name, res } of results) expect401(res, name);
       const written = [];
       for (const { name, envId } of results) if (await environmentStored(entra, envId)) written.push(name);

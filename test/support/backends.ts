@@ -45,7 +45,11 @@ export function backends(): Backend[] {
       name: "azurite",
       make: (onRequest, onResponse) => {
         if (!azurite) throw new Error("Azurite did not start");
-        return new AzureRowStore({ connectionString: azurite.connectionString, ...(onRequest ? { onRequest } : {}), ...(onResponse ? { onResponse } : {}) });
+        return new AzureRowStore({
+          connectionString: azurite.connectionString,
+          ...(onRequest ? { onRequest } : {}),
+          ...(onResponse ? { onResponse } : {}),
+        });
       },
     },
   ];
@@ -54,5 +58,7 @@ export function backends(): Backend[] {
 let counter = 0;
 /** A table-name prefix unique to this test, so tests never share data. */
 export function uniquePrefix(): string {
-  return `t${Date.now().toString(36)}${(counter++).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`.replace(/[^A-Za-z0-9]/g, "").slice(0, 20);
+  return `t${Date.now().toString(36)}${(counter++).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+    .replace(/[^A-Za-z0-9]/g, "")
+    .slice(0, 20);
 }

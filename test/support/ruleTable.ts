@@ -54,7 +54,12 @@ export const spec: Record<ResourceKind, { holders: (Role | "admin")[]; rows: Rec
 export function specRows(): { kind: ResourceKind; holder: Role | "admin"; action: ActionName; allowed: boolean }[] {
   return resourceKinds.flatMap((kind) =>
     spec[kind].holders.flatMap((holder, col) =>
-      Object.entries(spec[kind].rows).map(([verb, marks]) => ({ kind, holder, action: `${kind}.${verb}` as ActionName, allowed: marks[col] === "y" })),
+      Object.entries(spec[kind].rows).map(([verb, marks]) => ({
+        kind,
+        holder,
+        action: `${kind}.${verb}` as ActionName,
+        allowed: marks[col] === "y",
+      })),
     ),
   );
 }

@@ -123,7 +123,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   async function startHostProcess(extraEnv: Record<string, string> = {}): Promise<void> {
     settings = { ...baseSettings, ...extraEnv };
     const env: NodeJS.ProcessEnv = { ...process.env, ...settings };
-    const started = spawn(process.execPath, [startScript], { cwd: root, env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    const started = spawn(process.execPath, [startScript], {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
     child = started;
     liveHosts.add(started);
     started.once("exit", () => liveHosts.delete(started));
@@ -144,7 +148,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const deadline = Date.now() + healthTimeoutMs;
     while (Date.now() < deadline) {
       if (started.exitCode !== null || started.signalCode !== null) {
-        throw new Error(`the host exited during start (code ${started.exitCode}, signal ${started.signalCode}):\n${tail()}`);
+        throw new Error(
+          `the host exited during start (code ${started.exitCode}, signal ${started.signalCode}):\n${tail()}`,
+        );
       }
       try {
         const response = await fetch(`${baseUrl}/api/health`);
@@ -225,7 +231,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         headers: { "content-type": "application/json" },
         body: JSON.stringify(input === undefined ? {} : { input }),
       });
-      if (response.status !== 204) throw new Error(`running ${name} failed with ${response.status}: ${await response.text()}\n${tail()}`);
+      if (response.status !== 204)
+        throw new Error(`running ${name} failed with ${response.status}: ${await response.text()}\n${tail()}`);
     },
     killHost: () => stopHostProcess("SIGKILL"),
     async restartHost(extraEnv) {

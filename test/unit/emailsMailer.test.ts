@@ -16,7 +16,11 @@ import { memoryCaps } from "../support/memoryCaps.js";
 
 const admin: Caller = { principalId: "app", appRoles: ["Sharing.Admin"] };
 const as = (id: string): Caller => ({ principalId: id, appRoles: [] });
-const invitations = { signingKey: "s".repeat(40), publicBaseUrl: "https://api.example.test/", appBaseUrl: "https://app.example.test/app" };
+const invitations = {
+  signingKey: "s".repeat(40),
+  publicBaseUrl: "https://api.example.test/",
+  appBaseUrl: "https://app.example.test/app",
+};
 
 function fakeSender() {
   const attempts: OutgoingEmail[] = [];
@@ -37,7 +41,14 @@ function fakeSender() {
 async function world(options: { sensitive?: boolean } = {}) {
   const m = memoryCaps();
   const c = m.caps;
-  await putEnvironment(c, admin, { envId: "e1", displayName: "Contoso", isDefault: false, sensitive: options.sensitive ?? false, expectedOwnerGroupIds: [], sovereignCloud: false });
+  await putEnvironment(c, admin, {
+    envId: "e1",
+    displayName: "Contoso",
+    isDefault: false,
+    sensitive: options.sensitive ?? false,
+    expectedOwnerGroupIds: [],
+    sovereignCloud: false,
+  });
   const people = [
     ["maker", "Megan Maker", ["EnvironmentMaker"], true],
     ["bob", "Bob Viewer", ["BasicUser"], true],
@@ -45,16 +56,35 @@ async function world(options: { sensitive?: boolean } = {}) {
     ["old", "Old Admin", ["SystemAdministrator"], false],
   ] as const;
   for (const [id, name, roles, enabled] of people) {
-    await putUser(c, admin, { userId: id, email: `${id}@contoso.test`, displayName: name, userType: "member", enabled, license: "paid" });
+    await putUser(c, admin, {
+      userId: id,
+      email: `${id}@contoso.test`,
+      displayName: name,
+      userType: "member",
+      enabled,
+      license: "paid",
+    });
     await putMembership(c, admin, { envId: "e1", userId: id, securityRoles: [...roles] });
   }
-  await putResource(c, as("maker"), "e1", "p1", { kind: "processMining", displayName: "Invoices", creatorId: "maker", analyticsReady: true }, undefined);
+  await putResource(
+    c,
+    as("maker"),
+    "e1",
+    "p1",
+    { kind: "processMining", displayName: "Invoices", creatorId: "maker", analyticsReady: true },
+    undefined,
+  );
   const mail = fakeSender();
   let now = new Date();
   const deps: MailerDeps = { ...c, clock: () => now, sender: mail.sender, invitations };
   const shareWith = async (role: "viewer" | "coOwner", message?: string) => {
     const before = m.sent.length;
-    await share(c, as("maker"), "e1", "p1", { role, principals: [{ type: "user", id: "bob" }], sendInvitation: true, ...(message ? { message } : {}) });
+    await share(c, as("maker"), "e1", "p1", {
+      role,
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: true,
+      ...(message ? { message } : {}),
+    });
     return m.sent.slice(before);
   };
   const invitation = async (id: string) => (await c.repo.getInvitation("e1", "p1", id))!.invitation;
@@ -82,7 +112,16 @@ describe("the mailer", () => {
     expect(email.plainText).toContain("Have a look");
     const token = /https:\/\/api\.example\.test\/api\/invitations\/([A-Za-z0-9_.-]+)/.exec(email.plainText)?.[1];
     const checked = await verifyInvitationToken(invitations.signingKey, token!);
-    expect(checked).toMatchObject({ ok: true, claims: { envId: "e1", resourceId: "p1", invitationId: job.invitationId, nonce: job.nonce, principal: { type: "user", id: "bob" } } });
+    expect(checked).toMatchObject({
+      ok: true,
+      claims: {
+        envId: "e1",
+        resourceId: "p1",
+        invitationId: job.invitationId,
+        nonce: job.nonce,
+        principal: { type: "user", id: "bob" },
+      },
+    });
     const inv = await w.invitation(job.invitationId);
     expect(inv.status).toBe("sent");
     expect(inv.sentAt).toBeDefined();
@@ -93,14 +132,18 @@ describe("the mailer", () => {
     const job = invitationJob(await w.shareWith("viewer"));
     await handleEmailMessage(w.deps, job, first);
     expect((await handleEmailMessage(w.deps, job, { messageId: "m1", dequeueCount: 2 })).result).toBe("skipped");
-    expect((await handleEmailMessage(w.deps, JSON.stringify(job), { messageId: "m2", dequeueCount: 1 })).result).toBe("skipped");
+    expect((await handleEmailMessage(w.deps, JSON.stringify(job), { messageId: "m2", dequeueCount: 1 })).result).toBe(
+      "skipped",
+    );
     expect(w.mail.attempts).toHaveLength(1);
   });
 
   it("sends once when two messages for one email are handled at the same time", async () => {
     const w = await world();
     const job = invitationJob(await w.shareWith("viewer"));
-    const outcomes = await Promise.all(["a", "b", "c"].map((id) => handleEmailMessage(w.deps, job, { messageId: id, dequeueCount: 1 })));
+    const outcomes = await Promise.all(
+      ["a", "b", "c"].map((id) => handleEmailMessage(w.deps, job, { messageId: id, dequeueCount: 1 })),
+    );
     expect(outcomes.map((o) => o.result).sort()).toEqual(["sent", "skipped", "skipped"]);
     expect(w.mail.attempts).toHaveLength(1);
   });
@@ -108,12 +151,18 @@ describe("the mailer", () => {
   it("retries transient failures with the same operation id, and marks the invitation failed on the last dequeue", async () => {
     const w = await world();
     const job = invitationJob(await w.shareWith("viewer"));
-    w.mail.failNext(...Array.from({ length: 5 }, () => new EmailSendError("transient", "ACS answered 500", { status: 500 })));
+    w.mail.failNext(
+      ...Array.from({ length: 5 }, () => new EmailSendError("transient", "ACS answered 500", { status: 500 })),
+    );
     for (let dequeueCount = 1; dequeueCount <= 4; dequeueCount++) {
-      await expect(handleEmailMessage(w.deps, job, { messageId: "m1", dequeueCount })).rejects.toThrow("ACS answered 500");
+      await expect(handleEmailMessage(w.deps, job, { messageId: "m1", dequeueCount })).rejects.toThrow(
+        "ACS answered 500",
+      );
       expect((await w.invitation(job.invitationId)).status).toBe("queued");
     }
-    await expect(handleEmailMessage(w.deps, job, { messageId: "m1", dequeueCount: 5 })).rejects.toThrow("ACS answered 500");
+    await expect(handleEmailMessage(w.deps, job, { messageId: "m1", dequeueCount: 5 })).rejects.toThrow(
+      "ACS answered 500",
+    );
     const inv = await w.invitation(job.invitationId);
     expect(inv.status).toBe("failed");
     expect(inv.failedReason).toContain("gave up after 5 attempts");
@@ -175,7 +224,9 @@ describe("the mailer", () => {
     expect(resent.nonce).not.toBe(job.nonce);
     expect((await handleEmailMessage(w.deps, job, first)).result).toBe("skipped");
     expect((await handleEmailMessage(w.deps, resent, { messageId: "m2", dequeueCount: 1 })).result).toBe("sent");
-    expect(w.mail.delivered.map((e) => e.operationId)).toEqual([emailOperationId(`invitation|${job.invitationId}|${resent.nonce}`)]);
+    expect(w.mail.delivered.map((e) => e.operationId)).toEqual([
+      emailOperationId(`invitation|${job.invitationId}|${resent.nonce}`),
+    ]);
   });
 
   it("sends nothing for a revoked grant, and marks the invitation revoked when the grant vanished without it", async () => {
@@ -186,7 +237,11 @@ describe("the mailer", () => {
 
     const job2 = invitationJob(await w.shareWith("viewer"));
     const state = (await w.c.repo.resourceState("e1", "p1"))!;
-    await w.c.repo.commit({ etag: state.etag, resource: state.resource, deleteGrants: [{ principal: { type: "user", id: "bob" }, role: "viewer" }] });
+    await w.c.repo.commit({
+      etag: state.etag,
+      resource: state.resource,
+      deleteGrants: [{ principal: { type: "user", id: "bob" }, role: "viewer" }],
+    });
     expect((await handleEmailMessage(w.deps, job2, first)).result).toBe("skipped");
     expect((await w.invitation(job2.invitationId)).status).toBe("revoked");
     expect(w.mail.attempts).toHaveLength(0);
@@ -198,7 +253,9 @@ describe("the mailer", () => {
       expect((await handleEmailMessage(w.deps, bad, first)).result).toBe("dropped");
     }
     // Every kind has a handler now; an empty table stands for a kind that has none yet.
-    await expect(handleEmailMessage(w.deps, { kind: "copy", envId: "e1", copyId: "c1" }, first, {})).rejects.toThrow(/no mailer handler/);
+    await expect(handleEmailMessage(w.deps, { kind: "copy", envId: "e1", copyId: "c1" }, first, {})).rejects.toThrow(
+      /no mailer handler/,
+    );
     expect(w.mail.attempts).toHaveLength(0);
   });
 
@@ -221,7 +278,10 @@ describe("the mailer", () => {
     const w = await world();
     const job = invitationJob(await w.shareWith("viewer"));
     await handleEmailMessage(w.deps, job, first);
-    const record = await new EmailRecords(w.c.repo).get("e1", emailOperationId(`invitation|${job.invitationId}|${job.nonce}`));
+    const record = await new EmailRecords(w.c.repo).get(
+      "e1",
+      emailOperationId(`invitation|${job.invitationId}|${job.nonce}`),
+    );
     expect(record?.record).toMatchObject({ state: "sent", kind: "invitation", claimedBy: "m1" });
   });
 });

@@ -37,20 +37,23 @@ describe("invitation emails", () => {
     expect(covered).toEqual(grantable);
   });
 
-  it.each(wording)("%s %s: says what the role is invited to do, in subject, text and HTML, with the link", (kind, role, ask, button) => {
-    const email = renderInvitationEmail({ ...base, kind, role });
-    expect(email.subject).toContain("Megan Maker");
-    expect(email.subject).toContain('"Invoice processing"');
-    expect(email.plainText).toMatch(ask);
-    expect(email.html).toMatch(ask);
-    expect(email.plainText).toMatch(button);
-    expect(email.html).toMatch(button);
-    expect(email.plainText).toContain(link);
-    expect(email.html).toContain(`href="${link}"`);
-    expect(email.plainText).toContain("15 March 2026");
-    expect(email.plainText).toContain("Hello Gina Guest,");
-    expect(email.subject).not.toMatch(/[\r\n]/);
-  });
+  it.each(wording)(
+    "%s %s: says what the role is invited to do, in subject, text and HTML, with the link",
+    (kind, role, ask, button) => {
+      const email = renderInvitationEmail({ ...base, kind, role });
+      expect(email.subject).toContain("Megan Maker");
+      expect(email.subject).toContain('"Invoice processing"');
+      expect(email.plainText).toMatch(ask);
+      expect(email.html).toMatch(ask);
+      expect(email.plainText).toMatch(button);
+      expect(email.html).toMatch(button);
+      expect(email.plainText).toContain(link);
+      expect(email.html).toContain(`href="${link}"`);
+      expect(email.plainText).toContain("15 March 2026");
+      expect(email.plainText).toContain("Hello Gina Guest,");
+      expect(email.subject).not.toMatch(/[\r\n]/);
+    },
+  );
 
   it("invites viewers to the analytics, or to the details while analytics aren't ready", () => {
     expect(renderInvitationEmail({ ...base, analyticsReady: true }).plainText).toContain("View the analytics:");
@@ -68,19 +71,31 @@ describe("invitation emails", () => {
   });
 
   it("escapes the sharer's name, the message, the resource and the invitee, so no markup of theirs survives", () => {
-    const email = renderInvitationEmail({ ...base, sharerName: hostile, message: hostile, resourceName: hostile, recipientName: hostile });
+    const email = renderInvitationEmail({
+      ...base,
+      sharerName: hostile,
+      message: hostile,
+      resourceName: hostile,
+      recipientName: hostile,
+    });
     expect(email.html).not.toContain("<script");
     expect(email.html).not.toContain("<img");
     expect(email.html).not.toMatch(/<[a-z][^<>]*\son[a-z]+=/i);
     expect(email.html).toContain("&lt;script&gt;window.pwned=1&lt;/script&gt;");
     // The only tags are the template's own.
-    expect(new Set(tags(email.html))).toEqual(new Set(["html", "head", "meta", "title", "body", "div", "p", "blockquote", "a", "span"]));
+    expect(new Set(tags(email.html))).toEqual(
+      new Set(["html", "head", "meta", "title", "body", "div", "p", "blockquote", "a", "span"]),
+    );
     // Plain text is not HTML: it carries the text as typed.
     expect(email.plainText).toContain("<script>window.pwned=1</script>");
   });
 
   it("keeps the subject on one line whatever the names hold", () => {
-    const email = renderInvitationEmail({ ...base, sharerName: "Eve\r\nBcc: victim@example.test", resourceName: "A\u2028B" });
+    const email = renderInvitationEmail({
+      ...base,
+      sharerName: "Eve\r\nBcc: victim@example.test",
+      resourceName: "A\u2028B",
+    });
     expect(email.subject).not.toMatch(/[\r\n\u2028]/);
     expect(email.subject).toContain("Eve Bcc: victim@example.test");
   });
@@ -105,7 +120,9 @@ describe("owner alerts", () => {
 
   it("names who was made what, by whom, where, with a link to review", () => {
     const email = renderOwnerAlertEmail(alert);
-    expect(email.subject).toBe('[Contoso (sensitive)] Gina Guest (gina@fabrikam.example, guest) was made a co-owner of the process mining process "Invoice processing"');
+    expect(email.subject).toBe(
+      '[Contoso (sensitive)] Gina Guest (gina@fabrikam.example, guest) was made a co-owner of the process mining process "Invoice processing"',
+    );
     expect(email.plainText).toContain("Megan Maker made Gina Guest");
     expect(email.plainText).toContain("sensitive environment");
     expect(email.plainText).toContain(alert.link);
@@ -113,7 +130,13 @@ describe("owner alerts", () => {
   });
 
   it("still alerts when the resource is gone, and escapes every name", () => {
-    const email = renderOwnerAlertEmail({ ...alert, resource: undefined, actorName: hostile, principalLabel: hostile, environmentName: hostile });
+    const email = renderOwnerAlertEmail({
+      ...alert,
+      resource: undefined,
+      actorName: hostile,
+      principalLabel: hostile,
+      environmentName: hostile,
+    });
     expect(email.subject).toContain("resource p1 (since deleted)");
     expect(email.html).not.toContain("<script");
     expect(email.html).not.toContain("<img");
@@ -122,7 +145,9 @@ describe("owner alerts", () => {
 
 describe("text helpers", () => {
   it("escapes the five characters that matter in content and attributes", () => {
-    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe("&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;");
+    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe(
+      "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;",
+    );
   });
   it("cuts long lines", () => {
     expect(oneLine("x".repeat(300), 10)).toBe(`${"x".repeat(9)}…`);

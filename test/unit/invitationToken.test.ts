@@ -1,7 +1,11 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
-import { signInvitationToken, verifyInvitationToken, type InvitationTokenClaims } from "../../shared/invitations/token.js";
+import {
+  signInvitationToken,
+  verifyInvitationToken,
+  type InvitationTokenClaims,
+} from "../../shared/invitations/token.js";
 
 const key = "k".repeat(16) + "0123456789abcdef0123";
 const otherKey = "o".repeat(40);
@@ -20,7 +24,8 @@ const parts = (token: string) => {
   const [header, payload, signature] = token.split(".");
   return { header: header!, payload: payload!, signature: signature! };
 };
-const decodePayload = (token: string): Record<string, unknown> => JSON.parse(Buffer.from(parts(token).payload, "base64url").toString("utf8")) as Record<string, unknown>;
+const decodePayload = (token: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(parts(token).payload, "base64url").toString("utf8")) as Record<string, unknown>;
 
 describe("invitation tokens", () => {
   it("round-trips every claim and expires with the invitation", async () => {
@@ -28,14 +33,22 @@ describe("invitation tokens", () => {
     expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     const checked = await verifyInvitationToken(key, token, now);
     expect(checked).toEqual({ ok: true, claims });
-    expect(decodePayload(token)).toMatchObject({ exp: claims.expiresAt.getTime() / 1000, sub: "bob", inv: "inv-1", n: "n0nce-abcdef" });
+    expect(decodePayload(token)).toMatchObject({
+      exp: claims.expiresAt.getTime() / 1000,
+      sub: "bob",
+      inv: "inv-1",
+      n: "n0nce-abcdef",
+    });
   });
 
   it("is refused as expired from its expiry on, and only then", async () => {
     const token = await signInvitationToken(key, claims, now);
     expect((await verifyInvitationToken(key, token, new Date(claims.expiresAt.getTime() - 1000))).ok).toBe(true);
     expect(await verifyInvitationToken(key, token, claims.expiresAt)).toEqual({ ok: false, reason: "expired" });
-    expect(await verifyInvitationToken(key, token, new Date("2027-01-01T00:00:00Z"))).toEqual({ ok: false, reason: "expired" });
+    expect(await verifyInvitationToken(key, token, new Date("2027-01-01T00:00:00Z"))).toEqual({
+      ok: false,
+      reason: "expired",
+    });
   });
 
   it("refuses a token signed with another key, and a forged signature", async () => {
@@ -56,7 +69,11 @@ describe("invitation tokens", () => {
   });
 
   it("refuses an expired token that was tampered with as invalid, never as expired", async () => {
-    const token = await signInvitationToken(key, { ...claims, expiresAt: new Date("2026-02-01T00:00:00Z") }, new Date("2026-01-01T00:00:00Z"));
+    const token = await signInvitationToken(
+      key,
+      { ...claims, expiresAt: new Date("2026-02-01T00:00:00Z") },
+      new Date("2026-01-01T00:00:00Z"),
+    );
     const { header, signature } = parts(token);
     const tampered = `${header}.${b64({ ...decodePayload(token), inv: "inv-9" })}.${signature}`;
     expect(await verifyInvitationToken(key, tampered, now)).toEqual({ ok: false, reason: "invalid" });
@@ -84,7 +101,18 @@ describe("invitation tokens", () => {
 
   it("refuses garbage without throwing", async () => {
     const token = await signInvitationToken(key, claims, now);
-    for (const bad of ["", "x", "a.b", "a.b.c", "%3Cscript%3E", "<script>alert(1)</script>", token.slice(0, -3), `${token}x`, "A".repeat(5000), `${token}.extra`]) {
+    for (const bad of [
+      "",
+      "x",
+      "a.b",
+      "a.b.c",
+      "%3Cscript%3E",
+      "<script>alert(1)</script>",
+      token.slice(0, -3),
+      `${token}x`,
+      "A".repeat(5000),
+      `${token}.extra`,
+    ]) {
       expect(await verifyInvitationToken(key, bad, now)).toEqual({ ok: false, reason: "invalid" });
     }
   });

@@ -12,16 +12,49 @@ const as = (id: string): Caller => ({ principalId: id, appRoles: [] });
 /** Storage pages of two rows, so five resources take several pages and every token is followed. */
 async function world() {
   const { caps } = memoryCaps(new MemoryRowStore(2));
-  await putEnvironment(caps, app, { envId: "e", displayName: "E", isDefault: false, sensitive: false, expectedOwnerGroupIds: [], sovereignCloud: false });
-  for (const [id, roles] of [["maker", ["EnvironmentMaker"]], ["bob", ["EnvironmentMaker"]], ["ada", ["SystemAdministrator"]]] as const) {
-    await putUser(caps, app, { userId: id, email: `${id}@x.test`, displayName: id, userType: "member", enabled: true, license: "paid" });
+  await putEnvironment(caps, app, {
+    envId: "e",
+    displayName: "E",
+    isDefault: false,
+    sensitive: false,
+    expectedOwnerGroupIds: [],
+    sovereignCloud: false,
+  });
+  for (const [id, roles] of [
+    ["maker", ["EnvironmentMaker"]],
+    ["bob", ["EnvironmentMaker"]],
+    ["ada", ["SystemAdministrator"]],
+  ] as const) {
+    await putUser(caps, app, {
+      userId: id,
+      email: `${id}@x.test`,
+      displayName: id,
+      userType: "member",
+      enabled: true,
+      license: "paid",
+    });
     await putMembership(caps, app, { envId: "e", userId: id, securityRoles: [...roles] });
   }
   for (let i = 0; i < 5; i++) {
-    await putResource(caps, as("maker"), "e", `p${i}`, { kind: "processMining", displayName: `P${i}`, creatorId: "maker" }, undefined);
-    await share(caps, as("maker"), "e", `p${i}`, { role: "viewer", principals: [{ type: "user", id: "bob" }], sendInvitation: false });
+    await putResource(
+      caps,
+      as("maker"),
+      "e",
+      `p${i}`,
+      { kind: "processMining", displayName: `P${i}`, creatorId: "maker" },
+      undefined,
+    );
+    await share(caps, as("maker"), "e", `p${i}`, {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: false,
+    });
   }
-  await share(caps, as("maker"), "e", "p3", { role: "coOwner", principals: [{ type: "user", id: "ada" }], sendInvitation: false });
+  await share(caps, as("maker"), "e", "p3", {
+    role: "coOwner",
+    principals: [{ type: "user", id: "ada" }],
+    sendInvitation: false,
+  });
   return caps;
 }
 
@@ -57,6 +90,8 @@ describe("listing a principal's resources, page by page", () => {
 
   it("refuses a token it didn't give out", async () => {
     const caps = await world();
-    await expect(principalResources(caps, as("bob"), "e", "bob", undefined, "bm90IGEgdG9rZW4")).rejects.toMatchObject({ code: "invalidInput" });
+    await expect(principalResources(caps, as("bob"), "e", "bob", undefined, "bm90IGEgdG9rZW4")).rejects.toMatchObject({
+      code: "invalidInput",
+    });
   });
 });

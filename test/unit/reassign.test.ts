@@ -18,7 +18,11 @@ class CrashingStore extends MemoryRowStore {
   crashAfter = Infinity;
   ownerChanges = 0;
   override async transact(table: string, pk: string, ops: readonly WriteOp[]) {
-    if (table.endsWith("Resources") && ops.some((o) => o.op === "replace" && o.rk === "meta") && ops.some((o) => o.rk.startsWith("change|"))) {
+    if (
+      table.endsWith("Resources") &&
+      ops.some((o) => o.op === "replace" && o.rk === "meta") &&
+      ops.some((o) => o.rk.startsWith("change|"))
+    ) {
       // Counted before the write starts, so concurrent writers can't both slip under the limit.
       if (this.ownerChanges >= this.crashAfter) throw new Error("injected crash");
       this.ownerChanges++;
@@ -31,7 +35,14 @@ class CrashingStore extends MemoryRowStore {
 async function world(store = new MemoryRowStore()) {
   const m = memoryCaps(store);
   const c = m.caps;
-  await putEnvironment(c, app, { envId: "e1", displayName: "Env", isDefault: false, sensitive: false, expectedOwnerGroupIds: [], sovereignCloud: false });
+  await putEnvironment(c, app, {
+    envId: "e1",
+    displayName: "Env",
+    isDefault: false,
+    sensitive: false,
+    expectedOwnerGroupIds: [],
+    sovereignCloud: false,
+  });
   const people: [string, SecurityRole[]][] = [
     ["admin", ["SystemAdministrator"]],
     ["leaver", ["EnvironmentMaker"]],
@@ -40,7 +51,14 @@ async function world(store = new MemoryRowStore()) {
     ["basic", ["BasicUser"]],
   ];
   for (const [id, roles] of people) {
-    await putUser(c, app, { userId: id, email: `${id}@x.test`, displayName: id, userType: "member", enabled: true, license: "paid" });
+    await putUser(c, app, {
+      userId: id,
+      email: `${id}@x.test`,
+      displayName: id,
+      userType: "member",
+      enabled: true,
+      license: "paid",
+    });
     await putMembership(c, app, { envId: "e1", userId: id, securityRoles: roles });
   }
   const flow = (creatorId: string, solutionAware: boolean, connections: { id: string; ownerId: string }[] = []) => ({
@@ -51,14 +69,53 @@ async function world(store = new MemoryRowStore()) {
     triggerKind: "instant" as const,
     connections: connections.map((x) => ({ ...x, connector: "Outlook", usage: "embedded" as const })),
   });
-  await putResource(c, as("leaver"), "e1", "p1", { kind: "processMining", displayName: "Invoices", creatorId: "leaver" }, undefined);
-  await putResource(c, as("leaver"), "e1", "t1", { kind: "taskMining", displayName: "Expenses", creatorId: "leaver" }, undefined);
+  await putResource(
+    c,
+    as("leaver"),
+    "e1",
+    "p1",
+    { kind: "processMining", displayName: "Invoices", creatorId: "leaver" },
+    undefined,
+  );
+  await putResource(
+    c,
+    as("leaver"),
+    "e1",
+    "t1",
+    { kind: "taskMining", displayName: "Expenses", creatorId: "leaver" },
+    undefined,
+  );
   await putResource(c, as("leaver"), "e1", "f1", flow("leaver", true, [{ id: "c1", ownerId: "leaver" }]), undefined);
   await putResource(c, as("leaver"), "e1", "f2", flow("leaver", false), undefined);
-  await putResource(c, as("other"), "e1", "f3", flow("other", true, [{ id: "c3", ownerId: "leaver" }, { id: "c4", ownerId: "other" }]), undefined);
-  await putResource(c, as("other"), "e1", "p2", { kind: "processMining", displayName: "Orders", creatorId: "other" }, undefined);
-  await share(c, as("other"), "e1", "f3", { role: "owner", principals: [{ type: "user", id: "leaver" }], sendInvitation: false });
-  await share(c, as("leaver"), "e1", "p1", { role: "coOwner", principals: [{ type: "user", id: "other" }], sendInvitation: false });
+  await putResource(
+    c,
+    as("other"),
+    "e1",
+    "f3",
+    flow("other", true, [
+      { id: "c3", ownerId: "leaver" },
+      { id: "c4", ownerId: "other" },
+    ]),
+    undefined,
+  );
+  await putResource(
+    c,
+    as("other"),
+    "e1",
+    "p2",
+    { kind: "processMining", displayName: "Orders", creatorId: "other" },
+    undefined,
+  );
+  await share(c, as("other"), "e1", "f3", {
+    role: "owner",
+    principals: [{ type: "user", id: "leaver" }],
+    sendInvitation: false,
+  });
+  await share(c, as("leaver"), "e1", "p1", {
+    role: "coOwner",
+    principals: [{ type: "user", id: "other" }],
+    sendInvitation: false,
+  });
   return m;
 }
 
@@ -70,7 +127,13 @@ const ids = (r: ReassignResult) => ({
 
 async function owners(caps: Awaited<ReturnType<typeof world>>["caps"], resourceId: string) {
   const s = await caps.repo.resourceState("e1", resourceId);
-  return { ownerId: s?.resource.ownerId, owners: s?.grants.filter((g) => g.role === "owner").map((g) => g.principalId).sort() };
+  return {
+    ownerId: s?.resource.ownerId,
+    owners: s?.grants
+      .filter((g) => g.role === "owner")
+      .map((g) => g.principalId)
+      .sort(),
+  };
 }
 
 describe("reassigning a leaving user's records", () => {
@@ -82,8 +145,14 @@ describe("reassigning a leaving user's records", () => {
     const real = await reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: false });
     expect(real.status).toBe("done");
     expect(ids(real)).toEqual(ids(dry));
-    expect(real.reassigned.map(({ resourceId, creatorKeptAsOwner }) => ({ resourceId, creatorKeptAsOwner }))).toEqual(dry.reassigned.map(({ resourceId, creatorKeptAsOwner }) => ({ resourceId, creatorKeptAsOwner })));
-    expect(ids(real)).toEqual({ reassigned: ["f1", "p1", "t1"], needsCopy: ["f2"], connectionsToFix: ["f1/c1", "f3/c3"] });
+    expect(real.reassigned.map(({ resourceId, creatorKeptAsOwner }) => ({ resourceId, creatorKeptAsOwner }))).toEqual(
+      dry.reassigned.map(({ resourceId, creatorKeptAsOwner }) => ({ resourceId, creatorKeptAsOwner })),
+    );
+    expect(ids(real)).toEqual({
+      reassigned: ["f1", "p1", "t1"],
+      needsCopy: ["f2"],
+      connectionsToFix: ["f1/c1", "f3/c3"],
+    });
 
     // Processes: the owner grant moves. A flow the leaver created: the creator is never removed as owner.
     expect(await owners(caps, "p1")).toEqual({ ownerId: "heir", owners: ["heir"] });
@@ -93,13 +162,20 @@ describe("reassigning a leaving user's records", () => {
     // Not theirs, or not movable in place: untouched.
     expect(await owners(caps, "f2")).toEqual({ ownerId: "leaver", owners: ["leaver"] });
     expect(await owners(caps, "f3")).toEqual({ ownerId: "other", owners: ["leaver", "other"] });
-    expect((await caps.repo.resourceState("e1", "p1"))?.grants.find((g) => g.principalId === "other")?.role).toBe("coOwner");
+    expect((await caps.repo.resourceState("e1", "p1"))?.grants.find((g) => g.principalId === "other")?.role).toBe(
+      "coOwner",
+    );
 
     // The heir's list of resources and the change log follow.
     const listed = await principalResources(caps, as("heir"), "e1", "heir", undefined, undefined);
     expect(listed.resources.map((r) => r.resourceId).sort()).toEqual(["f1", "p1", "t1"]);
     const log = await caps.repo.environmentChanges("e1", undefined, 100);
-    expect(log.items.filter((e) => e.action === "reassign").map((e) => e.resourceId).sort()).toEqual(["f1", "p1", "t1"]);
+    expect(
+      log.items
+        .filter((e) => e.action === "reassign")
+        .map((e) => e.resourceId)
+        .sort(),
+    ).toEqual(["f1", "p1", "t1"]);
 
     // Again: nothing more to move, the same final state.
     const again = await reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: false });
@@ -110,31 +186,74 @@ describe("reassigning a leaving user's records", () => {
   it("refuses a target without the role to own (422) and changes nothing", async () => {
     const { caps } = await world();
     for (const toUserId of ["basic"]) {
-      await expect(reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId, dryRun: false })).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/EnvironmentMaker/) });
+      await expect(
+        reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId, dryRun: false }),
+      ).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/EnvironmentMaker/) });
     }
-    await putUser(caps, app, { userId: "stranger", email: "s@x.test", displayName: "s", userType: "member", enabled: true, license: "paid" });
-    await expect(reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "stranger", dryRun: true })).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/not a member/) });
-    await putUser(caps, app, { userId: "heir", email: "heir@x.test", displayName: "heir", userType: "member", enabled: false, license: "paid" });
-    await expect(reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: false })).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/disabled/) });
-    await expect(reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "ghost", dryRun: false })).rejects.toMatchObject({ code: "invalidInput" });
-    await expect(reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "leaver", dryRun: false })).rejects.toMatchObject({ code: "invalidInput" });
+    await putUser(caps, app, {
+      userId: "stranger",
+      email: "s@x.test",
+      displayName: "s",
+      userType: "member",
+      enabled: true,
+      license: "paid",
+    });
+    await expect(
+      reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "stranger", dryRun: true }),
+    ).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/not a member/) });
+    await putUser(caps, app, {
+      userId: "heir",
+      email: "heir@x.test",
+      displayName: "heir",
+      userType: "member",
+      enabled: false,
+      license: "paid",
+    });
+    await expect(
+      reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: false }),
+    ).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/disabled/) });
+    await expect(
+      reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "ghost", dryRun: false }),
+    ).rejects.toMatchObject({ code: "invalidInput" });
+    await expect(
+      reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "leaver", dryRun: false }),
+    ).rejects.toMatchObject({ code: "invalidInput" });
     expect(await owners(caps, "p1")).toEqual({ ownerId: "leaver", owners: ["leaver"] });
     expect(await new ReassignmentsRepository(caps.repo).getJob("e1", "leaver", "basic")).toBeUndefined();
   });
 
   it("is for environment admins and Sharing.Admin apps", async () => {
     const { caps } = await world();
-    await expect(reassign(caps, as("other"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true })).rejects.toMatchObject({ code: "forbidden" });
-    await expect(reassign(caps, as("nobody"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true })).rejects.toMatchObject({ code: "notFound" });
-    await expect(reassign(caps, { principalId: "auditor", appRoles: ["Sharing.Audit"] }, "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true })).rejects.toMatchObject({ code: "notFound" });
-    expect((await reassign(caps, app, "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true })).reassigned).toHaveLength(3);
+    await expect(
+      reassign(caps, as("other"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true }),
+    ).rejects.toMatchObject({ code: "forbidden" });
+    await expect(
+      reassign(caps, as("nobody"), "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true }),
+    ).rejects.toMatchObject({ code: "notFound" });
+    await expect(
+      reassign(caps, { principalId: "auditor", appRoles: ["Sharing.Audit"] }, "e1", {
+        fromUserId: "leaver",
+        toUserId: "heir",
+        dryRun: true,
+      }),
+    ).rejects.toMatchObject({ code: "notFound" });
+    expect(
+      (await reassign(caps, app, "e1", { fromUserId: "leaver", toUserId: "heir", dryRun: true })).reassigned,
+    ).toHaveLength(3);
   });
 
   it("continues an interrupted run where it stopped, never leaving a resource without its owner, and the dry run matches the rest", async () => {
     const store = new CrashingStore();
     const { caps } = await world(store);
     for (let i = 0; i < 40; i++) {
-      await putResource(caps, as("leaver"), "e1", `bulk${String(i).padStart(2, "0")}`, { kind: i % 2 ? "processMining" : "taskMining", displayName: `Bulk ${i}`, creatorId: "leaver" }, undefined);
+      await putResource(
+        caps,
+        as("leaver"),
+        "e1",
+        `bulk${String(i).padStart(2, "0")}`,
+        { kind: i % 2 ? "processMining" : "taskMining", displayName: `Bulk ${i}`, creatorId: "leaver" },
+        undefined,
+      );
     }
     const req = { fromUserId: "leaver", toUserId: "heir", dryRun: false };
     const planned = await reassign(caps, as("admin"), "e1", { ...req, dryRun: true });
@@ -142,7 +261,9 @@ describe("reassigning a leaving user's records", () => {
 
     store.ownerChanges = 0;
     store.crashAfter = 17;
-    await expect(reassign(caps, as("admin"), "e1", req, { pageSize: 5, concurrency: 3 })).rejects.toThrow("injected crash");
+    await expect(reassign(caps, as("admin"), "e1", req, { pageSize: 5, concurrency: 3 })).rejects.toThrow(
+      "injected crash",
+    );
     const job = (await new ReassignmentsRepository(caps.repo).getJob("e1", "leaver", "heir"))?.job;
     expect(job).toMatchObject({ status: "running" });
     expect(job?.leaseUntil).toBeUndefined();
@@ -164,7 +285,8 @@ describe("reassigning a leaving user's records", () => {
     expect(ids(resumed)).toEqual(ids(resumedPlan));
     expect(ids(resumed)).toEqual(ids(planned));
     for (const r of (await caps.repo.catalogPage("e1", undefined)).resources) {
-      if (r.resourceId.startsWith("bulk")) expect(await owners(caps, r.resourceId)).toEqual({ ownerId: "heir", owners: ["heir"] });
+      if (r.resourceId.startsWith("bulk"))
+        expect(await owners(caps, r.resourceId)).toEqual({ ownerId: "heir", owners: ["heir"] });
     }
     const log = await caps.repo.environmentChanges("e1", undefined, 1000);
     expect(log.items.filter((e) => e.action === "reassign")).toHaveLength(43);
@@ -172,18 +294,30 @@ describe("reassigning a leaving user's records", () => {
 
   it("stops within its time budget and continues when posted again; a run in progress elsewhere is a conflict", async () => {
     const { caps } = await world();
-    for (let i = 0; i < 12; i++) await putResource(caps, as("leaver"), "e1", `b${i}`, { kind: "processMining", displayName: `B ${i}`, creatorId: "leaver" }, undefined);
+    for (let i = 0; i < 12; i++)
+      await putResource(
+        caps,
+        as("leaver"),
+        "e1",
+        `b${i}`,
+        { kind: "processMining", displayName: `B ${i}`, creatorId: "leaver" },
+        undefined,
+      );
     const req = { fromUserId: "leaver", toUserId: "heir", dryRun: false };
     const first = await reassign(caps, as("admin"), "e1", req, { pageSize: 4, budgetMs: 0 });
     expect(first.status).toBe("running");
     let last = first;
-    for (let i = 0; i < 10 && last.status === "running"; i++) last = await reassign(caps, as("admin"), "e1", req, { pageSize: 4, budgetMs: 0 });
+    for (let i = 0; i < 10 && last.status === "running"; i++)
+      last = await reassign(caps, as("admin"), "e1", req, { pageSize: 4, budgetMs: 0 });
     expect(last.status).toBe("done");
     expect(last.reassigned).toHaveLength(15);
 
     const jobs = new ReassignmentsRepository(caps.repo);
     const got = (await jobs.getJob("e1", "leaver", "heir"))!;
-    await jobs.putJob({ ...got.job, status: "running", leaseUntil: new Date(Date.now() + 60_000).toISOString(), leaseId: "someone" }, got.etag);
+    await jobs.putJob(
+      { ...got.job, status: "running", leaseUntil: new Date(Date.now() + 60_000).toISOString(), leaseId: "someone" },
+      got.etag,
+    );
     await expect(reassign(caps, as("admin"), "e1", req)).rejects.toMatchObject({ code: "conflict" });
   });
 });

@@ -15,7 +15,8 @@ const rows = specRows();
 
 describe("the rule table: one row per kind × role × action", () => {
   it("covers every action of every kind", () => {
-    for (const kind of resourceKinds) expect(Object.keys(spec[kind].rows).sort()).toEqual([...verbsByKind[kind]].sort());
+    for (const kind of resourceKinds)
+      expect(Object.keys(spec[kind].rows).sort()).toEqual([...verbsByKind[kind]].sort());
     expect(rows.length).toBe(6 * 4 + 11 * 4 + 8 * 3);
     expect(new Set(actionNames).size).toBe(6 + 11 + 8);
   });
@@ -32,31 +33,51 @@ describe("the rule table: one row per kind × role × action", () => {
 
 describe("decisions beyond the tables", () => {
   it("run-only users can't run automated flows", () => {
-    const d = decide({ kind: "cloudFlow", triggerKind: "automated" }, [{ principalType: "user", principalId: "u1", role: "runOnly" }], member());
+    const d = decide(
+      { kind: "cloudFlow", triggerKind: "automated" },
+      [{ principalType: "user", principalId: "u1", role: "runOnly" }],
+      member(),
+    );
     expect(d.actions).toEqual([]);
     expect(d.roles).toEqual(["runOnly"]);
   });
 
   it("a role through a group counts, and names the group", () => {
-    const d = decide({ kind: "processMining" }, [{ principalType: "group", principalId: "g1", role: "viewer" }], member({ memberOf: [{ type: "group", id: "g1" }] }));
+    const d = decide(
+      { kind: "processMining" },
+      [{ principalType: "group", principalId: "g1", role: "viewer" }],
+      member({ memberOf: [{ type: "group", id: "g1" }] }),
+    );
     expect(d.actions).toEqual(["processMining.viewDetails", "processMining.viewAnalytics"]);
     expect(d.via).toEqual([{ role: "viewer", through: { type: "group", id: "g1" } }]);
   });
 
   it("a group the user is not in gives nothing", () => {
-    const d = decide({ kind: "processMining" }, [{ principalType: "group", principalId: "g1", role: "viewer" }], member({ memberOf: [{ type: "group", id: "g2" }] }));
+    const d = decide(
+      { kind: "processMining" },
+      [{ principalType: "group", principalId: "g1", role: "viewer" }],
+      member({ memberOf: [{ type: "group", id: "g2" }] }),
+    );
     expect(d.actions).toEqual([]);
   });
 
   it("an admin granted a role keeps both the role and the admin rights", () => {
-    const d = decide({ kind: "processMining" }, [{ principalType: "user", principalId: "u1", role: "viewer" }], member({ securityRoles: ["SystemAdministrator"] }));
+    const d = decide(
+      { kind: "processMining" },
+      [{ principalType: "user", principalId: "u1", role: "viewer" }],
+      member({ securityRoles: ["SystemAdministrator"] }),
+    );
     expect(d.roles).toEqual(["viewer"]);
     expect(d.via.map((v) => v.through)).toEqual(["direct", "admin"]);
     expect(d.actions).toContain("processMining.delete");
   });
 
   it("a disabled user can do nothing whatever roles they hold", () => {
-    const d = decide({ kind: "processMining" }, [{ principalType: "user", principalId: "u1", role: "owner" }], member({ enabled: false }));
+    const d = decide(
+      { kind: "processMining" },
+      [{ principalType: "user", principalId: "u1", role: "owner" }],
+      member({ enabled: false }),
+    );
     expect(d.actions).toEqual([]);
     expect(d.limitation).toBe("disabled");
   });
@@ -66,7 +87,11 @@ describe("decisions beyond the tables", () => {
     const flow = decide({ kind: "cloudFlow", triggerKind: "instant" }, owner, member({ securityRoles: [] }));
     expect(flow.actions).toEqual(["cloudFlow.run"]);
     expect(flow.limitation).toBe("noSecurityRole");
-    const process = decide({ kind: "processMining" }, [{ principalType: "user", principalId: "u1", role: "viewer" }], member({ securityRoles: [] }));
+    const process = decide(
+      { kind: "processMining" },
+      [{ principalType: "user", principalId: "u1", role: "viewer" }],
+      member({ securityRoles: [] }),
+    );
     expect(process.actions).toEqual([]);
   });
 });

@@ -58,7 +58,9 @@ export function createAcsEmailSender(options: AcsEmailSenderOptions): EmailSende
         senderAddress,
         content: { subject: email.subject, plainText: email.plainText, html: email.html },
         recipients: {
-          to: email.to.map((r) => (r.displayName === undefined ? { address: r.address } : { address: r.address, displayName: r.displayName })),
+          to: email.to.map((r) =>
+            r.displayName === undefined ? { address: r.address } : { address: r.address, displayName: r.displayName },
+          ),
         },
       };
       // One signal bounds everything: the SDK hands it to the POST, to its retry delays and to every poll.
@@ -100,7 +102,9 @@ function toEmailSendError(error: unknown, ctx: { timedOut: boolean; timeoutMs: n
   }
   // An abort surfaces as AbortError, or as whatever the SDK was doing when it fired.
   if (ctx.timedOut) {
-    return new EmailSendError("transient", `email send timed out after ${ctx.timeoutMs} ms: ${detail}`, { cause: error });
+    return new EmailSendError("transient", `email send timed out after ${ctx.timeoutMs} ms: ${detail}`, {
+      cause: error,
+    });
   }
   // A RestError without a status never got an answer: connection refused or reset, DNS, a broken body.
   if (isRestError) return new EmailSendError("transient", `could not reach ACS: ${detail}`, { cause: error });

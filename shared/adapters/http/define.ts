@@ -53,10 +53,15 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
     handler: async (request, context) => {
       try {
         const services = getServices();
-        const caller = spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
+        const caller =
+          spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
         const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);
-        const query = spec.query ? parseWith("query", spec.query, Object.fromEntries(request.query.entries())) : ({} as Q);
-        const body = spec.body ? parseWith("body", spec.body, parseJsonText(await request.text(), request.headers.get("content-type"))) : (undefined as B);
+        const query = spec.query
+          ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))
+          : ({} as Q);
+        const body = spec.body
+          ? parseWith("body", spec.body, parseJsonText(await request.text(), request.headers.get("content-type")))
+          : (undefined as B);
         return await run({ caller, params, query, body, request, context, services });
       } catch (e) {
         return toProblem(e, (m) => context.error(m));

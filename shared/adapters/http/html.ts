@@ -47,7 +47,14 @@ const privateHeaders = {
   "x-frame-options": "DENY",
 };
 
-function page(status: number, title: string, body: string, outcome: string, formTargets: readonly string[] = [], extraHeaders: Record<string, string> = {}): HttpResponseInit {
+function page(
+  status: number,
+  title: string,
+  body: string,
+  outcome: string,
+  formTargets: readonly string[] = [],
+  extraHeaders: Record<string, string> = {},
+): HttpResponseInit {
   const html = `<!doctype html>
 <html lang="en">
 <head>
@@ -66,7 +73,12 @@ ${body}
 `;
   return {
     status,
-    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": contentSecurityPolicy(formTargets), ...privateHeaders, ...extraHeaders },
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": contentSecurityPolicy(formTargets),
+      ...privateHeaders,
+      ...extraHeaders,
+    },
     body: html,
   };
 }
@@ -80,11 +92,18 @@ export function invitationPage(model: InvitationPageModel, token: string, appOri
     `<h1>${model.accepted ? "You've accepted this invitation" : "You're invited"}</h1>`,
     greeting,
     `<p>${escapeHtml(model.sharerName)} shared the ${escapeHtml(kindNames[r.kind])} ${name} with you as ${escapeHtml(roleNames[model.role])}.</p>`,
-    ...(model.message?.trim() ? [`<p class="small">${escapeHtml(model.sharerName)} wrote:</p>`, `<blockquote>${escapeHtml(model.message.trim())}</blockquote>`] : []),
+    ...(model.message?.trim()
+      ? [
+          `<p class="small">${escapeHtml(model.sharerName)} wrote:</p>`,
+          `<blockquote>${escapeHtml(model.message.trim())}</blockquote>`,
+        ]
+      : []),
     `<form method="post" action="/api/invitations/${escapeHtml(encodeURIComponent(token))}/accept">`,
     `<button type="submit">${model.accepted ? "Open it" : "Accept and open"}</button>`,
     `</form>`,
-    model.accepted ? "" : `<p class="small">This invitation works until ${escapeHtml(formatDate(model.expiresAt))}.</p>`,
+    model.accepted
+      ? ""
+      : `<p class="small">This invitation works until ${escapeHtml(formatDate(model.expiresAt))}.</p>`,
   ]
     .filter((line) => line !== "")
     .join("\n");
@@ -124,13 +143,30 @@ export function refusalPage(reason: InvitationRefusal): HttpResponseInit {
 export function errorPage(e: unknown, log: (message: string) => void): HttpResponseInit {
   if (e instanceof DomainError && e.code === "unavailable") {
     log(`invitation page: unavailable: ${e.message}: ${String((e.cause as Error | undefined)?.message ?? "")}`);
-    return page(503, "Try again in a moment", "<h1>Try again in a moment</h1>\n<p>The service is busy. Reload this page in a moment.</p>", "unavailable", [], { "retry-after": "5" });
+    return page(
+      503,
+      "Try again in a moment",
+      "<h1>Try again in a moment</h1>\n<p>The service is busy. Reload this page in a moment.</p>",
+      "unavailable",
+      [],
+      { "retry-after": "5" },
+    );
   }
   if (e instanceof DomainError && e.code === "conflict") {
-    return page(409, "Try again", "<h1>Try again</h1>\n<p>Something changed while your request ran. Go back and try again.</p>", "conflict");
+    return page(
+      409,
+      "Try again",
+      "<h1>Try again</h1>\n<p>Something changed while your request ran. Go back and try again.</p>",
+      "conflict",
+    );
   }
   log(`invitation page: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  return page(500, "Something went wrong", "<h1>Something went wrong</h1>\n<p>It has been logged. Try again later.</p>", "error");
+  return page(
+    500,
+    "Something went wrong",
+    "<h1>Something went wrong</h1>\n<p>It has been logged. Try again later.</p>",
+    "error",
+  );
 }
 
 /** `303 See Other` to where accepting leads: the browser follows it with a GET. */

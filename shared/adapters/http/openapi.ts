@@ -21,23 +21,38 @@ export function openApiDocument(): Record<string, unknown> {
       if (!schema) return;
       const js = toSchema(schema) as { properties?: Record<string, unknown>; required?: string[] };
       for (const [name, s] of Object.entries(js.properties ?? {})) {
-        parameters.push({ name, in: where, required: where === "path" || (js.required ?? []).includes(name), schema: s });
+        parameters.push({
+          name,
+          in: where,
+          required: where === "path" || (js.required ?? []).includes(name),
+          schema: s,
+        });
       }
     };
     add("path", r.params);
     add("query", r.query);
     const responses: Record<string, unknown> = {};
     for (const [status, res] of Object.entries(r.responses)) {
-      responses[status] = { description: res.description, ...(res.schema ? { content: { [res.contentType ?? "application/json"]: { schema: toSchema(res.schema) } } } : {}) };
+      responses[status] = {
+        description: res.description,
+        ...(res.schema
+          ? { content: { [res.contentType ?? "application/json"]: { schema: toSchema(res.schema) } } }
+          : {}),
+      };
     }
-    responses.default = { description: "an error", content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } };
+    responses.default = {
+      description: "an error",
+      content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+    };
     paths[path] ??= {};
     paths[path][r.method.toLowerCase()] = {
       operationId: r.name,
       summary: r.summary,
       ...(r.auth === false ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: toSchema(r.body) } } } } : {}),
+      ...(r.body
+        ? { requestBody: { required: true, content: { "application/json": { schema: toSchema(r.body) } } } }
+        : {}),
       responses,
     };
   }

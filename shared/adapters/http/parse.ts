@@ -6,7 +6,9 @@ export const maxBodyBytes = 256 * 1024;
 /** Zod issues as field errors, each path prefixed with where it came from (`body`, `params`, `query`). */
 export function fieldErrors(where: string, error: z.ZodError): FieldError[] {
   return error.issues.map((i) => ({
-    field: [where, ...i.path.map(String)].reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : `${acc}.${seg}`)),
+    field: [where, ...i.path.map(String)].reduce((acc, seg) =>
+      /^\d+$/.test(seg) ? `${acc}[${seg}]` : `${acc}.${seg}`,
+    ),
     message: i.message,
   }));
 }
@@ -19,9 +21,12 @@ export function parseWith<T>(where: string, schema: z.ZodType<T>, value: unknown
 
 /** The body as JSON: present, within the size limit, of JSON media type, and parseable. */
 export function parseJsonText(text: string, contentType: string | null): unknown {
-  if (Buffer.byteLength(text) > maxBodyBytes) throw invalid(`the body is larger than ${maxBodyBytes} bytes`, [{ field: "body", message: "too large" }]);
+  if (Buffer.byteLength(text) > maxBodyBytes)
+    throw invalid(`the body is larger than ${maxBodyBytes} bytes`, [{ field: "body", message: "too large" }]);
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType.trim())) {
-    throw invalid("the body must be JSON", [{ field: "header.content-type", message: `must be application/json, not ${contentType.slice(0, 100)}` }]);
+    throw invalid("the body must be JSON", [
+      { field: "header.content-type", message: `must be application/json, not ${contentType.slice(0, 100)}` },
+    ]);
   }
   if (text.trim() === "") throw invalid("a JSON body is required", [{ field: "body", message: "missing" }]);
   try {

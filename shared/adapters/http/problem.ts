@@ -48,10 +48,12 @@ export function problem(status: number, detail: string, errors?: FieldError[]): 
 /** The one map from errors to responses. Anything unexpected is a 500 that says nothing about internals. */
 export function toProblem(e: unknown, log: (message: string) => void): HttpResponseInit {
   if (e instanceof DomainError) {
-    if (e.code === "unavailable") log(`unavailable: ${e.message}: ${String((e.cause as Error | undefined)?.message ?? "")}`);
+    if (e.code === "unavailable")
+      log(`unavailable: ${e.message}: ${String((e.cause as Error | undefined)?.message ?? "")}`);
     return problem(statusOf[e.code], e.message, e.errors);
   }
-  if (e instanceof ConcurrencyError) return problem(409, "the resource changed while this request ran; read it again and retry");
+  if (e instanceof ConcurrencyError)
+    return problem(409, "the resource changed while this request ran; read it again and retry");
   log(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   return problem(500, "an unexpected error occurred; it has been logged");
 }

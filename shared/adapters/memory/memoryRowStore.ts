@@ -1,5 +1,13 @@
 import { ConcurrencyError } from "../../errors.js";
-import { inRange, prefixEnd, type Page, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../../ports/rows.js";
+import {
+  inRange,
+  prefixEnd,
+  type Page,
+  type Row,
+  type RowKeyRange,
+  type RowStore,
+  type WriteOp,
+} from "../../ports/rows.js";
 
 interface Stored {
   fields: Row["fields"];
@@ -70,7 +78,10 @@ export class MemoryRowStore implements RowStore {
       return { pk, rk, etag: s.etag, fields: { ...s.fields } };
     });
     const last = taken[taken.length - 1];
-    return { rows, continuation: keys.length > size && last !== undefined ? Buffer.from(last).toString("base64url") : undefined };
+    return {
+      rows,
+      continuation: keys.length > size && last !== undefined ? Buffer.from(last).toString("base64url") : undefined,
+    };
   }
 
   async *scanPages(table: string, rkPrefix: string, options: { pageSize?: number } = {}): AsyncIterable<Row[]> {
@@ -125,7 +136,8 @@ export class MemoryRowStore implements RowStore {
     const part = this.partition(table, pk, false);
     const current = part?.get(rk);
     if (!current) return;
-    if (etag !== undefined && etag !== "*" && etag !== current.etag) throw new ConcurrencyError(`row ${rk} changed since it was read`);
+    if (etag !== undefined && etag !== "*" && etag !== current.etag)
+      throw new ConcurrencyError(`row ${rk} changed since it was read`);
     part!.delete(rk);
   }
 

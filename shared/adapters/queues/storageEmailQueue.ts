@@ -12,10 +12,15 @@ export class StorageEmailQueue implements EmailQueue {
   private readonly client: QueueClient;
   private created: Promise<unknown> | undefined;
 
-  constructor(target: { connectionString: string } | { queueServiceUri: string; credential: TokenCredential }, queueName: string) {
+  constructor(
+    target: { connectionString: string } | { queueServiceUri: string; credential: TokenCredential },
+    queueName: string,
+  ) {
     // tryTimeoutInMs: a queue that accepts connections and never answers must fail the send (the
     // relay then leaves the job to the sweeper), not hold the request that triggered it.
-    const options = { retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000, tryTimeoutInMs: 5_000 } };
+    const options = {
+      retryOptions: { maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000, tryTimeoutInMs: 5_000 },
+    };
     this.client =
       "connectionString" in target
         ? new QueueClient(target.connectionString, queueName, options)

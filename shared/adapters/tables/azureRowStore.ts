@@ -114,7 +114,11 @@ export class AzureRowStore implements RowStore {
   ): Promise<Page> {
     // Continuation tokens come back from callers: one the SDK can't decode is bad input (400), not storage being down.
     if (options.continuation && !continuationSchema.safeParse(decodeContinuation(options.continuation)).success) {
-      return Promise.reject(invalid("the continuation token is not one this API gave out", [{ field: "query.continuationToken", message: "not a valid token" }]));
+      return Promise.reject(
+        invalid("the continuation token is not one this API gave out", [
+          { field: "query.continuationToken", message: "not a valid token" },
+        ]),
+      );
     }
     return this.run(table, "query", async (c) => {
       const filter = ranges.some((r) => "all" in r)
@@ -122,7 +126,10 @@ export class AzureRowStore implements RowStore {
         : `PartitionKey eq ${quote(pk)} and (${ranges.map((r) => ("all" in r ? "" : rangeFilter(r))).join(" or ")})`;
       const pages = c
         .listEntities({ queryOptions: { filter } })
-        .byPage({ maxPageSize: Math.min(options.pageSize ?? 1000, 1000), ...(options.continuation ? { continuationToken: options.continuation } : {}) });
+        .byPage({
+          maxPageSize: Math.min(options.pageSize ?? 1000, 1000),
+          ...(options.continuation ? { continuationToken: options.continuation } : {}),
+        });
       const next = await pages.next();
       if (next.done) return { rows: [] };
       const page = next.value;
@@ -133,7 +140,9 @@ export class AzureRowStore implements RowStore {
   async *scanPages(table: string, rkPrefix: string, options: { pageSize?: number } = {}): AsyncIterable<Row[]> {
     const filter = odata`RowKey ge ${rkPrefix} and RowKey lt ${prefixEnd(rkPrefix)}`;
     const c = await this.run(table, "scan", async (client) => client);
-    const pages = c.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: Math.min(options.pageSize ?? 1000, 1000) });
+    const pages = c
+      .listEntities({ queryOptions: { filter } })
+      .byPage({ maxPageSize: Math.min(options.pageSize ?? 1000, 1000) });
     while (true) {
       let next;
       try {
@@ -201,13 +210,19 @@ export class AzureRowStore implements RowStore {
 
   ping(): Promise<void> {
     return this.run("health", "ping", async (c) => {
-      await c.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${"ping"}` } }).byPage({ maxPageSize: 1 }).next();
+      await c
+        .listEntities({ queryOptions: { filter: odata`PartitionKey eq ${"ping"}` } })
+        .byPage({ maxPageSize: 1 })
+        .next();
     });
   }
 }
 
 /** The SDK's token: base64 of `{nextPartitionKey, nextRowKey?}`, read byte by byte as the SDK reads it. */
-const continuationSchema = z.object({ nextPartitionKey: z.string().min(1).max(1024), nextRowKey: z.string().max(1024).optional() });
+const continuationSchema = z.object({
+  nextPartitionKey: z.string().min(1).max(1024),
+  nextRowKey: z.string().max(1024).optional(),
+});
 function decodeContinuation(token: string): unknown {
   try {
     return JSON.parse(Buffer.from(token, "base64").toString("latin1"));
@@ -221,7 +236,9 @@ function quote(s: string): string {
 }
 
 function rangeFilter(r: Exclude<RowKeyRange, { all: true }>): string {
-  return "eq" in r ? `RowKey eq ${quote(r.eq)}` : `(RowKey ge ${quote(r.prefix)} and RowKey lt ${quote(prefixEnd(r.prefix))})`;
+  return "eq" in r
+    ? `RowKey eq ${quote(r.eq)}`
+    : `(RowKey ge ${quote(r.prefix)} and RowKey lt ${quote(prefixEnd(r.prefix))})`;
 }
 
 function toRow(e: TableEntityResult<Record<string, unknown>>): Row {
