@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { QueueClient } from "@azure/storage-queue";
 import { expect } from "vitest";
-import type { SinkMessage } from "../../infra/local/mailSink.js";
+import type { SinkMessage } from "../../tools/mailSink.js";
 import type { Stack } from "../support/stack.js";
 
 /** Polls `probe` until it returns something other than undefined. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "vitest";
 import type { ApiResult, Stack } from "../support/stack.js";
-import type { SinkMessage } from "../../infra/local/mailSink.js";
+import type { SinkMessage } from "../../tools/mailSink.js";
 
 /** Ids unique to one test, so tests share a stack without seeing each other's data. */
 export function uniqueIds(prefix: string) {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devAccountKey } from "../../infra/local/azurite.js";
+import { devAccountKey } from "../../tools/azurite.js";
 import { badAuthorizationHeaders, devTokenAttacks } from "../security/forge.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { newWorld, uid } from "../support/world.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { generatedKeys, loadLocalSettings } from "../../infra/local/settings.js";
+import { generatedKeys, loadLocalSettings } from "../../tools/settings.js";
 
 const dirs: string[] = [];
 function workspace(files: Record<string, unknown>): string {

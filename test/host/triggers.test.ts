@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { QueueClient } from "@azure/storage-queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAzurite, type Azurite } from "../../infra/local/azurite.js";
-import { startHost, type LocalHost } from "../../infra/local/host.js";
+import { startAzurite, type Azurite } from "../../tools/azurite.js";
+import { startHost, type LocalHost } from "../../tools/host.js";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 

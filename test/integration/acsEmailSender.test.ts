@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMailSink, type MailSink } from "../../infra/local/mailSink.js";
+import { startMailSink, type MailSink } from "../../tools/mailSink.js";
 import { createAcsEmailSender } from "../../shared/adapters/email/acsEmailSender.js";
 import { EmailSendError, type OutgoingEmail } from "../../shared/ports/email.js";
 

@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import { EmailClient, type EmailMessage } from "@azure/communication-email";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { startMailSink, type MailSink } from "../../infra/local/mailSink.js";
+import { startMailSink, type MailSink } from "../../tools/mailSink.js";
 
 // The sink is driven by the real SDK client where the SDK can say it, and by hand-signed requests
 // (signed exactly as @azure/communication-common signs) where a test needs to break one rule at a time.

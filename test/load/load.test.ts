@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allowedVerbs, grantableRoles, verbsByKind, type ResourceKind } from "../../shared/rules/matrix.js";
 import { startStack, type ApiResult, type Stack } from "../support/stack.js";
 import { newWorld } from "../support/world.js";
-import { mulberry32 as prng } from "../../bench/prng.js";
+import { mulberry32 as prng } from "../../tools/bench/prng.js";
 
 const seconds = Number(process.env.LOAD_SECONDS ?? "8");
 const clientCount = Number(process.env.LOAD_CLIENTS ?? "32");

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { findProjectRoot } from "../../infra/local/settings.js";
+import { findProjectRoot } from "../../tools/settings.js";
 
 // `npm audit --omit=dev --audit-level=high`: the production dependencies have no high or critical
 // advisory. It needs the registry's advisory endpoint; where that does not answer (an offline CI, a

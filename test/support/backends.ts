@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "vitest";
-import { startAzurite, type Azurite } from "../../infra/local/azurite.js";
+import { startAzurite, type Azurite } from "../../tools/azurite.js";
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import type { RowStore } from "../../shared/ports/rows.js";

@@ -1,7 +1,7 @@
 /**
  * The whole app for end-to-end tests: Azurite (in memory) and the mail sink run in the test
- * process, the Functions host runs as a child process (`node dist/infra/local/start.js`, so the
- * compiled app is what is tested, and a crash can be simulated with SIGKILL). Needs `dist/` built
+ * process, the Functions host runs as a child process (`node dist-tools/tools/start.js`, so the
+ * compiled app is what is tested, and a crash can be simulated with SIGKILL). Needs `dist/` and `dist-tools/` built
  * (`npm test` builds first).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -10,10 +10,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
-import { startAzurite } from "../../infra/local/azurite.js";
-import { freePort } from "../../infra/local/freePort.js";
-import { startMailSink, type MailSink } from "../../infra/local/mailSink.js";
-import { findProjectRoot, randomKey } from "../../infra/local/settings.js";
+import { startAzurite } from "../../tools/azurite.js";
+import { freePort } from "../../tools/freePort.js";
+import { startMailSink, type MailSink } from "../../tools/mailSink.js";
+import { findProjectRoot, randomKey } from "../../tools/settings.js";
 
 export interface StackOptions {
   /** Extra settings for the host process (they win over the stack's own). */
@@ -65,7 +65,7 @@ export interface Stack {
 }
 
 const root = findProjectRoot(fileURLToPath(new URL(".", import.meta.url)));
-const startScript = join(root, "dist", "infra", "local", "start.js");
+const startScript = join(root, "dist-tools", "tools", "start.js");
 const healthTimeoutMs = 60_000;
 
 /** Host processes of this test process, killed if it exits without stop() (a crashed test file). */

@@ -124,12 +124,10 @@ export class AzureRowStore implements RowStore {
       const filter = ranges.some((r) => "all" in r)
         ? `PartitionKey eq ${quote(pk)}`
         : `PartitionKey eq ${quote(pk)} and (${ranges.map((r) => ("all" in r ? "" : rangeFilter(r))).join(" or ")})`;
-      const pages = c
-        .listEntities({ queryOptions: { filter } })
-        .byPage({
-          maxPageSize: Math.min(options.pageSize ?? 1000, 1000),
-          ...(options.continuation ? { continuationToken: options.continuation } : {}),
-        });
+      const pages = c.listEntities({ queryOptions: { filter } }).byPage({
+        maxPageSize: Math.min(options.pageSize ?? 1000, 1000),
+        ...(options.continuation ? { continuationToken: options.continuation } : {}),
+      });
       const next = await pages.next();
       if (next.done) return { rows: [] };
       const page = next.value;

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { signDevToken } from "../../shared/adapters/http/devToken.js";
+import { signDevToken } from "../shared/adapters/http/devToken.js";
 import { startAzurite, type Azurite } from "./azurite.js";
 import { seedDemo } from "./demo.js";
 import { freePort, isPortFree } from "./freePort.js";
@@ -48,7 +48,8 @@ async function main(): Promise<void> {
   }
   if (!given("PUBLIC_BASE_URL")) env.PUBLIC_BASE_URL = `http://localhost:${port}`;
 
-  const functionsDir = join(here, "..", "..", "functions");
+  // The app as built for Azure (npm run build), not a copy compiled with the tools.
+  const functionsDir = join(root, "dist", "functions");
   const functionFiles = readdirSync(functionsDir)
     .filter((f) => f.endsWith(".js"))
     .sort()

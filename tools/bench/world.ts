@@ -3,14 +3,14 @@
  * row and outbox step is exactly what the service writes), and the 100,000-grant environment of the
  * audit benchmark, written straight into its own tables with 100-operation transactions.
  */
-import type { Grant, Resource, TenantUser } from "../shared/model/records.js";
-import type { RowStore, WriteOp } from "../shared/ports/rows.js";
-import type { ResourceKind, Role } from "../shared/rules/matrix.js";
-import { keys, type TableNames } from "../shared/store/keys.js";
-import type { Caller, Capabilities } from "../shared/usecases/capabilities.js";
-import { putEnvironment, putGroup, putMembership, putUser } from "../shared/usecases/directory.js";
-import { putResource } from "../shared/usecases/resources.js";
-import { share } from "../shared/usecases/sharing.js";
+import type { Grant, Resource, TenantUser } from "../../shared/model/records.js";
+import type { RowStore, WriteOp } from "../../shared/ports/rows.js";
+import type { ResourceKind, Role } from "../../shared/rules/matrix.js";
+import { keys, type TableNames } from "../../shared/store/keys.js";
+import type { Caller, Capabilities } from "../../shared/usecases/capabilities.js";
+import { putEnvironment, putGroup, putMembership, putUser } from "../../shared/usecases/directory.js";
+import { putResource } from "../../shared/usecases/resources.js";
+import { share } from "../../shared/usecases/sharing.js";
 
 export const appAdmin: Caller = { principalId: "bench-admin", appRoles: ["Sharing.Admin"] };
 export const as = (id: string): Caller => ({ principalId: id, appRoles: [] });

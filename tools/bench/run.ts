@@ -14,21 +14,22 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
-import { startAzurite, type Azurite } from "../infra/local/azurite.js";
-import { startHost, type LocalHost } from "../infra/local/host.js";
-import { signDevToken } from "../shared/adapters/http/devToken.js";
-import { StorageEmailQueue } from "../shared/adapters/queues/storageEmailQueue.js";
-import { AzureRowStore } from "../shared/adapters/tables/azureRowStore.js";
-import { emailQueueName } from "../shared/model/emailJobs.js";
-import type { RowStore } from "../shared/ports/rows.js";
-import type { ResourceKind, Role } from "../shared/rules/matrix.js";
-import { keys, tableNames, type TableNames } from "../shared/store/keys.js";
-import { SharingRepository, type ResourceChange } from "../shared/store/repository.js";
-import { check } from "../shared/usecases/access.js";
-import { requestAudit } from "../shared/usecases/audits.js";
-import { sortableId, type Capabilities } from "../shared/usecases/capabilities.js";
-import { principalResources } from "../shared/usecases/resources.js";
-import { revoke, share } from "../shared/usecases/sharing.js";
+import { startAzurite, type Azurite } from "../azurite.js";
+import { startHost, type LocalHost } from "../host.js";
+import { findProjectRoot } from "../settings.js";
+import { signDevToken } from "../../shared/adapters/http/devToken.js";
+import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
+import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
+import { emailQueueName } from "../../shared/model/emailJobs.js";
+import type { RowStore } from "../../shared/ports/rows.js";
+import type { ResourceKind, Role } from "../../shared/rules/matrix.js";
+import { keys, tableNames, type TableNames } from "../../shared/store/keys.js";
+import { SharingRepository, type ResourceChange } from "../../shared/store/repository.js";
+import { check } from "../../shared/usecases/access.js";
+import { requestAudit } from "../../shared/usecases/audits.js";
+import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
+import { principalResources } from "../../shared/usecases/resources.js";
+import { revoke, share } from "../../shared/usecases/sharing.js";
 import { compareDecisions, type DecisionComparison } from "./casbin.js";
 import { formatCounts, RequestMeter } from "./meter.js";
 import { interleave, ms, summarize, type Summary } from "./stats.js";
@@ -43,7 +44,7 @@ import {
 } from "./world.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
+const root = findProjectRoot(here);
 const num = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? "");
   return Number.isFinite(v) && v > 0 ? v : fallback;
@@ -239,7 +240,7 @@ async function main(): Promise<void> {
       for (const line of audit.notes) console.log(`  ${line}`);
     }
 
-    const out = join(root, "bench", "results", "latest.json");
+    const out = join(root, "tools", "bench", "results", "latest.json");
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(
       out,

@@ -20,8 +20,8 @@
  * (no pattern: the fastest casbin can go, at the cost of a link per membership per resource).
  */
 import { newEnforcer, newModelFromString, Util, type Enforcer } from "casbin";
-import { decide, type GrantFacts, type PrincipalFacts, type ResourceFacts } from "../shared/rules/decide.js";
-import { allowedVerbs, resourceKinds, rolesByKind, verbsByKind, type Role } from "../shared/rules/matrix.js";
+import { decide, type GrantFacts, type PrincipalFacts, type ResourceFacts } from "../../shared/rules/decide.js";
+import { allowedVerbs, resourceKinds, rolesByKind, verbsByKind, type Role } from "../../shared/rules/matrix.js";
 import { mulberry32 } from "./prng.js";
 
 const model = `

@@ -118,7 +118,7 @@ function parseFile(path: string): LocalSettingsFile {
 
 /**
  * The project root (the folder with `host.json` and `package.json`) above `from`, so the compiled
- * `dist/infra/local/*.js` and the sources under vitest find the same files.
+ * `dist-tools/tools/*.js` and the sources under vitest find the same files.
  */
 export function findProjectRoot(from: string): string {
   let dir = resolve(from);

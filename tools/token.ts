@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { signDevToken } from "../../shared/adapters/http/devToken.js";
+import { signDevToken } from "../shared/adapters/http/devToken.js";
 import { findProjectRoot, loadLocalSettings } from "./settings.js";
 
 const usage = "usage: npm run token -- --sub ID [--role ROLE]... [--name NAME] [--expires-in SECONDS]";

@@ -8,7 +8,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { escapeHtml } from "../../shared/emails/html.js";
+import { escapeHtml } from "../shared/emails/html.js";
 
 /** One email the sink accepted. */
 export interface SinkMessage {
