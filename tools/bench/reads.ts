@@ -1,6 +1,6 @@
 /**
- * Reads: the access check (in process and through HTTP on the local host) and a principal's
- * listing, each against the raw request it stands on.
+ * Reads: the access check (in process and through HTTP on the local host), a principal's listing,
+ * and the local host's own HTTP overhead, each against the raw request it stands on.
  */
 import type { TableClient } from "@azure/data-tables";
 import { keys } from "../../shared/store/keys.js";
@@ -9,8 +9,8 @@ import type { Capabilities } from "../../shared/usecases/capabilities.js";
 import { principalResources } from "../../shared/usecases/resources.js";
 import { config, elapsed, log } from "./config.js";
 import type { RequestMeter } from "./meter.js";
-import { addRow, countRequests } from "./report.js";
-import { firstPageLength, q, type BenchHost } from "./setup.js";
+import { addRow, countRequests, type HostOverhead } from "./report.js";
+import { firstPageLength, get200, q, type BenchHost } from "./setup.js";
 import { interleave, summarize } from "./stats.js";
 import { as, type SmallWorld } from "./world.js";
 
@@ -21,8 +21,8 @@ export async function measureReads(
   meter: RequestMeter,
   resources: TableClient,
   principals: TableClient,
-  { host, token: signToken }: BenchHost,
-): Promise<void> {
+  { host, token: signToken, trivialUrl, bareUrl }: BenchHost,
+): Promise<HostOverhead> {
   const { envId, reader, checkResource } = world;
   const item = { principalId: reader, resourceId: checkResource, action: "processMining.viewAnalytics" };
   const token = await signToken(reader);
@@ -71,8 +71,13 @@ export async function measureReads(
     const r = await fetch(`${host.url}/api/no-such-route`);
     await r.arrayBuffer();
   };
+  // The host's own cost: a function that does nothing, against a bare node:http server answering
+  // the same body to the same client (this replaces a 2 ms assertion in test/host/http.test.ts).
+  if ((await get200(bareUrl)) !== (await get200(trivialUrl))) throw new Error("the bare server answers another body");
 
-  log(`[${elapsed()}] reads: ${config.iterations} rounds of point read, check, HTTP check, partition query, listing…`);
+  log(
+    `[${elapsed()}] reads: ${config.iterations} rounds of point read, check, HTTP check, partition query, listing, HTTP floor and overhead…`,
+  );
   const s = await interleave(
     [
       { name: "point", run: () => resources.getEntity(metaPk, keys.metaRk) },
@@ -82,6 +87,8 @@ export async function measureReads(
       { name: "list", run: () => principalResources(timed, as(reader), envId, reader, undefined, undefined) },
       { name: "pair", run: rawPair },
       { name: "http404", run: http404 },
+      { name: "trivial", run: () => get200(trivialUrl) },
+      { name: "bare", run: () => get200(bareUrl) },
     ],
     { warmup: config.warmup, iterations: config.iterations },
   );
@@ -119,8 +126,17 @@ export async function measureReads(
     undefined,
     "fetch + loopback + host routing, no function",
   );
+  addRow(
+    "  HTTP overhead: a trivial function on the local host",
+    get("trivial"),
+    { name: "bare node:http, same body", s: get("bare") },
+    undefined,
+    "the local host's own cost per request",
+  );
+
   await countRequests(meter, "access check (check, 1 item, self)", 5, () => check(counted, as(reader), envId, [item]));
   await countRequests(meter, "list a principal's resources", 5, () =>
     principalResources(counted, as(reader), envId, reader, undefined, undefined),
   );
+  return { hostMedianMs: get("trivial").median, bareMedianMs: get("bare").median };
 }

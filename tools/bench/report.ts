@@ -119,20 +119,34 @@ export interface AuditResult {
   notes: string[];
 }
 
+/** The local host's HTTP overhead over a bare node:http server, from the reads section. */
+export interface HostOverhead {
+  hostMedianMs: number;
+  bareMedianMs: number;
+}
+
 /** Prints the report to stdout and writes it to tools/bench/results/latest.json. */
 export function report(results: {
   machine: Machine;
   loadAverageAtEnd: number[];
+  hostOverhead: HostOverhead | undefined;
   decisions: DecisionComparison | undefined;
   audit: AuditResult | undefined;
 }): void {
-  const { machine, loadAverageAtEnd, decisions, audit } = results;
+  const { machine, loadAverageAtEnd, hostOverhead, decisions, audit } = results;
   console.log("");
   console.log(
     `Benchmark on ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Azurite ${machine.azurite} in memory on loopback; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadAverageAtEnd.join(" ")} at end`,
   );
   console.log("");
   printTable();
+  if (hostOverhead) {
+    console.log("");
+    const { hostMedianMs, bareMedianMs } = hostOverhead;
+    console.log(
+      `Local host's HTTP overhead: ${ms(hostMedianMs - bareMedianMs)} ms a request over a bare node:http server (medians ${ms(hostMedianMs)} and ${ms(bareMedianMs)} ms, ×${(hostMedianMs / bareMedianMs).toFixed(2)})`,
+    );
+  }
   console.log("");
   console.log("Storage requests per operation (counted with the Tables adapter's onRequest hook):");
   for (const c of requestCounts) console.log(`  ${c.operation}: ${c.requests}  (${c.breakdown})`);
@@ -159,6 +173,7 @@ export function report(results: {
         config,
         rows,
         requestCounts,
+        hostOverhead,
         decisions,
         audit,
         durationSeconds: elapsedSeconds(),

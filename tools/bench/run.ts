@@ -23,7 +23,7 @@ import { compareDecisions, type DecisionComparison } from "./casbin.js";
 import { config, elapsed, log } from "./config.js";
 import { RequestMeter } from "./meter.js";
 import { measureReads } from "./reads.js";
-import { report, type AuditResult, type Machine } from "./report.js";
+import { report, type AuditResult, type HostOverhead, type Machine } from "./report.js";
 import { capabilities, startLocalHost, type BenchHost } from "./setup.js";
 import { seedSmallWorld } from "./world.js";
 import { measureWrites } from "./writes.js";
@@ -56,14 +56,23 @@ async function main(): Promise<void> {
     );
     const raw = (table: string) => TableClient.fromConnectionString(conn, table, { allowInsecureConnection: true });
 
+    let hostOverhead: HostOverhead | undefined;
     if (config.sections.has("reads") || config.sections.has("writes")) {
       log(`[${elapsed()}] seeding the per-operation world through the use cases…`);
       const world = await seedSmallWorld(timed, "benchenv");
       if (config.sections.has("reads")) {
         bench = await startLocalHost(conn);
         log(`[${elapsed()}] local host on ${bench.host.url}`);
-        await measureReads(world, timed, counted, meter, raw(tables.resources), raw(tables.principals), bench);
-        await bench.host.close();
+        hostOverhead = await measureReads(
+          world,
+          timed,
+          counted,
+          meter,
+          raw(tables.resources),
+          raw(tables.principals),
+          bench,
+        );
+        await bench.close();
         bench = undefined;
       }
       if (config.sections.has("writes"))
@@ -93,9 +102,9 @@ async function main(): Promise<void> {
       audit = await measureAudit(azurite, meter);
     }
 
-    report({ machine, loadAverageAtEnd: loadavg().map((v) => +v.toFixed(2)), decisions, audit });
+    report({ machine, loadAverageAtEnd: loadavg().map((v) => +v.toFixed(2)), hostOverhead, decisions, audit });
   } finally {
-    await bench?.host.close().catch(() => undefined);
+    await bench?.close().catch(() => undefined);
     await azurite.stop();
   }
 }
