@@ -1,0 +1,35 @@
+/**
+ * The bench's knobs (environment variables) and its progress log. Set the knobs low for a run of a
+ * minute or two, e.g. BENCH_ITERATIONS=40 BENCH_AUDIT_GRANTS=3000 BENCH_AUDIT_USERS=200
+ * BENCH_AUDIT_REPS=1 BENCH_DECISION_ROUND_MS=300.
+ */
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findProjectRoot } from "../settings.js";
+
+export const root = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
+
+const num = (name: string, fallback: number) => {
+  const v = Number(process.env[name] ?? "");
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+};
+export const config = {
+  iterations: num("BENCH_ITERATIONS", 300),
+  warmup: num("BENCH_WARMUP", 30),
+  auditGrants: num("BENCH_AUDIT_GRANTS", 100_000),
+  auditGrantsPerResource: num("BENCH_AUDIT_GRANTS_PER_RESOURCE", 100),
+  auditUsers: num("BENCH_AUDIT_USERS", 2_000),
+  auditReps: num("BENCH_AUDIT_REPS", 2),
+  decisionRoundMs: num("BENCH_DECISION_ROUND_MS", 1_500),
+  prefix: "bench",
+  auditPrefix: "benchaudit",
+  /** Comma-separated subset of reads,writes,decisions,audit (default: all). */
+  sections: new Set((process.env.BENCH_SECTIONS ?? "reads,writes,decisions,audit").split(",").map((x) => x.trim())),
+};
+
+/** Progress goes to stderr; the report alone goes to stdout. */
+export const log = (line: string) => process.stderr.write(`${line}\n`);
+const benchStarted = performance.now();
+/** Seconds since the bench started, for the progress log. */
+export const elapsed = () => `${((performance.now() - benchStarted) / 1000).toFixed(0)} s`;
+export const elapsedSeconds = () => +((performance.now() - benchStarted) / 1000).toFixed(1);

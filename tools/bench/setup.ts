@@ -1,0 +1,141 @@
+/**
+ * What the sections measure with: the use cases' capabilities over Azurite, the local Functions host
+ * in this process serving the real compiled functions, a bare node:http server to compare it with,
+ * and the raw Tables queries the service's own requests are compared with.
+ */
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TableClient } from "@azure/data-tables";
+import { startHost, type LocalHost } from "../host.js";
+import { signDevToken } from "../../shared/adapters/http/devToken.js";
+import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
+import { emailQueueName } from "../../shared/model/emailJobs.js";
+import type { RowStore } from "../../shared/ports/rows.js";
+import type { TableNames } from "../../shared/store/keys.js";
+import { SharingRepository, type ResourceChange } from "../../shared/store/repository.js";
+import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
+import { config, log, root } from "./config.js";
+
+/** The commit of the share being measured calls `onCommitted`, so "up to the commit" can be read off. */
+export const commitProbe: { onCommitted: (() => void) | undefined } = { onCommitted: undefined };
+
+export function capabilities(store: RowStore, tables: TableNames, connectionString: string): Capabilities {
+  const repo = new SharingRepository(store, tables);
+  const commit = repo.commit.bind(repo);
+  repo.commit = async (change: ResourceChange) => {
+    const etag = await commit(change);
+    commitProbe.onCommitted?.();
+    return etag;
+  };
+  return {
+    repo,
+    emailQueue: new StorageEmailQueue({ connectionString }, `${emailQueueName}-bench`),
+    clock: () => new Date(),
+    newId: () => sortableId(),
+    invitationTtlDays: 14,
+    log: (m) => log(`  [use case log] ${m}`),
+  };
+}
+
+/** The local host, the token its check function accepts, and a bare server to compare it with. */
+export interface BenchHost {
+  host: LocalHost;
+  token: (sub: string) => Promise<string>;
+  /** The bench's trivial function on the host: the host's own cost, with no use case behind it. */
+  trivialUrl: string;
+  /** A bare node:http server answering the trivial function's body, byte for byte. */
+  bareUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The local Functions host, in this process, serving the real compiled check and health functions
+ * and the bench's trivial function; and beside it a bare node:http server answering what the trivial
+ * function answers.
+ */
+export async function startLocalHost(connectionString: string): Promise<BenchHost> {
+  const devKey = "bench-development-signing-key-0123456789";
+  Object.assign(process.env, {
+    AzureWebJobsStorage: connectionString,
+    TABLE_PREFIX: config.prefix,
+    AUTH_DEV_SIGNING_KEY: devKey,
+    INVITATION_SIGNING_KEY: "bench-invitation-signing-key-0123456789abcdef",
+    ACS_CONNECTION_STRING: "endpoint=http://127.0.0.1:9/;accesskey=YmVuY2g=",
+    EMAIL_SENDER: "DoNotReply@bench.test",
+    PUBLIC_BASE_URL: "http://127.0.0.1:9",
+    APP_BASE_URL: "http://127.0.0.1:9/app",
+  });
+  const functionsDir = join(root, "dist", "functions");
+  const hostJson: unknown = JSON.parse(readFileSync(join(root, "host.json"), "utf8"));
+  const host = await startHost({
+    functionFiles: [
+      join(functionsDir, "check.js"),
+      join(functionsDir, "health.js"),
+      join(dirname(fileURLToPath(import.meta.url)), "trivialFunction.js"),
+    ],
+    port: 0,
+    hostname: "127.0.0.1",
+    hostJson,
+    disableTimerSchedules: true,
+    logLine: () => undefined,
+  });
+  const trivialPath = "/api/bench/trivial";
+  const trivialUrl = `${host.url}${trivialPath}`;
+  let bare: { url: string; close: () => Promise<void> };
+  try {
+    bare = await startBareServer(await get200(trivialUrl), trivialPath);
+  } catch (error) {
+    await host.close();
+    throw error;
+  }
+  return {
+    host,
+    token: (sub) => signDevToken(devKey, { sub }),
+    trivialUrl,
+    bareUrl: bare.url,
+    close: async () => {
+      await bare.close();
+      await host.close();
+    },
+  };
+}
+
+/** GETs `url`, failing unless it answers 200; resolves its body. */
+export async function get200(url: string): Promise<string> {
+  const r = await fetch(url);
+  const text = await r.text();
+  if (r.status !== 200) throw new Error(`${url} answered ${r.status}: ${text}`);
+  return text;
+}
+
+async function startBareServer(body: string, path: string): Promise<{ url: string; close: () => Promise<void> }> {
+  // Content-Type and Content-Length only: the least a JSON answer needs.
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("the bare server is not listening on TCP");
+  return {
+    url: `http://127.0.0.1:${address.port}${path}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** An OData string literal. */
+export const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+
+/** How many rows the first page (up to 1,000) of a filtered query holds. */
+export async function firstPageLength(client: TableClient, filter: string): Promise<number> {
+  const page = await client.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 }).next();
+  return page.done ? 0 : page.value.length;
+}
