@@ -109,25 +109,25 @@ describe("compliance audits, through HTTP", () => {
     });
     await put("p-clean", { kind: "processMining", displayName: "Clean" });
     await w.updateUser("leaver", { enabled: false });
-    return { ...w, env, admin, maker, u2, guest, outsider, leaver, path, share };
+    return { ...w, admin, maker, u2, guest, outsider, leaver, path, share };
   }
 
-  const audit = (w: { env: string }, auditId: string, token: string, headers: Record<string, string> = {}) =>
-    stack.api("GET", `/api/environments/${w.env}/audits/${auditId}`, { token, headers });
+  const audit = (w: { envId: string }, auditId: string, token: string, headers: Record<string, string> = {}) =>
+    stack.api("GET", `/api/environments/${w.envId}/audits/${auditId}`, { token, headers });
 
   it("reports one instance of every finding exactly once, as JSON and CSV, and emails the admins", async () => {
     const w = await seeded();
     // The timer audits every environment; this one's report also reaches its admin.
     await stack.runFunction("scheduledAudit");
-    await waitForSubject(stack, w.email("admin"), new RegExp(`\\[Env ${w.env}\\] Sharing audit`));
+    await waitForSubject(stack, w.email("admin"), new RegExp(`\\[Env ${w.envId}\\] Sharing audit`));
     stack.sink.clear();
 
     await w.share("p-clean", "coOwner", ["u2"]);
-    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, {
+    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, {
       token: await w.token("admin"),
     });
     const { auditId } = started.json as { auditId: string };
-    expect(started.headers.get("location")).toBe(`/api/environments/${w.env}/audits/${auditId}`);
+    expect(started.headers.get("location")).toBe(`/api/environments/${w.envId}/audits/${auditId}`);
     const adminToken = await w.token("admin");
     const report = await eventually(
       `audit ${auditId} to finish`,
@@ -163,9 +163,9 @@ describe("compliance audits, through HTTP", () => {
     const mail = await waitForSubject(
       stack,
       w.email("admin"),
-      new RegExp(`\\[Env ${w.env}\\] Sharing audit: 7 findings`),
+      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 7 findings`),
     );
-    const link = `${stack.baseUrl}/api/environments/${w.env}/audits/${auditId}`;
+    const link = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
     expect(mail.html).toContain(`href="${link}"`);
     expect(mail.plainText).toContain(link);
     for (const title of [
@@ -183,13 +183,13 @@ describe("compliance audits, through HTTP", () => {
 
   it("is for environment admins and Sharing.Audit apps", async () => {
     const w = await seeded();
-    await expectStatus(stack, 403, "POST", `/api/environments/${w.env}/audits`, { token: await w.token("maker") });
-    await expectStatus(stack, 404, "POST", `/api/environments/${w.env}/audits`, {
+    await expectStatus(stack, 403, "POST", `/api/environments/${w.envId}/audits`, { token: await w.token("maker") });
+    await expectStatus(stack, 404, "POST", `/api/environments/${w.envId}/audits`, {
       token: await stack.token(uid("stranger")),
     });
     const auditor = await stack.token(uid("auditor"), ["Sharing.Audit"]);
     const { auditId } = (
-      await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, { token: auditor })
+      await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, { token: auditor })
     ).json as { auditId: string };
     expect((await audit(w, auditId, auditor)).status).toBe(200);
     expect((await audit(w, auditId, await w.token("maker"))).status).toBe(403);

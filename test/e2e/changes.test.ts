@@ -52,7 +52,7 @@ describe("the change log, through HTTP", () => {
     await shareWith(p1, "maker", "viewer", [viewer]);
     const changes = (query: string, token: string) =>
       stack.api("GET", `/api/environments/${env}/changes${query}`, { token });
-    return { ...w, env, admin, maker, co, viewer, other, p1, p2, shareWith, changes };
+    return { ...w, admin, maker, co, viewer, other, p1, p2, shareWith, changes };
   }
 
   async function all(

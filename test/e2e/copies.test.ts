@@ -57,7 +57,7 @@ describe("send a copy of a cloud flow, through HTTP", () => {
       token: await w.token("maker"),
       body: { role: "owner", principals: [{ type: "user", id: cheap }], sendInvitation: false },
     });
-    return { ...w, env, maker, bob, basic, runner, cheap, flow };
+    return { ...w, maker, bob, basic, runner, cheap, flow };
   }
 
   it("sends one template per recipient, emails each, and the recipient makes their own flow from it", async () => {
@@ -78,7 +78,7 @@ describe("send a copy of a cloud flow, through HTTP", () => {
     const template = await expectStatus(stack, 200, "GET", `/api/copies/${bobCopy}`, { token: await w.token("bob") });
     expect(template.json).toMatchObject({
       copyId: bobCopy,
-      envId: w.env,
+      envId: w.envId,
       displayName: "My approvals",
       description: "Routes purchase orders",
       connectors: ["Office 365 Outlook"],
@@ -93,28 +93,28 @@ describe("send a copy of a cloud flow, through HTTP", () => {
     });
     const flow = made.json as FlowView;
     expect(flow.resource).toMatchObject({
-      envId: w.env,
+      envId: w.envId,
       ownerId: w.bob,
       creatorId: w.bob,
       connections: [],
       fromCopyId: bobCopy,
     });
     expect(flow.roles).toEqual(["owner"]);
-    expect(made.headers.get("location")).toBe(`/api/environments/${w.env}/resources/${flow.resource.resourceId}`);
+    expect(made.headers.get("location")).toBe(`/api/environments/${w.envId}/resources/${flow.resource.resourceId}`);
     const again = await expectStatus(stack, 200, "POST", `/api/copies/${bobCopy}/instantiate`, {
       token: await w.token("bob"),
     });
     expect((again.json as FlowView).resource.resourceId).toBe(flow.resource.resourceId);
 
     // The sender can neither see nor change the recipient's flow; the recipient gets nothing of the sender's.
-    const theirs = `/api/environments/${w.env}/resources/${flow.resource.resourceId}`;
+    const theirs = `/api/environments/${w.envId}/resources/${flow.resource.resourceId}`;
     await expectStatus(stack, 404, "GET", theirs, { token: await w.token("maker") });
     await expectStatus(stack, 404, "PUT", theirs, {
       token: await w.token("maker"),
       body: { kind: "cloudFlow", displayName: "Mine now", creatorId: w.bob },
     });
     await expectStatus(stack, 404, "GET", w.flow, { token: await w.token("bob") });
-    const listed = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/principals/${w.bob}/resources`, {
+    const listed = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/principals/${w.bob}/resources`, {
       token: await w.token("bob"),
     });
     expect((listed.json as { resources: { resourceId: string }[] }).resources.map((r) => r.resourceId)).toEqual([
@@ -136,7 +136,7 @@ describe("send a copy of a cloud flow, through HTTP", () => {
 
   it("is refused for other kinds, run-only users, free licenses and unknown recipients", async () => {
     const w = await world();
-    const process = `/api/environments/${w.env}/resources/${uid("process")}`;
+    const process = `/api/environments/${w.envId}/resources/${uid("process")}`;
     await expectStatus(stack, 201, "PUT", process, {
       token: await w.token("maker"),
       body: { kind: "processMining", displayName: "Invoices", creatorId: w.maker },

@@ -41,7 +41,7 @@ describe("flow owners and connections, through HTTP", () => {
       token: await w.token("maker"),
       body: { role: "owner", principals: [{ type: "user", id: co }], sendInvitation: false },
     });
-    return { ...w, envId, maker, co, runner, flow, body, connections };
+    return { ...w, maker, co, runner, flow, body, connections };
   }
 
   it("warns, on removing an owner, about the embedded connections that used their credentials; never removes the creator", async () => {

@@ -90,7 +90,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
         token: token ?? (await w.token("admin")),
         body,
       });
-    return { ...w, env, admin, leaver, heir, other, basic, path, put, shares, post };
+    return { ...w, admin, leaver, heir, other, basic, path, put, shares, post };
   }
 
   const owners = (s: Shares) => ({
@@ -161,15 +161,21 @@ describe("reassigning a leaving user's records, through HTTP", () => {
       token: await w.token("heir"),
     });
     expect((access.json as { actions: string[] }).actions).toContain("processMining.editDataflow");
-    const listed = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/principals/${w.heir}/resources`, {
-      token: await w.token("heir"),
-    });
+    const listed = await expectStatus(
+      stack,
+      200,
+      "GET",
+      `/api/environments/${w.envId}/principals/${w.heir}/resources`,
+      {
+        token: await w.token("heir"),
+      },
+    );
     expect((listed.json as { resources: { resourceId: string }[] }).resources.map((r) => r.resourceId).sort()).toEqual([
       "f1",
       "p1",
       "t1",
     ]);
-    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/changes?principalId=${w.heir}`, {
+    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${w.heir}`, {
       token: await w.token("admin"),
     });
     const entries = (log.json as { items: { action: string; resourceId: string; actorId: string }[] }).items.filter(
@@ -206,7 +212,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
       reassign(
         caps,
         { principalId: w.admin, appRoles: [] },
-        w.env,
+        w.envId,
         { fromUserId: w.leaver, toUserId: w.heir, dryRun: false },
         { pageSize: 8, concurrency: 4 },
       ),
@@ -233,7 +239,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
         stack,
         200,
         "GET",
-        `/api/environments/${w.env}/changes?principalId=${w.heir}${token ? `&continuationToken=${token}` : ""}`,
+        `/api/environments/${w.envId}/changes?principalId=${w.heir}${token ? `&continuationToken=${token}` : ""}`,
         { token: w.adminToken },
       );
       const body = page.json as { items: { action: string }[]; continuationToken?: string };
