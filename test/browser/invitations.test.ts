@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../support/stack.js";
-import { invitationStatus, linkIn, makeWorld, shareWithInvitee, waitForMail } from "../e2e/invitationsWorld.js";
+import { linkIn, waitForMail } from "../support/mail.js";
+import { invitationWorld } from "../support/world.js";
 
 // A real browser (Debian's Chromium through playwright-core) from the mail sink's page to the
 // product: open the email, follow the link, accept, land on the redirect. Names and a message full
@@ -76,8 +77,8 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
   const pwned = (page: Page) => page.evaluate<unknown>("window.__pwned");
 
   it("opens the email in the sink, follows the link, accepts and lands on the process analytics; markup in names and message runs nothing", async () => {
-    const w = await makeWorld(stack, { makerName: hostileName, resourceName: hostileResource });
-    const invitationId = await shareWithInvitee(stack, w, "viewer", hostileMessage);
+    const w = await invitationWorld(stack, { makerName: hostileName, resourceName: hostileResource });
+    const invitationId = await w.shareWithInvitee("viewer", hostileMessage);
     const [mail] = await waitForMail(stack, w.invitee.email);
     const link = linkIn(stack, mail!);
 
@@ -106,7 +107,7 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
     const analytics = `${stack.sink.url}/app/environments/${w.envId}/resources/${w.resourceId}/analytics`;
     await page.waitForURL(analytics);
     expect(await page.getByTestId("app-view").textContent()).toBe(`Process analytics for resource ${w.resourceId}`);
-    expect(await invitationStatus(stack, w, invitationId)).toBe("accepted");
+    expect(await w.invitationStatus(invitationId)).toBe("accepted");
 
     expect(dialogs).toEqual([]);
     expect(cspViolations).toEqual([]);
@@ -114,8 +115,8 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
   });
 
   it("runs none of the payloads even where scripts are allowed: the email HTML loaded as a page of its own", async () => {
-    const w = await makeWorld(stack, { makerName: hostileName, resourceName: hostileResource });
-    await shareWithInvitee(stack, w, "coOwner", hostileMessage);
+    const w = await invitationWorld(stack, { makerName: hostileName, resourceName: hostileResource });
+    await w.shareWithInvitee("coOwner", hostileMessage);
     const [mail] = await waitForMail(stack, w.invitee.email);
     const page = await context.newPage();
     // about:blank has no CSP and scripts on: only our escaping stands between the payloads and running.
@@ -128,10 +129,10 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
   });
 
   it("reads on a phone: no sideways scrolling, a big enough button", async () => {
-    const w = await makeWorld(stack, {
+    const w = await invitationWorld(stack, {
       resourceName: "A process with a rather long name that has to wrap on a narrow screen without scrolling",
     });
-    await shareWithInvitee(stack, w, "viewer", "x".repeat(300));
+    await w.shareWithInvitee("viewer", "x".repeat(300));
     const [mail] = await waitForMail(stack, w.invitee.email);
     const page = await context.newPage();
     await page.setViewportSize({ width: 360, height: 740 });

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../support/stack.js";
-import { environment, expectStatus, mailTo, poll, putPerson, uniqueIds } from "./lifecycleWorld.js";
+import { waitForSubject } from "../support/mail.js";
+import { eventually } from "../support/poll.js";
+import { expectStatus, newWorld, uid } from "../support/world.js";
 
 interface Finding {
   rule: string;
@@ -67,41 +69,29 @@ describe("compliance audits, through HTTP", () => {
 
   /** One instance of every resource rule's finding (see test/unit/audits.test.ts for the reasoning). */
   async function seeded() {
-    const { env, id } = uniqueIds("audit");
-    const [admin, maker, u2, u3, leaver, guest, outsider] = [
-      "admin",
-      "maker",
-      "u2",
-      "u3",
-      "leaver",
-      "guest",
-      "outsider",
-    ].map(id) as [string, string, string, string, string, string, string];
-    const w = await environment(stack, env, { sensitive: true, expectedOwnerGroupIds: [id("makers")], maxOwners: 2 }, [
-      { id: admin, roles: ["SystemAdministrator"] },
-      { id: maker, roles: ["EnvironmentMaker"] },
-      { id: u2, roles: ["EnvironmentMaker"] },
-      { id: u3, roles: ["EnvironmentMaker"] },
-      { id: leaver, roles: ["EnvironmentMaker"] },
-      { id: guest, roles: ["EnvironmentMaker"], userType: "guest" },
-      { id: outsider, roles: ["EnvironmentMaker"] },
-    ]);
-    await expectStatus(stack, 201, "PUT", `/api/environments/${env}/groups/${id("makers")}`, {
-      token: w.app,
-      body: { displayName: "Makers", kind: "securityGroup", memberIds: [maker, u2, u3, leaver, guest] },
-    });
+    const makers = uid("makers");
+    const w = await newWorld(stack, { sensitive: true, expectedOwnerGroupIds: [makers], maxOwners: 2 });
+    const admin = await w.user("admin", { roles: ["SystemAdministrator"] });
+    const maker = await w.user("maker");
+    const u2 = await w.user("u2");
+    await w.user("u3");
+    const leaver = await w.user("leaver");
+    const guest = await w.user("guest", { userType: "guest" });
+    const outsider = await w.user("outsider");
+    await w.group(makers, ["maker", "u2", "u3", "leaver", "guest"], "securityGroup", "Makers");
+    const env = w.envId;
     const path = (r: string) => `/api/environments/${env}/resources/${r}`;
     const put = (r: string, body: Record<string, unknown>) =>
-      expectStatus(stack, 201, "PUT", path(r), { token: w.app, body: { creatorId: maker, ...body } });
-    const share = async (r: string, role: string, ids: string[]) =>
+      expectStatus(stack, 201, "PUT", path(r), { token: w.adminToken, body: { creatorId: maker, ...body } });
+    const share = async (r: string, role: string, names: string[]) =>
       expectStatus(stack, 201, "POST", `${path(r)}/shares`, {
-        token: await w.token(maker),
-        body: { role, principals: ids.map((x) => ({ type: "user", id: x })), sendInvitation: false },
+        token: await w.token("maker"),
+        body: { role, principals: names.map((x) => ({ type: "user", id: w.id(x) })), sendInvitation: false },
       });
     await put("p-guest", { kind: "processMining", displayName: 'Invoices, "2026"' });
-    await share("p-guest", "coOwner", [guest]);
+    await share("p-guest", "coOwner", ["guest"]);
     await put("p-outside", { kind: "processMining", displayName: "Orders" });
-    await share("p-outside", "coOwner", [outsider]);
+    await share("p-outside", "coOwner", ["outsider"]);
     await put("p-orphan", { kind: "taskMining", displayName: "Expenses", creatorId: leaver });
     await put("f-crowded", {
       kind: "cloudFlow",
@@ -109,7 +99,7 @@ describe("compliance audits, through HTTP", () => {
       solutionAware: true,
       triggerKind: "instant",
     });
-    await share("f-crowded", "owner", [u2, u3]);
+    await share("f-crowded", "owner", ["u2", "u3"]);
     await put("f-conn", {
       kind: "cloudFlow",
       displayName: "Notify",
@@ -118,30 +108,32 @@ describe("compliance audits, through HTTP", () => {
       connections: [{ id: "c-leaver", connector: "Outlook", ownerId: leaver, usage: "embedded" }],
     });
     await put("p-clean", { kind: "processMining", displayName: "Clean" });
-    await putPerson(stack, w.app, env, { id: leaver, enabled: false });
-    return { ...w, env, id, admin, maker, u2, guest, outsider, leaver, path, share };
+    await w.updateUser("leaver", { enabled: false });
+    return { ...w, admin, maker, u2, guest, outsider, leaver, path, share };
   }
 
-  const audit = (w: { env: string }, auditId: string, token: string, headers: Record<string, string> = {}) =>
-    stack.api("GET", `/api/environments/${w.env}/audits/${auditId}`, { token, headers });
+  const audit = (w: { envId: string }, auditId: string, token: string, headers: Record<string, string> = {}) =>
+    stack.api("GET", `/api/environments/${w.envId}/audits/${auditId}`, { token, headers });
 
   it("reports one instance of every finding exactly once, as JSON and CSV, and emails the admins", async () => {
     const w = await seeded();
     // The timer audits every environment; this one's report also reaches its admin.
     await stack.runFunction("scheduledAudit");
-    await mailTo(stack, `${w.admin}@contoso.test`, new RegExp(`\\[Env ${w.env}\\] Sharing audit`));
+    await waitForSubject(stack, w.email("admin"), new RegExp(`\\[Env ${w.envId}\\] Sharing audit`));
     stack.sink.clear();
 
-    await w.share("p-clean", "coOwner", [w.u2]);
-    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, {
-      token: await w.token(w.admin),
+    await w.share("p-clean", "coOwner", ["u2"]);
+    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, {
+      token: await w.token("admin"),
     });
     const { auditId } = started.json as { auditId: string };
-    expect(started.headers.get("location")).toBe(`/api/environments/${w.env}/audits/${auditId}`);
-    const report = await poll("the audit to finish", async () => {
-      const r = (await audit(w, auditId, await w.token(w.admin))).json as Report;
-      return r.status === "done" ? r : undefined;
-    });
+    expect(started.headers.get("location")).toBe(`/api/environments/${w.envId}/audits/${auditId}`);
+    const adminToken = await w.token("admin");
+    const report = await eventually(
+      `audit ${auditId} to finish`,
+      async () => (await audit(w, auditId, adminToken)).json as Report,
+      { until: (r) => r.status === "done" },
+    );
     expect(report.stats).toMatchObject({ resources: 6, findings: 7 });
     expect(
       Object.fromEntries(rules.map((rule) => [rule, report.findings.filter((f) => f.rule === rule).length])),
@@ -157,7 +149,7 @@ describe("compliance audits, through HTTP", () => {
     expect(by("ownerAddedSinceLastAudit")).toMatchObject({ resourceId: "p-clean", principalId: w.u2 });
     expect(report.findings.slice(0, 3).every((f) => f.severity === "high")).toBe(true);
 
-    const csv = await audit(w, auditId, await w.token(w.admin), { accept: "text/csv" });
+    const csv = await audit(w, auditId, await w.token("admin"), { accept: "text/csv" });
     expect(csv.status).toBe(200);
     expect(csv.headers.get("content-type")).toBe("text/csv; charset=utf-8");
     const rows = parseCsv(csv.text);
@@ -168,12 +160,12 @@ describe("compliance audits, through HTTP", () => {
     expect(rows.find((r) => r[0] === "guestOwner")?.[4]).toContain('"Invoices, "2026""');
     expect(csv.text).toContain('"Invoices, ""2026"""');
 
-    const mail = await mailTo(
+    const mail = await waitForSubject(
       stack,
-      `${w.admin}@contoso.test`,
-      new RegExp(`\\[Env ${w.env}\\] Sharing audit: 7 findings`),
+      w.email("admin"),
+      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 7 findings`),
     );
-    const link = `${stack.baseUrl}/api/environments/${w.env}/audits/${auditId}`;
+    const link = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
     expect(mail.html).toContain(`href="${link}"`);
     expect(mail.plainText).toContain(link);
     for (const title of [
@@ -191,16 +183,16 @@ describe("compliance audits, through HTTP", () => {
 
   it("is for environment admins and Sharing.Audit apps", async () => {
     const w = await seeded();
-    await expectStatus(stack, 403, "POST", `/api/environments/${w.env}/audits`, { token: await w.token(w.maker) });
-    await expectStatus(stack, 404, "POST", `/api/environments/${w.env}/audits`, {
-      token: await stack.token(w.id("stranger")),
+    await expectStatus(stack, 403, "POST", `/api/environments/${w.envId}/audits`, { token: await w.token("maker") });
+    await expectStatus(stack, 404, "POST", `/api/environments/${w.envId}/audits`, {
+      token: await stack.token(uid("stranger")),
     });
-    const auditor = await stack.token(w.id("auditor"), ["Sharing.Audit"]);
+    const auditor = await stack.token(uid("auditor"), ["Sharing.Audit"]);
     const { auditId } = (
-      await expectStatus(stack, 202, "POST", `/api/environments/${w.env}/audits`, { token: auditor })
+      await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, { token: auditor })
     ).json as { auditId: string };
     expect((await audit(w, auditId, auditor)).status).toBe(200);
-    expect((await audit(w, auditId, await w.token(w.maker))).status).toBe(403);
+    expect((await audit(w, auditId, await w.token("maker"))).status).toBe(403);
     expect((await audit(w, "no-such-audit", auditor)).status).toBe(404);
     expect((await audit(w, auditId, "")).status).toBe(401);
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../support/stack.js";
-import { environment, expectStatus, putPerson, uniqueIds } from "./lifecycleWorld.js";
+import { expectStatus, newWorld, uid, type EnvironmentSpec } from "../support/world.js";
 
 /**
  * The owner and connection rules of cloud flows (seed 004), through HTTP: warnings when an owner
@@ -16,17 +16,13 @@ describe("flow owners and connections, through HTTP", () => {
     await stack?.stop();
   });
 
-  async function world(env: Record<string, unknown> = {}) {
-    const { env: envId, id } = uniqueIds("own");
-    const maker = id("maker");
-    const co = id("co");
-    const runner = id("runner");
-    const w = await environment(stack, envId, env, [
-      { id: maker, roles: ["EnvironmentMaker"] },
-      { id: co, roles: ["EnvironmentMaker"] },
-      { id: runner, roles: ["BasicUser"] },
-    ]);
-    const flow = `/api/environments/${envId}/resources/${id("flow")}`;
+  async function world(env: EnvironmentSpec = {}) {
+    const w = await newWorld(stack, env);
+    const maker = await w.user("maker");
+    const co = await w.user("co");
+    const runner = await w.user("runner", { roles: ["BasicUser"] });
+    const envId = w.envId;
+    const flow = `/api/environments/${envId}/resources/${uid("flow")}`;
     const connections = [
       { id: "outlook", connector: "Office 365 Outlook", ownerId: maker, usage: "embedded" },
       { id: "teams", connector: "Teams", ownerId: co, usage: "embedded" },
@@ -40,39 +36,39 @@ describe("flow owners and connections, through HTTP", () => {
       triggerKind: "instant",
       connections,
     };
-    await expectStatus(stack, 201, "PUT", flow, { token: w.app, body });
+    await expectStatus(stack, 201, "PUT", flow, { token: w.adminToken, body });
     await expectStatus(stack, 201, "POST", `${flow}/shares`, {
-      token: await w.token(maker),
+      token: await w.token("maker"),
       body: { role: "owner", principals: [{ type: "user", id: co }], sendInvitation: false },
     });
-    return { ...w, envId, id, maker, co, runner, flow, body, connections };
+    return { ...w, maker, co, runner, flow, body, connections };
   }
 
   it("warns, on removing an owner, about the embedded connections that used their credentials; never removes the creator", async () => {
     const w = await world();
     const r = await expectStatus(stack, 200, "DELETE", `${w.flow}/shares/user/${w.co}/owner`, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
     });
     const warnings = (r.json as { warnings: string[] }).warnings;
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/embedded connection teams \(Teams\)/);
-    expect(warnings.join()).not.toContain("sp");
-    await expectStatus(stack, 409, "DELETE", `${w.flow}/shares/user/${w.maker}/owner`, { token: w.app });
+    expect(warnings.join()).not.toMatch(/connection sp\b|SharePoint/);
+    await expectStatus(stack, 409, "DELETE", `${w.flow}/shares/user/${w.maker}/owner`, { token: w.adminToken });
   });
 
   it("lets an owner change only their own connections' credentials", async () => {
     const w = await world();
     const [outlook, teams, sp] = w.connections;
-    const put = async (status: number, who: string, connections: unknown[]) =>
+    const put = async (status: number, who: "maker" | "co", connections: unknown[]) =>
       expectStatus(stack, status, "PUT", w.flow, { token: await w.token(who), body: { ...w.body, connections } });
-    const refused = await put(403, w.co, [{ ...outlook, ownerId: w.co }, teams, sp]);
+    const refused = await put(403, "co", [{ ...outlook, ownerId: w.co }, teams, sp]);
     expect(refused.json).toMatchObject({
       detail: expect.stringMatching(/created by .*maker.*can't change the credentials/),
     });
-    await put(403, w.co, [{ ...outlook, connector: "Gmail" }, teams, sp]);
-    await put(403, w.co, [outlook, teams, sp, { id: "new", connector: "X", ownerId: w.maker, usage: "embedded" }]);
+    await put(403, "co", [{ ...outlook, connector: "Gmail" }, teams, sp]);
+    await put(403, "co", [outlook, teams, sp, { id: "new", connector: "X", ownerId: w.maker, usage: "embedded" }]);
     // Usage may change, any connection may be dropped, own ones changed, own ones added.
-    await put(200, w.co, [
+    await put(200, "co", [
       { ...outlook, usage: "other" },
       { ...teams, connector: "Microsoft Teams" },
       { id: "mine", connector: "Excel", ownerId: w.co, usage: "embedded" },
@@ -82,7 +78,7 @@ describe("flow owners and connections, through HTTP", () => {
   it("stores each connection's run-only choice and shows it in the run-only user's access", async () => {
     const w = await world();
     await expectStatus(stack, 201, "POST", `${w.flow}/shares`, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
       body: {
         role: "runOnly",
         principals: [{ type: "user", id: w.runner }],
@@ -91,7 +87,7 @@ describe("flow owners and connections, through HTTP", () => {
       },
     });
     const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${w.runner}`, {
-      token: await w.token(w.runner),
+      token: await w.token("runner"),
     });
     expect(access.json).toMatchObject({
       roles: ["runOnly"],
@@ -99,7 +95,7 @@ describe("flow owners and connections, through HTTP", () => {
       connectionChoices: { outlook: "embedded", teams: "invoker" },
     });
     await expectStatus(stack, 400, "POST", `${w.flow}/shares`, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
       body: {
         role: "runOnly",
         principals: [{ type: "user", id: w.co }],
@@ -107,35 +103,35 @@ describe("flow owners and connections, through HTTP", () => {
         connectionChoices: { nope: "invoker" },
       },
     });
-    const automated = `/api/environments/${w.envId}/resources/${w.id("auto")}`;
+    const automated = `/api/environments/${w.envId}/resources/${uid("auto")}`;
     await expectStatus(stack, 201, "PUT", automated, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
       body: { ...w.body, triggerKind: "automated", connections: [] },
     });
     await expectStatus(stack, 422, "POST", `${automated}/shares`, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
       body: { role: "runOnly", principals: [{ type: "user", id: w.runner }], sendInvitation: false },
     });
   });
 
   it("adds a tenant user shared with to the environment: with no role outside the default environment, so they may only run", async () => {
     const w = await world();
-    const newcomer = w.id("newcomer");
-    await putPerson(stack, w.app, w.envId, { id: newcomer });
+    // A tenant user not yet in the environment.
+    const newcomer = await w.user("newcomer", { roles: null });
     await expectStatus(stack, 201, "POST", `${w.flow}/shares`, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
       body: { role: "owner", principals: [{ type: "user", id: newcomer }], sendInvitation: false },
     });
     const found = await expectStatus(
       stack,
       200,
       "GET",
-      `/api/environments/${w.envId}/directory?search=Name%20${newcomer}`,
-      { token: await w.token(w.maker) },
+      `/api/environments/${w.envId}/directory?search=${encodeURIComponent(w.person("newcomer").displayName)}`,
+      { token: await w.token("maker") },
     );
     expect(found.json).toMatchObject({ items: [{ id: newcomer, isMember: true }] });
     const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${newcomer}`, {
-      token: await w.token(newcomer),
+      token: await w.token("newcomer"),
     });
     expect(access.json).toMatchObject({
       roles: ["owner"],
@@ -143,7 +139,7 @@ describe("flow owners and connections, through HTTP", () => {
       limitation: expect.stringMatching(/no security role .* admin/),
     });
     const checks = await expectStatus(stack, 200, "POST", `/api/environments/${w.envId}/check`, {
-      token: await w.token(newcomer),
+      token: await w.token("newcomer"),
       body: {
         checks: [
           { principalId: newcomer, resourceId: w.flow.split("/").at(-1), action: "cloudFlow.run" },
@@ -157,10 +153,10 @@ describe("flow owners and connections, through HTTP", () => {
         { allowed: false, reason: expect.stringMatching(/until an environment admin assigns a role/) },
       ],
     });
-    const edit = await expectStatus(stack, 403, "PUT", w.flow, { token: await w.token(newcomer), body: w.body });
+    const edit = await expectStatus(stack, 403, "PUT", w.flow, { token: await w.token("newcomer"), body: w.body });
     expect(edit.json).toMatchObject({ detail: expect.stringMatching(/no security role/) });
     const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${newcomer}`, {
-      token: w.app,
+      token: w.adminToken,
     });
     expect((log.json as { items: { action: string }[] }).items.map((i) => i.action)).toEqual(
       expect.arrayContaining(["member.added", "grant"]),
@@ -169,14 +165,14 @@ describe("flow owners and connections, through HTTP", () => {
 
   it("adds them with EnvironmentMaker in the default environment", async () => {
     const w = await world({ isDefault: true });
-    const newcomer = w.id("newcomer");
-    await putPerson(stack, w.app, w.envId, { id: newcomer });
+    // A tenant user not yet in the environment.
+    const newcomer = await w.user("newcomer", { roles: null });
     await expectStatus(stack, 201, "POST", `${w.flow}/shares`, {
-      token: await w.token(w.maker),
+      token: await w.token("maker"),
       body: { role: "owner", principals: [{ type: "user", id: newcomer }], sendInvitation: false },
     });
     const access = await expectStatus(stack, 200, "GET", `${w.flow}/access/${newcomer}`, {
-      token: await w.token(newcomer),
+      token: await w.token("newcomer"),
     });
     expect((access.json as { actions: string[] }).actions).toContain("cloudFlow.editDefinition");
   });

@@ -2,16 +2,8 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signInvitationToken } from "../../shared/invitations/token.js";
 import { startStack, type Stack } from "../support/stack.js";
-import {
-  eventually,
-  invitationStatus,
-  linkIn,
-  makeWorld,
-  mailTo,
-  shareWithInvitee,
-  tokenOf,
-  waitForMail,
-} from "./invitationsWorld.js";
+import { linkIn, mailTo, tokenOf, waitForMail } from "../support/mail.js";
+import { invitationWorld } from "../support/world.js";
 
 // Invitations end to end: the compiled app on the local host, Azurite and the mail sink, through HTTP.
 
@@ -40,16 +32,13 @@ function expectSafePage(r: Response, text: string) {
 
 describe("invitations end to end", () => {
   it("emails one invitation with a link whose page names the resource, role and sharer; accepting redirects to the analytics, twice", async () => {
-    const w = await makeWorld(stack);
-    const invitationId = await shareWithInvitee(stack, w, "viewer", "Please review the Q3 invoices.");
+    const w = await invitationWorld(stack);
+    const invitationId = await w.shareWithInvitee("viewer", "Please review the Q3 invoices.");
     const [mail] = await waitForMail(stack, w.invitee.email);
     expect(mail!.subject).toBe('Megan Maker shared the analytics of the process "Invoice processing" with you');
     expect(mail!.from).toBe("DoNotReply@sharing.test");
     expect(mail!.plainText).toContain("Please review the Q3 invoices.");
-    await eventually(
-      async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
-      "status sent",
-    );
+    await w.waitForInvitation(invitationId, "sent");
 
     const link = linkIn(stack, mail!);
     const page = await open(link);
@@ -64,7 +53,7 @@ describe("invitations end to end", () => {
       `form-action 'self' ${new URL(stack.sink.url).origin}`,
     );
     // Opening the page changes nothing.
-    expect(await invitationStatus(stack, w, invitationId)).toBe("sent");
+    expect(await w.invitationStatus(invitationId)).toBe("sent");
 
     const analytics = `${stack.sink.url}/app/environments/${w.envId}/resources/${w.resourceId}/analytics`;
     for (let i = 0; i < 2; i++) {
@@ -72,22 +61,22 @@ describe("invitations end to end", () => {
       expect(r.status).toBe(303);
       expect(r.headers.get("location")).toBe(analytics);
     }
-    expect(await invitationStatus(stack, w, invitationId)).toBe("accepted");
+    expect(await w.invitationStatus(invitationId)).toBe("accepted");
     const after = await (await open(link)).text();
     expect(after).toContain("You've accepted this invitation");
   });
 
   it("leads to the details while a process's analytics aren't ready, and to the resource's page for other kinds", async () => {
-    const pending = await makeWorld(stack, { analyticsReady: false });
-    await shareWithInvitee(stack, pending, "coOwner");
+    const pending = await invitationWorld(stack, { analyticsReady: false });
+    await pending.shareWithInvitee("coOwner");
     const [m1] = await waitForMail(stack, pending.invitee.email);
     expect(m1!.subject).toContain("invited you to co-own");
     expect((await accept(linkIn(stack, m1!))).headers.get("location")).toBe(
       `${stack.sink.url}/app/environments/${pending.envId}/resources/${pending.resourceId}/details`,
     );
 
-    const task = await makeWorld(stack, { kind: "taskMining" });
-    await shareWithInvitee(stack, task, "contributor");
+    const task = await invitationWorld(stack, { kind: "taskMining" });
+    await task.shareWithInvitee("contributor");
     const [m2] = await waitForMail(stack, task.invitee.email);
     expect(m2!.plainText).toContain("asks you to add recordings");
     expect((await accept(linkIn(stack, m2!))).headers.get("location")).toBe(
@@ -96,15 +85,12 @@ describe("invitations end to end", () => {
   });
 
   it("sends exactly one email when the service fails twice and then recovers (the SDK's own retries, same operation id)", async () => {
-    const w = await makeWorld(stack);
+    const w = await invitationWorld(stack);
     stack.sink.failNext(500, 2);
-    const invitationId = await shareWithInvitee(stack, w, "viewer");
+    const invitationId = await w.shareWithInvitee("viewer");
     const [mail] = await waitForMail(stack, w.invitee.email);
     expect(stack.sink.attempts(mail!.operationId)).toBe(3);
-    await eventually(
-      async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
-      "status sent",
-    );
+    await w.waitForInvitation(invitationId, "sent");
     expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
   });
 
@@ -112,23 +98,20 @@ describe("invitations end to end", () => {
     "sends exactly one email through an outage longer than the SDK's retries (queue redelivery)",
     { timeout: 120_000 },
     async () => {
-      const w = await makeWorld(stack);
+      const w = await invitationWorld(stack);
       // 4 attempts per dequeue (the SDK retries 3 times): dequeues 1 and 2 fail, the third gets through.
       stack.sink.failNext(500, 8);
-      const invitationId = await shareWithInvitee(stack, w, "viewer");
+      const invitationId = await w.shareWithInvitee("viewer");
       const [mail] = await waitForMail(stack, w.invitee.email, 1, 100_000);
       expect(stack.sink.attempts(mail!.operationId)).toBe(9);
-      await eventually(
-        async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
-        "status sent",
-      );
+      await w.waitForInvitation(invitationId, "sent");
       expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
     },
   );
 
   it("shows the revoked page for a revoked grant's link, and accepting it changes nothing", async () => {
-    const w = await makeWorld(stack);
-    const invitationId = await shareWithInvitee(stack, w, "viewer");
+    const w = await invitationWorld(stack);
+    const invitationId = await w.shareWithInvitee("viewer");
     const link = linkIn(stack, (await waitForMail(stack, w.invitee.email))[0]!);
     const revoked = await stack.api(
       "DELETE",
@@ -142,17 +125,14 @@ describe("invitations end to end", () => {
       expectSafePage(r, text);
       expect(text).toContain("This invitation has been revoked");
     }
-    expect(await invitationStatus(stack, w, invitationId)).toBe("revoked");
+    expect(await w.invitationStatus(invitationId)).toBe("revoked");
   });
 
   it("refuses forged, tampered, garbled and expired links with a page that says which, changing nothing", async () => {
-    const w = await makeWorld(stack);
-    const invitationId = await shareWithInvitee(stack, w, "viewer");
+    const w = await invitationWorld(stack);
+    const invitationId = await w.shareWithInvitee("viewer");
     const link = linkIn(stack, (await waitForMail(stack, w.invitee.email))[0]!);
-    await eventually(
-      async () => ((await invitationStatus(stack, w, invitationId)) === "sent" ? true : undefined),
-      "status sent",
-    );
+    await w.waitForInvitation(invitationId, "sent");
     const [header, payload, signature] = tokenOf(link).split(".") as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
     const base = link.slice(0, link.lastIndexOf("/") + 1);
@@ -186,12 +166,12 @@ describe("invitations end to end", () => {
     const r = await accept(base + expired);
     expect(r.status).toBe(410);
     expect(await r.text()).toContain("This invitation has expired");
-    expect(await invitationStatus(stack, w, invitationId)).toBe("sent");
+    expect(await w.invitationStatus(invitationId)).toBe("sent");
   });
 
   it("resends with a new link: the old one shows the revoked page, the new one accepts; only sharers may resend", async () => {
-    const w = await makeWorld(stack);
-    const invitationId = await shareWithInvitee(stack, w, "viewer");
+    const w = await invitationWorld(stack);
+    const invitationId = await w.shareWithInvitee("viewer");
     const oldLink = linkIn(stack, (await waitForMail(stack, w.invitee.email))[0]!);
     const path = `/api/environments/${w.envId}/resources/${w.resourceId}/invitations/${invitationId}/resend`;
 
@@ -208,7 +188,7 @@ describe("invitations end to end", () => {
     expect(old.status).toBe(410);
     expect(await old.text()).toContain("has been revoked");
     expect((await accept(newLink)).status).toBe(303);
-    expect(await invitationStatus(stack, w, invitationId)).toBe("accepted");
+    expect(await w.invitationStatus(invitationId)).toBe("accepted");
     expect((await stack.api("POST", path, { token: w.makerToken })).status).toBe(409);
     const unknown = await stack.api(
       "POST",
@@ -219,17 +199,17 @@ describe("invitations end to end", () => {
   });
 
   it("alerts the environment's admins when a co-owner is added in a sensitive environment, and only there", async () => {
-    const sensitive = await makeWorld(stack, { sensitive: true });
-    await shareWithInvitee(stack, sensitive, "coOwner");
+    const sensitive = await invitationWorld(stack, { sensitive: true });
+    await sensitive.shareWithInvitee("coOwner");
     const [alert] = await waitForMail(stack, sensitive.admin.email);
     expect(alert!.subject).toContain(`Gina Guest (${sensitive.invitee.email}) was made a co-owner`);
     expect(alert!.plainText).toContain("Megan Maker made Gina Guest");
 
-    const ordinary = await makeWorld(stack, { sensitive: false });
-    await shareWithInvitee(stack, ordinary, "coOwner");
+    const ordinary = await invitationWorld(stack, { sensitive: false });
+    await ordinary.shareWithInvitee("coOwner");
     await waitForMail(stack, ordinary.invitee.email);
-    const viewerInSensitive = await makeWorld(stack, { sensitive: true });
-    await shareWithInvitee(stack, viewerInSensitive, "viewer");
+    const viewerInSensitive = await invitationWorld(stack, { sensitive: true });
+    await viewerInSensitive.shareWithInvitee("viewer");
     await waitForMail(stack, viewerInSensitive.invitee.email);
     expect(mailTo(stack, ordinary.admin.email)).toEqual([]);
     expect(mailTo(stack, viewerInSensitive.admin.email)).toEqual([]);

@@ -9,18 +9,10 @@ import { sortableId, type Capabilities } from "../../shared/usecases/capabilitie
 import { emailOperationId } from "../../shared/usecases/mailer.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { startStack, type Stack } from "../support/stack.js";
-import {
-  eventually,
-  invitationStatus,
-  makeWorld,
-  mailTo,
-  peekTexts,
-  queue,
-  queueLength,
-  shareWithInvitee,
-  unique,
-  waitForMail,
-} from "./invitationsWorld.js";
+import { mailTo, waitForMail } from "../support/mail.js";
+import { eventually } from "../support/poll.js";
+import { peekTexts, queue, queueLength } from "../support/queues.js";
+import { invitationWorld, uid } from "../support/world.js";
 
 // What can go wrong between a share and an inbox: crashes around the outbox relay, and messages
 // that can't be sent. The compiled app on the local host, Azurite and the mail sink.
@@ -69,7 +61,7 @@ async function invitationJobOf(
 
 describe("invitations when things fail", () => {
   it("a process killed between the grant write and the enqueue still yields exactly one email after restart", async () => {
-    const w = await makeWorld(stack);
+    const w = await invitationWorld(stack);
     await stack.killHost();
     // The grant, the invitation and the outbox row commit together; the process dies before the queue has the job.
     const dying = dyingProcess({ send: () => Promise.reject(new Error("killed before the enqueue")) });
@@ -91,17 +83,14 @@ describe("invitations when things fail", () => {
     expect(mail!.operationId).toBe(emailOperationId(`invitation|${job.invitationId}|${job.nonce}`));
     expect(stack.sink.attempts(mail!.operationId)).toBe(1);
     expect(await emailItems(dying.caps, w.envId, w.resourceId)).toEqual([]);
-    await eventually(
-      async () => ((await invitationStatus(stack, w, job.invitationId)) === "sent" ? true : undefined),
-      "status sent",
-    );
+    await w.waitForInvitation(job.invitationId, "sent");
     // A later sweep finds nothing left to send.
     await stack.runFunction("outboxSweeper");
     expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
   });
 
   it("a process killed after the enqueue but before the outbox row was cleared sends once: the re-relayed job is dropped before it reaches the service", async () => {
-    const w = await makeWorld(stack);
+    const w = await invitationWorld(stack);
     const real = new StorageEmailQueue({ connectionString: stack.storageConnectionString }, emailQueueName);
     const dying = dyingProcess({
       send: async (job) => {
@@ -120,10 +109,9 @@ describe("invitations when things fail", () => {
     await stack.runFunction("outboxSweeper");
     expect(await emailItems(dying.caps, w.envId, w.resourceId)).toEqual([]);
     // The job is on the queue a second time; wait until the mailer has taken it off.
-    await eventually(
-      async () => ((await queueLength(stack, emailQueueName)) === 0 ? true : undefined),
-      "the outbound queue to drain",
-    );
+    await eventually("the outbound queue to drain", () => queueLength(stack, emailQueueName), {
+      until: (n) => n === 0,
+    });
     expect(mailTo(stack, w.invitee.email)).toHaveLength(1);
     // One POST: our own sent record stopped the duplicate, not the sink's deduplication.
     expect(stack.sink.attempts(mail!.operationId)).toBe(1);
@@ -133,28 +121,20 @@ describe("invitations when things fail", () => {
     "an invitation the service refuses through five dequeues goes to the poison queue and reads failed; the next one is delivered",
     { timeout: 120_000 },
     async () => {
-      const w = await makeWorld(stack);
+      const w = await invitationWorld(stack);
       // 503 with Retry-After: 0 is retried by the SDK at once, 4 attempts per dequeue; 5 dequeues.
       stack.sink.failNext(503, 20, 0);
-      const invitationId = await shareWithInvitee(stack, w, "viewer");
-      await eventually(
-        async () => ((await invitationStatus(stack, w, invitationId)) === "failed" ? true : undefined),
-        "status failed",
-        100_000,
-      );
-      await eventually(
-        async () => ((await peekTexts(stack, poisonQueue)).some((t) => t.includes(invitationId)) ? true : undefined),
-        "the job in the poison queue",
-      );
+      const invitationId = await w.shareWithInvitee("viewer");
+      await w.waitForInvitation(invitationId, "failed", 100_000);
+      await eventually(`the job of ${invitationId} in the poison queue`, () => peekTexts(stack, poisonQueue), {
+        until: (texts) => texts.some((t) => t.includes(invitationId)),
+      });
       expect(mailTo(stack, w.invitee.email)).toEqual([]);
 
-      const next = await makeWorld(stack);
-      const nextId = await shareWithInvitee(stack, next, "viewer");
+      const next = await invitationWorld(stack);
+      const nextId = await next.shareWithInvitee("viewer");
       await waitForMail(stack, next.invitee.email);
-      await eventually(
-        async () => ((await invitationStatus(stack, next, nextId)) === "sent" ? true : undefined),
-        "next status sent",
-      );
+      await next.waitForInvitation(nextId, "sent");
     },
   );
 
@@ -163,8 +143,8 @@ describe("invitations when things fail", () => {
     { timeout: 120_000 },
     async () => {
       // A resource whose stored row is damaged: every attempt to handle a job about it throws.
-      const envId = unique("env-broken");
-      const resourceId = unique("res-broken");
+      const envId = uid("env-broken");
+      const resourceId = uid("res-broken");
       const rows = new AzureRowStore({ connectionString: stack.storageConnectionString });
       await rows.transact(tables().resources, keys.resourcePk(envId, resourceId), [
         { op: "upsert", rk: keys.metaRk, fields: { json: "{ damaged" } },
@@ -173,23 +153,22 @@ describe("invitations when things fail", () => {
         kind: "invitation",
         envId,
         resourceId,
-        invitationId: unique("inv"),
+        invitationId: uid("inv"),
         nonce: "nonce-never-sent",
       };
       const text = JSON.stringify(poison);
       await queue(stack, emailQueueName).sendMessage(Buffer.from(text).toString("base64"));
 
-      const w = await makeWorld(stack);
-      await shareWithInvitee(stack, w, "viewer");
+      const w = await invitationWorld(stack);
+      await w.shareWithInvitee("viewer");
       await waitForMail(stack, w.invitee.email);
       // Delivered while the bad message is still being retried.
       expect(await peekTexts(stack, poisonQueue)).not.toContain(text);
 
-      await eventually(
-        async () => ((await peekTexts(stack, poisonQueue)).includes(text) ? true : undefined),
-        "the bad message in the poison queue",
-        100_000,
-      );
+      await eventually("the bad message in the poison queue", () => peekTexts(stack, poisonQueue), {
+        until: (texts) => texts.includes(text),
+        timeoutMs: 100_000,
+      });
       expect(await queueLength(stack, emailQueueName)).toBe(0);
     },
   );

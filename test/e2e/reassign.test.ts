@@ -6,7 +6,7 @@ import { SharingRepository } from "../../shared/store/repository.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
 import { reassign } from "../../shared/usecases/reassign.js";
 import { startStack, type Stack } from "../support/stack.js";
-import { environment, expectStatus, uniqueIds } from "./lifecycleWorld.js";
+import { expectStatus, newWorld } from "../support/world.js";
 
 interface Result {
   status: string;
@@ -54,24 +54,19 @@ describe("reassigning a leaving user's records, through HTTP", () => {
   });
 
   async function world() {
-    const { env, id } = uniqueIds("re");
-    const [admin, leaver, heir, other, basic] = ["admin", "leaver", "heir", "other", "basic"].map(id) as [
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
-    const w = await environment(stack, env, {}, [
-      { id: admin, roles: ["SystemAdministrator"] },
-      { id: leaver, roles: ["EnvironmentMaker"] },
-      { id: heir, roles: ["EnvironmentMaker"] },
-      { id: other, roles: ["EnvironmentMaker"] },
-      { id: basic, roles: ["BasicUser"] },
-    ]);
+    const w = await newWorld(stack);
+    const admin = await w.user("admin", { roles: ["SystemAdministrator"] });
+    const leaver = await w.user("leaver");
+    const heir = await w.user("heir");
+    const other = await w.user("other");
+    const basic = await w.user("basic", { roles: ["BasicUser"] });
+    const env = w.envId;
     const path = (r: string) => `/api/environments/${env}/resources/${r}`;
     const put = async (r: string, who: string, body: Record<string, unknown>) =>
-      expectStatus(stack, 201, "PUT", path(r), { token: await w.token(who), body: { creatorId: who, ...body } });
+      expectStatus(stack, 201, "PUT", path(r), {
+        token: await w.token(who),
+        body: { creatorId: w.id(who), ...body },
+      });
     const flow = (solutionAware: boolean, connections: [string, string][] = []) => ({
       kind: "cloudFlow",
       displayName: "Flow",
@@ -79,23 +74,23 @@ describe("reassigning a leaving user's records, through HTTP", () => {
       triggerKind: "instant",
       connections: connections.map(([cid, ownerId]) => ({ id: cid, connector: "Outlook", ownerId, usage: "embedded" })),
     });
-    await put("p1", leaver, { kind: "processMining", displayName: "Invoices" });
-    await put("t1", leaver, { kind: "taskMining", displayName: "Expenses" });
-    await put("f1", leaver, flow(true, [["c1", leaver]]));
-    await put("f2", leaver, flow(false));
-    await put("f3", other, flow(true, [["c3", leaver]]));
+    await put("p1", "leaver", { kind: "processMining", displayName: "Invoices" });
+    await put("t1", "leaver", { kind: "taskMining", displayName: "Expenses" });
+    await put("f1", "leaver", flow(true, [["c1", leaver]]));
+    await put("f2", "leaver", flow(false));
+    await put("f3", "other", flow(true, [["c3", leaver]]));
     await expectStatus(stack, 201, "POST", `${path("p1")}/shares`, {
-      token: await w.token(leaver),
+      token: await w.token("leaver"),
       body: { role: "coOwner", principals: [{ type: "user", id: other }], sendInvitation: false },
     });
     const shares = async (r: string) =>
-      (await expectStatus(stack, 200, "GET", `${path(r)}/shares`, { token: w.app })).json as Shares;
+      (await expectStatus(stack, 200, "GET", `${path(r)}/shares`, { token: w.adminToken })).json as Shares;
     const post = async (status: number, body: Record<string, unknown>, token?: string) =>
       expectStatus(stack, status, "POST", `/api/environments/${env}/reassignments`, {
-        token: token ?? (await w.token(admin)),
+        token: token ?? (await w.token("admin")),
         body,
       });
-    return { ...w, env, id, admin, leaver, heir, other, basic, path, put, shares, post };
+    return { ...w, admin, leaver, heir, other, basic, path, put, shares, post };
   }
 
   const owners = (s: Shares) => ({
@@ -111,9 +106,9 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     const refused = await w.post(422, { fromUserId: w.leaver, toUserId: w.basic });
     expect(refused.json).toMatchObject({ detail: expect.stringMatching(/nothing was reassigned.*EnvironmentMaker/) });
     await w.post(422, { fromUserId: w.leaver, toUserId: w.basic, dryRun: true });
-    await w.post(403, { fromUserId: w.leaver, toUserId: w.heir }, await w.token(w.other));
+    await w.post(403, { fromUserId: w.leaver, toUserId: w.heir }, await w.token("other"));
     await w.post(400, { fromUserId: w.leaver, toUserId: w.heir, extra: true });
-    await w.post(200, { fromUserId: w.leaver, toUserId: w.heir, dryRun: true }, w.app);
+    await w.post(200, { fromUserId: w.leaver, toUserId: w.heir, dryRun: true }, w.adminToken);
     expect(owners(await w.shares("p1"))).toEqual({ ownerId: w.leaver, owners: [w.leaver] });
   });
 
@@ -163,19 +158,25 @@ describe("reassigning a leaving user's records, through HTTP", () => {
 
     // The heir acts as the owner; the change log has one reassign entry per moved resource.
     const access = await expectStatus(stack, 200, "GET", `${w.path("p1")}/access/${w.heir}`, {
-      token: await w.token(w.heir),
+      token: await w.token("heir"),
     });
     expect((access.json as { actions: string[] }).actions).toContain("processMining.editDataflow");
-    const listed = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/principals/${w.heir}/resources`, {
-      token: await w.token(w.heir),
-    });
+    const listed = await expectStatus(
+      stack,
+      200,
+      "GET",
+      `/api/environments/${w.envId}/principals/${w.heir}/resources`,
+      {
+        token: await w.token("heir"),
+      },
+    );
     expect((listed.json as { resources: { resourceId: string }[] }).resources.map((r) => r.resourceId).sort()).toEqual([
       "f1",
       "p1",
       "t1",
     ]);
-    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.env}/changes?principalId=${w.heir}`, {
-      token: await w.token(w.admin),
+    const log = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${w.heir}`, {
+      token: await w.token("admin"),
     });
     const entries = (log.json as { items: { action: string; resourceId: string; actorId: string }[] }).items.filter(
       (i) => i.action === "reassign",
@@ -192,7 +193,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     const w = await world();
     const bulk = Array.from({ length: 36 }, (_, i) => `bulk${String(i).padStart(2, "0")}`);
     for (const [i, r] of bulk.entries())
-      await w.put(r, w.leaver, { kind: i % 2 ? "processMining" : "taskMining", displayName: `Bulk ${i}` });
+      await w.put(r, "leaver", { kind: i % 2 ? "processMining" : "taskMining", displayName: `Bulk ${i}` });
     const planned = (await w.post(200, { fromUserId: w.leaver, toUserId: w.heir, dryRun: true })).json as Result;
     expect(planned.reassigned).toHaveLength(39);
 
@@ -211,7 +212,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
       reassign(
         caps,
         { principalId: w.admin, appRoles: [] },
-        w.env,
+        w.envId,
         { fromUserId: w.leaver, toUserId: w.heir, dryRun: false },
         { pageSize: 8, concurrency: 4 },
       ),
@@ -238,8 +239,8 @@ describe("reassigning a leaving user's records, through HTTP", () => {
         stack,
         200,
         "GET",
-        `/api/environments/${w.env}/changes?principalId=${w.heir}${token ? `&continuationToken=${token}` : ""}`,
-        { token: w.app },
+        `/api/environments/${w.envId}/changes?principalId=${w.heir}${token ? `&continuationToken=${token}` : ""}`,
+        { token: w.adminToken },
       );
       const body = page.json as { items: { action: string }[]; continuationToken?: string };
       reassignEntries += body.items.filter((i) => i.action === "reassign").length;

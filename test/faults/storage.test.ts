@@ -7,6 +7,8 @@ import { rawClient, type RawClient, type RawResponse } from "../fuzz/rawHttp.js"
 import { operationsOf, validish, type FuzzWorld, type Operation } from "../fuzz/requests.js";
 import { startStorageFaults, type FaultMode, type StorageFaults } from "../support/faultProxy.js";
 import { startStack, type Stack } from "../support/stack.js";
+import { linkIn, tokenOf, waitForMail } from "../support/mail.js";
+import { eventually } from "../support/poll.js";
 import { newWorld, uid } from "../support/world.js";
 
 // Storage failing under the running app: the host reaches Azurite through a TCP fault proxy that
@@ -40,12 +42,13 @@ afterAll(async () => {
 
 async function restore(): Promise<void> {
   await faults.set("pass");
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if ((await stack.api("GET", "/api/health")).status === 200) return;
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await eventually("GET /api/health to answer 200 once storage is back", () => stack.api("GET", "/api/health"), {
+      until: (r) => r.status === 200,
+    });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${stack.logs().slice(-3000)}`, { cause: error });
   }
-  throw new Error(`storage did not come back within 30 s:\n${stack.logs().slice(-3000)}`);
 }
 
 const table = (name: keyof ReturnType<typeof tableNames>) =>
@@ -65,18 +68,6 @@ async function rowsOf(
   }))
     out.push({ rowKey: e.rowKey ?? "", json: e.json });
   return out;
-}
-
-/** Waits for the invitation email to `email` and returns the token in its link. */
-async function invitationToken(email: string): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const mail = stack.sink.messages().find((m) => m.to.includes(email));
-    const token = mail && /\/api\/invitations\/([A-Za-z0-9._~-]+)/.exec(mail.html || mail.plainText)?.[1];
-    if (token) return token;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no invitation email to ${email}`);
 }
 
 type Answer = { what: string; res: RawResponse };
@@ -116,7 +107,8 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     const shared = await w.share("maker", pm, "viewer", [{ type: "user", id: viewer }], { sendInvitation: true });
     expect(shared.status).toBe(201);
     const invitationId = (shared.json as { invitations: { id: string }[] }).invitations[0]!.id;
-    const token = await invitationToken(`${viewer}@contoso.example`);
+    const [invitation] = await waitForMail(stack, w.email("viewer"));
+    const token = tokenOf(linkIn(stack, invitation!));
     const makerToken = await w.token("maker");
     const admin = w.adminToken;
     const env = `/api/environments/${w.envId}`;
@@ -235,7 +227,8 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     const ids = await Promise.all(names.map((n) => w.user(n)));
     const makerToken = await w.token("maker");
 
-    let answered = 0;
+    let firstAnswered!: () => void;
+    const oneAnswered = new Promise<void>((resolve) => (firstAnswered = resolve));
     const burst = ids.map(async (id, i) => {
       const res = await client.send({
         method: "POST",
@@ -243,11 +236,12 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
         headers: { authorization: `Bearer ${makerToken}`, "content-type": "application/json" },
         body: JSON.stringify({ role: "viewer", principals: [{ type: "user", id }], sendInvitation: i % 2 === 0 }),
       });
-      answered++;
+      firstAnswered();
       return res;
     });
     // Cut as soon as the first share is answered: the rest are in flight, retrying on the meta ETag.
-    while (answered === 0) await new Promise((r) => setTimeout(r, 1));
+    // (Racing the whole burst only so that a share that throws fails the test instead of hanging it.)
+    await Promise.race([oneAnswered, Promise.all(burst)]);
     await faults.set(mode);
     const answers = await Promise.all(burst);
     await restore();
@@ -261,12 +255,14 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
 
     const resourcePk = keys.resourcePk(w.envId, pm);
     // The sweeper finishes what the relays could not (it may need more than one pass if a relay raced it).
-    for (let pass = 0; pass < 10; pass++) {
-      await stack.runFunction("outboxSweeper");
-      if ((await rowsOf("resources", resourcePk)).every((r) => !r.rowKey.startsWith(keys.outboxPrefix))) break;
-    }
-    const resourceRows = await rowsOf("resources", resourcePk);
-    expect(resourceRows.filter((r) => r.rowKey.startsWith(keys.outboxPrefix)).map((r) => r.rowKey)).toEqual([]);
+    const resourceRows = await eventually(
+      "the sweeper to leave no outbox row",
+      async () => {
+        await stack.runFunction("outboxSweeper");
+        return rowsOf("resources", resourcePk);
+      },
+      { until: (rows) => rows.every((r) => !r.rowKey.startsWith(keys.outboxPrefix)) },
+    );
     const logRows = await rowsOf("changes", w.envId);
     const grantChanges = (rows: { json: string }[], id: string) =>
       rows

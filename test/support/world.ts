@@ -1,39 +1,73 @@
+/**
+ * The one end-to-end world builder: a fresh environment of a running stack, with its people,
+ * resources and groups made through the HTTP API. Every id is unique to the test, so tests share a
+ * stack without seeing each other's data. Mail and queue probes live in `mail.ts` and `queues.ts`,
+ * waiting in `poll.ts`.
+ */
 import { expect } from "vitest";
-import type { ApiResult, Stack } from "./stack.js";
+import { eventually } from "./poll.js";
+import type { ApiOptions, ApiResult, Stack } from "./stack.js";
 
 let n = 0;
 /** An id no other test uses. */
 export const uid = (label: string) =>
   `${label}-${Date.now().toString(36)}${(n++).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
+export type SecurityRole = "SystemAdministrator" | "EnvironmentMaker" | "BasicUser";
+
 export interface UserSpec {
+  /** Defaults to `<name> <id>`. */
+  displayName?: string;
   license?: "free" | "paid" | "seeded";
   userType?: "member" | "guest";
   enabled?: boolean;
-  /** Security roles in the environment; `null` leaves the user outside the environment. */
-  roles?: ("SystemAdministrator" | "EnvironmentMaker" | "BasicUser")[] | null;
+  /** Security roles in the environment (default EnvironmentMaker); `null` leaves the user outside the environment. */
+  roles?: SecurityRole[] | null;
 }
 
-/**
- * A fresh environment of a running stack, with helpers to add people and resources through the
- * HTTP API. Every id is unique to the test.
- */
-export async function newWorld(
+export interface EnvironmentSpec {
+  isDefault?: boolean;
+  sensitive?: boolean;
+  maxOwners?: number;
+  expectedOwnerGroupIds?: string[];
+  sovereignCloud?: boolean;
+}
+
+/** A user of a world, as the API and the mail sink know them. */
+export interface Person {
+  id: string;
+  email: string;
+  displayName: string;
+}
+
+/** Calls the API and fails with the answer when its status isn't `status`. */
+export async function expectStatus(
   stack: Stack,
-  env: {
-    isDefault?: boolean;
-    sensitive?: boolean;
-    maxOwners?: number;
-    expectedOwnerGroupIds?: string[];
-    sovereignCloud?: boolean;
-  } = {},
-) {
+  status: number,
+  method: string,
+  path: string,
+  options: ApiOptions = {},
+): Promise<ApiResult> {
+  const r = await stack.api(method, path, options);
+  if (r.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${r.status}: ${r.text}`);
+  return r;
+}
+
+const ok = (r: ApiResult, what: string) => {
+  if (r.status >= 300) throw new Error(`${what} answered ${r.status}: ${r.text}`);
+  return r;
+};
+
+export type World = Awaited<ReturnType<typeof newWorld>>;
+
+/**
+ * A fresh environment of a running stack, set up by an app with Sharing.Admin, with helpers to add
+ * people (by name: `user("maker")`, then `id("maker")`, `token("maker")`), resources and groups,
+ * and to call the API as one of them.
+ */
+export async function newWorld(stack: Stack, env: EnvironmentSpec = {}) {
   const envId = uid("env");
   const adminToken = await stack.token(uid("app"), ["Sharing.Admin"]);
-  const ok = (r: ApiResult, what: string) => {
-    if (r.status >= 300) throw new Error(`${what} answered ${r.status}: ${r.text}`);
-    return r;
-  };
   ok(
     await stack.api("PUT", `/api/environments/${envId}`, {
       token: adminToken,
@@ -41,43 +75,70 @@ export async function newWorld(
     }),
     "PUT environment",
   );
-  const ids = new Map<string, string>();
+  const people = new Map<string, { id: string; spec: UserSpec }>();
   const tokens = new Map<string, string>();
 
+  const personOf = (name: string) => {
+    const p = people.get(name);
+    if (!p) throw new Error(`no user ${name} in this world`);
+    return p;
+  };
+  const displayNameOf = (name: string, p: { id: string; spec: UserSpec }) => p.spec.displayName ?? `${name} ${p.id}`;
+  const putUser = async (name: string, p: { id: string; spec: UserSpec }) =>
+    ok(
+      await stack.api("PUT", `/api/users/${p.id}`, {
+        token: adminToken,
+        body: {
+          email: `${p.id}@contoso.example`,
+          displayName: displayNameOf(name, p),
+          userType: p.spec.userType ?? "member",
+          enabled: p.spec.enabled ?? true,
+          license: p.spec.license ?? "paid",
+        },
+      }),
+      `PUT user ${name}`,
+    );
+  const putMembership = async (name: string, id: string, roles: SecurityRole[]) =>
+    ok(
+      await stack.api("PUT", `/api/environments/${envId}/users/${id}`, {
+        token: adminToken,
+        body: { securityRoles: roles },
+      }),
+      `PUT membership of ${name}`,
+    );
+
   const world = {
+    stack,
     envId,
+    /** A token of an app with Sharing.Admin, which made this world. */
     adminToken,
+    /** The id of the user `name` of this world. */
     id(name: string): string {
-      const id = ids.get(name);
-      if (!id) throw new Error(`no user ${name} in this world`);
-      return id;
+      return personOf(name).id;
     },
+    /** The email address of the user `name` (where the mail sink receives their mail). */
+    email(name: string): string {
+      return `${personOf(name).id}@contoso.example`;
+    },
+    person(name: string): Person {
+      const p = personOf(name);
+      return { id: p.id, email: world.email(name), displayName: displayNameOf(name, p) };
+    },
+    /** Adds a tenant user (and, unless `roles` is null, makes them a member); returns their id. */
     async user(name: string, spec: UserSpec = {}): Promise<string> {
-      const id = uid(name);
-      ids.set(name, id);
-      ok(
-        await stack.api("PUT", `/api/users/${id}`, {
-          token: adminToken,
-          body: {
-            email: `${id}@contoso.example`,
-            displayName: `${name} ${id}`,
-            userType: spec.userType ?? "member",
-            enabled: spec.enabled ?? true,
-            license: spec.license ?? "paid",
-          },
-        }),
-        "PUT user",
-      );
-      if (spec.roles !== null) {
-        ok(
-          await stack.api("PUT", `/api/environments/${envId}/users/${id}`, {
-            token: adminToken,
-            body: { securityRoles: spec.roles ?? ["EnvironmentMaker"] },
-          }),
-          "PUT membership",
-        );
-      }
-      return id;
+      if (people.has(name)) throw new Error(`this world already has a user ${name}: use updateUser`);
+      const p = { id: uid(name), spec };
+      people.set(name, p);
+      await putUser(name, p);
+      if (spec.roles !== null) await putMembership(name, p.id, spec.roles ?? ["EnvironmentMaker"]);
+      return p.id;
+    },
+    /** Changes a user of this world (say, disables them); their membership changes only if `roles` is given. */
+    async updateUser(name: string, changes: Omit<UserSpec, "roles"> & { roles?: SecurityRole[] }): Promise<void> {
+      const p = personOf(name);
+      p.spec = { ...p.spec, ...changes };
+      await putUser(name, p);
+      if (changes.roles) await putMembership(name, p.id, changes.roles);
     },
     async token(name: string): Promise<string> {
       let t = tokens.get(name);
@@ -87,12 +148,14 @@ export async function newWorld(
       }
       return t;
     },
+    /** Calls the API as the user `name`; a path not under `/api/` is relative to the environment. */
     async as(name: string, method: string, path: string, body?: unknown): Promise<ApiResult> {
       return stack.api(method, path.startsWith("/api/") ? path : `/api/environments/${envId}/${path}`, {
         token: await world.token(name),
         ...(body !== undefined ? { body } : {}),
       });
     },
+    /** Registers a resource as `creator`, under a fresh id; returns the id. */
     async resource(creator: string, body: Record<string, unknown>): Promise<string> {
       const id = uid(String(body.kind));
       ok(
@@ -105,6 +168,7 @@ export async function newWorld(
       );
       return id;
     },
+    /** Shares a role, without an invitation unless `extra` asks for one. */
     async share(
       sharer: string,
       resourceId: string,
@@ -119,21 +183,88 @@ export async function newWorld(
         ...extra,
       });
     },
+    /** Puts a group of this world's users (by name). */
     async group(
       groupId: string,
       memberNames: string[],
       kind: "securityGroup" | "sharePointList" = "securityGroup",
+      displayName = `Group ${groupId}`,
     ): Promise<void> {
       ok(
         await stack.api("PUT", `/api/environments/${envId}/groups/${groupId}`, {
           token: adminToken,
-          body: { displayName: `Group ${groupId}`, kind, memberIds: memberNames.map((m) => world.id(m)) },
+          body: { displayName, kind, memberIds: memberNames.map((m) => world.id(m)) },
         }),
         "PUT group",
       );
     },
   };
   return world;
+}
+
+/**
+ * The cast of the invitation tests: a maker who registered one resource, an invitee (BasicUser) and an
+ * environment admin, with display names the emails are checked against.
+ */
+export async function invitationWorld(
+  stack: Stack,
+  options: {
+    sensitive?: boolean;
+    kind?: "processMining" | "taskMining" | "cloudFlow";
+    analyticsReady?: boolean;
+    makerName?: string;
+    resourceName?: string;
+  } = {},
+) {
+  const w = await newWorld(stack, { isDefault: false, sensitive: options.sensitive ?? false });
+  await w.user("maker", { displayName: options.makerName ?? "Megan Maker" });
+  await w.user("invitee", { displayName: "Gina Guest", roles: ["BasicUser"] });
+  await w.user("admin", { displayName: "Ada Admin", roles: ["SystemAdministrator"] });
+  const kind = options.kind ?? "processMining";
+  const resourceId = await w.resource("maker", {
+    kind,
+    displayName: options.resourceName ?? "Invoice processing",
+    ...(kind === "processMining" ? { analyticsReady: options.analyticsReady ?? true } : {}),
+    ...(kind === "cloudFlow" ? { triggerKind: "instant", solutionAware: true } : {}),
+  });
+  const invitations = {
+    ...w,
+    resourceId,
+    maker: w.person("maker"),
+    invitee: w.person("invitee"),
+    admin: w.person("admin"),
+    makerToken: await w.token("maker"),
+    /** The maker shares `role` with the invitee (with an invitation, the API's default); returns the invitation's id. */
+    async shareWithInvitee(role: string, message?: string): Promise<string> {
+      const r = await w.as("maker", "POST", `resources/${resourceId}/shares`, {
+        role,
+        principals: [{ type: "user", id: w.id("invitee") }],
+        ...(message === undefined ? {} : { message }),
+      });
+      expect(r.status, r.text).toBe(201);
+      const id = (r.json as { invitations: { id: string }[] }).invitations[0]?.id;
+      if (!id) throw new Error(`the share created no invitation: ${r.text}`);
+      return id;
+    },
+    /** An invitation's status as the maker's view of the resource's shares lists it. */
+    async invitationStatus(invitationId: string): Promise<string | undefined> {
+      const r = ok(await w.as("maker", "GET", `resources/${resourceId}/shares`), "GET shares");
+      const body = r.json as { invitations: { id: string; status: string }[] };
+      return body.invitations.find((i) => i.id === invitationId)?.status;
+    },
+    /** Waits until the invitation reads `status`. */
+    async waitForInvitation(invitationId: string, status: string, timeoutMs?: number): Promise<void> {
+      await eventually(
+        `invitation ${invitationId} to read ${status}`,
+        () => invitations.invitationStatus(invitationId),
+        {
+          until: (s) => s === status,
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        },
+      );
+    },
+  };
+  return invitations;
 }
 
 /** Asserts a problem+json response with this status, and returns its body. */
