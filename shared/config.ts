@@ -9,7 +9,15 @@ const ncrontab = z
     /^\s*[\d*/,?LW#A-Za-z-]+(\s+[\d*/,?LW#A-Za-z-]+){5}\s*$/,
     "must be an NCRONTAB expression of six fields (second minute hour day month day-of-week)",
   );
-const atLeast = (n: number) => z.string().min(n, `must be at least ${n} characters`);
+/**
+ * A secret of at least `n` characters. In Azure a Key Vault reference the platform could not resolve (no role yet,
+ * a wrong URI) reaches the app as its own text, long enough to pass for a key: refuse it by name.
+ */
+const secret = (n: number) =>
+  z
+    .string()
+    .min(n, `must be at least ${n} characters`)
+    .refine((v) => !v.startsWith("@Microsoft.KeyVault("), "is a Key Vault reference Azure could not resolve");
 const defaults = appContract.settings;
 
 /**
@@ -34,10 +42,10 @@ const fields = {
   AUTH_ISSUER: url.optional(),
   AUTH_AUDIENCE: z.string().optional(),
   AUTH_JWKS_URL: url.optional(),
-  AUTH_DEV_SIGNING_KEY: atLeast(defaults.AUTH_DEV_SIGNING_KEY.minLength).optional(),
-  ACS_CONNECTION_STRING: atLeast(defaults.ACS_CONNECTION_STRING.minLength),
+  AUTH_DEV_SIGNING_KEY: secret(defaults.AUTH_DEV_SIGNING_KEY.minLength).optional(),
+  ACS_CONNECTION_STRING: secret(defaults.ACS_CONNECTION_STRING.minLength),
   EMAIL_SENDER: z.string().email("must be an email address"),
-  INVITATION_SIGNING_KEY: atLeast(defaults.INVITATION_SIGNING_KEY.minLength),
+  INVITATION_SIGNING_KEY: secret(defaults.INVITATION_SIGNING_KEY.minLength),
   INVITATION_TTL_DAYS: z.coerce
     .number("must be a whole number")
     .int("must be a whole number")

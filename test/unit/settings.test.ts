@@ -98,6 +98,13 @@ describe("parseSettings", () => {
     );
   });
 
+  it("refuses a secret that is still an unresolved Key Vault reference, however long", () => {
+    const reference = "@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secrets/invitation-signing-key/)";
+    expect(problemsOf({ ...asInAzure, INVITATION_SIGNING_KEY: reference })).toEqual([
+      "INVITATION_SIGNING_KEY: is a Key Vault reference Azure could not resolve",
+    ]);
+  });
+
   it("counts an empty value as unset", () => {
     expect(problemsOf({ ...asInAzure, INVITATION_SIGNING_KEY: "" })).toEqual([
       "INVITATION_SIGNING_KEY: required, not set",
