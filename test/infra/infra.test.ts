@@ -13,12 +13,6 @@ import { emailQueueName } from "../../shared/model/emailJobs.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 type Files = Record<string, string>;
-const files: Files = Object.fromEntries(
-  ["main.bicep", "main.bicepparam", ...readdirSync(join(root, "infra/modules")).map((f) => `modules/${f}`)].map((f) => [
-    f,
-    readFileSync(join(root, "infra", f), "utf8"),
-  ]),
-);
 const [M, P, APP, SET, KV, RA] = [
   "main.bicep",
   "main.bicepparam",
@@ -27,6 +21,10 @@ const [M, P, APP, SET, KV, RA] = [
   "modules/keyVault.bicep",
   "modules/roleAssignments.bicep",
 ];
+const modules = readdirSync(join(root, "infra/modules")).map((f) => `modules/${f}`);
+const files: Files = Object.fromEntries(
+  [M, P, ...modules].map((f) => [f, readFileSync(join(root, "infra", f), "utf8")]),
+);
 /** The declaration of a resource of `type`, or of a module from the registry path `avm`. */
 const res = (type: string) => new RegExp(`resource \\w+ '${type.replace(/[./]/g, "\\$&")}@[^']+' = `);
 const avm = (symbol: string, path: string) => new RegExp(`module ${symbol} 'br/public:avm/res/${path}:[\\d.]+' = `);
@@ -37,9 +35,10 @@ const names = (...azure: string[]) => Object.keys(specs).filter((n) => azure.inc
 /** Bicep without its comments. Strings are kept whole: `//` inside 'https://…' is no comment. */
 function code(text: string): string {
   let out = "";
+  const upTo = (end: string, from: number) => (text.indexOf(end, from) + 1 || text.length + 1) - 1;
   for (let i = 0; i < text.length; i++) {
     if (text.startsWith("'''", i)) {
-      const end = text.indexOf("'''", i + 3) + 3;
+      const end = upTo("'''", i + 3) + 3;
       out += text.slice(i, end);
       i = end - 1;
     } else if (text[i] === "'") {
@@ -47,8 +46,8 @@ function code(text: string): string {
       while (j < text.length && text[j] !== "'") j += text[j] === "\\" ? 2 : 1;
       out += text.slice(i, j + 1);
       i = j;
-    } else if (text.startsWith("//", i)) i = text.indexOf("\n", i) - 1;
-    else if (text.startsWith("/*", i)) i = text.indexOf("*/", i) + 1;
+    } else if (text.startsWith("//", i)) i = upTo("\n", i) - 1;
+    else if (text.startsWith("/*", i)) i = upTo("*/", i) + 1;
     else out += text[i];
   }
   return out;
@@ -62,7 +61,7 @@ function bodies(text: string, header: RegExp): string[] {
     const open = src.indexOf("{", m.index + m[0].length - 1);
     let depth = 0;
     for (let i = open; i < src.length; i++) {
-      if (src[i] === "'") while (src[++i] !== "'") i += src[i] === "\\" ? 1 : 0;
+      if (src[i] === "'") while (i < src.length && src[++i] !== "'") i += src[i] === "\\" ? 1 : 0;
       else if (src[i] === "{") depth++;
       else if (src[i] === "}" && --depth === 0) {
         found.push(src.slice(open, i + 1));
