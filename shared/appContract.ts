@@ -9,9 +9,6 @@ export const appContract = contract;
 /** A setting `shared/config.ts` reads. */
 export type SettingName = keyof typeof contract.settings;
 
-/** Where a setting comes from in Azure (see the contract's `$comment`). */
-export type AzureSource = "set" | "keyVaultReference" | "never" | "unset";
-
 /** The queue the use cases add email jobs to and the mailer triggers on. */
 export const emailQueueName: string = contract.queues.email.name;
 
