@@ -51,32 +51,83 @@ var tags = {
   environment: environmentName
   application: 'sharing-governance'
 }
-// Fixed in the code (emailQueueName in shared/model/emailJobs.ts): the mailer's trigger names it literally.
-var emailQueueName = 'outbound-email'
-// The host moves a message to <queue>-poison after maxDequeueCount failures; creating it up front keeps the host from needing to.
-var queueNames = [
-  emailQueueName
-  '${emailQueueName}-poison'
-]
+// The queues and settings the code uses, from the file the code imports too (shared/appContract.ts), so they cannot drift.
+var contract = loadJsonContent('appContract.json')
+// Each queue with the <queue>-poison the host moves a message to after maxDequeueCount failures: created up front,
+// so the host needs no right to create queues at run time and the poison queue exists before anyone looks for it.
+var queueNames = flatten(map(items(contract.queues), queue => [queue.value.name, queue.value.poisonQueue]))
+var deploymentContainerName = 'app-package'
 
-module monitoring 'modules/monitoring.bicep' = {
-  name: 'monitoring'
+// Azure Verified Modules where they only wrap one resource type with our values; enableTelemetry: false because their
+// usage telemetry is an extra deployment reporting to Microsoft that this app does not need.
+module workspace 'br/public:avm/res/operational-insights/workspace:0.16.1' = {
+  name: 'workspace'
   params: {
-    logAnalyticsName: 'log-${environmentName}-${resourceToken}'
-    appInsightsName: 'appi-${environmentName}-${resourceToken}'
+    name: 'log-${environmentName}-${resourceToken}'
     location: location
     tags: tags
+    skuName: 'PerGB2018'
+    dataRetention: 30
+    // No customer-managed storage is linked for saved queries.
+    forceCmkForQuery: false
+    enableTelemetry: false
   }
 }
 
-module storage 'modules/storage.bicep' = {
+module appInsights 'br/public:avm/res/insights/component:0.8.0' = {
+  name: 'appInsights'
+  params: {
+    name: 'appi-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    kind: 'web'
+    applicationType: 'web'
+    workspaceResourceId: workspace.outputs.resourceId
+    // Telemetry is accepted only with an Entra token (the app's identity holds Monitoring Metrics Publisher),
+    // so the instrumentation key in the connection string grants nothing on its own.
+    disableLocalAuth: true
+    // Callers' IP addresses are personal data the app has no use for.
+    disableIpMasking: false
+    retentionInDays: 90
+    enableTelemetry: false
+  }
+}
+
+// The host's blobs (leases, timers, deployment package), the app's tables (created by the app, prefix TABLE_PREFIX)
+// and its queues. Shared keys are off: everything reaches it with an Entra identity.
+module storage 'br/public:avm/res/storage/storage-account:0.33.0' = {
   name: 'storage'
   params: {
     name: 'st${resourceToken}'
     location: location
     tags: tags
-    queueNames: queueNames
-    deploymentContainerName: 'app-package'
+    kind: 'StorageV2'
+    skuName: 'Standard_LRS'
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+    blobServices: {
+      containers: [
+        {
+          name: deploymentContainerName
+          publicAccess: 'None'
+        }
+      ]
+    }
+    queueServices: {
+      queues: map(queueNames, queueName => { name: queueName })
+    }
+    tableServices: {}
+    enableTelemetry: false
   }
 }
 
@@ -108,7 +159,7 @@ module functionApp 'modules/functionApp.bicep' = {
     planName: 'plan-${environmentName}-${resourceToken}'
     location: location
     tags: tags
-    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    deploymentContainerUrl: '${storage.outputs.serviceEndpoints.blob}${deploymentContainerName}'
   }
 }
 
@@ -118,7 +169,7 @@ module roleAssignments 'modules/roleAssignments.bicep' = {
     principalId: functionApp.outputs.principalId
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
-    appInsightsName: monitoring.outputs.appInsightsName
+    appInsightsName: appInsights.outputs.name
   }
 }
 
@@ -131,7 +182,7 @@ module appSettings 'modules/appSettings.bicep' = {
   params: {
     functionAppName: functionApp.outputs.name
     storageAccountName: storage.outputs.name
-    appInsightsName: monitoring.outputs.appInsightsName
+    appInsightsName: appInsights.outputs.name
     entraTenantId: entraTenantId
     authAudience: authAudience
     acsConnectionStringSecretUri: keyVault.outputs.acsConnectionStringSecretUri

@@ -1,76 +1,122 @@
 import { z } from "zod";
+import { appContract, type SettingName } from "./appContract.js";
+
+const url = z.string().url("must be an absolute URL");
+/** Six fields, seconds first, as the Functions host reads a timer's schedule. */
+const ncrontab = z
+  .string()
+  .regex(
+    /^\s*[\d*/,?LW#A-Za-z-]+(\s+[\d*/,?LW#A-Za-z-]+){5}\s*$/,
+    "must be an NCRONTAB expression of six fields (second minute hour day month day-of-week)",
+  );
+/**
+ * A secret of at least `n` characters. In Azure a Key Vault reference the platform could not resolve (no role yet,
+ * a wrong URI) reaches the app as its own text, long enough to pass for a key: refuse it by name.
+ */
+const secret = (n: number) =>
+  z
+    .string()
+    .min(n, `must be at least ${n} characters`)
+    .refine((v) => !v.startsWith("@Microsoft.KeyVault("), "is a Key Vault reference Azure could not resolve");
+const defaults = appContract.settings;
 
 /**
  * The app's settings, parsed once at start (see `../shared/spec/api.md`, Settings). In Azure they are
  * app settings; locally the host fills `process.env` from the environment first, then
- * `local.settings.json`, as the Functions tools do.
+ * `local.settings.json`, as the Functions tools do. One entry per setting of `infra/appContract.json`, no more and
+ * no fewer (the `satisfies` below fails the build otherwise); `test/unit/settings.test.ts` checks each entry
+ * behaves as its kind, presence and default there say.
  */
-export const settingsSchema = z
-  .object({
-    /** A connection string (Azurite, or keys where they are allowed). */
-    AzureWebJobsStorage: z.string().min(1).optional(),
-    /** The identity-based form Azure uses when shared keys are off: the app's managed identity reaches these. */
-    AzureWebJobsStorage__tableServiceUri: z.string().url().optional(),
-    AzureWebJobsStorage__queueServiceUri: z.string().url().optional(),
-    AzureWebJobsStorage__accountName: z
-      .string()
-      .regex(/^[a-z0-9]{3,24}$/)
-      .optional(),
-    /** The client id of a user-assigned identity, when the app uses one (`AzureWebJobsStorage__clientId`). */
-    AzureWebJobsStorage__clientId: z.string().min(1).optional(),
-    AUTH_ISSUER: z.string().url().optional(),
-    AUTH_AUDIENCE: z.string().min(1).optional(),
-    AUTH_JWKS_URL: z.string().url().optional(),
-    AUTH_DEV_SIGNING_KEY: z.string().min(16).optional(),
-    ACS_CONNECTION_STRING: z.string().min(1),
-    EMAIL_SENDER: z.string().email(),
-    INVITATION_SIGNING_KEY: z.string().min(32),
-    INVITATION_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(14),
-    PUBLIC_BASE_URL: z.string().url(),
-    APP_BASE_URL: z.string().url(),
-    AUDIT_SCHEDULE: z.string().min(1).default("0 0 3 * * *"),
-    TABLE_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/)
-      .default("sharing"),
-  })
-  .refine(
-    (s) =>
-      s.AzureWebJobsStorage !== undefined ||
-      s.AzureWebJobsStorage__accountName !== undefined ||
-      (s.AzureWebJobsStorage__tableServiceUri && s.AzureWebJobsStorage__queueServiceUri),
-    {
-      message:
-        "either AzureWebJobsStorage (a connection string) or its identity-based form (AzureWebJobsStorage__accountName, or __tableServiceUri and __queueServiceUri) must be set",
-      path: ["AzureWebJobsStorage"],
-    },
-  )
-  .refine((s) => s.AUTH_DEV_SIGNING_KEY !== undefined || (s.AUTH_ISSUER && s.AUTH_AUDIENCE && s.AUTH_JWKS_URL), {
-    message: "either AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL, or AUTH_DEV_SIGNING_KEY, must be set",
-    path: ["AUTH_ISSUER"],
-  });
+const fields = {
+  /** A connection string (Azurite, or keys where they are allowed). */
+  AzureWebJobsStorage: z.string().optional(),
+  /** The identity-based form Azure uses when shared keys are off: the app's managed identity reaches these. */
+  AzureWebJobsStorage__tableServiceUri: url.optional(),
+  AzureWebJobsStorage__queueServiceUri: url.optional(),
+  AzureWebJobsStorage__accountName: z
+    .string()
+    .regex(/^[a-z0-9]{3,24}$/, "must be a storage account name: 3 to 24 lowercase letters and digits")
+    .optional(),
+  /** The client id of a user-assigned identity, when the app uses one. */
+  AzureWebJobsStorage__clientId: z.string().optional(),
+  AUTH_ISSUER: url.optional(),
+  AUTH_AUDIENCE: z.string().optional(),
+  AUTH_JWKS_URL: url.optional(),
+  AUTH_DEV_SIGNING_KEY: secret(defaults.AUTH_DEV_SIGNING_KEY.minLength).optional(),
+  ACS_CONNECTION_STRING: secret(defaults.ACS_CONNECTION_STRING.minLength),
+  EMAIL_SENDER: z.string().email("must be an email address"),
+  INVITATION_SIGNING_KEY: secret(defaults.INVITATION_SIGNING_KEY.minLength),
+  INVITATION_TTL_DAYS: z.coerce
+    .number("must be a whole number")
+    .int("must be a whole number")
+    .min(defaults.INVITATION_TTL_DAYS.min, `must be at least ${defaults.INVITATION_TTL_DAYS.min}`)
+    .max(defaults.INVITATION_TTL_DAYS.max, `must be at most ${defaults.INVITATION_TTL_DAYS.max}`)
+    .default(defaults.INVITATION_TTL_DAYS.default),
+  PUBLIC_BASE_URL: url,
+  APP_BASE_URL: url,
+  AUDIT_SCHEDULE: ncrontab.default(defaults.AUDIT_SCHEDULE.default),
+  TABLE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/, "must be a letter then up to 20 letters or digits (a table name prefix)")
+    .default(defaults.TABLE_PREFIX.default),
+} satisfies Record<SettingName, z.ZodType>;
+
+export const settingsSchema = z.object(fields);
 
 export type Settings = z.infer<typeof settingsSchema>;
 
-/** The names of every setting the app reads; the infrastructure test checks the Bicep sets the required ones. */
-export const settingNames = Object.keys(settingsSchema.shape) as (keyof Settings)[];
+/** The names of every setting the app reads: the settings of `infra/appContract.json`. */
+export const settingNames = Object.keys(fields) as (keyof Settings)[];
 
+/**
+ * Settings the app cannot start with. `problems` has one line per bad or missing setting, naming it and why;
+ * the message lists them one per line, so it reads on its own, without a stack trace.
+ */
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid settings: ${problems.join("; ")}`);
+    super(`invalid settings:\n${problems.map((p) => `  ${p}`).join("\n")}`);
     this.name = "SettingsError";
   }
 }
 
-/** Parses settings from an environment record, failing with every missing or bad key at once. */
+/** The either/or rules: each alternative must be complete in one of its forms. */
+function missingAlternatives(given: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const has = (name: SettingName) => given[name] !== undefined;
+  if (
+    !has("AzureWebJobsStorage") &&
+    !has("AzureWebJobsStorage__accountName") &&
+    !(has("AzureWebJobsStorage__tableServiceUri") && has("AzureWebJobsStorage__queueServiceUri"))
+  )
+    problems.push(
+      "AzureWebJobsStorage: not set; set it (a connection string) or its identity-based form " +
+        "(AzureWebJobsStorage__accountName, or AzureWebJobsStorage__tableServiceUri and " +
+        "AzureWebJobsStorage__queueServiceUri)",
+    );
+  const entra = ["AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL"] as const;
+  if (!has("AUTH_DEV_SIGNING_KEY") && !entra.every(has))
+    problems.push(
+      `${entra.filter((n) => !has(n)).join(", ")}: not set; Entra ID tokens need AUTH_ISSUER, AUTH_AUDIENCE ` +
+        "and AUTH_JWKS_URL (or, locally, AUTH_DEV_SIGNING_KEY)",
+    );
+  return problems;
+}
+
+/** Parses settings from an environment record, failing with every missing or bad setting at once. */
 export function parseSettings(env: Record<string, string | undefined> = process.env): Settings {
   // A setting that is present but empty is not set (as `npm start` and the Functions tools read it):
-  // clearing AUTH_DEV_SIGNING_KEY in an app's settings must turn development tokens off, not fail every request.
-  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  // clearing AUTH_DEV_SIGNING_KEY in an app's settings must turn development tokens off, not fail the start.
+  const given: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value !== "") given[name] = value;
   const result = settingsSchema.safeParse(given);
-  if (!result.success) {
-    throw new SettingsError(result.error.issues.map((i) => `${i.path.join(".") || "(settings)"}: ${i.message}`));
-  }
+  const problems = result.success
+    ? []
+    : result.error.issues.map((i) => {
+        const name = String(i.path[0] ?? "(settings)");
+        return given[name] === undefined ? `${name}: required, not set` : `${name}: ${i.message}`;
+      });
+  problems.push(...missingAlternatives(given));
+  if (problems.length > 0 || !result.success) throw new SettingsError(problems);
   return result.data;
 }
 
