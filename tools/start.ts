@@ -10,7 +10,7 @@ import { signDevToken } from "../shared/adapters/http/devToken.js";
 import { startAzurite, type Azurite } from "./azurite.js";
 import { seedDemo } from "./demo.js";
 import { freePort, isPortFree } from "./freePort.js";
-import { startHost, type LocalHost } from "./host.js";
+import { startHost, type LocalHost } from "./host/index.js";
 import { startMailSink, type MailSink } from "./mailSink.js";
 import { findProjectRoot, loadLocalSettings } from "./settings.js";
 

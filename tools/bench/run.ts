@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
 import { startAzurite, type Azurite } from "../azurite.js";
-import { startHost, type LocalHost } from "../host.js";
+import { startHost, type LocalHost } from "../host/index.js";
 import { findProjectRoot } from "../settings.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
