@@ -5,17 +5,13 @@
  * their NCRONTAB schedule (`timers.ts`) and polls Storage queues with the Functions queue semantics
  * (`queues.ts`). This module wires them together.
  */
-import type { FunctionEntry, Trigger } from "./bindings.js";
-import { parseHostJson, toFunctionEntry } from "./bindings.js";
+import { parseHostJson, toFunctionEntry, type FunctionEntry, type Trigger } from "./bindings.js";
 import { loadFunctionModules } from "./core.js";
 import { createRequestListener, listen, type HttpFunction } from "./http.js";
 import { createInvoker } from "./invocation.js";
 import { parseQueueText, QueueClients, QueueListener, type QueueFunction } from "./queues.js";
 import { createRouter } from "./routing.js";
 import { startTimers, type TimerFunction } from "./timers.js";
-
-export { installFunctionsCoreModule } from "./core.js";
-export { compileRoute } from "./routing.js";
 
 export interface StartHostOptions {
   /** Function modules to load (absolute paths or file URLs), e.g. every `dist/functions/*.js`. */
