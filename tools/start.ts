@@ -1,21 +1,33 @@
 /**
- * `npm start`: the app on this machine. Loads settings like `func start`, starts what is not given
- * (Azurite for storage, the mail sink for email), runs the local Functions host on PORT (7071), seeds
- * demo data and prints how to call it. Also the child process of the end-to-end test stack (DEMO=0).
+ * `npm start`: the app on this machine. Loads settings like `func start`, checks them as the app
+ * will, starts what is not given (Azurite for storage, the mail sink for email), runs the local
+ * Functions host on PORT (7071), seeds demo data and prints how to call it. Also the child process
+ * of the end-to-end test stack (DEMO=0).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { signDevToken } from "../shared/adapters/http/devToken.js";
-import { startAzurite, type Azurite } from "./azurite.js";
+import { parseSettings } from "../shared/config.js";
+import { azuriteConnectionString, startAzurite, type Azurite } from "./azurite.js";
 import { seedDemo } from "./demo.js";
 import { freePort, isPortFree } from "./freePort.js";
-import { startHost, type LocalHost } from "./host.js";
+import { startHost, type LocalHost } from "./host/index.js";
 import { startMailSink, type MailSink } from "./mailSink.js";
 import { findProjectRoot, loadLocalSettings } from "./settings.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const healthTimeoutMs = 30_000;
+
+/** A start failure whose message says everything: printed without a stack trace. */
+class StartProblem extends Error {
+  override name = "StartProblem";
+}
+
+/** Thrown by `parseSettings` (shared/config.ts), at this check or when the app's modules load. */
+function isSettingsError(error: unknown): boolean {
+  return error instanceof Error && error.name === "SettingsError";
+}
 
 /** What runs, so a signal (or a failed start) can stop exactly that. */
 const running: { host?: LocalHost; sink?: MailSink; azurite?: Azurite } = {};
@@ -30,9 +42,20 @@ async function main(): Promise<void> {
 
   const requestedPort = Number(env.PORT ?? "7071");
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535)
-    throw new Error(`PORT must be a port number, got ${env.PORT}`);
+    throw new StartProblem(`PORT must be a port number, got ${env.PORT}`);
   // Port 0 is resolved now: PUBLIC_BASE_URL must be known before the function modules load.
   const port = requestedPort === 0 ? await freePort() : requestedPort;
+
+  // Check the settings as the app will parse them, before starting anything slow: what this script
+  // fills in below is stood in for by placeholders of the same form, so a bad setting the user gave
+  // fails here, in well under a second, and not as 500s from the running app.
+  const placeholders: Record<string, string> = {
+    AzureWebJobsStorage: azuriteConnectionString("127.0.0.1", 10002, 10001),
+    ACS_CONNECTION_STRING: `endpoint=http://127.0.0.1:7072/;accesskey=${Buffer.from("placeholder").toString("base64")}`,
+    APP_BASE_URL: "http://127.0.0.1:7072/app",
+    PUBLIC_BASE_URL: `http://localhost:${port}`,
+  };
+  parseSettings({ ...env, ...Object.fromEntries(Object.entries(placeholders).filter(([name]) => !given(name))) });
 
   if (!given("AzureWebJobsStorage")) {
     running.azurite = await startAzurite();
@@ -157,7 +180,11 @@ if (process.connected) {
 }
 
 main().catch(async (error: unknown) => {
-  console.error(`npm start failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  // A bad setting (found by the check above, or by the app as its modules load) or a bad PORT: the
+  // message names each problem and a stack trace would only bury it. Anything else keeps its stack.
+  const expected = isSettingsError(error) || error instanceof StartProblem;
+  const detail = error instanceof Error ? (expected ? error.message : (error.stack ?? error.message)) : String(error);
+  console.error(`npm start: ${detail}`);
   await stop();
   process.exit(1);
 });

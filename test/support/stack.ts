@@ -1,8 +1,25 @@
 /**
  * The whole app for end-to-end tests: Azurite (in memory) and the mail sink run in the test
- * process, the Functions host runs as a child process (`node dist-tools/tools/start.js`, so the
- * compiled app is what is tested, and a crash can be simulated with SIGKILL). Needs `dist/` and `dist-tools/` built
- * (`npm test` builds first).
+ * process, the app runs as a child process started by the host command, so the compiled app is
+ * what is tested and a crash can be simulated with SIGKILL.
+ *
+ * The host command is `StackOptions.hostCommand`, else the environment variable
+ * `E2E_HOST_COMMAND`, else `node dist-tools/tools/start.js` (the local host; needs `dist/` and
+ * `dist-tools/` built, which `npm test` does first). The same suites can run against Core Tools
+ * where they exist, e.g. `E2E_HOST_COMMAND='func start --port $PORT'`. The command:
+ * - is split on spaces, without a shell; `$PORT` in an argument is replaced by the port, and a
+ *   first word `node` means this Node;
+ * - runs in the project root, with this process's environment plus the stack's settings: `PORT`
+ *   (where to listen), `AzureWebJobsStorage` (Azurite), `ACS_CONNECTION_STRING` and `APP_BASE_URL`
+ *   (the mail sink), `AUTH_DEV_SIGNING_KEY`, `INVITATION_SIGNING_KEY`, `EMAIL_SENDER`,
+ *   `PUBLIC_BASE_URL`, the defaults of local.settings.example.json, `StackOptions.env`, and for the
+ *   local host `LOCAL_SETTINGS_FILE=none`, `DEMO=0` and `LOCAL_QUEUE_LEASE_SECONDS`;
+ * - must serve the app's routes under `http://127.0.0.1:$PORT/api/`, and answer `GET /api/health`
+ *   with 200 once ready (the stack waits for that, up to a minute);
+ * - should stop on SIGTERM (`stop`, `restartHost`); `killHost` sends SIGKILL;
+ * - for `runFunction`, must answer `POST /admin/functions/{name}?wait=true` with 204 once the
+ *   function finished. `?wait=true` is the local host's extension: Core Tools answer 202 at once,
+ *   so suites that call `runFunction` need the local host.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -18,6 +35,8 @@ import { findProjectRoot, randomKey } from "../../tools/settings.js";
 export interface StackOptions {
   /** Extra settings for the host process (they win over the stack's own). */
   env?: Record<string, string>;
+  /** The command that starts the app (see the top of this file); default `E2E_HOST_COMMAND`, else the local host. */
+  hostCommand?: string;
 }
 
 export interface ApiResult {
@@ -37,6 +56,8 @@ export interface ApiOptions {
 }
 
 export interface Stack {
+  /** The command the app was started with. */
+  hostCommand: string;
   /** The host's base URL, e.g. `http://127.0.0.1:40123` (routes are under `/api/`). */
   baseUrl: string;
   /** The Azurite connection string the host uses, for checking storage directly. */
@@ -66,7 +87,18 @@ export interface Stack {
 
 const root = findProjectRoot(fileURLToPath(new URL(".", import.meta.url)));
 const startScript = join(root, "dist-tools", "tools", "start.js");
+const defaultHostCommand = "node dist-tools/tools/start.js";
 const healthTimeoutMs = 60_000;
+
+/** The command's program and arguments, with `$PORT` filled in (see the top of this file). */
+function hostArgv(command: string, port: number): [string, ...string[]] {
+  const [program, ...args] = command.trim().split(/\s+/);
+  if (program === undefined || program === "") throw new Error("the host command is empty");
+  return [
+    program === "node" ? process.execPath : program,
+    ...args.map((arg) => arg.replaceAll("$PORT", String(port)).replaceAll("${PORT}", String(port))),
+  ];
+}
 
 /** Host processes of this test process, killed if it exits without stop() (a crashed test file). */
 const liveHosts = new Set<ChildProcess>();
@@ -85,7 +117,9 @@ function exampleDefaults(): Record<string, string> {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  if (!existsSync(startScript)) throw new Error(`${startScript} is missing: run \`npm run build\` first`);
+  const hostCommand = options.hostCommand ?? (process.env.E2E_HOST_COMMAND || defaultHostCommand);
+  if (hostCommand === defaultHostCommand && !existsSync(startScript))
+    throw new Error(`${startScript} is missing: run \`npm run build && npm run build:tools\` first`);
 
   const azurite = await startAzurite();
   let sink: MailSink;
@@ -118,20 +152,25 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let settings = baseSettings;
   let child: ChildProcess | undefined;
   let output: string[] = [];
+  let spawnError: Error | undefined;
   const echo = process.env.STACK_LOGS === "1";
 
   async function startHostProcess(extraEnv: Record<string, string> = {}): Promise<void> {
     settings = { ...baseSettings, ...extraEnv };
     const env: NodeJS.ProcessEnv = { ...process.env, ...settings };
-    const started = spawn(process.execPath, [startScript], {
+    const [program, ...args] = hostArgv(hostCommand, port);
+    const started = spawn(program, args, {
       cwd: root,
       env,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     child = started;
+    // A command that cannot be run (not installed, say) fails the start instead of the test process.
+    spawnError = undefined;
+    started.once("error", (error) => (spawnError = error));
     liveHosts.add(started);
     started.once("exit", () => liveHosts.delete(started));
-    // The host exits when this IPC channel closes (start.ts), i.e. when this process dies.
+    // The local host exits when this IPC channel closes (start.ts), i.e. when this process dies.
     started.channel?.unref();
     output = [];
     for (const stream of [started.stdout, started.stderr]) {
@@ -147,6 +186,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   async function waitForHealth(started: ChildProcess): Promise<void> {
     const deadline = Date.now() + healthTimeoutMs;
     while (Date.now() < deadline) {
+      if (spawnError !== undefined)
+        throw new Error(`the host command ${hostCommand} could not run: ${spawnError.message}`);
       if (started.exitCode !== null || started.signalCode !== null) {
         throw new Error(
           `the host exited during start (code ${started.exitCode}, signal ${started.signalCode}):\n${tail()}`,
@@ -167,7 +208,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const tail = (): string => output.join("").slice(-4000);
 
   function exited(target: ChildProcess): Promise<void> {
-    if (target.exitCode !== null || target.signalCode !== null) return Promise.resolve();
+    // No pid: the command never ran (spawn failed), so there is nothing to wait for.
+    if (target.pid === undefined || target.exitCode !== null || target.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => target.once("exit", () => resolve()));
   }
 
@@ -192,6 +234,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   let stopping: Promise<void> | undefined;
   const stack: Stack = {
+    hostCommand,
     baseUrl,
     storageConnectionString: azurite.connectionString,
     sink,

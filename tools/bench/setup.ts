@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TableClient } from "@azure/data-tables";
-import { startHost, type LocalHost } from "../host.js";
+import { startHost, type LocalHost } from "../host/index.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
 import { emailQueueName } from "../../shared/model/emailJobs.js";
