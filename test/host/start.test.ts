@@ -41,7 +41,8 @@ describe("npm start with bad settings", () => {
     expect(existsSync(startScript), `${startScript} is missing: run npm run build:tools`).toBe(true);
     const { code, output } = await runStart({ ...validSettings, INVITATION_SIGNING_KEY: "short" });
     expect(code).not.toBe(0);
-    expect(output).toMatch(/^npm start: .*INVITATION_SIGNING_KEY: .*32/m);
+    expect(output).toMatch(/^npm start: invalid settings/m);
+    expect(output).toMatch(/^ +INVITATION_SIGNING_KEY: .*32/m);
     expect(output).not.toMatch(/^ {4}at /m);
   });
 
