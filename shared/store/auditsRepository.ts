@@ -4,7 +4,7 @@ import { environmentSchema, idSchema } from "../model/records.js";
 import { queryAll, type WriteOp } from "../ports/rows.js";
 import { keys } from "./keys.js";
 import type { SharingRepository } from "./repository.js";
-import { decodeRow, encodeRow, maxJsonChars, writeOneRow } from "./rowJson.js";
+import { decodeRow, encodedLength, encodeRow, maxJsonChars, writeOneRow } from "./rowJson.js";
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -95,7 +95,7 @@ export function chunkFindings(findings: readonly Finding[]): Finding[][] {
   let current: Finding[] = [];
   let size = 20;
   for (const f of findings) {
-    const n = JSON.stringify(f).length + 1;
+    const n = encodedLength(f) + 1;
     if (current.length > 0 && size + n > maxJsonChars) {
       chunks.push(current);
       current = [];

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ConcurrencyError } from "../errors.js";
-import type { Row } from "../ports/rows.js";
 import type { SharingRepository } from "./repository.js";
+import { decodeRow, encodeRow } from "./rowJson.js";
 
 /**
  * The mailer's own record of one email, keyed by its operation id (the `Operation-Id` sent to ACS).
@@ -32,15 +32,6 @@ const emailKeys = {
   rk: (operationId: string) => `email|${operationId}`,
 };
 
-// One record per row, as JSON in a `json` field, parsed back with its schema (as the repository does).
-const encodeRow = (record: EmailRecord): Row["fields"] => ({ json: JSON.stringify(record) });
-function decodeRow(row: Row): EmailRecord {
-  const parsed =
-    typeof row.fields.json === "string" ? emailRecordSchema.safeParse(JSON.parse(row.fields.json)) : undefined;
-  if (!parsed?.success) throw new Error(`row ${row.pk}/${row.rk} is not an email record`);
-  return parsed.data;
-}
-
 /** Storage of email records, on the repository's row store and table names. */
 export class EmailRecords {
   constructor(private readonly repo: SharingRepository) {}
@@ -51,7 +42,7 @@ export class EmailRecords {
 
   async get(envId: string, operationId: string): Promise<{ record: EmailRecord; etag: string } | undefined> {
     const row = await this.repo.rows.get(this.table, emailKeys.pk(envId), emailKeys.rk(operationId));
-    return row ? { record: decodeRow(row), etag: row.etag ?? "*" } : undefined;
+    return row ? { record: decodeRow(emailRecordSchema, row), etag: row.etag ?? "*" } : undefined;
   }
 
   /**
