@@ -3,8 +3,10 @@ import { ConcurrencyError, invalid } from "../errors.js";
 import {
   changeEntrySchema,
   environmentSchema,
+  kindSchema,
   grantSchema,
   groupSchema,
+  indexEntrySchema,
   invitationSchema,
   membershipSchema,
   principalRefSchema,
@@ -15,6 +17,7 @@ import {
   type Environment,
   type Grant,
   type Group,
+  type IndexEntry,
   type Invitation,
   type Membership,
   type PrincipalRef,
@@ -23,9 +26,8 @@ import {
   type TenantUser,
 } from "../model/records.js";
 import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.js";
-import { kindSchema, roleSchema } from "../model/records.js";
 import { keys, newestFirstKey, searchKey, throughKey, type TableNames } from "./keys.js";
-import { outboxItemSchema, type OutboxItem } from "./outbox.js";
+import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { decodeRow, encodeRow, sameRecord } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
@@ -49,15 +51,6 @@ export interface FullResourceState extends ResourceState {
   recordings: Recording[];
   outbox: OutboxItem[];
 }
-
-export const indexEntrySchema = z.object({
-  resourceId: z.string(),
-  role: roleSchema,
-  through: z.union([z.literal("direct"), principalRefSchema]),
-  kind: kindSchema,
-  displayName: z.string(),
-});
-export type IndexEntry = z.infer<typeof indexEntrySchema>;
 
 /** What one resource transaction writes. Every change replaces the meta row under its ETag. */
 export interface ResourceChange {

@@ -1,7 +1,8 @@
 import { invalid, notFound, ruleViolation, forbidden, conflict, type FieldError } from "../errors.js";
 import type { ChangeEntry, Resource } from "../model/records.js";
 import type { EmailJob } from "../model/emailJobs.js";
-import { CopiesRepository, type FlowCopy } from "../store/copiesRepository.js";
+import type { FlowCopy } from "../model/copies.js";
+import { CopiesRepository } from "../store/copiesRepository.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";

@@ -1,6 +1,7 @@
 import { keys } from "../store/keys.js";
-import type { IndexEntry, ResourceState } from "../store/repository.js";
-import type { OutboxItem } from "../store/outbox.js";
+import type { OutboxItem } from "../model/outbox.js";
+import type { IndexEntry } from "../model/records.js";
+import type { ResourceState } from "../store/repository.js";
 import type { PrincipalRef } from "../model/records.js";
 import type { Capabilities } from "./capabilities.js";
 

@@ -14,7 +14,8 @@ import {
   scheduledAuditId,
 } from "../../shared/usecases/audits.js";
 import { prepareAuditReportEmail } from "../../shared/usecases/auditReportEmail.js";
-import { auditRules, AuditsRepository, chunkFindings, type Finding } from "../../shared/store/auditsRepository.js";
+import { auditRules, type Finding } from "../../shared/model/audits.js";
+import { AuditsRepository, chunkFindings } from "../../shared/store/auditsRepository.js";
 import type { MailerDeps } from "../../shared/usecases/mailer.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import type { SecurityRole, TenantUser } from "../../shared/model/records.js";
