@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ConcurrencyError, invalid } from "../errors.js";
+import { invalid } from "../errors.js";
 import {
   changeEntrySchema,
   environmentSchema,
@@ -26,9 +26,11 @@ import {
   type TenantUser,
 } from "../model/records.js";
 import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.js";
-import { keys, newestFirstKey, searchKey, throughKey, type TableNames } from "./keys.js";
+import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
-import { decodeRow, encodeRow, sameRecord } from "./rowJson.js";
+import { OutboxRows } from "./outboxRows.js";
+import { PrincipalIndexRows } from "./principalIndexRows.js";
+import { decodeRow, encodeRow } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
 /** The meta row: the resource, or the tombstone a delete leaves until the relay purges the partition. */
@@ -68,12 +70,20 @@ export interface ResourceChange {
   tombstone?: boolean;
 }
 
-/** The domain's view of storage: every key of the layout lives here and nowhere else. */
+/** The domain's view of the sharing tables; every key comes from `keys.ts`, every row goes through `rowJson.ts`. */
 export class SharingRepository {
+  /** The outbox rows, as the relay reads and clears them (they are written by `commit` and `putGroup`). */
+  readonly outbox: OutboxRows;
+  /** The per-principal index rows, as the relay writes them. */
+  readonly index: PrincipalIndexRows;
+
   constructor(
     readonly rows: RowStore,
     readonly tables: TableNames,
-  ) {}
+  ) {
+    this.outbox = new OutboxRows(rows, tables);
+    this.index = new PrincipalIndexRows(rows, tables);
+  }
 
   // Environments
 
@@ -375,75 +385,7 @@ export class SharingRepository {
     await this.rows.delete(this.tables.resources, pk, keys.metaRk);
   }
 
-  // Outbox
-
-  async outboxItems(table: "resources" | "directory", pk: string): Promise<{ item: OutboxItem; etag: string }[]> {
-    const rows = await queryAll(this.rows, this.tables[table], pk, [{ prefix: keys.outboxPrefix }]);
-    return rows.map((r) => ({ item: decodeRow(outboxItemSchema, r), etag: r.etag ?? "*" }));
-  }
-
-  /** Deletes applied outbox rows in one transaction (per 100); rows another relay already removed are skipped. */
-  async deleteOutboxItems(table: "resources" | "directory", pk: string, ids: readonly string[]): Promise<void> {
-    for (let n = 0; n < ids.length; n += 100) {
-      const chunk = ids.slice(n, n + 100);
-      try {
-        await this.rows.transact(
-          this.tables[table],
-          pk,
-          chunk.map((id): WriteOp => ({ op: "delete", rk: keys.outboxRk(id) })),
-        );
-      } catch (e) {
-        // A batch fails whole when one row is gone (the sweeper and a relay met): delete one by one.
-        if (!(e instanceof ConcurrencyError)) throw e;
-        for (const id of chunk) await this.rows.delete(this.tables[table], pk, keys.outboxRk(id));
-      }
-    }
-  }
-
-  /** Partitions with outbox rows left behind by a crash, across the resources and directory tables. */
-  async *pendingOutboxPartitions(): AsyncIterable<{ table: "resources" | "directory"; pk: string }> {
-    for (const table of ["resources", "directory"] as const) {
-      const seen = new Set<string>();
-      for await (const page of this.rows.scanPages(this.tables[table], keys.outboxPrefix)) {
-        for (const row of page) {
-          if (seen.has(row.pk)) continue;
-          seen.add(row.pk);
-          yield { table, pk: row.pk };
-        }
-      }
-    }
-  }
-
-  async putDirectoryOutbox(envId: string, item: OutboxItem): Promise<void> {
-    await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [
-      { op: "upsert", rk: keys.outboxRk(item.id), fields: encodeRow(item) },
-    ]);
-  }
-
-  // The per-principal index
-
-  async indexRowsFor(principal: PrincipalRef, envId: string, resourceId: string): Promise<Row[]> {
-    return queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
-      { prefix: keys.indexResourcePrefix(envId, resourceId) },
-    ]);
-  }
-
-  /** Brings one principal's index rows for one resource to exactly `wanted`, in one transaction. */
-  async setIndexRows(principal: PrincipalRef, envId: string, resourceId: string, wanted: IndexEntry[]): Promise<void> {
-    const existing = await this.indexRowsFor(principal, envId, resourceId);
-    const wantedRows = new Map(
-      wanted.map((w) => [keys.indexRk(envId, resourceId, w.role, throughKey(w.through)), encodeRow(w)] as const),
-    );
-    const ops: WriteOp[] = [];
-    for (const [rk, fields] of wantedRows) {
-      const current = existing.find((e) => e.rk === rk);
-      if (!current || !sameRecord(current.fields, fields)) ops.push({ op: "upsert", rk, fields });
-    }
-    for (const e of existing) if (!wantedRows.has(e.rk)) ops.push({ op: "delete", rk: e.rk });
-    for (let i = 0; i < ops.length; i += 100) {
-      await this.rows.transact(this.tables.principals, keys.principalPk(principal), ops.slice(i, i + 100));
-    }
-  }
+  // The per-principal index, as the listing reads it (the relay writes it through `index`)
 
   /** One partition query (plus pages): the principal's membership row and its index of resources. */
   async principalIndexPage(envId: string, principal: PrincipalRef, continuation: string | undefined) {
@@ -462,14 +404,6 @@ export class SharingRepository {
       else entries.push(decodeRow(indexEntrySchema, row));
     }
     return { membership, entries, continuation: page.continuation };
-  }
-
-  /** The distinct resources in a group's (or list's) index, for bringing a new member's rows in line. */
-  async resourcesInIndex(envId: string, principal: PrincipalRef): Promise<string[]> {
-    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
-      { prefix: keys.indexPrefix(envId) },
-    ]);
-    return [...new Set(rows.map((r) => decodeRow(indexEntrySchema, r).resourceId))];
   }
 
   // The environment's catalog of resources and its change log

@@ -46,7 +46,9 @@ function dyingProcess(emailQueue: EmailQueue): { caps: Capabilities; logs: strin
 }
 
 const emailItems = async (caps: Capabilities, envId: string, resourceId: string) =>
-  (await caps.repo.outboxItems("resources", keys.resourcePk(envId, resourceId))).filter((o) => o.item.type === "email");
+  (await caps.repo.outbox.items("resources", keys.resourcePk(envId, resourceId))).filter(
+    (o) => o.item.type === "email",
+  );
 
 async function invitationJobOf(
   caps: Capabilities,
