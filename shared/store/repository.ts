@@ -70,7 +70,7 @@ export interface ResourceChange {
   tombstone?: boolean;
 }
 
-/** The domain's view of the sharing tables; every key comes from `keys.ts`, every row goes through `rowJson.ts`. */
+/** The domain's view of the sharing tables; every key comes from `keys.ts`, every record goes through `rowJson.ts`. */
 export class SharingRepository {
   /** The outbox rows, as the relay reads and clears them (they are written by `commit` and `putGroup`). */
   readonly outbox: OutboxRows;
