@@ -6,8 +6,8 @@ import type { EmailSender } from "./ports/email.js";
 import { emailQueueName } from "./model/emailJobs.js";
 import { managedIdentity } from "./adapters/identity.js";
 import { parseSettings, storageTarget, type Settings } from "./config.js";
-import { SharingRepository } from "./store/repository.js";
 import { tableNames } from "./store/keys.js";
+import { openStores } from "./store/stores.js";
 import { sortableId, type Caller, type Capabilities } from "./usecases/capabilities.js";
 
 /** The composition root: settings parsed once, the real adapters built once per process. */
@@ -33,7 +33,7 @@ export function getServices(): Services {
         : { endpoint: target.tableServiceUri, credential },
     );
     const caps: Capabilities = {
-      repo: new SharingRepository(rows, tableNames(settings.TABLE_PREFIX)),
+      ...openStores(rows, tableNames(settings.TABLE_PREFIX)),
       emailQueue: new StorageEmailQueue(
         "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! },
         emailQueueName,

@@ -1,4 +1,4 @@
-import type { AuditRule, Finding, Severity } from "../store/auditsRepository.js";
+import type { AuditRule, Finding, Severity } from "../model/audits.js";
 import { buttonLink, emailDocument, escapeHtml, formatDate, oneLine } from "./html.js";
 import type { RenderedEmail } from "./rendered.js";
 

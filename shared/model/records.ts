@@ -169,3 +169,13 @@ export const changeEntrySchema = z.object({
   detail: z.string().max(2000),
 });
 export type ChangeEntry = z.infer<typeof changeEntrySchema>;
+
+/** One row of a principal's index: a resource they reach, with which role and through whom. */
+export const indexEntrySchema = z.object({
+  resourceId: z.string(),
+  role: roleSchema,
+  through: z.union([z.literal("direct"), principalRefSchema]),
+  kind: kindSchema,
+  displayName: z.string(),
+});
+export type IndexEntry = z.infer<typeof indexEntrySchema>;

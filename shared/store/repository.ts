@@ -1,10 +1,12 @@
 import { z } from "zod";
-import { ConcurrencyError, invalid } from "../errors.js";
+import { invalid } from "../errors.js";
 import {
   changeEntrySchema,
   environmentSchema,
+  kindSchema,
   grantSchema,
   groupSchema,
+  indexEntrySchema,
   invitationSchema,
   membershipSchema,
   principalRefSchema,
@@ -15,6 +17,7 @@ import {
   type Environment,
   type Grant,
   type Group,
+  type IndexEntry,
   type Invitation,
   type Membership,
   type PrincipalRef,
@@ -23,24 +26,15 @@ import {
   type TenantUser,
 } from "../model/records.js";
 import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.js";
-import { kindSchema, roleSchema } from "../model/records.js";
-import { keys, newestFirstKey, searchKey, throughKey, type TableNames } from "./keys.js";
-import { outboxItemSchema, type OutboxItem } from "./outbox.js";
-
-/** A record stored as one JSON field and parsed back with its schema, so a bad row never passes as data. */
-function encode(value: unknown): Row["fields"] {
-  return { json: JSON.stringify(value) };
-}
-
-function decode<T>(schema: z.ZodType<T>, row: Row): T {
-  const json = row.fields.json;
-  if (typeof json !== "string") throw new Error(`row ${row.pk}/${row.rk} has no json field`);
-  const parsed = schema.safeParse(JSON.parse(json));
-  if (!parsed.success) throw new Error(`row ${row.pk}/${row.rk} does not match its schema: ${parsed.error.message}`);
-  return parsed.data;
-}
+import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
+import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
+import { OutboxRows } from "./outboxRows.js";
+import { PrincipalIndexRows } from "./principalIndexRows.js";
+import { decodeRow, encodeRow } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
+/** The meta row: the resource, or the tombstone a delete leaves until the relay purges the partition. */
+const metaSchema = z.union([tombstoneSchema, resourceSchema]);
 
 export interface PrincipalContext {
   user: TenantUser | undefined;
@@ -60,15 +54,6 @@ export interface FullResourceState extends ResourceState {
   outbox: OutboxItem[];
 }
 
-export const indexEntrySchema = z.object({
-  resourceId: z.string(),
-  role: roleSchema,
-  through: z.union([z.literal("direct"), principalRefSchema]),
-  kind: kindSchema,
-  displayName: z.string(),
-});
-export type IndexEntry = z.infer<typeof indexEntrySchema>;
-
 /** What one resource transaction writes. Every change replaces the meta row under its ETag. */
 export interface ResourceChange {
   /** The ETag the meta row was read with, or "new" for a resource that must not exist yet. */
@@ -85,23 +70,31 @@ export interface ResourceChange {
   tombstone?: boolean;
 }
 
-/** The domain's view of storage: every key of the layout lives here and nowhere else. */
+/** The domain's view of the sharing tables; every key comes from `keys.ts`, every record goes through `rowJson.ts`. */
 export class SharingRepository {
+  /** The outbox rows, as the relay reads and clears them (they are written by `commit` and `putGroup`). */
+  readonly outbox: OutboxRows;
+  /** The per-principal index rows, as the relay writes them. */
+  readonly index: PrincipalIndexRows;
+
   constructor(
     readonly rows: RowStore,
     readonly tables: TableNames,
-  ) {}
+  ) {
+    this.outbox = new OutboxRows(rows, tables);
+    this.index = new PrincipalIndexRows(rows, tables);
+  }
 
   // Environments
 
   async getEnvironment(envId: string): Promise<Environment | undefined> {
     const row = await this.rows.get(this.tables.environments, keys.environmentPk, envId);
-    return row ? decode(environmentSchema, row) : undefined;
+    return row ? decodeRow(environmentSchema, row) : undefined;
   }
 
   async putEnvironment(env: Environment): Promise<void> {
     await this.rows.transact(this.tables.environments, keys.environmentPk, [
-      { op: "upsert", rk: env.envId, fields: encode(env) },
+      { op: "upsert", rk: env.envId, fields: encodeRow(env) },
     ]);
   }
 
@@ -111,7 +104,7 @@ export class SharingRepository {
       const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], {
         continuation,
       });
-      for (const row of page.rows) yield decode(environmentSchema, row);
+      for (const row of page.rows) yield decodeRow(environmentSchema, row);
       continuation = page.continuation;
     } while (continuation);
   }
@@ -124,13 +117,13 @@ export class SharingRepository {
       keys.principalPk({ type: "user", id: userId }),
       keys.profileRk,
     );
-    return row ? decode(tenantUserSchema, row) : undefined;
+    return row ? decodeRow(tenantUserSchema, row) : undefined;
   }
 
   async putUser(user: TenantUser): Promise<void> {
     const previous = await this.getUser(user.userId);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: user.userId }), [
-      { op: "upsert", rk: keys.profileRk, fields: encode(user) },
+      { op: "upsert", rk: keys.profileRk, fields: encodeRow(user) },
     ]);
     // The search rows are an index of the profile: written after it, stale ones removed, all idempotent.
     const wanted = [
@@ -158,16 +151,16 @@ export class SharingRepository {
       keys.principalPk({ type: "user", id: userId }),
       keys.memberRk(envId),
     );
-    return row ? decode(membershipSchema, row) : undefined;
+    return row ? decodeRow(membershipSchema, row) : undefined;
   }
 
   /** Writes the environment's member list first and the user's own row second; both are idempotent upserts. */
   async putMembership(m: Membership): Promise<void> {
     await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [
-      { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encode(m) },
+      { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encodeRow(m) },
     ]);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: m.userId }), [
-      { op: "upsert", rk: keys.memberRk(m.envId), fields: encode(m) },
+      { op: "upsert", rk: keys.memberRk(m.envId), fields: encodeRow(m) },
     ]);
   }
 
@@ -175,7 +168,7 @@ export class SharingRepository {
     const rows = await queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [
       { prefix: keys.envMemberPrefix },
     ]);
-    return rows.map((r) => decode(membershipSchema, r));
+    return rows.map((r) => decodeRow(membershipSchema, r));
   }
 
   /** One request: the user's profile, membership of the environment and the groups and lists they are in. */
@@ -187,9 +180,9 @@ export class SharingRepository {
     ]);
     const ctx: PrincipalContext = { user: undefined, membership: undefined, memberOf: [] };
     for (const row of rows) {
-      if (row.rk === keys.profileRk) ctx.user = decode(tenantUserSchema, row);
-      else if (row.rk === keys.memberRk(envId)) ctx.membership = decode(membershipSchema, row);
-      else ctx.memberOf.push(decode(principalRefSchema, row));
+      if (row.rk === keys.profileRk) ctx.user = decodeRow(tenantUserSchema, row);
+      else if (row.rk === keys.memberRk(envId)) ctx.membership = decodeRow(membershipSchema, row);
+      else ctx.memberOf.push(decodeRow(principalRefSchema, row));
     }
     return ctx;
   }
@@ -197,7 +190,7 @@ export class SharingRepository {
   async setMemberOf(envId: string, userId: string, group: PrincipalRef, present: boolean): Promise<void> {
     const pk = keys.principalPk({ type: "user", id: userId });
     const rk = keys.memberOfRk(envId, group);
-    if (present) await this.rows.transact(this.tables.principals, pk, [{ op: "upsert", rk, fields: encode(group) }]);
+    if (present) await this.rows.transact(this.tables.principals, pk, [{ op: "upsert", rk, fields: encodeRow(group) }]);
     else await this.rows.delete(this.tables.principals, pk, rk);
   }
 
@@ -205,7 +198,7 @@ export class SharingRepository {
 
   async getGroup(envId: string, groupId: string): Promise<{ group: Group; etag: string } | undefined> {
     const row = await this.rows.get(this.tables.directory, keys.directoryPk(envId), keys.groupRk(groupId));
-    return row && row.etag ? { group: decode(groupSchema, row), etag: row.etag } : undefined;
+    return row && row.etag ? { group: decodeRow(groupSchema, row), etag: row.etag } : undefined;
   }
 
   /** Writes the group, its search row and the outbox item that brings members' rows in line, in one transaction. */
@@ -216,10 +209,10 @@ export class SharingRepository {
   ): Promise<void> {
     const ops: WriteOp[] = [
       previous
-        ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encode(group), etag: previous.etag }
-        : { op: "insert", rk: keys.groupRk(group.groupId), fields: encode(group) },
+        ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encodeRow(group), etag: previous.etag }
+        : { op: "insert", rk: keys.groupRk(group.groupId), fields: encodeRow(group) },
       { op: "upsert", rk: keys.searchRk("group", group.displayName, group.groupId), fields: { id: group.groupId } },
-      { op: "upsert", rk: keys.outboxRk(outbox.id), fields: encode(outbox) },
+      { op: "upsert", rk: keys.outboxRk(outbox.id), fields: encodeRow(outbox) },
     ];
     const staleSearch = previous ? keys.searchRk("group", previous.group.displayName, group.groupId) : undefined;
     if (staleSearch && staleSearch !== ops[1]!.rk) ops.push({ op: "delete", rk: staleSearch });
@@ -280,9 +273,9 @@ export class SharingRepository {
     const recordings: Recording[] = [];
     const outbox: OutboxItem[] = [];
     for (const row of rows) {
-      if (row.rk.startsWith(keys.invitationPrefix)) invitations.push(decode(invitationSchema, row));
-      else if (row.rk.startsWith(keys.recordingPrefix)) recordings.push(decode(recordingSchema, row));
-      else if (row.rk.startsWith(keys.outboxPrefix)) outbox.push(decode(outboxItemSchema, row));
+      if (row.rk.startsWith(keys.invitationPrefix)) invitations.push(decodeRow(invitationSchema, row));
+      else if (row.rk.startsWith(keys.recordingPrefix)) recordings.push(decodeRow(recordingSchema, row));
+      else if (row.rk.startsWith(keys.outboxPrefix)) outbox.push(decodeRow(outboxItemSchema, row));
     }
     return { ...assembled.state, invitations, recordings, outbox };
   }
@@ -294,18 +287,17 @@ export class SharingRepository {
   ): Promise<{ resource?: Resource; tombstone: boolean; etag?: string } | undefined> {
     const row = await this.rows.get(this.tables.resources, keys.resourcePk(envId, resourceId), keys.metaRk);
     if (!row) return undefined;
-    const json: unknown = JSON.parse(String(row.fields.json));
-    if (tombstoneSchema.safeParse(json).success) return { tombstone: true, ...(row.etag ? { etag: row.etag } : {}) };
-    return { resource: decode(resourceSchema, row), tombstone: false, ...(row.etag ? { etag: row.etag } : {}) };
+    const meta = decodeRow(metaSchema, row);
+    if ("deleted" in meta) return { tombstone: true, ...(row.etag ? { etag: row.etag } : {}) };
+    return { resource: meta, tombstone: false, ...(row.etag ? { etag: row.etag } : {}) };
   }
 
   private assemble(rows: Row[]): { state: ResourceState } | undefined {
     const meta = rows.find((r) => r.rk === keys.metaRk);
     if (!meta || !meta.etag) return undefined;
-    const json: unknown = JSON.parse(String(meta.fields.json));
-    if (tombstoneSchema.safeParse(json).success) return undefined;
-    const resource = decode(resourceSchema, meta);
-    const grants = rows.filter((r) => r.rk.startsWith(keys.grantPrefix)).map((r) => decode(grantSchema, r));
+    const resource = decodeRow(metaSchema, meta);
+    if ("deleted" in resource) return undefined;
+    const grants = rows.filter((r) => r.rk.startsWith(keys.grantPrefix)).map((r) => decodeRow(grantSchema, r));
     return { state: { resource, etag: meta.etag, grants } };
   }
 
@@ -316,7 +308,9 @@ export class SharingRepository {
    */
   async commit(change: ResourceChange): Promise<void> {
     const r = change.resource;
-    const metaFields = change.tombstone ? encode({ deleted: true, deletedAt: r.updatedAt, kind: r.kind }) : encode(r);
+    const metaFields = change.tombstone
+      ? encodeRow({ deleted: true, deletedAt: r.updatedAt, kind: r.kind })
+      : encodeRow(r);
     const ops: WriteOp[] = [
       change.etag === "new"
         ? { op: "insert", rk: keys.metaRk, fields: metaFields }
@@ -326,17 +320,21 @@ export class SharingRepository {
       ops.push({
         op: "upsert",
         rk: keys.grantRk({ type: g.principalType, id: g.principalId }, g.role),
-        fields: encode(g),
+        fields: encodeRow(g),
       });
     for (const g of change.deleteGrants ?? []) ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
     for (const i of change.putInvitations ?? [])
-      ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encode(i) });
+      ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encodeRow(i) });
     for (const rec of change.putRecordings ?? [])
-      ops.push({ op: "upsert", rk: keys.recordingRk(rec.recordingId), fields: encode(rec) });
+      ops.push({ op: "upsert", rk: keys.recordingRk(rec.recordingId), fields: encodeRow(rec) });
     for (const id of change.deleteRecordings ?? []) ops.push({ op: "delete", rk: keys.recordingRk(id) });
     for (const c of change.changes ?? [])
-      ops.push({ op: "upsert", rk: keys.changePrefix + newestFirstKey(new Date(c.at), c.changeId), fields: encode(c) });
-    for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encode(o) });
+      ops.push({
+        op: "upsert",
+        rk: keys.changePrefix + newestFirstKey(new Date(c.at), c.changeId),
+        fields: encodeRow(c),
+      });
+    for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) });
     if (ops.length > 100) throw invalid("this request changes too many rows at once; split it into smaller requests");
     await this.rows.transact(this.tables.resources, keys.resourcePk(r.envId, r.resourceId), ops);
   }
@@ -351,13 +349,13 @@ export class SharingRepository {
       keys.resourcePk(envId, resourceId),
       keys.invitationRk(invitationId),
     );
-    return row && row.etag ? { invitation: decode(invitationSchema, row), etag: row.etag } : undefined;
+    return row && row.etag ? { invitation: decodeRow(invitationSchema, row), etag: row.etag } : undefined;
   }
 
   /** Updates one invitation under its own ETag (mailer and accept don't need the resource's lock). */
   async replaceInvitation(envId: string, resourceId: string, invitation: Invitation, etag: string): Promise<void> {
     await this.rows.transact(this.tables.resources, keys.resourcePk(envId, resourceId), [
-      { op: "replace", rk: keys.invitationRk(invitation.invitationId), fields: encode(invitation), etag },
+      { op: "replace", rk: keys.invitationRk(invitation.invitationId), fields: encodeRow(invitation), etag },
     ]);
   }
 
@@ -368,7 +366,7 @@ export class SharingRepository {
       [{ prefix: keys.changePrefix }],
       { continuation, pageSize },
     );
-    return { items: page.rows.map((r) => decode(changeEntrySchema, r)), continuation: page.continuation };
+    return { items: page.rows.map((r) => decodeRow(changeEntrySchema, r)), continuation: page.continuation };
   }
 
   /** Removes every row of a deleted resource's partition but its outbox, the meta tombstone last. */
@@ -387,75 +385,7 @@ export class SharingRepository {
     await this.rows.delete(this.tables.resources, pk, keys.metaRk);
   }
 
-  // Outbox
-
-  async outboxItems(table: "resources" | "directory", pk: string): Promise<{ item: OutboxItem; etag: string }[]> {
-    const rows = await queryAll(this.rows, this.tables[table], pk, [{ prefix: keys.outboxPrefix }]);
-    return rows.map((r) => ({ item: decode(outboxItemSchema, r), etag: r.etag ?? "*" }));
-  }
-
-  /** Deletes applied outbox rows in one transaction (per 100); rows another relay already removed are skipped. */
-  async deleteOutboxItems(table: "resources" | "directory", pk: string, ids: readonly string[]): Promise<void> {
-    for (let n = 0; n < ids.length; n += 100) {
-      const chunk = ids.slice(n, n + 100);
-      try {
-        await this.rows.transact(
-          this.tables[table],
-          pk,
-          chunk.map((id): WriteOp => ({ op: "delete", rk: keys.outboxRk(id) })),
-        );
-      } catch (e) {
-        // A batch fails whole when one row is gone (the sweeper and a relay met): delete one by one.
-        if (!(e instanceof ConcurrencyError)) throw e;
-        for (const id of chunk) await this.rows.delete(this.tables[table], pk, keys.outboxRk(id));
-      }
-    }
-  }
-
-  /** Partitions with outbox rows left behind by a crash, across the resources and directory tables. */
-  async *pendingOutboxPartitions(): AsyncIterable<{ table: "resources" | "directory"; pk: string }> {
-    for (const table of ["resources", "directory"] as const) {
-      const seen = new Set<string>();
-      for await (const page of this.rows.scanPages(this.tables[table], keys.outboxPrefix)) {
-        for (const row of page) {
-          if (seen.has(row.pk)) continue;
-          seen.add(row.pk);
-          yield { table, pk: row.pk };
-        }
-      }
-    }
-  }
-
-  async putDirectoryOutbox(envId: string, item: OutboxItem): Promise<void> {
-    await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [
-      { op: "upsert", rk: keys.outboxRk(item.id), fields: encode(item) },
-    ]);
-  }
-
-  // The per-principal index
-
-  async indexRowsFor(principal: PrincipalRef, envId: string, resourceId: string): Promise<Row[]> {
-    return queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
-      { prefix: keys.indexResourcePrefix(envId, resourceId) },
-    ]);
-  }
-
-  /** Brings one principal's index rows for one resource to exactly `wanted`, in one transaction. */
-  async setIndexRows(principal: PrincipalRef, envId: string, resourceId: string, wanted: IndexEntry[]): Promise<void> {
-    const existing = await this.indexRowsFor(principal, envId, resourceId);
-    const wantedRows = new Map(
-      wanted.map((w) => [keys.indexRk(envId, resourceId, w.role, throughKey(w.through)), encode(w)] as const),
-    );
-    const ops: WriteOp[] = [];
-    for (const [rk, fields] of wantedRows) {
-      const current = existing.find((e) => e.rk === rk);
-      if (!current || current.fields.json !== fields.json) ops.push({ op: "upsert", rk, fields });
-    }
-    for (const e of existing) if (!wantedRows.has(e.rk)) ops.push({ op: "delete", rk: e.rk });
-    for (let i = 0; i < ops.length; i += 100) {
-      await this.rows.transact(this.tables.principals, keys.principalPk(principal), ops.slice(i, i + 100));
-    }
-  }
+  // The per-principal index, as the listing reads it (the relay writes it through `index`)
 
   /** One partition query (plus pages): the principal's membership row and its index of resources. */
   async principalIndexPage(envId: string, principal: PrincipalRef, continuation: string | undefined) {
@@ -470,25 +400,17 @@ export class SharingRepository {
     let membership: Membership | undefined;
     const entries: IndexEntry[] = [];
     for (const row of page.rows) {
-      if (row.rk === keys.memberRk(envId)) membership = decode(membershipSchema, row);
-      else entries.push(decode(indexEntrySchema, row));
+      if (row.rk === keys.memberRk(envId)) membership = decodeRow(membershipSchema, row);
+      else entries.push(decodeRow(indexEntrySchema, row));
     }
     return { membership, entries, continuation: page.continuation };
-  }
-
-  /** The distinct resources in a group's (or list's) index, for bringing a new member's rows in line. */
-  async resourcesInIndex(envId: string, principal: PrincipalRef): Promise<string[]> {
-    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
-      { prefix: keys.indexPrefix(envId) },
-    ]);
-    return [...new Set(rows.map((r) => decode(indexEntrySchema, r).resourceId))];
   }
 
   // The environment's catalog of resources and its change log
 
   async putCatalog(resource: Resource): Promise<void> {
     await this.rows.transact(this.tables.directory, keys.directoryPk(resource.envId), [
-      { op: "upsert", rk: keys.catalogRk(resource.resourceId), fields: encode(resource) },
+      { op: "upsert", rk: keys.catalogRk(resource.resourceId), fields: encodeRow(resource) },
     ]);
   }
 
@@ -503,18 +425,18 @@ export class SharingRepository {
       [{ prefix: keys.catalogPrefix }],
       { continuation, pageSize },
     );
-    return { resources: page.rows.map((r) => decode(resourceSchema, r)), continuation: page.continuation };
+    return { resources: page.rows.map((r) => decodeRow(resourceSchema, r)), continuation: page.continuation };
   }
 
   async putEnvironmentChange(envId: string, entry: ChangeEntry): Promise<void> {
     await this.rows.transact(this.tables.changes, envId, [
-      { op: "upsert", rk: newestFirstKey(new Date(entry.at), entry.changeId), fields: encode(entry) },
+      { op: "upsert", rk: newestFirstKey(new Date(entry.at), entry.changeId), fields: encodeRow(entry) },
     ]);
   }
 
   async environmentChanges(envId: string, continuation: string | undefined, pageSize: number) {
     const page = await this.rows.queryPage(this.tables.changes, envId, [{ all: true }], { continuation, pageSize });
-    return { items: page.rows.map((r) => decode(changeEntrySchema, r)), continuation: page.continuation };
+    return { items: page.rows.map((r) => decodeRow(changeEntrySchema, r)), continuation: page.continuation };
   }
 
   /** Every search key starts from lower-cased text; exported for tests of the layout. */

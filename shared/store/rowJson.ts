@@ -3,8 +3,9 @@ import { ConcurrencyError } from "../errors.js";
 import type { Row, RowStore, WriteOp } from "../ports/rows.js";
 
 /**
- * Rows of the lifecycle tables (copies, reassignments, audits) hold one record as a `json` field,
- * as the repository's rows do, and are parsed back with their schema so a bad row never passes as data.
+ * The one row codec of every table: a row holds one record as JSON in its `json` field, and is parsed
+ * back with the record's schema so a bad row never passes as data. Only this module knows the field's
+ * name; stored rows must keep it, or existing data stops reading.
  */
 export function encodeRow(value: unknown): Row["fields"] {
   return { json: JSON.stringify(value) };
@@ -16,6 +17,16 @@ export function decodeRow<T>(schema: z.ZodType<T>, row: Row): T {
   const parsed = schema.safeParse(JSON.parse(json));
   if (!parsed.success) throw new Error(`row ${row.pk}/${row.rk} does not match its schema: ${parsed.error.message}`);
   return parsed.data;
+}
+
+/** True when two encoded rows hold the same record, byte for byte (a write can then be skipped or recognised). */
+export function sameRecord(a: Row["fields"], b: Row["fields"]): boolean {
+  return a.json === b.json;
+}
+
+/** How many characters a value takes once encoded, to keep records that grow under `maxJsonChars`. */
+export function encodedLength(value: unknown): number {
+  return JSON.stringify(value).length;
 }
 
 /**
@@ -40,7 +51,7 @@ export async function writeOneRow(
   const etag = etags.get(op.rk);
   if (etag !== undefined) return etag;
   const row = await rows.get(table, pk, op.rk);
-  if (!row?.etag || row.fields.json !== op.fields.json)
+  if (!row?.etag || !sameRecord(row.fields, op.fields))
     throw new ConcurrencyError(`row ${pk}/${op.rk} was written by someone else right after this write`);
   return row.etag;
 }

@@ -1,7 +1,8 @@
 import type { EmailJob } from "../model/emailJobs.js";
 import type { TenantUser } from "../model/records.js";
 import { renderAuditReportEmail } from "../emails/auditReport.js";
-import { auditRules, AuditsRepository, severities } from "../store/auditsRepository.js";
+import { auditRules, severities } from "../model/audits.js";
+import { AuditsRepository } from "../store/auditsRepository.js";
 import { ruleTitles, severityOf } from "./audits.js";
 import { emailOperationId, type MailerDeps, type Prepared } from "./mailer.js";
 

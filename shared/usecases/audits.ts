@@ -5,15 +5,14 @@ import { isEnvironmentAdmin } from "../rules/decide.js";
 import { ownershipRoles } from "../rules/matrix.js";
 import {
   auditRules,
-  AuditsRepository,
-  chunkFindings,
   severities,
   type AuditRule,
   type AuditRun,
   type AuditStats,
   type Finding,
   type Severity,
-} from "../store/auditsRepository.js";
+} from "../model/audits.js";
+import { AuditsRepository, chunkFindings } from "../store/auditsRepository.js";
 import type { ResourceState } from "../store/repository.js";
 import { isAppAdmin, isAppAuditor, type Capabilities, type Caller } from "./capabilities.js";
 import { forEachLimit } from "./reassign.js";

@@ -1,13 +1,26 @@
 import { randomBytes } from "node:crypto";
 import type { EmailQueue } from "../ports/queue.js";
+import type { AuditsRepository } from "../store/auditsRepository.js";
+import type { CopiesRepository } from "../store/copiesRepository.js";
+import type { EmailRecords } from "../store/emailRecords.js";
+import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
 import type { SharingRepository } from "../store/repository.js";
 
 /**
  * Everything the use cases need from the outside world. Each use case asks for the part it uses
- * (`Pick<Capabilities, ...>`); `shared/main.ts` is the one place that builds the real ones.
+ * (`Pick<Capabilities, ...>`); `shared/main.ts` is the one place that builds the real ones, the
+ * stores among them with `openStores`.
  */
 export interface Capabilities {
   repo: SharingRepository;
+  /** Audit runs, their finding chunks and the index of audits not finished yet (the Audits table). */
+  audits: AuditsRepository;
+  /** Copies of cloud flows sent to recipients (the Copies table). */
+  copies: CopiesRepository;
+  /** Reassignment jobs and what each run did to each resource (the Reassignments table). */
+  reassignments: ReassignmentsRepository;
+  /** The mailer's record of each email, which makes a duplicate job send nothing. */
+  emailRecords: EmailRecords;
   emailQueue: EmailQueue;
   clock: () => Date;
   /** Unique ids that sort by creation time. */

@@ -1,13 +1,13 @@
 import { invalid, notFound, ruleViolation, forbidden, conflict, type FieldError } from "../errors.js";
 import type { ChangeEntry, Resource } from "../model/records.js";
 import type { EmailJob } from "../model/emailJobs.js";
-import { CopiesRepository, type FlowCopy } from "../store/copiesRepository.js";
+import type { FlowCopy } from "../model/copies.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";
 import { getResource, type ResourceView } from "./resources.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "copies" | "emailQueue" | "log" | "newId" | "clock">;
 
 export interface SendCopyRequest {
   recipientIds: string[];
@@ -74,8 +74,7 @@ export async function sendCopy(
     connectors: [...new Set((source.connections ?? []).filter((c) => c.usage === "embedded").map((c) => c.connector))],
     createdAt: now,
   }));
-  const store = new CopiesRepository(deps.repo);
-  await Promise.all(copies.map((c) => store.insert(c)));
+  await Promise.all(copies.map((c) => deps.copies.insert(c)));
 
   const entries: ChangeEntry[] = copies.map((c) =>
     changeEntry(deps, {
@@ -121,7 +120,7 @@ async function requireRecipients(deps: Deps, unique: string[], asSent: string[])
 
 /** Only the recipient may see a copy; to anyone else it doesn't exist (404), the sender included. */
 async function copyForRecipient(deps: Deps, caller: Caller, copyId: string): Promise<{ copy: FlowCopy; etag: string }> {
-  const found = await new CopiesRepository(deps.repo).get(copyId);
+  const found = await deps.copies.get(copyId);
   if (!found || found.copy.recipientId !== caller.principalId) throw notFound(`copy ${copyId} was not found`);
   return found;
 }
@@ -219,10 +218,7 @@ export async function instantiateCopy(
   if (!copy.instantiatedResourceId) {
     const now = deps.clock().toISOString();
     // Only a record for the recipient's view; the flow's fromCopyId is what counts, so losing this race is harmless.
-    await new CopiesRepository(deps.repo).replace(
-      { ...copy, instantiatedResourceId: resourceId, instantiatedAt: now },
-      found.etag,
-    );
+    await deps.copies.replace({ ...copy, instantiatedResourceId: resourceId, instantiatedAt: now }, found.etag);
   }
   return { created, view: await getResource(deps, caller, envId, resourceId) };
 }

@@ -1,7 +1,7 @@
 import { ConcurrencyError, conflict } from "../errors.js";
 import type { ChangeEntry, Resource } from "../model/records.js";
 import { keys } from "../store/keys.js";
-import type { OutboxItem, OutboxItemInput } from "../store/outbox.js";
+import type { OutboxItem, OutboxItemInput } from "../model/outbox.js";
 import type { ResourceChange } from "../store/repository.js";
 import type { Capabilities } from "./capabilities.js";
 import { relayNow } from "./relay.js";

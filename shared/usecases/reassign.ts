@@ -3,12 +3,8 @@ import { ConcurrencyError, conflict, forbidden, invalid, notFound, ruleViolation
 import type { Grant, Resource } from "../model/records.js";
 import { isEnvironmentAdmin } from "../rules/decide.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
-import {
-  ReassignmentsRepository,
-  type ConnectionToFix,
-  type ReassignmentItem,
-  type ReassignmentJob,
-} from "../store/reassignmentsRepository.js";
+import type { ConnectionToFix, ReassignmentItem, ReassignmentJob } from "../model/reassignments.js";
+import { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 

@@ -1,6 +1,7 @@
 import { keys } from "../store/keys.js";
-import type { IndexEntry, ResourceState } from "../store/repository.js";
-import type { OutboxItem } from "../store/outbox.js";
+import type { OutboxItem } from "../model/outbox.js";
+import type { IndexEntry } from "../model/records.js";
+import type { ResourceState } from "../store/repository.js";
 import type { PrincipalRef } from "../model/records.js";
 import type { Capabilities } from "./capabilities.js";
 
@@ -19,7 +20,7 @@ export async function relayPartition(
   pk: string,
   only?: ReadonlySet<string>,
 ): Promise<void> {
-  const items = (await deps.repo.outboxItems(table, pk)).filter((i) => !only || only.has(i.item.id));
+  const items = (await deps.repo.outbox.items(table, pk)).filter((i) => !only || only.has(i.item.id));
   if (items.length === 0) return;
   items.sort((a, b) => (a.item.id < b.item.id ? -1 : 1));
   const states = new Map<string, Promise<ResourceState | undefined>>();
@@ -38,7 +39,7 @@ export async function relayPartition(
   }
   // Removed together once all are applied; if anything failed, nothing is removed and the sweeper
   // applies them all again, which idempotent items allow.
-  await deps.repo.deleteOutboxItems(
+  await deps.repo.outbox.delete(
     table,
     pk,
     items.map((i) => i.item.id),
@@ -64,7 +65,7 @@ export async function relayNow(
 /** The sweeper: relays every partition with outbox items left behind. Returns how many it relayed. */
 export async function sweepOutbox(deps: Deps): Promise<number> {
   let count = 0;
-  for await (const p of deps.repo.pendingOutboxPartitions()) {
+  for await (const p of deps.repo.outbox.pendingPartitions()) {
     await relayPartition(deps, p.table, p.pk);
     count++;
   }
@@ -121,7 +122,7 @@ async function applyItem(
       return;
     }
     case "groupSync": {
-      const resources = await deps.repo.resourcesInIndex(item.envId, item.group);
+      const resources = await deps.repo.index.resources(item.envId, item.group);
       for (const userId of item.added) await deps.repo.setMemberOf(item.envId, userId, item.group, true);
       for (const userId of item.removed) await deps.repo.setMemberOf(item.envId, userId, item.group, false);
       for (const resourceId of resources) {
@@ -177,13 +178,13 @@ async function reconcilePrincipal(
         wanted.push(entry(g.role, { type: g.principalType, id: g.principalId }));
       }
     }
-    await deps.repo.setIndexRows(principal, envId, resourceId, wanted);
+    await deps.repo.index.set(principal, envId, resourceId, wanted);
     return;
   }
   const own = grants
     .filter((g) => g.principalType === principal.type && g.principalId === principal.id)
     .map((g) => entry(g.role, "direct"));
-  await deps.repo.setIndexRows(principal, envId, resourceId, own);
+  await deps.repo.index.set(principal, envId, resourceId, own);
   const group = await deps.repo.getGroup(envId, principal.id);
   for (const memberId of group?.group.memberIds ?? []) {
     await reconcilePrincipal(deps, envId, resourceId, state, { type: "user", id: memberId });

@@ -3,7 +3,7 @@ import { conflict, forbidden, invalid, notFound } from "../errors.js";
 import type { Connection, Resource } from "../model/records.js";
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
-import type { IndexEntry } from "../store/repository.js";
+import type { IndexEntry } from "../model/records.js";
 import { factsOf, requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials } from "./connections.js";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { RowStore } from "../../shared/ports/rows.js";
 import { tableNames } from "../../shared/store/keys.js";
-import { SharingRepository } from "../../shared/store/repository.js";
+import { openStores } from "../../shared/store/stores.js";
 import { check, effectiveAccess } from "../../shared/usecases/access.js";
 import { sortableId, type Caller, type Capabilities } from "../../shared/usecases/capabilities.js";
 import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
@@ -75,7 +75,7 @@ describe.each(backends())("repository on $name", (backend) => {
     let failEmail = false;
     const logs: string[] = [];
     const caps: Capabilities = {
-      repo: new SharingRepository(store, tableNames(prefix)),
+      ...openStores(store, tableNames(prefix)),
       emailQueue: {
         send: async (job) => {
           if (failEmail) {

@@ -4,7 +4,7 @@ import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueu
 import { emailQueueName, type EmailJob } from "../../shared/model/emailJobs.js";
 import type { EmailQueue } from "../../shared/ports/queue.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
-import { SharingRepository } from "../../shared/store/repository.js";
+import { openStores } from "../../shared/store/stores.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
 import { emailOperationId } from "../../shared/usecases/mailer.js";
 import { share } from "../../shared/usecases/sharing.js";
@@ -35,7 +35,7 @@ const tables = () => tableNames(stack.settings.TABLE_PREFIX ?? "sharing");
 function dyingProcess(emailQueue: EmailQueue): { caps: Capabilities; logs: string[] } {
   const logs: string[] = [];
   const caps: Capabilities = {
-    repo: new SharingRepository(new AzureRowStore({ connectionString: stack.storageConnectionString }), tables()),
+    ...openStores(new AzureRowStore({ connectionString: stack.storageConnectionString }), tables()),
     emailQueue,
     clock: () => new Date(),
     newId: () => sortableId(),
@@ -46,7 +46,9 @@ function dyingProcess(emailQueue: EmailQueue): { caps: Capabilities; logs: strin
 }
 
 const emailItems = async (caps: Capabilities, envId: string, resourceId: string) =>
-  (await caps.repo.outboxItems("resources", keys.resourcePk(envId, resourceId))).filter((o) => o.item.type === "email");
+  (await caps.repo.outbox.items("resources", keys.resourcePk(envId, resourceId))).filter(
+    (o) => o.item.type === "email",
+  );
 
 async function invitationJobOf(
   caps: Capabilities,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import type { WriteOp } from "../../shared/ports/rows.js";
 import { tableNames } from "../../shared/store/keys.js";
-import { SharingRepository } from "../../shared/store/repository.js";
+import { openStores } from "../../shared/store/stores.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
 import { reassign } from "../../shared/usecases/reassign.js";
 import { startStack, type Stack } from "../support/stack.js";
@@ -200,7 +200,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     // The same use case against the host's own storage, with a crash injected after 15 resources.
     const store = new CrashingAzureStore({ connectionString: stack.storageConnectionString });
     const caps: Capabilities = {
-      repo: new SharingRepository(store, tableNames(stack.settings.TABLE_PREFIX ?? "sharing")),
+      ...openStores(store, tableNames(stack.settings.TABLE_PREFIX ?? "sharing")),
       emailQueue: { send: async () => undefined },
       clock: () => new Date(),
       newId: () => sortableId(),

@@ -1,7 +1,7 @@
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import { tableNames } from "../../shared/store/keys.js";
-import { SharingRepository } from "../../shared/store/repository.js";
+import { openStores } from "../../shared/store/stores.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
 
 /** Use-case capabilities on the in-memory store, with the email queue kept in an array. */
@@ -9,7 +9,7 @@ export function memoryCaps(store = new MemoryRowStore()) {
   const sent: EmailJob[] = [];
   const logs: string[] = [];
   const caps: Capabilities = {
-    repo: new SharingRepository(store, tableNames("t")),
+    ...openStores(store, tableNames("t")),
     emailQueue: { send: async (job) => void sent.push(job) },
     clock: () => new Date(),
     newId: () => sortableId(),

@@ -14,7 +14,8 @@ import {
   scheduledAuditId,
 } from "../../shared/usecases/audits.js";
 import { prepareAuditReportEmail } from "../../shared/usecases/auditReportEmail.js";
-import { auditRules, AuditsRepository, chunkFindings, type Finding } from "../../shared/store/auditsRepository.js";
+import { auditRules, type Finding } from "../../shared/model/audits.js";
+import { chunkFindings } from "../../shared/store/auditsRepository.js";
 import type { MailerDeps } from "../../shared/usecases/mailer.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import type { SecurityRole, TenantUser } from "../../shared/model/records.js";
@@ -454,7 +455,7 @@ describe("compliance audits", () => {
     // Users v0, v500, v1000, v1500 are disabled; each appears in 50 grants.
     expect(report.stats.byRule.disabledUserGrant).toBe(4 * 50);
     expect(lines.filter((l) => /page\(s\)/.test(l))).toHaveLength(5);
-    const runs = new AuditsRepository(c.repo);
+    const runs = c.audits;
     expect((await runs.getRun("e1", auditId))?.run.top).toHaveLength(20);
   });
 });

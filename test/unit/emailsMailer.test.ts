@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import { EmailSendError, type EmailSender, type OutgoingEmail } from "../../shared/ports/email.js";
 import { verifyInvitationToken } from "../../shared/invitations/token.js";
-import { EmailRecords } from "../../shared/store/emailRecords.js";
 import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
 import { claimTtlMs, emailOperationId, handleEmailMessage, type MailerDeps } from "../../shared/usecases/mailer.js";
 import { putResource } from "../../shared/usecases/resources.js";
@@ -278,10 +277,7 @@ describe("the mailer", () => {
     const w = await world();
     const job = invitationJob(await w.shareWith("viewer"));
     await handleEmailMessage(w.deps, job, first);
-    const record = await new EmailRecords(w.c.repo).get(
-      "e1",
-      emailOperationId(`invitation|${job.invitationId}|${job.nonce}`),
-    );
+    const record = await w.c.emailRecords.get("e1", emailOperationId(`invitation|${job.invitationId}|${job.nonce}`));
     expect(record?.record).toMatchObject({ state: "sent", kind: "invitation", claimedBy: "m1" });
   });
 });

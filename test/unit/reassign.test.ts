@@ -6,7 +6,6 @@ import { putEnvironment, putMembership, putUser } from "../../shared/usecases/di
 import { putResource, principalResources } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { reassign, type ReassignResult } from "../../shared/usecases/reassign.js";
-import { ReassignmentsRepository } from "../../shared/store/reassignmentsRepository.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import type { SecurityRole } from "../../shared/model/records.js";
 
@@ -219,7 +218,7 @@ describe("reassigning a leaving user's records", () => {
       reassign(caps, as("admin"), "e1", { fromUserId: "leaver", toUserId: "leaver", dryRun: false }),
     ).rejects.toMatchObject({ code: "invalidInput" });
     expect(await owners(caps, "p1")).toEqual({ ownerId: "leaver", owners: ["leaver"] });
-    expect(await new ReassignmentsRepository(caps.repo).getJob("e1", "leaver", "basic")).toBeUndefined();
+    expect(await caps.reassignments.getJob("e1", "leaver", "basic")).toBeUndefined();
   });
 
   it("is for environment admins and Sharing.Admin apps", async () => {
@@ -264,7 +263,7 @@ describe("reassigning a leaving user's records", () => {
     await expect(reassign(caps, as("admin"), "e1", req, { pageSize: 5, concurrency: 3 })).rejects.toThrow(
       "injected crash",
     );
-    const job = (await new ReassignmentsRepository(caps.repo).getJob("e1", "leaver", "heir"))?.job;
+    const job = (await caps.reassignments.getJob("e1", "leaver", "heir"))?.job;
     expect(job).toMatchObject({ status: "running" });
     expect(job?.leaseUntil).toBeUndefined();
 
@@ -312,7 +311,7 @@ describe("reassigning a leaving user's records", () => {
     expect(last.status).toBe("done");
     expect(last.reassigned).toHaveLength(15);
 
-    const jobs = new ReassignmentsRepository(caps.repo);
+    const jobs = caps.reassignments;
     const got = (await jobs.getJob("e1", "leaver", "heir"))!;
     await jobs.putJob(
       { ...got.job, status: "running", leaseUntil: new Date(Date.now() + 60_000).toISOString(), leaseId: "someone" },

@@ -14,7 +14,8 @@ import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueu
 import { emailQueueName } from "../../shared/model/emailJobs.js";
 import type { RowStore } from "../../shared/ports/rows.js";
 import type { TableNames } from "../../shared/store/keys.js";
-import { SharingRepository, type ResourceChange } from "../../shared/store/repository.js";
+import type { ResourceChange } from "../../shared/store/repository.js";
+import { openStores } from "../../shared/store/stores.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
 import { config, log, root } from "./config.js";
 
@@ -22,7 +23,8 @@ import { config, log, root } from "./config.js";
 export const commitProbe: { onCommitted: (() => void) | undefined } = { onCommitted: undefined };
 
 export function capabilities(store: RowStore, tables: TableNames, connectionString: string): Capabilities {
-  const repo = new SharingRepository(store, tables);
+  const stores = openStores(store, tables);
+  const repo = stores.repo;
   const commit = repo.commit.bind(repo);
   repo.commit = async (change: ResourceChange) => {
     const etag = await commit(change);
@@ -30,7 +32,7 @@ export function capabilities(store: RowStore, tables: TableNames, connectionStri
     return etag;
   };
   return {
-    repo,
+    ...stores,
     emailQueue: new StorageEmailQueue({ connectionString }, `${emailQueueName}-bench`),
     clock: () => new Date(),
     newId: () => sortableId(),

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { emailJobSchema } from "../model/emailJobs.js";
-import { changeEntrySchema, idSchema, principalRefSchema } from "../model/records.js";
+import { emailJobSchema } from "./emailJobs.js";
+import { changeEntrySchema, idSchema, principalRefSchema } from "./records.js";
 
 /**
  * Side effects that must follow a change but live in other partitions. They are written in the
