@@ -6,7 +6,7 @@ import type { EmailQueue } from "../../shared/ports/queue.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
 import { SharingRepository } from "../../shared/store/repository.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
-import { emailOperationId } from "../../shared/usecases/mailer.js";
+import { emailOperationId } from "../../shared/usecases/email/handler.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { mailTo, waitForMail } from "../support/mail.js";

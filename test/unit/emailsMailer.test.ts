@@ -4,7 +4,9 @@ import { EmailSendError, type EmailSender, type OutgoingEmail } from "../../shar
 import { verifyInvitationToken } from "../../shared/invitations/token.js";
 import { EmailRecords } from "../../shared/store/emailRecords.js";
 import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
-import { claimTtlMs, emailOperationId, handleEmailMessage, type MailerDeps } from "../../shared/usecases/mailer.js";
+import { claimTtlMs } from "../../shared/usecases/email/delivery.js";
+import { emailOperationId, type MailerDeps } from "../../shared/usecases/email/handler.js";
+import { handleEmailMessage } from "../../shared/usecases/email/mailer.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { resendInvitation } from "../../shared/usecases/invitations.js";
 import { revoke, share } from "../../shared/usecases/sharing.js";
