@@ -1,7 +1,7 @@
 import { app } from "@azure/functions";
 import { invitationSettings } from "../shared/invitations/links.js";
 import { getServices } from "../shared/main.js";
-import { emailQueueName } from "../shared/model/emailJobs.js";
+import { emailQueueName } from "../shared/appContract.js";
 import { handleEmailMessage } from "../shared/usecases/email/mailer.js";
 
 /**

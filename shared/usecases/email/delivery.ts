@@ -3,6 +3,7 @@
  * row, the send through the `EmailSender` port, and the sent or failed record (see the control flow
  * at the top of `mailer.ts`).
  */
+import { appContract } from "../../appContract.js";
 import { EmailSendError } from "../../ports/email.js";
 import { EmailRecords, type EmailRecord } from "../../store/emailRecords.js";
 import type { MailerDeps, Prepared } from "./handler.js";
@@ -16,7 +17,7 @@ export interface Delivery {
 }
 
 /** host.json `extensions.queues.maxDequeueCount`: the dequeue after which the host moves a failing message to the poison queue. */
-export const maxDequeueCount = 5;
+export const maxDequeueCount: number = appContract.maxDequeueCount;
 
 /**
  * How long a `sending` claim keeps other queue messages for the same email away. Longer than one
