@@ -1,11 +1,11 @@
 import { app } from "@azure/functions";
 import { invitationSettings } from "../shared/invitations/links.js";
 import { getServices } from "../shared/main.js";
-import { emailQueueName } from "../shared/model/emailJobs.js";
-import { handleEmailMessage } from "../shared/usecases/mailer.js";
+import { emailQueueName } from "../shared/appContract.js";
+import { handleEmailMessage } from "../shared/usecases/email/mailer.js";
 
 /**
- * Sends what the outbound email queue asks for, once each (see `shared/usecases/mailer.ts`). A
+ * Sends what the outbound email queue asks for, once each (see `shared/usecases/email/mailer.ts`). A
  * transient failure throws, so the host redelivers; after the fifth dequeue the message goes to
  * `outbound-email-poison` and the invitation reads `failed`.
  */

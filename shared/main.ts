@@ -3,7 +3,7 @@ import { StorageEmailQueue } from "./adapters/queues/storageEmailQueue.js";
 import { createAuthenticator } from "./adapters/http/auth.js";
 import { createAcsEmailSender } from "./adapters/email/acsEmailSender.js";
 import type { EmailSender } from "./ports/email.js";
-import { emailQueueName } from "./model/emailJobs.js";
+import { emailQueueName } from "./appContract.js";
 import { managedIdentity } from "./adapters/identity.js";
 import { parseSettings, storageTarget, type Settings } from "./config.js";
 import { tableNames } from "./store/keys.js";

@@ -1,9 +1,6 @@
 import { z } from "zod";
 import { idSchema, principalRefSchema, roleSchema } from "./records.js";
 
-/** The outbound email queue; the mailer function is triggered by it, `<name>-poison` takes what fails five times. */
-export const emailQueueName = "outbound-email";
-
 /**
  * Messages on the outbound email queue. Each names what to send, never the email itself: the mailer
  * reads the current state, so a revoked grant or a resent invitation is seen at send time.

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
-import { emailQueueName, type EmailJob } from "../../shared/model/emailJobs.js";
+import { emailPoisonQueueName, emailQueueName } from "../../shared/appContract.js";
+import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { EmailQueue } from "../../shared/ports/queue.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
 import { openStores } from "../../shared/store/stores.js";
 import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
-import { emailOperationId } from "../../shared/usecases/mailer.js";
+import { emailOperationId } from "../../shared/usecases/email/handler.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { mailTo, waitForMail } from "../support/mail.js";
@@ -25,7 +26,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const poisonQueue = `${emailQueueName}-poison`;
 const tables = () => tableNames(stack.settings.TABLE_PREFIX ?? "sharing");
 
 /**
@@ -128,7 +128,7 @@ describe("invitations when things fail", () => {
       stack.sink.failNext(503, 20, 0);
       const invitationId = await w.shareWithInvitee("viewer");
       await w.waitForInvitation(invitationId, "failed", 100_000);
-      await eventually(`the job of ${invitationId} in the poison queue`, () => peekTexts(stack, poisonQueue), {
+      await eventually(`the job of ${invitationId} in the poison queue`, () => peekTexts(stack, emailPoisonQueueName), {
         until: (texts) => texts.some((t) => t.includes(invitationId)),
       });
       expect(mailTo(stack, w.invitee.email)).toEqual([]);
@@ -165,9 +165,9 @@ describe("invitations when things fail", () => {
       await w.shareWithInvitee("viewer");
       await waitForMail(stack, w.invitee.email);
       // Delivered while the bad message is still being retried.
-      expect(await peekTexts(stack, poisonQueue)).not.toContain(text);
+      expect(await peekTexts(stack, emailPoisonQueueName)).not.toContain(text);
 
-      await eventually("the bad message in the poison queue", () => peekTexts(stack, poisonQueue), {
+      await eventually("the bad message in the poison queue", () => peekTexts(stack, emailPoisonQueueName), {
         until: (texts) => texts.includes(text),
         timeoutMs: 100_000,
       });

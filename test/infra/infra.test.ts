@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { appContract } from "../../shared/appContract.js";
-import { emailQueueName } from "../../shared/model/emailJobs.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 type Files = Record<string, string>;
@@ -248,7 +247,6 @@ describe("infra/", () => {
     const queues = Object.values(appContract.queues);
     for (const q of sources.flatMap((s) => [...s.matchAll(/queueName: "([^"]+)"/g)].map((m) => m[1])))
       expect(queues.map((x) => x.name)).toContain(q);
-    expect(queues.map((q) => q.name)).toContain(emailQueueName);
     for (const q of queues) {
       expect(q.poisonQueue).toBe(`${q.name}-poison`);
       expect(q.name).toMatch(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/);

@@ -13,10 +13,10 @@ import {
   runAudit,
   scheduledAuditId,
 } from "../../shared/usecases/audits.js";
-import { prepareAuditReportEmail } from "../../shared/usecases/auditReportEmail.js";
+import { prepareAuditReportEmail } from "../../shared/usecases/email/auditReport.js";
 import { auditRules, type Finding } from "../../shared/model/audits.js";
 import { chunkFindings } from "../../shared/store/auditsRepository.js";
-import type { MailerDeps } from "../../shared/usecases/mailer.js";
+import type { MailerDeps } from "../../shared/usecases/email/handler.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import type { SecurityRole, TenantUser } from "../../shared/model/records.js";
 

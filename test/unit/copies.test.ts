@@ -4,8 +4,8 @@ import { putEnvironment, putMembership, putUser } from "../../shared/usecases/di
 import { deleteResource, getResource, putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { getCopy, instantiateCopy, sendCopy } from "../../shared/usecases/copies.js";
-import { prepareCopyEmail } from "../../shared/usecases/copyEmail.js";
-import type { MailerDeps } from "../../shared/usecases/mailer.js";
+import { prepareCopyEmail } from "../../shared/usecases/email/copy.js";
+import type { MailerDeps } from "../../shared/usecases/email/handler.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import type { SecurityRole } from "../../shared/model/records.js";
 

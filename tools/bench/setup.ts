@@ -11,7 +11,7 @@ import type { TableClient } from "@azure/data-tables";
 import { startHost, type LocalHost } from "../host/index.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
-import { emailQueueName } from "../../shared/model/emailJobs.js";
+import { emailQueueName } from "../../shared/appContract.js";
 import type { RowStore } from "../../shared/ports/rows.js";
 import type { TableNames } from "../../shared/store/keys.js";
 import type { ResourceChange } from "../../shared/store/repository.js";

@@ -1,24 +1,17 @@
-import type { EmailJob } from "../model/emailJobs.js";
-import type { TenantUser } from "../model/records.js";
-import { renderAuditReportEmail } from "../emails/auditReport.js";
-import { auditRules, severities } from "../model/audits.js";
-import { AuditsRepository } from "../store/auditsRepository.js";
-import { ruleTitles, severityOf } from "./audits.js";
-import { emailOperationId, type MailerDeps, type Prepared } from "./mailer.js";
+import { renderAuditReportEmail } from "../../emails/auditReport.js";
+import { auditRules, severities } from "../../model/audits.js";
+import { AuditsRepository } from "../../store/auditsRepository.js";
+import { ruleTitles, severityOf } from "../audits.js";
+import { emailOperationId, enabledAdmins, joinUrl, type EmailJobHandler } from "./handler.js";
 
-const join = (base: string, path: string) => `${base.replace(/\/+$/, "")}/${path}`;
 const worstShown = 10;
 
 /**
  * The mailer's handler for `auditReport` jobs: one email to the environment's enabled
  * SystemAdministrators with the finished audit's counts per rule (worst first), its worst findings
- * and the link to the full report. A function declaration (hoisted), so the mailer's table can name
- * it whichever module loads first.
+ * and the link to the full report.
  */
-export async function prepareAuditReportEmail(
-  deps: MailerDeps,
-  job: Extract<EmailJob, { kind: "auditReport" }>,
-): Promise<Prepared> {
+export const prepareAuditReportEmail: EmailJobHandler<"auditReport"> = async (deps, job) => {
   const [env, got, members] = await Promise.all([
     deps.repo.getEnvironment(job.envId),
     new AuditsRepository(deps.repo).getRun(job.envId, job.auditId),
@@ -29,10 +22,7 @@ export async function prepareAuditReportEmail(
   const run = got.run;
   if (run.status !== "done" || !run.startedAt || !run.finishedAt)
     return { skip: `audit ${job.auditId} is ${run.status}, not done` };
-  const adminIds = members.filter((m) => m.securityRoles.includes("SystemAdministrator")).map((m) => m.userId);
-  const admins = (await Promise.all(adminIds.map((id) => deps.repo.getUser(id)))).filter(
-    (u): u is TenantUser => u !== undefined && u.enabled,
-  );
+  const admins = await enabledAdmins(deps, members);
   if (admins.length === 0) {
     deps.log(`audit ${job.auditId}: environment ${job.envId} has no enabled SystemAdministrator to send the report to`);
     return { skip: "the environment has no enabled admin to send the report to" };
@@ -56,7 +46,7 @@ export async function prepareAuditReportEmail(
     counts,
     worst: run.top.slice(0, worstShown),
     totalFindings: run.stats.findings,
-    link: join(
+    link: joinUrl(
       deps.invitations.publicBaseUrl,
       `api/environments/${encodeURIComponent(run.envId)}/audits/${encodeURIComponent(run.auditId)}`,
     ),
@@ -72,4 +62,4 @@ export async function prepareAuditReportEmail(
     recordFailed: async (reason) =>
       deps.log(`the report of audit ${job.auditId} of ${job.envId} could not be sent: ${reason}`),
   };
-}
+};

@@ -1,0 +1,16 @@
+import { prepareAuditReportEmail } from "./auditReport.js";
+import { prepareCopyEmail } from "./copy.js";
+import type { EmailJobHandlers } from "./handler.js";
+import { prepareInvitationEmail } from "./invitation.js";
+import { prepareOwnerAlertEmail } from "./ownerAlert.js";
+
+/**
+ * The handler of each job kind: the one module that imports every kind. A kind imports only
+ * `handler.ts`, never this table, so the table is whole whichever module loads first.
+ */
+export const emailJobHandlers: EmailJobHandlers = {
+  invitation: prepareInvitationEmail,
+  ownerAlert: prepareOwnerAlertEmail,
+  copy: prepareCopyEmail,
+  auditReport: prepareAuditReportEmail,
+};
