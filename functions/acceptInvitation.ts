@@ -6,7 +6,7 @@ import { acceptInvitation } from "../shared/usecases/invitations.js";
 
 const params = z.object({ token: z.string() });
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "acceptInvitation",
     route: "invitations/{token}/accept",

@@ -1,7 +1,7 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { actionsCatalog } from "../shared/usecases/catalog.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "actions",
     route: "actions",

@@ -1,6 +1,9 @@
 import { app } from "@azure/functions";
-import { getServices } from "../shared/main.js";
+import { getServices, startServices } from "../shared/main.js";
 import { continuePendingAudits } from "../shared/usecases/audits.js";
+
+// Settings are checked as this module loads, so a bad one fails the app at start.
+startServices();
 
 /**
  * Continues every audit not finished yet: those larger than one request's or one timer run's budget,

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { changesQuery, envParams } from "../shared/model/api.js";
 import { listChanges } from "../shared/usecases/changes.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "changes",
     route: "environments/{envId}/changes",

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { checkBody, envParams } from "../shared/model/api.js";
 import { check } from "../shared/usecases/access.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "check",
     route: "environments/{envId}/check",

@@ -2,7 +2,7 @@ import { defineHttp, noContent } from "../shared/adapters/http/define.js";
 import { recordingParams } from "../shared/model/api.js";
 import { deleteRecording } from "../shared/usecases/resources.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "deleteRecording",
     route: "environments/{envId}/resources/{resourceId}/recordings/{recordingId}",

@@ -2,7 +2,7 @@ import { defineHttp, noContent } from "../shared/adapters/http/define.js";
 import { resourceParams } from "../shared/model/api.js";
 import { deleteResource } from "../shared/usecases/resources.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "deleteResource",
     route: "environments/{envId}/resources/{resourceId}",

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { accessParams } from "../shared/model/api.js";
 import { effectiveAccess } from "../shared/usecases/access.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "effectiveAccess",
     route: "environments/{envId}/resources/{resourceId}/access/{principalId}",

@@ -10,7 +10,7 @@ function wantsCsv(accept: string | null): boolean {
   return csv !== -1 && (jsonAt === -1 || csv < jsonAt);
 }
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "getAudit",
     route: "environments/{envId}/audits/{auditId}",

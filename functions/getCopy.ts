@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { copyParams } from "../shared/model/api.js";
 import { getCopy } from "../shared/usecases/copies.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "getCopy",
     route: "copies/{copyId}",

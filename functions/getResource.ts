@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { resourceParams } from "../shared/model/api.js";
 import { getResource } from "../shared/usecases/resources.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "getResource",
     route: "environments/{envId}/resources/{resourceId}",

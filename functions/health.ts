@@ -1,7 +1,7 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { problem } from "../shared/adapters/http/problem.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "health",
     route: "health",

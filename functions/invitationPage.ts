@@ -7,7 +7,7 @@ import { openInvitation } from "../shared/usecases/invitations.js";
 // Any text: a garbled token gets the "not valid" page, not a problem+json.
 const params = z.object({ token: z.string() });
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "invitationPage",
     route: "invitations/{token}",

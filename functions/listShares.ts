@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { resourceParams } from "../shared/model/api.js";
 import { sharedWith } from "../shared/usecases/sharing.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "listShares",
     route: "environments/{envId}/resources/{resourceId}/shares",

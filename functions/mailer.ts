@@ -1,8 +1,11 @@
 import { app } from "@azure/functions";
 import { invitationSettings } from "../shared/invitations/links.js";
-import { getServices } from "../shared/main.js";
+import { getServices, startServices } from "../shared/main.js";
 import { emailQueueName } from "../shared/appContract.js";
 import { handleEmailMessage } from "../shared/usecases/email/mailer.js";
+
+// Settings are checked as this module loads, so a bad one fails the app at start.
+startServices();
 
 /**
  * Sends what the outbound email queue asks for, once each (see `shared/usecases/email/mailer.ts`). A

@@ -1,7 +1,7 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { openApiDocument } from "../shared/adapters/http/openapi.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "openapi",
     route: "openapi.json",

@@ -1,6 +1,9 @@
 import { app } from "@azure/functions";
-import { getServices } from "../shared/main.js";
+import { getServices, startServices } from "../shared/main.js";
 import { sweepOutbox } from "../shared/usecases/relay.js";
+
+// Settings are checked as this module loads, so a bad one fails the app at start.
+startServices();
 
 /** Finishes side effects a crash left in an outbox (index rows, change log, email jobs). */
 app.timer("outboxSweeper", {

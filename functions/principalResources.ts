@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { kindQuery, principalResourcesParams } from "../shared/model/api.js";
 import { principalResources } from "../shared/usecases/resources.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "principalResources",
     route: "environments/{envId}/principals/{principalId}/resources",

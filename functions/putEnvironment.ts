@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { environmentBody, envParams } from "../shared/model/api.js";
 import { putEnvironment } from "../shared/usecases/directory.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "putEnvironment",
     route: "environments/{envId}",

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { envGroupParams, groupBody } from "../shared/model/api.js";
 import { putGroup } from "../shared/usecases/directory.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "putGroup",
     route: "environments/{envId}/groups/{groupId}",

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { envUserParams, membershipBody } from "../shared/model/api.js";
 import { putMembership } from "../shared/usecases/directory.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "putMembership",
     route: "environments/{envId}/users/{userId}",

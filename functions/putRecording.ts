@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { recordingBody, recordingParams } from "../shared/model/api.js";
 import { putRecording } from "../shared/usecases/resources.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "putRecording",
     route: "environments/{envId}/resources/{resourceId}/recordings/{recordingId}",

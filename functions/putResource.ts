@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { resourceBody, resourceParams } from "../shared/model/api.js";
 import { putResource } from "../shared/usecases/resources.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "putResource",
     route: "environments/{envId}/resources/{resourceId}",

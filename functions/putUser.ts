@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { userBody, userParams } from "../shared/model/api.js";
 import { putUser } from "../shared/usecases/directory.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "putUser",
     route: "users/{userId}",

@@ -5,7 +5,7 @@ import { reassign } from "../shared/usecases/reassign.js";
 /** Well inside the HTTP front end's 230 s: a run that needs longer answers 202 and continues when posted again. */
 const budgetMs = 100_000;
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "reassign",
     route: "environments/{envId}/reassignments",

@@ -4,7 +4,7 @@ import { idSchema } from "../shared/model/records.js";
 import { invitationSettings } from "../shared/invitations/links.js";
 import { resendInvitation } from "../shared/usecases/invitations.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "resendInvitation",
     route: "environments/{envId}/resources/{resourceId}/invitations/{invitationId}/resend",

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { revokeParams } from "../shared/model/api.js";
 import { revoke } from "../shared/usecases/sharing.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "revoke",
     route: "environments/{envId}/resources/{resourceId}/shares/{principalType}/{principalId}/{role}",

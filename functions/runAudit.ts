@@ -5,7 +5,7 @@ import { requestAudit } from "../shared/usecases/audits.js";
 /** What the request spends on the audit itself; anything longer is continued by the auditRunner timer. */
 const budgetMs = 20_000;
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "runAudit",
     route: "environments/{envId}/audits",

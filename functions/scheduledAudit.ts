@@ -1,6 +1,9 @@
 import { app } from "@azure/functions";
-import { getServices } from "../shared/main.js";
+import { getServices, startServices } from "../shared/main.js";
 import { auditEveryEnvironment } from "../shared/usecases/audits.js";
+
+// Settings are checked as this module loads, so a bad one fails the app at start.
+startServices();
 
 /**
  * Audits every environment on `AUDIT_SCHEDULE` (NCRONTAB, default every day at 03:00) and emails each

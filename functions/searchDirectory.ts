@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { directoryQuery, envParams } from "../shared/model/api.js";
 import { searchDirectory } from "../shared/usecases/directory.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "searchDirectory",
     route: "environments/{envId}/directory",

@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { resourceParams, sendCopyBody } from "../shared/model/api.js";
 import { sendCopy } from "../shared/usecases/copies.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "sendCopy",
     route: "environments/{envId}/resources/{resourceId}/copies",

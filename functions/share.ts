@@ -2,7 +2,7 @@ import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { resourceParams, shareBody } from "../shared/model/api.js";
 import { share } from "../shared/usecases/sharing.js";
 
-defineHttp(
+export const handler = defineHttp(
   {
     name: "share",
     route: "environments/{envId}/resources/{resourceId}/shares",

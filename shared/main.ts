@@ -10,7 +10,7 @@ import { tableNames } from "./store/keys.js";
 import { openStores } from "./store/stores.js";
 import { sortableId, type Caller, type Capabilities } from "./usecases/capabilities.js";
 
-/** The composition root: settings parsed once, the real adapters built once per process. */
+/** The composition root: settings parsed once, at start, and the real adapters built once per process. */
 export interface Services {
   settings: Settings;
   caps: Capabilities;
@@ -21,39 +21,60 @@ export interface Services {
 
 let services: Services | undefined;
 
-export function getServices(): Services {
-  if (!services) {
-    const settings = parseSettings(process.env);
-    const target = storageTarget(settings);
-    // In Azure, shared keys are off: the app reaches storage with its managed identity.
-    const credential = "connectionString" in target ? undefined : managedIdentity(target.clientId);
-    const rows = new AzureRowStore(
-      "connectionString" in target
-        ? { connectionString: target.connectionString }
-        : { endpoint: target.tableServiceUri, credential },
-    );
-    const caps: Capabilities = {
-      ...openStores(rows, tableNames(settings.TABLE_PREFIX)),
-      emailQueue: new StorageEmailQueue(
-        "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! },
-        emailQueueName,
-      ),
-      clock: () => new Date(),
-      newId: () => sortableId(),
-      invitationTtlDays: settings.INVITATION_TTL_DAYS,
-      log: (m) => console.warn(m),
-    };
-    let emailSender: EmailSender | undefined;
-    services = {
-      settings,
-      caps,
-      authenticate: createAuthenticator(settings),
-      emailSender: () =>
-        (emailSender ??= createAcsEmailSender({
-          connectionString: settings.ACS_CONNECTION_STRING,
-          senderAddress: settings.EMAIL_SENDER,
-        })),
-    };
-  }
+/** The real adapters, built from parsed settings. Nothing here reaches the network until it is used. */
+export function createServices(settings: Settings): Services {
+  const target = storageTarget(settings);
+  // In Azure, shared keys are off: the app reaches storage with its managed identity.
+  const credential = "connectionString" in target ? undefined : managedIdentity(target.clientId);
+  const rows = new AzureRowStore(
+    "connectionString" in target
+      ? { connectionString: target.connectionString }
+      : { endpoint: target.tableServiceUri, credential },
+  );
+  const caps: Capabilities = {
+    ...openStores(rows, tableNames(settings.TABLE_PREFIX)),
+    emailQueue: new StorageEmailQueue(
+      "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! },
+      emailQueueName,
+    ),
+    clock: () => new Date(),
+    newId: () => sortableId(),
+    invitationTtlDays: settings.INVITATION_TTL_DAYS,
+    log: (m) => console.warn(m),
+  };
+  let emailSender: EmailSender | undefined;
+  return {
+    settings,
+    caps,
+    authenticate: createAuthenticator(settings),
+    emailSender: () =>
+      (emailSender ??= createAcsEmailSender({
+        connectionString: settings.ACS_CONNECTION_STRING,
+        senderAddress: settings.EMAIL_SENDER,
+      })),
+  };
+}
+
+/**
+ * Parses the settings and builds the services, once per process. Every function module calls this as
+ * it registers (`defineHttp` does it for HTTP functions), and the Functions worker loads every module
+ * when the app starts: a bad setting fails the start with a `SettingsError` naming each bad setting,
+ * one per line, not the first request with a 500.
+ */
+export function startServices(env: Record<string, string | undefined> = process.env): Services {
+  services ??= createServices(parseSettings(env));
   return services;
+}
+
+/**
+ * The test seam: handlers use `s` from now on instead of services built from settings. Call it before
+ * importing function modules, so their registration finds services and reads no environment.
+ */
+export function useServices(s: Services): void {
+  services = s;
+}
+
+/** The services handlers run with: those built at start (or given by `useServices`). */
+export function getServices(): Services {
+  return services ?? startServices();
 }

@@ -3,6 +3,7 @@ import type { Grant, PrincipalRef } from "../model/records.js";
 import { decide, explainRefusal, limitationText, type Decision, type PrincipalFacts } from "../rules/decide.js";
 import { parseActionName, type ActionName } from "../rules/matrix.js";
 import type { PrincipalContext, ResourceState } from "../store/repository.js";
+import { isEnabledEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
 
 type Deps = Pick<Capabilities, "repo">;
@@ -136,7 +137,7 @@ export async function effectiveAccess(
     const asker = decide(state.resource, state.grants, factsOf(caller.principalId, askerCtx!));
     if (asker.via.length === 0) throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
     const mayShare =
-      asker.via.some((v) => v.role === "admin") ||
+      isEnabledEnvironmentAdmin(askerCtx) ||
       asker.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a));
     if (!mayShare)
       throw forbidden(
@@ -210,7 +211,7 @@ export async function check(
     if (!app && item.principalId !== caller.principalId) {
       const asker = decide(state.resource, state.grants, factsOf(caller.principalId, ctxOf.get(caller.principalId)!));
       const mayAsk =
-        asker.via.some((v) => v.role === "admin") ||
+        isEnabledEnvironmentAdmin(ctxOf.get(caller.principalId)) ||
         asker.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a));
       if (!mayAsk) {
         results.push({ allowed: false, reason: "the caller may not ask about other principals on this resource" });

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { forbidden, invalid, notFound } from "../errors.js";
 import type { ChangeEntry } from "../model/records.js";
-import { isEnvironmentAdmin } from "../rules/decide.js";
 import { ownershipRoles } from "../rules/matrix.js";
 import { viewAsCaller } from "./access.js";
+import { isEnabledEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
 
 type Deps = Pick<Capabilities, "repo">;
@@ -122,7 +122,7 @@ async function mayReadWholeLog(deps: Deps, caller: Caller, envId: string): Promi
   }
   const ctx = await deps.repo.principalContext(envId, caller.principalId);
   if (!ctx.membership) throw notFound(`environment ${envId} was not found`);
-  return ctx.user?.enabled === true && isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles });
+  return isEnabledEnvironmentAdmin(ctx);
 }
 
 function toItem(e: ChangeEntry): ChangeItem {

@@ -1,8 +1,8 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import type { Environment, Group, Membership, TenantUser } from "../model/records.js";
-import { isEnvironmentAdmin } from "../rules/decide.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
+import { requireEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { outboxItems } from "./mutate.js";
 import { relayNow } from "./relay.js";
@@ -13,19 +13,11 @@ function requireAppAdmin(caller: Caller): void {
   if (!isAppAdmin(caller)) throw forbidden("this needs the Sharing.Admin app role");
 }
 
-/** App admins, or the environment's own SystemAdministrators, manage its members and groups. */
-async function requireEnvironmentAdmin(deps: Deps, caller: Caller, envId: string): Promise<Environment> {
-  const env = await deps.repo.getEnvironment(envId);
-  if (isAppAdmin(caller)) {
-    if (!env) throw notFound(`environment ${envId} was not found`);
-    return env;
-  }
-  const ctx = await deps.repo.principalContext(envId, caller.principalId);
-  if (!env || !ctx.membership) throw notFound(`environment ${envId} was not found`);
-  if (!isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles }))
-    throw forbidden("this needs the environment's SystemAdministrator role or the Sharing.Admin app role");
-  return env;
-}
+/** App admins, or the environment's own enabled SystemAdministrators, manage its members and groups. */
+const directoryGate = {
+  refusal:
+    "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin app role",
+};
 
 export async function putEnvironment(
   deps: Deps,
@@ -55,7 +47,7 @@ export async function putMembership(
   caller: Caller,
   m: Omit<Membership, "addedBy">,
 ): Promise<{ created: boolean; membership: Membership }> {
-  await requireEnvironmentAdmin(deps, caller, m.envId);
+  await requireEnvironmentAdmin(deps, caller, m.envId, directoryGate);
   const [user, previous] = await Promise.all([deps.repo.getUser(m.userId), deps.repo.getMembership(m.envId, m.userId)]);
   if (!user) throw notFound(`user ${m.userId} is not in the tenant directory`);
   const membership: Membership = {
@@ -72,7 +64,7 @@ export async function putMembership(
  * checks read) follow through the outbox, so a crash halfway is finished by the sweeper.
  */
 export async function putGroup(deps: Deps, caller: Caller, group: Group): Promise<{ created: boolean; group: Group }> {
-  await requireEnvironmentAdmin(deps, caller, group.envId);
+  await requireEnvironmentAdmin(deps, caller, group.envId, directoryGate);
   const memberIds = [...new Set(group.memberIds)];
   const users = await Promise.all(memberIds.map((id) => deps.repo.getUser(id)));
   const unknown = memberIds.filter((_, i) => users[i] === undefined);

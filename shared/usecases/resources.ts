@@ -4,7 +4,8 @@ import type { Connection, Resource } from "../model/records.js";
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../model/records.js";
-import { factsOf, requireAction, viewAsCaller } from "./access.js";
+import { requireAction, viewAsCaller } from "./access.js";
+import { actsAsEnvironmentAdmin, isEnabledEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials } from "./connections.js";
 import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";
@@ -117,10 +118,7 @@ export async function putResource(
       };
     }
     if (ifMatch && ifMatch !== "*") throw conflict("the resource doesn't exist (If-Match)");
-    const callerIsAdmin =
-      app ||
-      (callerCtx?.membership ? isEnvironmentAdmin({ securityRoles: callerCtx.membership.securityRoles }) : false);
-    if (!callerIsAdmin) {
+    if (!actsAsEnvironmentAdmin(caller, callerCtx)) {
       if (input.creatorId !== caller.principalId)
         throw forbidden("an environment maker registers resources with themselves as creator");
       const roles = callerCtx?.membership?.securityRoles ?? [];
@@ -264,7 +262,7 @@ export async function principalResources(
   if (self && !membership) throw notFound(`environment ${envId} was not found`);
   if (!self && !app) {
     if (!callerCtx?.membership) throw notFound(`environment ${envId} was not found`);
-    if (!isEnvironmentAdmin(factsOf(caller.principalId, callerCtx)))
+    if (!isEnabledEnvironmentAdmin(callerCtx))
       throw forbidden("only environment admins may list another principal's resources");
   }
   if (!self && !membership) throw notFound(`principal ${principalId} is not a member of environment ${envId}`);

@@ -1,6 +1,12 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import {
+  app,
+  type HttpHandler,
+  type HttpRequest,
+  type HttpResponseInit,
+  type InvocationContext,
+} from "@azure/functions";
 import type { z } from "zod";
-import { getServices, type Services } from "../../main.js";
+import { getServices, startServices, type Services } from "../../main.js";
 import type { Caller } from "../../usecases/capabilities.js";
 import { parseJsonText, parseWith } from "./parse.js";
 import { toProblem } from "./problem.js";
@@ -39,35 +45,34 @@ const anonymous: Caller = { principalId: "anonymous", appRoles: [] };
 
 /**
  * Registers an HTTP function: authenticate, parse params, query and body with zod, run, and map any
- * error to problem+json through the one error map.
+ * error to problem+json through the one error map. Registering checks the settings (`startServices`),
+ * so a bad one fails the app as it loads. Returns the handler, for tests that call it without a host.
  */
 export function defineHttp<P = Record<string, never>, Q = Record<string, never>, B = undefined>(
   spec: RouteSpec<P, Q, B>,
   run: (input: HandlerInput<P, Q, B>) => Promise<HttpResponseInit>,
-): void {
+): HttpHandler {
+  startServices();
   registeredRoutes.push(spec as RouteSpec<unknown, unknown, unknown>);
-  app.http(spec.name, {
-    route: spec.route,
-    methods: [spec.method],
-    authLevel: "anonymous",
-    handler: async (request, context) => {
-      try {
-        const services = getServices();
-        const caller =
-          spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
-        const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);
-        const query = spec.query
-          ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))
-          : ({} as Q);
-        const body = spec.body
-          ? parseWith("body", spec.body, parseJsonText(await request.text(), request.headers.get("content-type")))
-          : (undefined as B);
-        return await run({ caller, params, query, body, request, context, services });
-      } catch (e) {
-        return toProblem(e, (m) => context.error(m));
-      }
-    },
-  });
+  const handler: HttpHandler = async (request, context) => {
+    try {
+      const services = getServices();
+      const caller =
+        spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
+      const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);
+      const query = spec.query
+        ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))
+        : ({} as Q);
+      const body = spec.body
+        ? parseWith("body", spec.body, parseJsonText(await request.text(), request.headers.get("content-type")))
+        : (undefined as B);
+      return await run({ caller, params, query, body, request, context, services });
+    } catch (e) {
+      return toProblem(e, (m) => context.error(m));
+    }
+  };
+  app.http(spec.name, { route: spec.route, methods: [spec.method], authLevel: "anonymous", handler });
+  return handler;
 }
 
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit => ({

@@ -1,0 +1,53 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, handlerServices, problemOf, seed } from "./support.js";
+
+const { caps, token } = handlerServices();
+// Imported after the services are in place: registering reads no settings.
+const { handler: putMembership } = await import("../../functions/putMembership.js");
+
+beforeAll(async () => {
+  await seed(caps);
+});
+
+describe("putMembership handler", () => {
+  const put = async (userId: string, body: unknown, who = "admin") =>
+    call(putMembership, {
+      method: "PUT",
+      path: `environments/e/users/${userId}`,
+      params: { envId: "e", userId },
+      token: await token(who),
+      body,
+    });
+
+  it("adds a member (201), then updates them (200), answering the membership as JSON", async () => {
+    const added = await put("outsider", { securityRoles: ["BasicUser"] });
+    expect(added.status, added.text).toBe(201);
+    expect(added.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(added.json).toEqual({ envId: "e", userId: "outsider", securityRoles: ["BasicUser"], addedBy: "admin" });
+    const updated = await put("outsider", { securityRoles: ["EnvironmentMaker", "EnvironmentMaker"] });
+    expect(updated.status, updated.text).toBe(200);
+    expect(updated.json).toMatchObject({ securityRoles: ["EnvironmentMaker"] });
+  });
+
+  it("names an unknown security role and a field the body doesn't take", async () => {
+    const p = problemOf(await put("maker", { securityRoles: ["Emperor"], extra: 1 }), 400);
+    expect(p.detail).toBe("the request's body is not valid");
+    expect(p.errors?.map((e) => e.field).sort()).toEqual(["body", "body.securityRoles[0]"]);
+    expect(p.errors?.find((e) => e.field === "body")?.message).toMatch(/extra/);
+  });
+
+  it("answers 404 for a user the tenant directory doesn't know", async () => {
+    const p = problemOf(await put("ghost", { securityRoles: ["BasicUser"] }), 404);
+    expect(p.detail).toBe("user ghost is not in the tenant directory");
+  });
+
+  it("refuses a disabled SystemAdministrator and a maker with 403 saying what it needs", async () => {
+    for (const who of ["disabledAdmin", "maker"]) {
+      const p = problemOf(await put("viewer", { securityRoles: ["EnvironmentMaker"] }, who), 403);
+      expect(p.detail, who).toBe(
+        "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin app role",
+      );
+    }
+    expect(await caps.repo.getMembership("e", "viewer")).toMatchObject({ securityRoles: ["BasicUser"] });
+  });
+});
