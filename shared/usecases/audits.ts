@@ -16,7 +16,7 @@ import {
 } from "../store/auditsRepository.js";
 import type { ResourceState } from "../store/repository.js";
 import { isAppAdmin, isAppAuditor, type Capabilities, type Caller } from "./capabilities.js";
-import { forEachLimit } from "./reassign.js";
+import { forEachLimit } from "./catalogWalk.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
 
