@@ -1,6 +1,6 @@
 import { app } from "@azure/functions";
 import { getServices } from "../shared/main.js";
-import { continuePendingAudits } from "../shared/usecases/audits.js";
+import { continuePendingAudits } from "../shared/usecases/audits/request.js";
 
 /**
  * Continues every audit not finished yet: those larger than one request's or one timer run's budget,

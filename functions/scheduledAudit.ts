@@ -1,6 +1,6 @@
 import { app } from "@azure/functions";
 import { getServices } from "../shared/main.js";
-import { auditEveryEnvironment } from "../shared/usecases/audits.js";
+import { auditEveryEnvironment } from "../shared/usecases/audits/request.js";
 
 /**
  * Audits every environment on `AUDIT_SCHEDULE` (NCRONTAB, default every day at 03:00) and emails each

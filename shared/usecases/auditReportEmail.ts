@@ -2,7 +2,7 @@ import type { EmailJob } from "../model/emailJobs.js";
 import type { TenantUser } from "../model/records.js";
 import { renderAuditReportEmail } from "../emails/auditReport.js";
 import { auditRules, AuditsRepository, severities } from "../store/auditsRepository.js";
-import { ruleTitles, severityOf } from "./audits.js";
+import { ruleTitles, severityOf } from "../rules/audit.js";
 import { emailOperationId, type MailerDeps, type Prepared } from "./mailer.js";
 
 const join = (base: string, path: string) => `${base.replace(/\/+$/, "")}/${path}`;

@@ -5,14 +5,13 @@ import { putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import {
   auditEveryEnvironment,
-  BoundedCache,
   continuePendingAudits,
-  findingsCsv,
-  getAudit,
   requestAudit,
-  runAudit,
   scheduledAuditId,
-} from "../../shared/usecases/audits.js";
+} from "../../shared/usecases/audits/request.js";
+import { runAudit } from "../../shared/usecases/audits/run.js";
+import { findingsCsv, getAudit } from "../../shared/usecases/audits/report.js";
+import { BoundedCache } from "../../shared/usecases/audits/directoryFacts.js";
 import { prepareAuditReportEmail } from "../../shared/usecases/auditReportEmail.js";
 import { auditRules, AuditsRepository, chunkFindings, type Finding } from "../../shared/store/auditsRepository.js";
 import type { MailerDeps } from "../../shared/usecases/mailer.js";
