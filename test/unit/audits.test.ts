@@ -270,6 +270,27 @@ describe("compliance audits", () => {
     expect(await continuePendingAudits(caps)).toBe(0);
   });
 
+  it("leaves an audit leased by a live runner alone, and takes over one whose lease ran out", async () => {
+    const { caps } = await seeded();
+    const { auditId } = await requestAudit(caps, app, "e1", { pageSize: 2, budgetMs: 0 });
+    const audits = new AuditsRepository(caps.repo);
+    const lease = async (ms: number) => {
+      const got = (await audits.getRun("e1", auditId))!;
+      await audits.putRun(
+        { ...got.run, leaseId: "elsewhere", leaseUntil: new Date(Date.now() + ms).toISOString() },
+        got.etag,
+      );
+    };
+    await lease(60_000);
+    const held = await runAudit(caps, "e1", auditId, { pageSize: 2 });
+    expect(held).toMatchObject({ status: "running", leaseId: "elsewhere" });
+    expect(held?.stats.pages).toBe(1);
+    await lease(-1);
+    const taken = await runAudit(caps, "e1", auditId, { pageSize: 2 });
+    expect(taken).toMatchObject({ status: "done", stats: { pages: 3 } });
+    expect(taken?.leaseId).toBeUndefined();
+  });
+
   it("audits every environment once per timer firing", async () => {
     const { caps, sent } = await seeded();
     await putEnvironment(caps, app, {
