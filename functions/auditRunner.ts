@@ -1,6 +1,6 @@
 import { app } from "@azure/functions";
 import { getServices, startServices } from "../shared/main.js";
-import { continuePendingAudits } from "../shared/usecases/audits.js";
+import { continuePendingAudits } from "../shared/usecases/audits/request.js";
 
 // Settings are checked as this module loads, so a bad one fails the app at start.
 startServices();

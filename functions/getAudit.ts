@@ -1,6 +1,6 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { auditParams } from "../shared/model/api.js";
-import { findingsCsv, getAudit } from "../shared/usecases/audits.js";
+import { findingsCsv, getAudit } from "../shared/usecases/audits/report.js";
 
 /** CSV when the caller asks for it before (or instead of) JSON. */
 function wantsCsv(accept: string | null): boolean {

@@ -1,6 +1,6 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { envParams } from "../shared/model/api.js";
-import { requestAudit } from "../shared/usecases/audits.js";
+import { requestAudit } from "../shared/usecases/audits/request.js";
 
 /** What the request spends on the audit itself; anything longer is continued by the auditRunner timer. */
 const budgetMs = 20_000;

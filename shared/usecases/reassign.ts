@@ -1,14 +1,14 @@
-import { randomBytes } from "node:crypto";
-import { ConcurrencyError, conflict, forbidden, invalid, notFound, ruleViolation } from "../errors.js";
+import { ConcurrencyError, conflict, invalid, ruleViolation } from "../errors.js";
 import type { Grant, Resource } from "../model/records.js";
-import { isEnvironmentAdmin } from "../rules/decide.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
 import type { ConnectionToFix, ReassignmentItem, ReassignmentJob } from "../model/reassignments.js";
-import { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
-import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
+import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
+import { requireEnvironmentAdmin } from "./adminGate.js";
+import { type Capabilities, type Caller } from "./capabilities.js";
+import { catalogPages, forEachLimit, Lease, leaseHeld, walkCatalog, type PutRow } from "./catalogWalk.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "reassignments" | "emailQueue" | "log" | "newId" | "clock">;
 
 export interface ReassignRequest {
   fromUserId: string;
@@ -45,7 +45,6 @@ export interface ReassignResult {
 /** Roles that let a user own processes and flows (seed 000: EnvironmentMaker is enough for processes). */
 const ownerCapableRoles = ["EnvironmentMaker", "SystemAdministrator"];
 const defaultBudgetMs = 100_000;
-const leaseMarginMs = 60_000;
 
 /**
  * `POST /api/environments/{envId}/reassignments`: moves every record a leaving user owns to another
@@ -66,9 +65,10 @@ export async function reassign(
 ): Promise<ReassignResult> {
   await requireReassigner(deps, caller, envId);
   await requireTarget(deps, envId, req);
-  const jobs = new ReassignmentsRepository(deps.repo);
+  const jobs = deps.reassignments;
   const pageSize = options.pageSize ?? 200;
   const concurrency = options.concurrency ?? 8;
+  const budgetMs = options.budgetMs ?? defaultBudgetMs;
   const existing = await jobs.getJob(envId, req.fromUserId, req.toUserId);
   const resuming = existing?.job.status === "running" ? existing.job : undefined;
 
@@ -77,10 +77,8 @@ export async function reassign(
     const items = new Map(
       (resuming ? await jobs.items(envId, resuming.runId) : []).map((i) => [i.resourceId, i] as const),
     );
-    let cursor = resuming?.cursor;
     let scanned = resuming?.resourcesScanned ?? 0;
-    do {
-      const page = await deps.repo.catalogPage(envId, cursor, pageSize);
+    for await (const page of catalogPages(deps.repo, envId, resuming?.cursor, pageSize)) {
       await forEachLimit(page.resources, concurrency, async (r) => {
         const state = await deps.repo.resourceState(envId, r.resourceId);
         const item = state ? planItem(state, req, items.get(r.resourceId)) : undefined;
@@ -88,28 +86,19 @@ export async function reassign(
         else items.delete(r.resourceId);
       });
       scanned += page.resources.length;
-      cursor = page.continuation;
-    } while (cursor);
+    }
     return summarize("dryRun", undefined, [...items.values()], req, scanned);
   }
 
   const now = deps.clock();
-  const leaseId = randomBytes(8).toString("hex");
-  const budgetMs = options.budgetMs ?? defaultBudgetMs;
-  const lease = () => new Date(deps.clock().getTime() + budgetMs + leaseMarginMs).toISOString();
-  let job: ReassignmentJob;
-  let etag: string;
-  try {
-    if (resuming) {
-      if (resuming.leaseUntil && new Date(resuming.leaseUntil) > now) {
-        throw conflict(
-          `a reassignment from ${req.fromUserId} to ${req.toUserId} is already running; post the same request again after ${resuming.leaseUntil} to continue it`,
-        );
-      }
-      job = { ...resuming, actorId: caller.principalId, leaseId, leaseUntil: lease(), updatedAt: now.toISOString() };
-      etag = await jobs.putJob(job, existing!.etag);
-    } else {
-      job = {
+  if (resuming && leaseHeld(resuming, now)) {
+    throw conflict(
+      `a reassignment from ${req.fromUserId} to ${req.toUserId} is already running; post the same request again after ${resuming.leaseUntil} to continue it`,
+    );
+  }
+  const started: ReassignmentJob = resuming
+    ? { ...resuming, actorId: caller.principalId, updatedAt: now.toISOString() }
+    : {
         envId,
         fromUserId: req.fromUserId,
         toUserId: req.toUserId,
@@ -120,80 +109,55 @@ export async function reassign(
         resourcesScanned: 0,
         startedAt: now.toISOString(),
         updatedAt: now.toISOString(),
-        leaseId,
-        leaseUntil: lease(),
       };
-      etag = await jobs.putJob(job, existing ? existing.etag : "new");
-    }
-  } catch (e) {
-    if (e instanceof ConcurrencyError)
-      throw conflict(`another request started this reassignment at the same moment; post it again to continue`);
-    throw e;
-  }
-
-  const started = Date.now();
+  // Only the job row's own writes are conflicts with another request; a resource's are retried in `changeResource`.
+  let taken = false;
+  const putJob: PutRow<ReassignmentJob> = (job, etag) =>
+    jobs.putJob(job, etag).catch((e: unknown) => {
+      if (!(e instanceof ConcurrencyError)) throw e;
+      throw conflict(
+        taken
+          ? "another request took this reassignment over; post the same request again to see where it stands"
+          : "another request started this reassignment at the same moment; post it again to continue",
+      );
+    });
+  // "new": a job that must not exist yet, so two first requests don't both start one.
+  const lease = await Lease.take(started, existing?.etag ?? "new", putJob, deps, budgetMs);
+  taken = true;
   try {
-    for (;;) {
-      const page = await deps.repo.catalogPage(envId, job.cursor, pageSize);
-      await forEachLimit(page.resources, concurrency, (r) => applyToResource(deps, jobs, caller, job, r.resourceId));
-      const outOfTime = Date.now() - started >= budgetMs;
-      job = {
+    const end = await walkCatalog(
+      deps,
+      envId,
+      lease,
+      { pageSize, concurrency, endsTheJob: true },
+      (r) => applyToResource(deps, jobs, caller, lease.row, r.resourceId),
+      async (job, page) => ({
         ...job,
-        cursor: page.continuation,
         pagesDone: job.pagesDone + 1,
         resourcesScanned: job.resourcesScanned + page.resources.length,
         updatedAt: deps.clock().toISOString(),
-        // Stopping for time lets the next request continue at once.
-        ...(outOfTime ? { leaseUntil: undefined, leaseId: undefined } : { leaseUntil: lease() }),
-        ...(page.continuation
-          ? {}
-          : {
-              status: "done" as const,
-              finishedAt: deps.clock().toISOString(),
-              leaseUntil: undefined,
-              leaseId: undefined,
-            }),
-      };
-      try {
-        etag = await jobs.putJob(job, etag);
-      } catch (e) {
-        if (e instanceof ConcurrencyError)
-          throw conflict(
-            "another request took this reassignment over; post the same request again to see where it stands",
-          );
-        throw e;
-      }
-      if (job.status === "done") break;
-      if (outOfTime) {
-        deps.log(
-          `reassignment ${job.runId} in ${envId}: time budget used after ${job.resourcesScanned} resources; it continues when the request is posted again`,
-        );
-        break;
-      }
+        ...(page.continuation ? {} : { status: "done" as const, finishedAt: deps.clock().toISOString() }),
+      }),
+    );
+    if (end === "outOfTime") {
+      deps.log(
+        `reassignment ${lease.row.runId} in ${envId}: time budget used after ${lease.row.resourcesScanned} resources; it continues when the request is posted again`,
+      );
     }
   } catch (e) {
     // Let a re-post continue at once instead of waiting for the lease to run out.
-    if (job.status === "running")
-      await jobs.putJob({ ...job, leaseUntil: undefined, leaseId: undefined }, etag).catch(() => undefined);
+    if (lease.row.status === "running") await lease.release().catch(() => undefined);
     throw e;
   }
+  const job = lease.row;
   const items = await jobs.items(envId, job.runId);
   return summarize(job.status, job.runId, items, req, job.resourcesScanned);
 }
 
 async function requireReassigner(deps: Deps, caller: Caller, envId: string): Promise<void> {
-  const env = await deps.repo.getEnvironment(envId);
-  if (isAppAdmin(caller)) {
-    if (!env) throw notFound(`environment ${envId} was not found`);
-    return;
-  }
-  const ctx = await deps.repo.principalContext(envId, caller.principalId);
-  if (!env || !ctx.membership) throw notFound(`environment ${envId} was not found`);
-  if (!ctx.user?.enabled || !isEnvironmentAdmin({ securityRoles: ctx.membership.securityRoles })) {
-    throw forbidden(
-      "reassigning records needs the environment's SystemAdministrator role or the Sharing.Admin app role",
-    );
-  }
+  await requireEnvironmentAdmin(deps, caller, envId, {
+    refusal: "reassigning records needs the environment's SystemAdministrator role or the Sharing.Admin app role",
+  });
 }
 
 /** The target must be able to own what it receives (seed 000); otherwise nothing is reassigned and the error says why. */
@@ -373,26 +337,4 @@ function summarize(
     connectionsToFix: sorted.flatMap((i) => i.connectionsToFix),
     resourcesScanned: scanned,
   };
-}
-
-/** Runs `f` over the items, at most `limit` at a time; the first failure rejects (after the others settle). */
-export async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  f: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  const worker = async () => {
-    while (next < items.length && errors.length === 0) {
-      const item = items[next++]!;
-      try {
-        await f(item);
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (errors.length > 0) throw errors[0];
 }

@@ -5,14 +5,13 @@ import { putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import {
   auditEveryEnvironment,
-  BoundedCache,
   continuePendingAudits,
-  findingsCsv,
-  getAudit,
   requestAudit,
-  runAudit,
   scheduledAuditId,
-} from "../../shared/usecases/audits.js";
+} from "../../shared/usecases/audits/request.js";
+import { runAudit } from "../../shared/usecases/audits/run.js";
+import { findingsCsv, getAudit } from "../../shared/usecases/audits/report.js";
+import { BoundedCache } from "../../shared/usecases/audits/directoryFacts.js";
 import { prepareAuditReportEmail } from "../../shared/usecases/email/auditReport.js";
 import { auditRules, type Finding } from "../../shared/model/audits.js";
 import { chunkFindings } from "../../shared/store/auditsRepository.js";
@@ -270,6 +269,27 @@ describe("compliance audits", () => {
     const strip = (fs: Finding[]) => fs.filter((f) => f.rule !== "ownerAddedSinceLastAudit");
     expect(strip(report.findings)).toEqual(strip(expected.findings));
     expect(await continuePendingAudits(caps)).toBe(0);
+  });
+
+  it("leaves an audit leased by a live runner alone, and takes over one whose lease ran out", async () => {
+    const { caps } = await seeded();
+    const { auditId } = await requestAudit(caps, app, "e1", { pageSize: 2, budgetMs: 0 });
+    const audits = caps.audits;
+    const lease = async (ms: number) => {
+      const got = (await audits.getRun("e1", auditId))!;
+      await audits.putRun(
+        { ...got.run, leaseId: "elsewhere", leaseUntil: new Date(Date.now() + ms).toISOString() },
+        got.etag,
+      );
+    };
+    await lease(60_000);
+    const held = await runAudit(caps, "e1", auditId, { pageSize: 2 });
+    expect(held).toMatchObject({ status: "running", leaseId: "elsewhere" });
+    expect(held?.stats.pages).toBe(1);
+    await lease(-1);
+    const taken = await runAudit(caps, "e1", auditId, { pageSize: 2 });
+    expect(taken).toMatchObject({ status: "done", stats: { pages: 3 } });
+    expect(taken?.leaseId).toBeUndefined();
   });
 
   it("audits every environment once per timer firing", async () => {

@@ -5,7 +5,7 @@
 import { TableClient } from "@azure/data-tables";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
-import { requestAudit } from "../../shared/usecases/audits.js";
+import { requestAudit } from "../../shared/usecases/audits/request.js";
 import type { Azurite } from "../azurite.js";
 import { config, elapsed, log } from "./config.js";
 import { formatCounts, type RequestMeter } from "./meter.js";

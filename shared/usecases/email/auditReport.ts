@@ -1,7 +1,6 @@
 import { renderAuditReportEmail } from "../../emails/auditReport.js";
 import { auditRules, severities } from "../../model/audits.js";
-import { AuditsRepository } from "../../store/auditsRepository.js";
-import { ruleTitles, severityOf } from "../audits.js";
+import { ruleTitles, severityOf } from "../../rules/audit.js";
 import { emailOperationId, enabledAdmins, joinUrl, type EmailJobHandler } from "./handler.js";
 
 const worstShown = 10;
@@ -14,7 +13,7 @@ const worstShown = 10;
 export const prepareAuditReportEmail: EmailJobHandler<"auditReport"> = async (deps, job) => {
   const [env, got, members] = await Promise.all([
     deps.repo.getEnvironment(job.envId),
-    new AuditsRepository(deps.repo).getRun(job.envId, job.auditId),
+    deps.audits.getRun(job.envId, job.auditId),
     deps.repo.environmentMembers(job.envId),
   ]);
   if (!env) return { skip: `environment ${job.envId} no longer exists` };

@@ -1,10 +1,9 @@
 import { renderCopyEmail } from "../../emails/copy.js";
-import { CopiesRepository } from "../../store/copiesRepository.js";
 import { emailOperationId, joinUrl, sharerName, type EmailJobHandler } from "./handler.js";
 
 /** The mailer's handler for `copy` jobs: the email telling a recipient a copy of a flow was sent to them. */
 export const prepareCopyEmail: EmailJobHandler<"copy"> = async (deps, job) => {
-  const found = await new CopiesRepository(deps.repo).get(job.copyId);
+  const found = await deps.copies.get(job.copyId);
   if (!found || found.copy.envId !== job.envId) return { skip: `copy ${job.copyId} no longer exists` };
   const copy = found.copy;
   const [recipient, sender] = await Promise.all([

@@ -6,7 +6,6 @@
 import { appContract } from "../../appContract.js";
 import { EmailSendError } from "../../ports/email.js";
 import type { EmailRecord } from "../../model/emailRecords.js";
-import { EmailRecords } from "../../store/emailRecords.js";
 import type { MailerDeps, Prepared } from "./handler.js";
 
 /** The queue delivery being handled (`context.triggerMetadata`). */
@@ -40,7 +39,7 @@ export async function deliverOnce(
   p: Exclude<Prepared, { skip: string }>,
   delivery: Delivery,
 ): Promise<MailOutcome> {
-  const records = new EmailRecords(deps.repo);
+  const records = deps.emailRecords;
   const operationId = p.email.operationId;
   const me = delivery.messageId ?? `unknown-${operationId}`;
   let etag: string | undefined;

@@ -11,7 +11,10 @@ import type { InvitationSettings } from "../../invitations/links.js";
 import type { Capabilities } from "../capabilities.js";
 
 /** What the mailer needs: storage, time, a log, the email service and the settings links are made from. */
-export interface MailerDeps extends Pick<Capabilities, "repo" | "clock" | "log"> {
+export interface MailerDeps extends Pick<
+  Capabilities,
+  "repo" | "audits" | "copies" | "emailRecords" | "clock" | "log"
+> {
   sender: EmailSender;
   invitations: InvitationSettings;
 }

@@ -1,0 +1,190 @@
+/**
+ * The compliance audit's rules (sharing-rules.md, "Compliance audits and alerts"): facts about a
+ * resource, its grants and the directory in, findings out. Nothing here reads storage or the clock;
+ * the audit run (`usecases/audits/run.ts`) gathers the facts and records the findings.
+ */
+import type { ChangeEntry, Environment, Grant, Resource } from "../model/records.js";
+import { auditRules, severities, type AuditRule, type Finding, type Severity } from "../model/audits.js";
+import { ownershipRoles } from "./matrix.js";
+
+/** How bad each finding is; reports list the worst first. */
+export const severityOf: Record<AuditRule, Severity> = {
+  noEnabledOwner: "high",
+  disabledConnectionOwner: "high",
+  guestOwner: "high",
+  ownerOutsideExpectedGroups: "medium",
+  ownerAddedSinceLastAudit: "medium",
+  disabledUserGrant: "low",
+  tooManyOwners: "low",
+};
+
+/** What each rule means, in the words of sharing-rules.md, for reports and emails. */
+export const ruleTitles: Record<AuditRule, string> = {
+  noEnabledOwner: "Resources with no enabled owner",
+  disabledConnectionOwner: "Embedded connections owned by disabled users",
+  guestOwner: "Guest owners",
+  ownerOutsideExpectedGroups: "Owners outside the expected owner groups",
+  ownerAddedSinceLastAudit: "Owners and co-owners added since the last audit",
+  disabledUserGrant: "Grants to disabled users",
+  tooManyOwners: "Flows with more owners than allowed",
+};
+
+const severityRank = (s: Severity) => severities.indexOf(s);
+const ruleRank = (r: AuditRule) => auditRules.indexOf(r);
+/** Worst first: severity, then the rule's place in the list, then resource and principal. */
+export function compareFindings(a: Finding, b: Finding): number {
+  return (
+    severityRank(a.severity) - severityRank(b.severity) ||
+    ruleRank(a.rule) - ruleRank(b.rule) ||
+    (a.resourceId ?? "").localeCompare(b.resourceId ?? "") ||
+    (a.principalId ?? "").localeCompare(b.principalId ?? "")
+  );
+}
+
+/** A user as the audit sees them in the tenant directory. */
+export interface UserFacts {
+  /** False for a user no longer in the tenant directory. */
+  known: boolean;
+  enabled: boolean;
+  guest: boolean;
+  /** The groups and lists the user is a member of. */
+  groupIds: string[];
+}
+
+/** A user the directory doesn't know: not enabled, in no group. */
+export const unknownUser: UserFacts = { known: false, enabled: false, guest: false, groupIds: [] };
+
+/** What the rules need to know about one resource beyond its own rows. */
+export interface ResourceFacts {
+  /** Every user holding a grant, and every owner of an embedded connection; a user missing here is unknown. */
+  users: ReadonlyMap<string, UserFacts>;
+  /** Owner groups and lists with an enabled member (only needed when no user owner is enabled). */
+  groupsWithEnabledMember: ReadonlySet<string>;
+}
+
+/** The users whose facts `resourceFindings` needs: grant holders first, then embedded connections' owners. */
+export function usersToLookUp(resource: Resource, grants: readonly Grant[]): string[] {
+  const ids = grants.filter((g) => g.principalType === "user").map((g) => g.principalId);
+  for (const c of embeddedConnections(resource)) ids.push(c.ownerId);
+  return [...new Set(ids)];
+}
+
+/** Whether a user holding the `owner` role is enabled; when none is, owner groups decide. */
+export function hasEnabledUserOwner(grants: readonly Grant[], users: ReadonlyMap<string, UserFacts>): boolean {
+  return grants.some((g) => g.role === "owner" && g.principalType === "user" && users.get(g.principalId)?.enabled);
+}
+
+/** The groups and lists holding the `owner` role, in grant order: the ones whose members `noEnabledOwner` looks at. */
+export const ownerGroups = (grants: readonly Grant[]): string[] =>
+  grants.filter((g) => g.role === "owner" && g.principalType !== "user").map((g) => g.principalId);
+
+const embeddedConnections = (r: Resource) =>
+  (r.kind === "cloudFlow" ? (r.connections ?? []) : []).filter((c) => c.usage === "embedded");
+
+/** The findings about one resource, from its grants, its connections and the directory. */
+export function resourceFindings(
+  state: { resource: Resource; grants: readonly Grant[] },
+  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners">,
+  facts: ResourceFacts,
+): Finding[] {
+  const r = state.resource;
+  const what = `${r.kind} "${r.displayName}"`;
+  const user = (id: string) => facts.users.get(id) ?? unknownUser;
+  const out: Finding[] = [];
+  const add = (rule: AuditRule, detail: string, principalId?: string) =>
+    out.push({
+      rule,
+      severity: severityOf[rule],
+      resourceId: r.resourceId,
+      ...(principalId ? { principalId } : {}),
+      detail: clip(detail),
+    });
+  const expected = env.expectedOwnerGroupIds;
+  const owners = state.grants.filter((g) => g.role === "owner");
+  for (const g of state.grants) {
+    const owning = ownershipRoles.includes(g.role);
+    if (g.principalType === "user") {
+      const u = user(g.principalId);
+      if (!u.enabled)
+        add(
+          "disabledUserGrant",
+          `${g.role} of ${what} is granted to ${u.known ? "disabled user" : "a user no longer in the tenant directory,"} ${g.principalId}`,
+          g.principalId,
+        );
+      if (owning && u.guest) add("guestOwner", `guest user ${g.principalId} is ${g.role} of ${what}`, g.principalId);
+      if (owning && expected.length > 0 && !u.groupIds.some((id) => expected.includes(id))) {
+        add(
+          "ownerOutsideExpectedGroups",
+          `${g.role} ${g.principalId} of ${what} is in none of the expected owner groups (${expected.join(", ")})`,
+          g.principalId,
+        );
+      }
+    } else if (owning && expected.length > 0 && !expected.includes(g.principalId)) {
+      add(
+        "ownerOutsideExpectedGroups",
+        `${g.principalType} ${g.principalId} is ${g.role} of ${what} and is not one of the expected owner groups (${expected.join(", ")})`,
+        g.principalId,
+      );
+    }
+  }
+  const enabledOwner =
+    hasEnabledUserOwner(state.grants, facts.users) ||
+    ownerGroups(state.grants).some((id) => facts.groupsWithEnabledMember.has(id));
+  if (!enabledOwner) {
+    add(
+      "noEnabledOwner",
+      owners.length === 0
+        ? `${what} has no owner`
+        : `no owner of ${what} is enabled (${owners.map((g) => `${g.principalType} ${g.principalId}`).join(", ")}); co-owners don't become owner by themselves: reassign it`,
+    );
+  }
+  if (r.kind === "cloudFlow" && env.maxOwners !== undefined && owners.length > env.maxOwners) {
+    add(
+      "tooManyOwners",
+      `${what} has ${owners.length} owners, more than the ${env.maxOwners} allowed; prefer run-only access for people who only run it`,
+    );
+  }
+  for (const c of embeddedConnections(r)) {
+    const u = user(c.ownerId);
+    if (!u.enabled)
+      add(
+        "disabledConnectionOwner",
+        `embedded connection ${c.id} (${c.connector}) of ${what} uses the credentials of ${u.known ? "disabled user" : "unknown user"} ${c.ownerId}; an owner must give it new credentials`,
+        c.ownerId,
+      );
+  }
+  return out;
+}
+
+/**
+ * Sensitive environments: every owner or co-owner added (granted, or given by reassignment) after
+ * `since` (the previous audit's start) and up to `until` (this one's), from a page of the change log
+ * read newest first. `reachedSince`: the page went back to `since`, so older pages need no reading.
+ */
+export function ownersAddedFindings(
+  entries: readonly ChangeEntry[],
+  since: string,
+  until: string,
+): { findings: Finding[]; reachedSince: boolean } {
+  const findings: Finding[] = [];
+  for (const e of entries) {
+    if (e.at <= since) return { findings, reachedSince: true };
+    if (e.at > until || !addsOwner(e)) continue;
+    findings.push({
+      rule: "ownerAddedSinceLastAudit",
+      severity: severityOf.ownerAddedSinceLastAudit,
+      ...(e.resourceId ? { resourceId: e.resourceId } : {}),
+      ...(e.principal ? { principalId: e.principal.id } : {}),
+      detail: clip(
+        `${e.principal?.type ?? "principal"} ${e.principal?.id ?? "?"} was made ${e.role ?? "owner"} of ${e.resourceId ?? "a resource"} by ${e.actorId} at ${e.at} (${e.action})`,
+      ),
+    });
+  }
+  return { findings, reachedSince: false };
+}
+
+const addsOwner = (e: ChangeEntry) =>
+  (e.action === "grant" || e.action === "reassign") && e.role !== undefined && ownershipRoles.includes(e.role);
+
+/** Findings' details fit a stored finding (1,000 characters). */
+const clip = (s: string) => (s.length > 1000 ? `${s.slice(0, 997)}...` : s);

@@ -1,0 +1,234 @@
+import { ConcurrencyError } from "../../errors.js";
+import type { Environment } from "../../model/records.js";
+import { compareFindings, ownersAddedFindings, resourceFindings } from "../../rules/audit.js";
+import type { AuditRun, AuditStats, Finding } from "../../model/audits.js";
+import type { AuditsRepository } from "../../store/auditsRepository.js";
+import { chunkFindings } from "../../store/auditsRepository.js";
+import type { Capabilities } from "../capabilities.js";
+import { Lease, leaseHeld, walkCatalog } from "../catalogWalk.js";
+import { DirectoryFacts } from "./directoryFacts.js";
+
+type Deps = Pick<Capabilities, "repo" | "audits" | "emailQueue" | "log" | "clock">;
+
+export interface AuditOptions {
+  /** Stop after the page during which this much time has passed; the runner timer continues later. */
+  budgetMs?: number;
+  pageSize?: number;
+  concurrency?: number;
+  /** Where progress lines go (the Functions log); default `deps.log`. */
+  progress?: (line: string) => void;
+  /** Most user profiles kept in memory at once. */
+  userCacheSize?: number;
+}
+
+const topFindings = 20;
+const maxAttempts = 5;
+/** A never-audited sensitive environment reports owners added in this window. */
+const firstAuditLookbackMs = 30 * 86_400_000;
+
+/** What one step (a catalog page, a change-log page) added to the counts. */
+type Step = Partial<Omit<AuditStats, "findings" | "byRule">>;
+
+/**
+ * Runs an audit from where it stands until it is done or the budget is used. Streams the catalog
+ * page by page (the leased walk of `catalogWalk.ts`, shared with reassignment), reading each
+ * resource's grants one resource at a time, with user profiles in a bounded cache; each page's
+ * findings are written as chunks before the run row records the page, so memory holds one page and
+ * a stopped run repeats at most one page. Returns the run as it was left, or undefined when there is
+ * no such audit or another runner claimed it first.
+ */
+export async function runAudit(
+  deps: Deps,
+  envId: string,
+  auditId: string,
+  options: AuditOptions = {},
+): Promise<AuditRun | undefined> {
+  const audits = deps.audits;
+  const progress = options.progress ?? deps.log;
+  const budgetMs = options.budgetMs ?? 240_000;
+  const got = await audits.getRun(envId, auditId);
+  if (!got) return undefined;
+  const { run, etag } = got;
+  if (run.status === "failed") {
+    await audits.removePending(envId, auditId);
+    return run;
+  }
+  if (run.status === "done") {
+    if (!run.reportQueuedAt) await queueReport(deps, audits, envId, auditId);
+    await audits.removePending(envId, auditId);
+    return run;
+  }
+  const now = deps.clock();
+  if (leaseHeld(run, now)) return run;
+  const env = await deps.repo.getEnvironment(envId);
+  const startedAt = run.startedAt ?? now.toISOString();
+  let lease: Lease<AuditRun>;
+  try {
+    lease = await Lease.take<AuditRun>(
+      {
+        ...run,
+        status: env ? "running" : "failed",
+        ...(env
+          ? {}
+          : { error: "the environment was deleted before the audit finished", finishedAt: now.toISOString() }),
+        startedAt,
+        since:
+          run.since ?? env?.lastAuditAt ?? new Date(new Date(startedAt).getTime() - firstAuditLookbackMs).toISOString(),
+      },
+      etag,
+      (r, e) => audits.putRun(r, e),
+      deps,
+      budgetMs,
+    );
+  } catch (e) {
+    if (e instanceof ConcurrencyError) return undefined; // another runner claimed it first
+    throw e;
+  }
+  if (!env) {
+    await audits.removePending(envId, auditId);
+    return lease.row;
+  }
+  if (run.phase === "catalog" && !run.cursor) progress(`audit ${auditId} of ${envId}: started`);
+
+  try {
+    if (await walkPhases(deps, audits, env, lease, options)) {
+      progress(`audit ${auditId} of ${envId}: time budget used; the runner continues it`);
+      return lease.row;
+    }
+    await lease.release({ ...lease.row, status: "done", finishedAt: deps.clock().toISOString(), cursor: undefined });
+    await audits.markEnvironmentAudited(envId, startedAt);
+    await queueReport(deps, audits, envId, auditId);
+    await audits.removePending(envId, auditId);
+    const { stats } = lease.row;
+    progress(
+      `audit ${auditId} of ${envId}: done, ${stats.resources} resources, ${stats.grants} grants, ${stats.findings} findings`,
+    );
+    return lease.row;
+  } catch (e) {
+    if (e instanceof ConcurrencyError) return lease.row; // another runner took it over (our lease ran out)
+    const attempts = lease.row.attempts + 1;
+    const failed = attempts >= maxAttempts;
+    const message = e instanceof Error ? e.message : String(e);
+    await lease
+      .release({
+        ...lease.row,
+        attempts,
+        ...(failed ? { status: "failed", error: message.slice(0, 1000), finishedAt: deps.clock().toISOString() } : {}),
+      })
+      .catch(() => undefined);
+    if (failed) await audits.removePending(envId, auditId).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * The catalog phase, then the change-log phase, from the phase and cursor on the run row, each step
+ * recorded on it. True when the budget ran out first (the lease is released then).
+ */
+async function walkPhases(
+  deps: Deps,
+  audits: AuditsRepository,
+  env: Environment,
+  lease: Lease<AuditRun>,
+  options: AuditOptions,
+): Promise<boolean> {
+  const { envId } = env;
+  const progress = options.progress ?? deps.log;
+  const facts = new DirectoryFacts(deps, envId, options.userCacheSize ?? 10_000);
+  if (lease.row.phase === "catalog") {
+    const end = await walkCatalog(
+      deps,
+      envId,
+      lease,
+      { pageSize: options.pageSize ?? 200, concurrency: options.concurrency ?? 8, endsTheJob: false },
+      async (r) => {
+        const state = await deps.repo.resourceState(envId, r.resourceId);
+        if (!state) return { grants: 0, findings: [] };
+        return { grants: state.grants.length, findings: resourceFindings(state, env, await facts.of(state)) };
+      },
+      async (run, page, results) => {
+        const next = await recordStep(
+          audits,
+          run,
+          results.flatMap((x) => x.findings),
+          { resources: page.resources.length, grants: results.reduce((n, x) => n + x.grants, 0), pages: 1 },
+          page.continuation ? "catalog" : "changes",
+        );
+        progress(
+          `audit ${next.auditId} of ${envId}: ${next.stats.pages} page(s), ${next.stats.resources} resources, ${next.stats.grants} grants, ${next.stats.findings} findings so far`,
+        );
+        return next;
+      },
+    );
+    if (end === "outOfTime") return true;
+  }
+  while (lease.row.phase === "changes") {
+    const step = await ownersAddedStep(deps, env, lease.row);
+    const next = await recordStep(audits, lease.row, step.findings, { changesRead: step.read }, step.next.phase);
+    await lease.save({ ...next, cursor: step.next.cursor });
+    if (step.next.phase !== "report" && lease.outOfTime()) {
+      await lease.release();
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * A step's findings written as chunks (upserts numbered after the run's: a repeated step writes the
+ * same ones again), and the run row that counts them, to be written next under the run's ETag.
+ */
+async function recordStep(
+  audits: AuditsRepository,
+  run: AuditRun,
+  findings: Finding[],
+  step: Step,
+  phase: AuditRun["phase"],
+): Promise<AuditRun> {
+  const chunks = chunkFindings(findings);
+  await audits.putChunks(run.envId, run.auditId, run.chunks, chunks);
+  const stats: AuditStats = {
+    resources: run.stats.resources + (step.resources ?? 0),
+    grants: run.stats.grants + (step.grants ?? 0),
+    pages: run.stats.pages + (step.pages ?? 0),
+    changesRead: run.stats.changesRead + (step.changesRead ?? 0),
+    findings: run.stats.findings + findings.length,
+    byRule: { ...run.stats.byRule },
+  };
+  for (const f of findings) stats.byRule[f.rule] = (stats.byRule[f.rule] ?? 0) + 1;
+  const top = [...run.top, ...findings].sort(compareFindings).slice(0, topFindings);
+  return { ...run, phase, stats, chunks: run.chunks + chunks.length, top };
+}
+
+/**
+ * Sensitive environments: the owners added between the previous audit's start and this one's, from
+ * the change log newest first, a page per step.
+ */
+async function ownersAddedStep(
+  deps: Deps,
+  env: Environment,
+  run: AuditRun,
+): Promise<{ findings: Finding[]; read: number; next: Pick<AuditRun, "phase" | "cursor"> }> {
+  const done = { phase: "report" as const, cursor: undefined };
+  if (!env.sensitive) return { findings: [], read: 0, next: done };
+  const page = await deps.repo.environmentChanges(env.envId, run.cursor, 1000);
+  const { findings, reachedSince } = ownersAddedFindings(page.items, run.since ?? "", run.startedAt ?? "");
+  return {
+    findings,
+    read: page.items.length,
+    next: reachedSince || !page.continuation ? done : { phase: "changes", cursor: page.continuation },
+  };
+}
+
+/** Queues the report email, then marks the run so a later pass doesn't queue it again. */
+async function queueReport(deps: Deps, audits: AuditsRepository, envId: string, auditId: string): Promise<void> {
+  await deps.emailQueue.send({ kind: "auditReport", envId, auditId });
+  const latest = await audits.getRun(envId, auditId);
+  if (latest && !latest.run.reportQueuedAt) {
+    await audits
+      .putRun({ ...latest.run, reportQueuedAt: deps.clock().toISOString() }, latest.etag)
+      .catch((e: unknown) => {
+        if (!(e instanceof ConcurrencyError)) throw e;
+      });
+  }
+}

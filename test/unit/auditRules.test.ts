@@ -1,0 +1,278 @@
+import { describe, expect, it } from "vitest";
+import {
+  compareFindings,
+  ownersAddedFindings,
+  resourceFindings,
+  usersToLookUp,
+  type ResourceFacts,
+  type UserFacts,
+} from "../../shared/rules/audit.js";
+import type { AuditRule, Finding } from "../../shared/model/audits.js";
+import type { ChangeEntry, Grant, Resource } from "../../shared/model/records.js";
+
+// The audit rules alone: facts in, findings out, no storage.
+
+const at = "2026-01-01T00:00:00.000Z";
+const member: UserFacts = { known: true, enabled: true, guest: false, groupIds: ["makers"] };
+const disabled: UserFacts = { ...member, enabled: false };
+const guest: UserFacts = { ...member, guest: true };
+const outsider: UserFacts = { ...member, groupIds: [] };
+
+const process = (extra: Partial<Resource> = {}): Resource => ({
+  envId: "e1",
+  resourceId: "r1",
+  kind: "processMining",
+  displayName: "Invoices",
+  creatorId: "u1",
+  ownerId: "u1",
+  createdAt: at,
+  updatedAt: at,
+  ...extra,
+});
+const flow = (extra: Partial<Resource> = {}): Resource =>
+  process({ kind: "cloudFlow", solutionAware: true, triggerKind: "instant", ...extra });
+
+const grant = (principalId: string, role: Grant["role"], principalType: Grant["principalType"] = "user"): Grant => ({
+  principalType,
+  principalId,
+  role,
+  grantedBy: "u1",
+  grantedAt: at,
+});
+
+const facts = (users: Record<string, UserFacts>, groupsWithEnabledMember: string[] = []): ResourceFacts => ({
+  users: new Map(Object.entries(users)),
+  groupsWithEnabledMember: new Set(groupsWithEnabledMember),
+});
+
+const env = { expectedOwnerGroupIds: ["makers"], maxOwners: 2 };
+
+const rulesOf = (fs: Finding[]) => fs.map((f) => `${f.rule}:${f.principalId ?? "-"}`).sort();
+
+describe("audit rules on one resource", () => {
+  const rows: {
+    what: string;
+    resource: Resource;
+    grants: Grant[];
+    facts: ResourceFacts;
+    env?: { expectedOwnerGroupIds: string[]; maxOwners?: number };
+    expected: string[];
+  }[] = [
+    {
+      what: "an enabled owner in the expected groups: nothing",
+      resource: process(),
+      grants: [grant("u1", "owner")],
+      facts: facts({ u1: member }),
+      expected: [],
+    },
+    {
+      what: "no grant at all: no enabled owner",
+      resource: process(),
+      grants: [],
+      facts: facts({}),
+      expected: ["noEnabledOwner:-"],
+    },
+    {
+      what: "the only owner disabled: no enabled owner and a grant to a disabled user",
+      resource: process(),
+      grants: [grant("u1", "owner")],
+      facts: facts({ u1: disabled }),
+      expected: ["disabledUserGrant:u1", "noEnabledOwner:-"],
+    },
+    {
+      what: "a user missing from the facts counts as no longer in the directory",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("ghost", "viewer")],
+      facts: facts({ u1: member }),
+      expected: ["disabledUserGrant:ghost"],
+    },
+    {
+      what: "an enabled co-owner doesn't make up for a disabled owner",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "coOwner")],
+      facts: facts({ u1: disabled, u2: member }),
+      expected: ["disabledUserGrant:u1", "noEnabledOwner:-"],
+    },
+    {
+      what: "an owner group with an enabled member is an enabled owner",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("makers", "owner", "group")],
+      facts: facts({ u1: disabled }, ["makers"]),
+      expected: ["disabledUserGrant:u1"],
+    },
+    {
+      what: "an owner group without an enabled member is not",
+      resource: process(),
+      grants: [grant("makers", "owner", "group")],
+      facts: facts({}),
+      expected: ["noEnabledOwner:-"],
+    },
+    {
+      what: "a guest co-owner",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("g1", "coOwner")],
+      facts: facts({ u1: member, g1: guest }),
+      expected: ["guestOwner:g1"],
+    },
+    {
+      what: "a guest viewer is not an owner",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("g1", "viewer")],
+      facts: facts({ u1: member, g1: guest }),
+      expected: [],
+    },
+    {
+      what: "an owner user outside the expected groups",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("o1", "coOwner")],
+      facts: facts({ u1: member, o1: outsider }),
+      expected: ["ownerOutsideExpectedGroups:o1"],
+    },
+    {
+      what: "an owner group that is not an expected one",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("others", "coOwner", "group")],
+      facts: facts({ u1: member }),
+      expected: ["ownerOutsideExpectedGroups:others"],
+    },
+    {
+      what: "no expected groups set: nobody is outside them",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("others", "coOwner", "group")],
+      facts: facts({ u1: outsider }),
+      env: { expectedOwnerGroupIds: [] },
+      expected: [],
+    },
+    {
+      what: "a flow with more owners than allowed",
+      resource: flow(),
+      grants: [grant("u1", "owner"), grant("u2", "owner"), grant("u3", "owner")],
+      facts: facts({ u1: member, u2: member, u3: member }),
+      expected: ["tooManyOwners:-"],
+    },
+    {
+      what: "a process with as many owners is not a flow",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "owner"), grant("u3", "owner")],
+      facts: facts({ u1: member, u2: member, u3: member }),
+      expected: [],
+    },
+    {
+      what: "no maximum set: any number of owners",
+      resource: flow(),
+      grants: [grant("u1", "owner"), grant("u2", "owner"), grant("u3", "owner")],
+      facts: facts({ u1: member, u2: member, u3: member }),
+      env: { expectedOwnerGroupIds: ["makers"] },
+      expected: [],
+    },
+    {
+      what: "an embedded connection of a disabled user, and not one used otherwise",
+      resource: flow({
+        connections: [
+          { id: "c1", connector: "Outlook", ownerId: "gone", usage: "embedded" },
+          { id: "c2", connector: "Teams", ownerId: "gone", usage: "other" },
+        ],
+      }),
+      grants: [grant("u1", "owner")],
+      facts: facts({ u1: member, gone: disabled }),
+      expected: ["disabledConnectionOwner:gone"],
+    },
+  ];
+
+  it.each(rows)("$what", (row) => {
+    const found = resourceFindings({ resource: row.resource, grants: row.grants }, row.env ?? env, row.facts);
+    expect(rulesOf(found)).toEqual([...row.expected].sort());
+    for (const f of found) {
+      expect(f.resourceId).toBe(row.resource.resourceId);
+      expect(f.detail.length).toBeLessThanOrEqual(1000);
+    }
+  });
+
+  it("asks for the users of the grants and of the embedded connections, once each", () => {
+    const r = flow({
+      connections: [
+        { id: "c1", connector: "Outlook", ownerId: "u2", usage: "embedded" },
+        { id: "c2", connector: "Outlook", ownerId: "u9", usage: "other" },
+        { id: "c3", connector: "Outlook", ownerId: "u3", usage: "embedded" },
+      ],
+    });
+    expect(usersToLookUp(r, [grant("u1", "owner"), grant("g", "viewer", "group"), grant("u2", "viewer")])).toEqual([
+      "u1",
+      "u2",
+      "u3",
+    ]);
+  });
+});
+
+describe("owners added since the last audit", () => {
+  const since = "2026-01-10T00:00:00.000Z";
+  const until = "2026-01-20T00:00:00.000Z";
+  let n = 0;
+  const entry = (when: string, action: ChangeEntry["action"], role?: ChangeEntry["role"]): ChangeEntry => ({
+    changeId: `c${n++}`,
+    at: when,
+    actorId: "admin",
+    action,
+    resourceId: "r1",
+    principal: { type: "user", id: `p${n}` },
+    ...(role ? { role } : {}),
+    detail: "",
+  });
+
+  it("reports owner and co-owner grants and reassignments inside the window, and stops at `since`", () => {
+    const page = [
+      entry("2026-01-25T00:00:00.000Z", "grant", "owner"), // after this audit started
+      entry("2026-01-15T00:00:00.000Z", "grant", "coOwner"),
+      entry("2026-01-14T00:00:00.000Z", "grant", "viewer"),
+      entry("2026-01-13T00:00:00.000Z", "reassign", "owner"),
+      entry("2026-01-12T00:00:00.000Z", "revoke", "owner"),
+      entry(since, "grant", "owner"), // the previous audit's own start: already reported then
+      entry("2026-01-05T00:00:00.000Z", "grant", "owner"),
+    ];
+    const { findings, reachedSince } = ownersAddedFindings(page, since, until);
+    expect(reachedSince).toBe(true);
+    expect(findings.map((f) => f.detail.match(/made (\w+) .*\((\w+)\)$/)?.slice(1))).toEqual([
+      ["coOwner", "grant"],
+      ["owner", "reassign"],
+    ]);
+    expect(findings.every((f) => f.rule === "ownerAddedSinceLastAudit" && f.severity === "medium")).toBe(true);
+  });
+
+  it("says when the page didn't reach back to `since`", () => {
+    const { findings, reachedSince } = ownersAddedFindings(
+      [entry("2026-01-15T00:00:00.000Z", "grant", "owner")],
+      since,
+      until,
+    );
+    expect(reachedSince).toBe(false);
+    expect(findings).toHaveLength(1);
+  });
+});
+
+describe("the order of findings", () => {
+  it("is worst first: severity, then the rule's place, then resource and principal", () => {
+    const f = (rule: AuditRule, severity: Finding["severity"], resourceId?: string, principalId?: string): Finding => ({
+      rule,
+      severity,
+      ...(resourceId ? { resourceId } : {}),
+      ...(principalId ? { principalId } : {}),
+      detail: "",
+    });
+    const sorted = [
+      f("tooManyOwners", "low", "a"),
+      f("guestOwner", "high", "b", "u2"),
+      f("disabledUserGrant", "low", "a"),
+      f("guestOwner", "high", "b", "u1"),
+      f("noEnabledOwner", "high", "z"),
+      f("ownerOutsideExpectedGroups", "medium", "a"),
+    ].sort(compareFindings);
+    expect(sorted.map((x) => `${x.rule}/${x.resourceId}/${x.principalId ?? ""}`)).toEqual([
+      "noEnabledOwner/z/",
+      "guestOwner/b/u1",
+      "guestOwner/b/u2",
+      "ownerOutsideExpectedGroups/a/",
+      "disabledUserGrant/a/",
+      "tooManyOwners/a/",
+    ]);
+  });
+});
