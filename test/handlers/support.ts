@@ -11,11 +11,9 @@ import { createAuthenticator } from "../../shared/adapters/http/auth.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { parseSettings } from "../../shared/config.js";
 import { useServices, type Services } from "../../shared/main.js";
-import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
-import type { Caller } from "../../shared/usecases/capabilities.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { randomKey } from "../../tools/settings.js";
-import { memoryCaps } from "../support/memoryCaps.js";
+import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
 
 export function handlerServices() {
   const key = randomKey();
@@ -118,39 +116,23 @@ export function problemOf(a: Answer, status: number): Problem {
   return p;
 }
 
-const appAdmin: Caller = { principalId: "setup-app", appRoles: ["Sharing.Admin"] };
-
 /**
  * Environment `e` with a maker (who registered processMining resource `p1`), a BasicUser viewer, an
  * environment admin, a disabled environment admin, and a tenant user outside the environment.
  */
 export async function seed(caps: Services["caps"]): Promise<void> {
-  await putEnvironment(caps, appAdmin, {
-    envId: "e",
-    displayName: "E",
-    isDefault: false,
-    sensitive: false,
-    expectedOwnerGroupIds: [],
-    sovereignCloud: false,
-  });
-  const people = [
-    ["maker", true, ["EnvironmentMaker"]],
-    ["viewer", true, ["BasicUser"]],
-    ["admin", true, ["SystemAdministrator"]],
-    ["disabledAdmin", false, ["SystemAdministrator"]],
-    ["outsider", true, null],
-  ] as const;
-  for (const [id, enabled, roles] of people) {
-    await putUser(caps, appAdmin, {
-      userId: id,
-      email: `${id}@contoso.example`,
-      displayName: id,
-      userType: "member",
-      enabled,
-      license: "paid",
-    });
-    if (roles) await putMembership(caps, appAdmin, { envId: "e", userId: id, securityRoles: [...roles] });
-  }
+  await seedDirectory(
+    caps,
+    "e",
+    [
+      ["maker", true, ["EnvironmentMaker"]],
+      ["viewer", true, ["BasicUser"]],
+      ["admin", true, ["SystemAdministrator"]],
+      ["disabledAdmin", false, ["SystemAdministrator"]],
+      ["outsider", true, null],
+    ],
+    "contoso.example",
+  );
   await putResource(
     caps,
     { principalId: "maker", appRoles: [] },

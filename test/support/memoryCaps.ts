@@ -2,7 +2,9 @@ import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import { tableNames } from "../../shared/store/keys.js";
 import { openStores } from "../../shared/store/stores.js";
-import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
+import type { SecurityRole } from "../../shared/model/records.js";
+import { sortableId, type Caller, type Capabilities } from "../../shared/usecases/capabilities.js";
+import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
 
 /** Use-case capabilities on the in-memory store, with the email queue kept in an array. */
 export function memoryCaps(store = new MemoryRowStore()) {
@@ -17,4 +19,37 @@ export function memoryCaps(store = new MemoryRowStore()) {
     log: (m) => void logs.push(m),
   };
   return { caps, store, sent, logs };
+}
+
+/** Who to put in the directory: an id, whether enabled, and roles in the environment (null: no membership). */
+export type Person = readonly [id: string, enabled: boolean, roles: readonly SecurityRole[] | null];
+
+const setupApp: Caller = { principalId: "setup-app", appRoles: ["Sharing.Admin"] };
+
+/** Environment `envId` (not sensitive, no expected owner groups) and its people, written through the use cases. */
+export async function seedDirectory(
+  caps: Capabilities,
+  envId: string,
+  people: readonly Person[],
+  emailDomain = "x.test",
+): Promise<void> {
+  await putEnvironment(caps, setupApp, {
+    envId,
+    displayName: envId.toUpperCase(),
+    isDefault: false,
+    sensitive: false,
+    expectedOwnerGroupIds: [],
+    sovereignCloud: false,
+  });
+  for (const [id, enabled, roles] of people) {
+    await putUser(caps, setupApp, {
+      userId: id,
+      email: `${id}@${emailDomain}`,
+      displayName: id,
+      userType: "member",
+      enabled,
+      license: "paid",
+    });
+    if (roles) await putMembership(caps, setupApp, { envId, userId: id, securityRoles: [...roles] });
+  }
 }

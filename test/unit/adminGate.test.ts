@@ -2,39 +2,19 @@ import { describe, expect, it } from "vitest";
 import { DomainError } from "../../shared/errors.js";
 import { requireEnvironmentAdmin } from "../../shared/usecases/adminGate.js";
 import { isAppAuditor, type Caller } from "../../shared/usecases/capabilities.js";
-import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
-import { memoryCaps } from "../support/memoryCaps.js";
+import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
 
 const app: Caller = { principalId: "app", appRoles: ["Sharing.Admin"] };
 const as = (id: string): Caller => ({ principalId: id, appRoles: [] });
 
 async function world() {
   const { caps } = memoryCaps();
-  await putEnvironment(caps, app, {
-    envId: "e",
-    displayName: "E",
-    isDefault: false,
-    sensitive: false,
-    expectedOwnerGroupIds: [],
-    sovereignCloud: false,
-  });
-  const people = [
+  await seedDirectory(caps, "e", [
     ["admin", true, ["SystemAdministrator"]],
     ["disabledAdmin", false, ["SystemAdministrator"]],
     ["maker", true, ["EnvironmentMaker"]],
     ["outsider", true, null],
-  ] as const;
-  for (const [id, enabled, roles] of people) {
-    await putUser(caps, app, {
-      userId: id,
-      email: `${id}@x.test`,
-      displayName: id,
-      userType: "member",
-      enabled,
-      license: "paid",
-    });
-    if (roles) await putMembership(caps, app, { envId: "e", userId: id, securityRoles: [...roles] });
-  }
+  ]);
   return caps;
 }
 

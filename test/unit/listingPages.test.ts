@@ -1,40 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
-import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
 import { principalResources, putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
-import { memoryCaps } from "../support/memoryCaps.js";
+import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
 
-const app: Caller = { principalId: "app", appRoles: ["Sharing.Admin"] };
 const as = (id: string): Caller => ({ principalId: id, appRoles: [] });
 
 /** Storage pages of two rows, so five resources take several pages and every token is followed. */
 async function world() {
   const { caps } = memoryCaps(new MemoryRowStore(2));
-  await putEnvironment(caps, app, {
-    envId: "e",
-    displayName: "E",
-    isDefault: false,
-    sensitive: false,
-    expectedOwnerGroupIds: [],
-    sovereignCloud: false,
-  });
-  for (const [id, roles] of [
-    ["maker", ["EnvironmentMaker"]],
-    ["bob", ["EnvironmentMaker"]],
-    ["ada", ["SystemAdministrator"]],
-  ] as const) {
-    await putUser(caps, app, {
-      userId: id,
-      email: `${id}@x.test`,
-      displayName: id,
-      userType: "member",
-      enabled: true,
-      license: "paid",
-    });
-    await putMembership(caps, app, { envId: "e", userId: id, securityRoles: [...roles] });
-  }
+  await seedDirectory(caps, "e", [
+    ["maker", true, ["EnvironmentMaker"]],
+    ["bob", true, ["EnvironmentMaker"]],
+    ["ada", true, ["SystemAdministrator"]],
+  ]);
   for (let i = 0; i < 5; i++) {
     await putResource(
       caps,
