@@ -64,6 +64,14 @@ export const keys = {
   searchRk: (field: "name" | "email" | "group", value: string, id: string) =>
     `search|${field}|${searchKey(value)}|${id}`,
   searchPrefix: (field: "name" | "email" | "group", text: string) => `search|${field}|${searchKey(text)}`,
+
+  // Group membership, one row per member in each direction, both in the environment's directory
+  // partition so one transaction writes a member's two rows and a check reads a user's groups by range.
+  groupMemberPrefix: (groupId: string) => `gm|${groupId}|`,
+  groupMemberRk: (groupId: string, userId: string) => `gm|${groupId}|${userId}`,
+  userGroupsPrefix: "ug|",
+  userGroupPrefix: (userId: string) => `ug|${userId}|`,
+  userGroupRk: (userId: string, groupId: string) => `ug|${userId}|${groupId}`,
 };
 
 /**
