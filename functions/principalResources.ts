@@ -1,6 +1,6 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
-import { kindQuery, principalResourcesParams } from "../shared/model/api.js";
-import { principalResources } from "../shared/usecases/resources.js";
+import { principalResourcesParams, principalResourcesQuery } from "../shared/model/api.js";
+import { groupResources, principalResources } from "../shared/usecases/resources.js";
 
 export const handler = defineHttp(
   {
@@ -9,19 +9,31 @@ export const handler = defineHttp(
     method: "GET",
     summary: "The resources a principal can act on.",
     params: principalResourcesParams,
-    query: kindQuery,
+    query: principalResourcesQuery,
     responses: { 200: { description: "a page of resources" } },
   },
   async ({ services, caller, params, query }) =>
     json(
       200,
-      await principalResources(
-        services.caps,
-        caller,
-        params.envId,
-        params.principalId,
-        query.kind,
-        query.continuationToken,
-      ),
+      query.principalType && query.principalType !== "user"
+        ? await groupResources(
+            services.caps,
+            caller,
+            params.envId,
+            {
+              type: query.principalType,
+              id: params.principalId,
+            },
+            query.kind,
+            query.continuationToken,
+          )
+        : await principalResources(
+            services.caps,
+            caller,
+            params.envId,
+            params.principalId,
+            query.kind,
+            query.continuationToken,
+          ),
     ),
 );

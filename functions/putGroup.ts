@@ -1,5 +1,5 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
-import { envGroupParams, groupBody } from "../shared/model/api.js";
+import { envGroupParams, groupBody, groupBodyMaxBytes } from "../shared/model/api.js";
 import { putGroup } from "../shared/usecases/directory.js";
 
 export const handler = defineHttp(
@@ -7,7 +7,9 @@ export const handler = defineHttp(
     name: "putGroup",
     route: "environments/{envId}/groups/{groupId}",
     method: "PUT",
-    summary: "Creates or updates a security group or SharePoint list and its members.",
+    summary:
+      "Creates or updates a security group or SharePoint list and, when memberIds is given, replaces its members (up to 50,000).",
+    maxBodyBytes: groupBodyMaxBytes,
     params: envGroupParams,
     body: groupBody,
     responses: { 200: { description: "updated" }, 201: { description: "created" } },

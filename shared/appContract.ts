@@ -14,3 +14,9 @@ export const emailQueueName: string = contract.queues.email.name;
 
 /** Where the Functions host moves an email job after `maxDequeueCount` failed attempts. */
 export const emailPoisonQueueName: string = contract.queues.email.poisonQueue;
+
+/** The queue group fan-out work goes to, off the request path (`functions/fanout.ts`). */
+export const fanoutQueueName: string = contract.queues.fanout.name;
+
+/** Where the host moves fan-out work after `maxDequeueCount` failed attempts. */
+export const fanoutPoisonQueueName: string = contract.queues.fanout.poisonQueue;

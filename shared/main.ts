@@ -1,9 +1,10 @@
 import { AzureRowStore } from "./adapters/tables/azureRowStore.js";
-import { StorageEmailQueue } from "./adapters/queues/storageEmailQueue.js";
+import { StorageQueue } from "./adapters/queues/storageQueue.js";
 import { createAuthenticator } from "./adapters/http/auth.js";
 import { createAcsEmailSender } from "./adapters/email/acsEmailSender.js";
 import type { EmailSender } from "./ports/email.js";
-import { emailQueueName } from "./appContract.js";
+import type { FanoutMessage } from "./model/fanout.js";
+import { emailQueueName, fanoutQueueName } from "./appContract.js";
 import { managedIdentity } from "./adapters/identity.js";
 import { parseSettings, storageTarget, type Settings } from "./config.js";
 import { tableNames } from "./store/keys.js";
@@ -31,12 +32,12 @@ export function createServices(settings: Settings): Services {
       ? { connectionString: target.connectionString }
       : { endpoint: target.tableServiceUri, credential },
   );
+  const queueTarget =
+    "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! };
   const caps: Capabilities = {
     ...openStores(rows, tableNames(settings.TABLE_PREFIX)),
-    emailQueue: new StorageEmailQueue(
-      "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! },
-      emailQueueName,
-    ),
+    emailQueue: new StorageQueue(queueTarget, emailQueueName),
+    fanoutQueue: new StorageQueue<FanoutMessage>(queueTarget, fanoutQueueName),
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: settings.INVITATION_TTL_DAYS,

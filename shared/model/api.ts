@@ -5,6 +5,8 @@ import {
   environmentSchema,
   groupSchema,
   idSchema,
+  maxGroupMembers,
+  maxMembersPatch,
   kindSchema,
   principalRefSchema,
   principalTypeSchema,
@@ -32,7 +34,34 @@ export const principalResourcesParams = z.object({ envId: idSchema, principalId:
 export const environmentBody = environmentSchema.omit({ envId: true, lastAuditAt: true }).strict();
 export const userBody = tenantUserSchema.omit({ userId: true }).strict();
 export const membershipBody = z.object({ securityRoles: z.array(securityRoleSchema).max(3) }).strict();
-export const groupBody = groupSchema.omit({ envId: true, groupId: true }).strict();
+export const groupBody = groupSchema
+  .omit({ envId: true, groupId: true })
+  .extend({
+    /** The whole membership, replacing what is stored; absent leaves the members as they are. */
+    memberIds: z.array(idSchema).max(maxGroupMembers).optional(),
+  })
+  .strict();
+/** A group's members can take 50,000 ids of up to 128 characters: more than the default body limit. */
+export const groupBodyMaxBytes = 8 * 1024 * 1024;
+
+export const groupMembersBody = z
+  .object({
+    add: z.array(idSchema).max(maxMembersPatch).optional(),
+    remove: z.array(idSchema).max(maxMembersPatch).optional(),
+  })
+  .strict()
+  .refine((b) => (b.add?.length ?? 0) + (b.remove?.length ?? 0) > 0, {
+    message: "name at least one member to add or remove",
+    path: ["add"],
+  });
+
+/** Paged lists (contract v2): `?continuationToken=` in, at most 100 items a page unless `top` asks for fewer. */
+export const pageQuery = z
+  .object({
+    continuationToken: z.string().max(4000).optional(),
+    top: z.coerce.number().int().min(1).max(100).optional(),
+  })
+  .strict();
 
 export const resourceBody = z
   .object({
@@ -62,7 +91,16 @@ export const recordingBody = z.object({ label: z.string().max(200).optional() })
 export const checkBody = z
   .object({
     checks: z
-      .array(z.object({ principalId: idSchema, resourceId: idSchema, action: z.string().min(1).max(100) }).strict())
+      .array(
+        z
+          .object({
+            principalId: idSchema,
+            principalType: principalTypeSchema.optional(),
+            resourceId: idSchema,
+            action: z.string().min(1).max(100),
+          })
+          .strict(),
+      )
       .min(1)
       .max(100),
   })
@@ -70,6 +108,7 @@ export const checkBody = z
 
 export const directoryQuery = z.object({ search: z.string().min(1).max(100) });
 export const kindQuery = z.object({ kind: kindSchema.optional(), continuationToken: z.string().max(4000).optional() });
+export const principalResourcesQuery = kindQuery.extend({ principalType: principalTypeSchema.optional() });
 
 // Copies, reassignment, the change log and audits
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { emailJobSchema } from "./emailJobs.js";
+import { fanoutMessageSchema } from "./fanout.js";
 import { changeEntrySchema, idSchema, principalRefSchema } from "./records.js";
 
 /**
@@ -8,7 +9,10 @@ import { changeEntrySchema, idSchema, principalRefSchema } from "./records.js";
  * Every item is idempotent: applying it twice leaves the same state as once.
  */
 export const outboxItemSchema = z.discriminatedUnion("type", [
-  /** Bring these principals' index rows for the resource in line with its grants. */
+  /**
+   * Bring these principals' own index rows for the resource in line with their grants (for a group
+   * or list, its members' rows follow through the fan-out queue).
+   */
   z.object({
     id: z.string(),
     type: z.literal("index"),
@@ -22,23 +26,8 @@ export const outboxItemSchema = z.discriminatedUnion("type", [
   z.object({ id: z.string(), type: z.literal("log"), envId: idSchema, entries: z.array(changeEntrySchema) }),
   /** Put jobs on the outbound email queue (the mailer deduplicates by each job's identity). */
   z.object({ id: z.string(), type: z.literal("email"), jobs: z.array(emailJobSchema) }),
-  /** Remove a deleted resource's rows and every index row that names it. */
-  z.object({
-    id: z.string(),
-    type: z.literal("purge"),
-    envId: idSchema,
-    resourceId: idSchema,
-    principals: z.array(principalRefSchema),
-  }),
-  /** Bring members' rows in line after a group's or list's members changed. */
-  z.object({
-    id: z.string(),
-    type: z.literal("groupSync"),
-    envId: idSchema,
-    group: principalRefSchema,
-    added: z.array(idSchema),
-    removed: z.array(idSchema),
-  }),
+  /** Put work on the fan-out queue (a group's members changed, a resource was renamed or deleted). */
+  z.object({ id: z.string(), type: z.literal("fanout"), messages: z.array(fanoutMessageSchema).max(20) }),
 ]);
 export type OutboxItem = z.infer<typeof outboxItemSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -61,14 +61,24 @@ export const membershipSchema = z.object({
 });
 export type Membership = z.infer<typeof membershipSchema>;
 
+/** A group's or list's own row; its members are rows of their own (`gm|` and `ug|`, keys.ts). */
 export const groupSchema = z.object({
   envId: idSchema,
   groupId: idSchema,
   displayName: text(200),
   kind: z.enum(["securityGroup", "sharePointList"]),
-  memberIds: z.array(idSchema).max(5000),
 });
 export type Group = z.infer<typeof groupSchema>;
+
+/** The most members a group or list may hold (contract v2, "Groups of any size"). */
+export const maxGroupMembers = 50_000;
+/** The most ids one `PATCH .../members` may add, and remove. */
+export const maxMembersPatch = 1_000;
+
+export const groupRef = (g: Pick<Group, "groupId" | "kind">): { type: "group" | "sharePointList"; id: string } => ({
+  type: g.kind === "sharePointList" ? "sharePointList" : "group",
+  id: g.groupId,
+});
 
 export const connectionSchema = z.object({
   id: idSchema,
@@ -111,6 +121,8 @@ export const grantSchema = z.object({
   grantedAt: isoTime,
   /** Run-only grants: for each connection, whose credentials a run uses. */
   connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
+  /** The invitation sent with this grant: an invitation works only while its own grant stands. */
+  invitationId: idSchema.optional(),
 });
 export type Grant = z.infer<typeof grantSchema>;
 
@@ -170,10 +182,14 @@ export const changeEntrySchema = z.object({
 });
 export type ChangeEntry = z.infer<typeof changeEntrySchema>;
 
-/** One row of a principal's index: a resource they reach, with which role and through whom. */
+/**
+ * One row of a principal's index: a resource they reach through one path (directly, or through one
+ * group or list) with the roles that path gives. One row per path, so a group's fan-out writes or
+ * deletes exactly one row per member without reading it first.
+ */
 export const indexEntrySchema = z.object({
   resourceId: z.string(),
-  role: roleSchema,
+  roles: z.array(roleSchema).min(1),
   through: z.union([z.literal("direct"), principalRefSchema]),
   kind: kindSchema,
   displayName: z.string(),

@@ -34,17 +34,18 @@ export const keys = {
   principalPk: (p: PrincipalRef) => `${p.type}|${p.id}`,
   profileRk: "profile",
   memberRk: (envId: string) => `env|${envId}|member`,
-  memberOfPrefix: (envId: string) => `env|${envId}|in|`,
-  memberOfRk: (envId: string, group: PrincipalRef) => `env|${envId}|in|${group.type}|${group.id}`,
   indexPrefix: (envId: string) => `env|${envId}|res|`,
   indexResourcePrefix: (envId: string, resourceId: string) => `env|${envId}|res|${resourceId}|`,
-  indexRk: (envId: string, resourceId: string, role: Role, through: string) =>
-    `env|${envId}|res|${resourceId}|${role}|${through}`,
+  indexRk: (envId: string, resourceId: string, through: string) => `env|${envId}|res|${resourceId}|${through}`,
 
   resourcePk: (envId: string, resourceId: string) => `${envId}|${resourceId}`,
   metaRk: "meta",
   grantPrefix: "grant|",
   grantRk: (p: PrincipalRef, role: Role) => `grant|${p.type}|${p.id}|${role}`,
+  /** Every grant of one principal on the resource. */
+  grantsOfPrefix: (p: PrincipalRef) => `grant|${p.type}|${p.id}|`,
+  /** Every grant to principals of one type (groups, lists) on the resource. */
+  grantsOfTypePrefix: (type: PrincipalRef["type"]) => `grant|${type}|`,
   invitationPrefix: "invitation|",
   invitationRk: (id: string) => `invitation|${id}`,
   recordingPrefix: "recording|",
@@ -55,6 +56,8 @@ export const keys = {
 
   directoryPk: (envId: string) => envId,
   tenantPk: "tenant",
+  /** The tenant directory's user ids, one row each, so many ids are checked by a few range queries. */
+  tenantUserRk: (userId: string) => `user|${userId}`,
   groupPrefix: "group|",
   groupRk: (groupId: string) => `group|${groupId}`,
   catalogPrefix: "resource|",

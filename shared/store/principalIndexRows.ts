@@ -1,12 +1,16 @@
 import { indexEntrySchema, type IndexEntry, type PrincipalRef } from "../model/records.js";
-import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.js";
+import type { Role } from "../rules/matrix.js";
+import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
+import type { Resource } from "../model/records.js";
 import { keys, throughKey, type TableNames } from "./keys.js";
-import { decodeRow, encodeRow, sameRecord } from "./rowJson.js";
+import { decodeRow, encodeRow } from "./rowJson.js";
 
 /**
- * The writing side of the per-principal index (`env|{envId}|res|…` rows in each principal's
- * partition), which the relay keeps in line with each resource's grants. The listing reads it
- * together with the membership row, through the repository's `principalIndexPage`.
+ * The writing side of the per-principal index: in each principal's partition one row per resource
+ * and path (`env|{envId}|res|{resourceId}|{direct | group.G | sharePointList.L}`) holding the roles
+ * that path gives. A path's row is written or deleted whole, without reading it first, so the
+ * named principals of a share cost one write each and a group's fan-out one write per member. The
+ * listing reads the rows through the repository's `principalIndexPage`.
  */
 export class PrincipalIndexRows {
   constructor(
@@ -14,34 +18,97 @@ export class PrincipalIndexRows {
     private readonly tables: TableNames,
   ) {}
 
-  async rowsFor(principal: PrincipalRef, envId: string, resourceId: string): Promise<Row[]> {
-    return queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
-      { prefix: keys.indexResourcePrefix(envId, resourceId) },
-    ]);
+  static entry(
+    resource: Pick<Resource, "resourceId" | "kind" | "displayName">,
+    roles: Role[],
+    through: IndexEntry["through"],
+  ) {
+    return {
+      resourceId: resource.resourceId,
+      roles: [...roles].sort(),
+      through,
+      kind: resource.kind,
+      displayName: resource.displayName,
+    } satisfies IndexEntry;
   }
 
-  /** Brings one principal's index rows for one resource to exactly `wanted`, in one transaction. */
-  async set(principal: PrincipalRef, envId: string, resourceId: string, wanted: IndexEntry[]): Promise<void> {
-    const existing = await this.rowsFor(principal, envId, resourceId);
-    const wantedRows = new Map(
-      wanted.map((w) => [keys.indexRk(envId, resourceId, w.role, throughKey(w.through)), encodeRow(w)] as const),
-    );
-    const ops: WriteOp[] = [];
-    for (const [rk, fields] of wantedRows) {
-      const current = existing.find((e) => e.rk === rk);
-      if (!current || !sameRecord(current.fields, fields)) ops.push({ op: "upsert", rk, fields });
-    }
-    for (const e of existing) if (!wantedRows.has(e.rk)) ops.push({ op: "delete", rk: e.rk });
-    for (let i = 0; i < ops.length; i += 100) {
+  static rk(envId: string, resourceId: string, through: IndexEntry["through"]): string {
+    return keys.indexRk(envId, resourceId, throughKey(through));
+  }
+
+  /** Sets one path's row: written when it gives roles, deleted (if there) when it gives none. One request. */
+  async set(
+    principal: PrincipalRef,
+    envId: string,
+    resource: Pick<Resource, "resourceId" | "kind" | "displayName">,
+    through: IndexEntry["through"],
+    roles: Role[],
+  ): Promise<void> {
+    const pk = keys.principalPk(principal);
+    const rk = PrincipalIndexRows.rk(envId, resource.resourceId, through);
+    if (roles.length === 0) await this.rows.delete(this.tables.principals, pk, rk);
+    else
+      await this.rows.transact(this.tables.principals, pk, [
+        { op: "upsert", rk, fields: encodeRow(PrincipalIndexRows.entry(resource, roles, through)) },
+      ]);
+  }
+
+  /** Writes rows of one principal, 100 a transaction. */
+  async putMany(principal: PrincipalRef, envId: string, entries: readonly IndexEntry[]): Promise<void> {
+    const ops: WriteOp[] = entries.map((e) => ({
+      op: "upsert",
+      rk: PrincipalIndexRows.rk(envId, e.resourceId, e.through),
+      fields: encodeRow(e),
+    }));
+    for (let i = 0; i < ops.length; i += 100)
       await this.rows.transact(this.tables.principals, keys.principalPk(principal), ops.slice(i, i + 100));
+  }
+
+  /** Deletes those of these rows that exist: one read, then one transaction per 100. */
+  async deleteMany(principal: PrincipalRef, rks: readonly string[]): Promise<void> {
+    if (rks.length === 0) return;
+    const pk = keys.principalPk(principal);
+    const existing: string[] = [];
+    for (let i = 0; i < rks.length; i += 50) {
+      const found = await queryAll(
+        this.rows,
+        this.tables.principals,
+        pk,
+        rks.slice(i, i + 50).map((eq) => ({ eq })),
+      );
+      existing.push(...found.map((r) => r.rk));
+    }
+    for (let i = 0; i < existing.length; i += 100) {
+      const chunk = existing.slice(i, i + 100);
+      try {
+        await this.rows.transact(
+          this.tables.principals,
+          pk,
+          chunk.map((rk): WriteOp => ({ op: "delete", rk })),
+        );
+      } catch {
+        // Another writer removed one first: one by one, each tolerant of a missing row.
+        for (const rk of chunk) await this.rows.delete(this.tables.principals, pk, rk);
+      }
     }
   }
 
-  /** The distinct resources in a group's (or list's) index, for bringing a new member's rows in line. */
-  async resources(envId: string, principal: PrincipalRef): Promise<string[]> {
-    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk(principal), [
-      { prefix: keys.indexPrefix(envId) },
-    ]);
-    return [...new Set(rows.map((r) => decodeRow(indexEntrySchema, r).resourceId))];
+  /** A group's or list's own rows (the resources it holds roles on), a page at a time, in resource order. */
+  async ownPage(
+    envId: string,
+    principal: PrincipalRef,
+    continuation: string | undefined,
+    pageSize = 100,
+  ): Promise<{ entries: IndexEntry[]; continuation?: string | undefined }> {
+    const page = await this.rows.queryPage(
+      this.tables.principals,
+      keys.principalPk(principal),
+      [{ prefix: keys.indexPrefix(envId) }],
+      { continuation, pageSize },
+    );
+    return {
+      entries: page.rows.map((r) => decodeRow(indexEntrySchema, r)).filter((e) => e.through === "direct"),
+      continuation: page.continuation,
+    };
   }
 }

@@ -5,7 +5,6 @@ import {
   environmentSchema,
   kindSchema,
   grantSchema,
-  groupSchema,
   indexEntrySchema,
   invitationSchema,
   membershipSchema,
@@ -29,6 +28,7 @@ import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.j
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
+import { GroupRows, idsPerQuery } from "./groupRows.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
 
@@ -76,6 +76,8 @@ export class SharingRepository {
   readonly outbox: OutboxRows;
   /** The per-principal index rows, as the relay writes them. */
   readonly index: PrincipalIndexRows;
+  /** Groups' and lists' own rows and their members' rows. */
+  readonly groups: GroupRows;
 
   constructor(
     readonly rows: RowStore,
@@ -83,6 +85,7 @@ export class SharingRepository {
   ) {
     this.outbox = new OutboxRows(rows, tables);
     this.index = new PrincipalIndexRows(rows, tables);
+    this.groups = new GroupRows(rows, tables);
   }
 
   // Environments
@@ -136,13 +139,29 @@ export class SharingRepository {
           keys.searchRk("email", previous.email, user.userId),
         ].filter((k) => !wanted.includes(k))
       : [];
-    await this.rows.transact(
-      this.tables.directory,
-      keys.tenantPk,
-      wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
-    );
+    await this.rows.transact(this.tables.directory, keys.tenantPk, [
+      ...wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
+      { op: "upsert", rk: keys.tenantUserRk(user.userId), fields: { id: user.userId } },
+    ]);
     // One by one: a batch fails whole on a row that is already gone (a crash after the profile write).
     for (const rk of stale) await this.rows.delete(this.tables.directory, keys.tenantPk, rk);
+  }
+
+  /** Which of these ids the tenant directory knows: one query per 50 ids, sent together. */
+  async knownUsers(userIds: readonly string[]): Promise<Set<string>> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < userIds.length; i += idsPerQuery) chunks.push(userIds.slice(i, i + idsPerQuery));
+    const found = await Promise.all(
+      chunks.map((ids) =>
+        queryAll(
+          this.rows,
+          this.tables.directory,
+          keys.tenantPk,
+          ids.map((id) => ({ eq: keys.tenantUserRk(id) })),
+        ),
+      ),
+    );
+    return new Set(found.flat().map((r) => String(r.fields.id)));
   }
 
   async getMembership(envId: string, userId: string): Promise<Membership | undefined> {
@@ -171,48 +190,43 @@ export class SharingRepository {
     return rows.map((r) => decodeRow(membershipSchema, r));
   }
 
-  /** One request: the user's profile, membership of the environment and the groups and lists they are in. */
+  /**
+   * Two requests sent together: the user's profile, and from the environment's directory partition
+   * their membership and the groups and lists they are in (one range, whatever the groups' sizes).
+   */
   async principalContext(envId: string, userId: string): Promise<PrincipalContext> {
-    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk({ type: "user", id: userId }), [
-      { eq: keys.profileRk },
-      { eq: keys.memberRk(envId) },
-      { prefix: keys.memberOfPrefix(envId) },
+    const [profile, rows] = await Promise.all([
+      this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.profileRk),
+      queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [
+        { eq: keys.envMemberRk(userId) },
+        { prefix: keys.userGroupPrefix(userId) },
+      ]),
     ]);
-    const ctx: PrincipalContext = { user: undefined, membership: undefined, memberOf: [] };
+    const ctx: PrincipalContext = {
+      user: profile ? decodeRow(tenantUserSchema, profile) : undefined,
+      membership: undefined,
+      memberOf: [],
+    };
     for (const row of rows) {
-      if (row.rk === keys.profileRk) ctx.user = decodeRow(tenantUserSchema, row);
-      else if (row.rk === keys.memberRk(envId)) ctx.membership = decodeRow(membershipSchema, row);
+      if (row.rk === keys.envMemberRk(userId)) ctx.membership = decodeRow(membershipSchema, row);
       else ctx.memberOf.push(decodeRow(principalRefSchema, row));
     }
     return ctx;
   }
 
-  async setMemberOf(envId: string, userId: string, group: PrincipalRef, present: boolean): Promise<void> {
-    const pk = keys.principalPk({ type: "user", id: userId });
-    const rk = keys.memberOfRk(envId, group);
-    if (present) await this.rows.transact(this.tables.principals, pk, [{ op: "upsert", rk, fields: encodeRow(group) }]);
-    else await this.rows.delete(this.tables.principals, pk, rk);
-  }
-
   // Groups and SharePoint lists
 
   async getGroup(envId: string, groupId: string): Promise<{ group: Group; etag: string } | undefined> {
-    const row = await this.rows.get(this.tables.directory, keys.directoryPk(envId), keys.groupRk(groupId));
-    return row && row.etag ? { group: decodeRow(groupSchema, row), etag: row.etag } : undefined;
+    return this.groups.get(envId, groupId);
   }
 
-  /** Writes the group, its search row and the outbox item that brings members' rows in line, in one transaction. */
-  async putGroup(
-    group: Group,
-    previous: { group: Group; etag: string } | undefined,
-    outbox: OutboxItem,
-  ): Promise<void> {
+  /** Writes the group's own row and its search row in one transaction (its members are rows of their own). */
+  async putGroup(group: Group, previous: { group: Group; etag: string } | undefined): Promise<void> {
     const ops: WriteOp[] = [
       previous
         ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encodeRow(group), etag: previous.etag }
         : { op: "insert", rk: keys.groupRk(group.groupId), fields: encodeRow(group) },
       { op: "upsert", rk: keys.searchRk("group", group.displayName, group.groupId), fields: { id: group.groupId } },
-      { op: "upsert", rk: keys.outboxRk(outbox.id), fields: encodeRow(outbox) },
     ];
     const staleSearch = previous ? keys.searchRk("group", previous.group.displayName, group.groupId) : undefined;
     if (staleSearch && staleSearch !== ops[1]!.rk) ops.push({ op: "delete", rk: staleSearch });
@@ -249,6 +263,29 @@ export class SharingRepository {
 
   // Resources
 
+  /**
+   * One request whatever the resource holds: its meta row, the grants of these principals, and the
+   * grants of every group and list (through which a user may hold a role). What checks and the
+   * caller's own view read; `resourceState` reads every grant, for what needs them all.
+   */
+  async resourceStateFor(
+    envId: string,
+    resourceId: string,
+    principals: readonly PrincipalRef[],
+  ): Promise<ResourceState | undefined> {
+    const ranges = new Map<string, { eq: string } | { prefix: string }>([
+      [keys.metaRk, { eq: keys.metaRk }],
+      [keys.grantsOfTypePrefix("group"), { prefix: keys.grantsOfTypePrefix("group") }],
+      [keys.grantsOfTypePrefix("sharePointList"), { prefix: keys.grantsOfTypePrefix("sharePointList") }],
+    ]);
+    for (const p of principals)
+      if (p.type === "user") ranges.set(keys.grantsOfPrefix(p), { prefix: keys.grantsOfPrefix(p) });
+    const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [
+      ...ranges.values(),
+    ]);
+    return this.assemble(rows)?.state;
+  }
+
   /** One request: the resource's meta row and every grant on it. */
   async resourceState(envId: string, resourceId: string): Promise<ResourceState | undefined> {
     const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [
@@ -278,6 +315,14 @@ export class SharingRepository {
       else if (row.rk.startsWith(keys.outboxPrefix)) outbox.push(decodeRow(outboxItemSchema, row));
     }
     return { ...assembled.state, invitations, recordings, outbox };
+  }
+
+  /** Every grant row of the partition, also under a tombstone (the purge reads whose rows to remove). */
+  async grantRows(envId: string, resourceId: string): Promise<Grant[]> {
+    const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [
+      { prefix: keys.grantPrefix },
+    ]);
+    return rows.map((r) => decodeRow(grantSchema, r));
   }
 
   /** The meta row even when the resource is deleted (a tombstone), for the relay that purges it. */

@@ -1,5 +1,5 @@
 import { forbidden, invalid, notFound } from "../errors.js";
-import type { Grant, PrincipalRef } from "../model/records.js";
+import { groupRef, type Grant, type Group, type PrincipalRef } from "../model/records.js";
 import { decide, explainRefusal, limitationText, type Decision, type PrincipalFacts } from "../rules/decide.js";
 import { parseActionName, type ActionName } from "../rules/matrix.js";
 import type { PrincipalContext, ResourceState } from "../store/repository.js";
@@ -34,14 +34,22 @@ export interface CallerView {
 }
 
 /**
- * Reads a resource and the caller's context together (two requests, one round trip) and decides
- * what the caller may do. Environment isolation: a caller who is not a member gets 404, as for an
- * unknown resource; so does a member who can't see the resource at all.
+ * Reads a resource and the caller's context together (one round trip) and decides what the caller
+ * may do. The state holds the grants of the caller, of `also`, and of every group and list, not
+ * every grant: what the decision needs, whatever the resource holds. Environment isolation: a caller
+ * who is not a member gets 404, as for an unknown resource; so does a member who can't see the
+ * resource at all.
  */
-export async function viewAsCaller(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<CallerView> {
+export async function viewAsCaller(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  also: readonly PrincipalRef[] = [],
+): Promise<CallerView> {
   const app = isAppAdmin(caller);
   const [state, ctx] = await Promise.all([
-    deps.repo.resourceState(envId, resourceId),
+    deps.repo.resourceStateFor(envId, resourceId, [{ type: "user", id: caller.principalId }, ...also]),
     app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
   ]);
   if (!app && !ctx?.membership) throw notFound(`environment ${envId} was not found`);
@@ -81,23 +89,26 @@ export async function requireEnvironmentPart(
 }
 
 /** Decides for a principal given by id: a user, or else a group or list of the environment. */
-async function decideForPrincipal(
-  deps: Deps,
-  envId: string,
+function decideForPrincipal(
   state: ResourceState,
   principalId: string,
   userCtx: PrincipalContext,
-): Promise<Decision | undefined> {
+  group: Group | undefined,
+): Decision | undefined {
   if (userCtx.user) return decide(state.resource, state.grants, factsOf(principalId, userCtx));
-  const group = await deps.repo.getGroup(envId, principalId);
   if (!group) return undefined;
-  const ref: PrincipalRef = {
-    type: group.group.kind === "sharePointList" ? "sharePointList" : "group",
-    id: principalId,
-  };
+  return decideForGroup(state, groupRef(group));
+}
+
+/** What a group or list may do by its own grants (its members may do more by theirs). */
+function decideForGroup(state: ResourceState, ref: PrincipalRef): Decision {
   const own: Grant[] = state.grants.filter((g) => g.principalType === ref.type && g.principalId === ref.id);
-  const d = decide(state.resource, own, { principalId, enabled: true, securityRoles: ["BasicUser"], memberOf: [ref] });
-  return d;
+  return decide(state.resource, own, {
+    principalId: ref.id,
+    enabled: true,
+    securityRoles: ["BasicUser"],
+    memberOf: [ref],
+  });
 }
 
 export interface EffectiveAccess {
@@ -122,10 +133,16 @@ export async function effectiveAccess(
 ): Promise<EffectiveAccess> {
   const self = caller.principalId === principalId;
   const app = isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller);
-  const [state, principalCtx, callerCtx] = await Promise.all([
-    deps.repo.resourceState(envId, resourceId),
+  // One round trip: the resource (the two principals' grants and every group's), both contexts, and
+  // the group of that id in case the principal is a group or list.
+  const [state, principalCtx, callerCtx, group] = await Promise.all([
+    deps.repo.resourceStateFor(envId, resourceId, [
+      { type: "user", id: principalId },
+      { type: "user", id: caller.principalId },
+    ]),
     deps.repo.principalContext(envId, principalId),
     self || app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
+    deps.repo.getGroup(envId, principalId),
   ]);
   const askerCtx = self ? principalCtx : callerCtx;
   if (!app && !askerCtx?.membership) throw notFound(`environment ${envId} was not found`);
@@ -144,7 +161,7 @@ export async function effectiveAccess(
         "only the principal, people who may share this resource, environment admins and Sharing apps may see another principal's access",
       );
   }
-  const d = await decideForPrincipal(deps, envId, state, principalId, principalCtx);
+  const d = decideForPrincipal(state, principalId, principalCtx, group?.group);
   if (!d) throw notFound(`principal ${principalId} was not found`);
   const runOnly = state.grants.find(
     (g) =>
@@ -169,13 +186,16 @@ export async function effectiveAccess(
 
 export interface CheckItem {
   principalId: string;
+  /** A user (the default), or a group or list of the environment (contract v2). */
+  principalType?: PrincipalRef["type"] | undefined;
   resourceId: string;
   action: string;
 }
 
 /**
  * `POST .../check`: up to 100 questions, answered in order. Each distinct resource and principal is
- * read once, all reads issued together, so a single item costs two requests in one round trip.
+ * read once, all reads sent together: one round trip, and for each resource only its meta row, the
+ * asked users' grants and the groups' and lists' grants, whatever else it holds.
  */
 export async function check(
   deps: Deps,
@@ -189,13 +209,23 @@ export async function check(
   if (badActions.length > 0) throw invalid("some checks name unknown actions", badActions);
   const app = isAppAdmin(caller) || isAppAuditor(caller) || isAppChecker(caller);
   const resourceIds = [...new Set(items.map((i) => i.resourceId))];
-  const principalIds = [...new Set([...items.map((i) => i.principalId), ...(app ? [] : [caller.principalId])])];
-  const [states, contexts] = await Promise.all([
-    Promise.all(resourceIds.map((r) => deps.repo.resourceState(envId, r))),
+  const userItems = items.filter((i) => (i.principalType ?? "user") === "user");
+  const principalIds = [...new Set([...userItems.map((i) => i.principalId), ...(app ? [] : [caller.principalId])])];
+  const groupIds = [...new Set(items.filter((i) => (i.principalType ?? "user") !== "user").map((i) => i.principalId))];
+  const usersOn = new Map<string, PrincipalRef[]>();
+  for (const i of items) {
+    const list = usersOn.get(i.resourceId) ?? (app ? [] : [{ type: "user" as const, id: caller.principalId }]);
+    if ((i.principalType ?? "user") === "user") list.push({ type: "user", id: i.principalId });
+    usersOn.set(i.resourceId, list);
+  }
+  const [states, contexts, groups] = await Promise.all([
+    Promise.all(resourceIds.map((r) => deps.repo.resourceStateFor(envId, r, usersOn.get(r) ?? []))),
     Promise.all(principalIds.map((p) => deps.repo.principalContext(envId, p))),
+    Promise.all(groupIds.map((g) => deps.repo.getGroup(envId, g))),
   ]);
   const stateOf = new Map(resourceIds.map((r, i) => [r, states[i]]));
   const ctxOf = new Map(principalIds.map((p, i) => [p, contexts[i]!]));
+  const groupOf = new Map(groupIds.map((g, i) => [g, groups[i]?.group]));
   if (!app && !ctxOf.get(caller.principalId)?.membership) throw notFound(`environment ${envId} was not found`);
   if (app && states.every((s) => s === undefined) && !(await deps.repo.getEnvironment(envId)))
     throw notFound(`environment ${envId} was not found`);
@@ -225,12 +255,25 @@ export async function check(
       });
       continue;
     }
-    const ctx = ctxOf.get(item.principalId)!;
-    if (!ctx.user) {
-      results.push({ allowed: false, reason: `principal ${item.principalId} is not a known user` });
-      continue;
+    let d: Decision;
+    if ((item.principalType ?? "user") !== "user") {
+      const group = groupOf.get(item.principalId);
+      if (!group || groupRef(group).type !== item.principalType) {
+        results.push({
+          allowed: false,
+          reason: `${item.principalType} ${item.principalId} is not in environment ${envId}`,
+        });
+        continue;
+      }
+      d = decideForGroup(state, groupRef(group));
+    } else {
+      const ctx = ctxOf.get(item.principalId)!;
+      if (!ctx.user) {
+        results.push({ allowed: false, reason: `principal ${item.principalId} is not a known user` });
+        continue;
+      }
+      d = decide(state.resource, state.grants, factsOf(item.principalId, ctx));
     }
-    const d = decide(state.resource, state.grants, factsOf(item.principalId, ctx));
     const allowed = d.actions.includes(action);
     results.push({
       allowed,

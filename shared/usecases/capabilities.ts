@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { EmailQueue } from "../ports/queue.js";
+import type { EmailQueue, FanoutQueue } from "../ports/queue.js";
 import type { AuditsRepository } from "../store/auditsRepository.js";
 import type { CopiesRepository } from "../store/copiesRepository.js";
 import type { EmailRecords } from "../store/emailRecords.js";
@@ -22,6 +22,8 @@ export interface Capabilities {
   /** The mailer's record of each email, which makes a duplicate job send nothing. */
   emailRecords: EmailRecords;
   emailQueue: EmailQueue;
+  /** Group fan-out work, handled off the request path by `functions/fanout.ts`. */
+  fanoutQueue: FanoutQueue;
   clock: () => Date;
   /** Unique ids that sort by creation time. */
   newId: () => string;

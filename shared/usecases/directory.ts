@@ -1,5 +1,5 @@
 import { forbidden, invalid, notFound } from "../errors.js";
-import type { Environment, Group, Membership, TenantUser } from "../model/records.js";
+import { groupRef, type Environment, type Group, type Membership, type TenantUser } from "../model/records.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
@@ -7,7 +7,7 @@ import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { outboxItems } from "./mutate.js";
 import { relayNow } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
 
 function requireAppAdmin(caller: Caller): void {
   if (!isAppAdmin(caller)) throw forbidden("this needs the Sharing.Admin app role");
@@ -59,43 +59,135 @@ export async function putMembership(
   return { created: !previous, membership };
 }
 
-/**
- * `PUT .../groups/{id}`: the group or list and its members. The members' own rows (which access
- * checks read) follow through the outbox, so a crash halfway is finished by the sweeper.
- */
-export async function putGroup(deps: Deps, caller: Caller, group: Group): Promise<{ created: boolean; group: Group }> {
-  await requireEnvironmentAdmin(deps, caller, group.envId, directoryGate);
-  const memberIds = [...new Set(group.memberIds)];
-  const users = await Promise.all(memberIds.map((id) => deps.repo.getUser(id)));
-  const unknown = memberIds.filter((_, i) => users[i] === undefined);
+/** Refuses ids the tenant directory doesn't know, naming each (the first 100). */
+async function requireKnownUsers(deps: Deps, ids: readonly string[], field: string, given: readonly string[]) {
+  const known = await deps.repo.knownUsers(ids);
+  const unknown = ids.filter((id) => !known.has(id));
   if (unknown.length > 0) {
     throw invalid(
-      "some members are not in the tenant directory",
-      unknown.map((id) => ({ field: `body.memberIds[${group.memberIds.indexOf(id)}]`, message: `unknown user ${id}` })),
+      `${unknown.length} member(s) are not in the tenant directory`,
+      unknown.slice(0, 100).map((id) => ({ field: `${field}[${given.indexOf(id)}]`, message: `unknown user ${id}` })),
     );
   }
-  const previous = await deps.repo.getGroup(group.envId, group.groupId);
+}
+
+/**
+ * Applies a membership change: both rows of each member, 49 members a transaction with the outbox
+ * row that fans them out, then the fan-out messages are sent and the outbox rows removed. Checks see
+ * the change as soon as this returns; members' listings follow through the fan-out queue.
+ */
+async function changeMembers(
+  deps: Deps,
+  envId: string,
+  group: Group,
+  add: readonly string[],
+  remove: readonly string[],
+) {
+  const ref = groupRef(group);
+  const done = await deps.repo.groups.apply(
+    envId,
+    ref,
+    add,
+    remove,
+    (memberIds) =>
+      outboxItems(deps, [{ type: "fanout", messages: [{ type: "members", envId, group: ref, memberIds }] }])[0]!,
+  );
+  await relayNow(deps, "directory", keys.directoryPk(envId), done.outbox);
+  return done;
+}
+
+export interface GroupInput extends Group {
+  memberIds?: string[] | undefined;
+}
+
+/**
+ * `PUT .../groups/{id}`: the group or list, and when `memberIds` is given its whole membership (up to
+ * 50,000): only the difference from the stored membership is written, so a repeated or resumed
+ * request finishes what an interrupted one started.
+ */
+export async function putGroup(
+  deps: Deps,
+  caller: Caller,
+  input: GroupInput,
+): Promise<{ created: boolean; group: Group & { memberIds?: string[] } }> {
+  await requireEnvironmentAdmin(deps, caller, input.envId, directoryGate);
+  const { memberIds: given, ...group } = input;
+  const memberIds = given ? [...new Set(given)] : undefined;
+  const [previous] = await Promise.all([
+    deps.repo.getGroup(group.envId, group.groupId),
+    memberIds ? requireKnownUsers(deps, memberIds, "body.memberIds", given!) : undefined,
+  ]);
   if (previous && previous.group.kind !== group.kind)
     throw invalid("a group's kind can't change", [{ field: "body.kind", message: `is ${previous.group.kind}` }]);
-  const before = new Set(previous?.group.memberIds ?? []);
-  const after = new Set(memberIds);
-  const ref = {
-    type: group.kind === "sharePointList" ? ("sharePointList" as const) : ("group" as const),
-    id: group.groupId,
-  };
-  const [item] = outboxItems(deps, [
-    {
-      type: "groupSync",
-      envId: group.envId,
-      group: ref,
-      added: memberIds.filter((id) => !before.has(id)),
-      removed: [...before].filter((id) => !after.has(id)),
-    },
+  const same = previous && previous.group.displayName === group.displayName;
+  if (!same) await deps.repo.putGroup(group, previous);
+  if (memberIds) {
+    const stored = previous ? await deps.repo.groups.allMembers(group.envId, group.groupId) : new Set<string>();
+    const wanted = new Set(memberIds);
+    await changeMembers(
+      deps,
+      group.envId,
+      group,
+      memberIds.filter((id) => !stored.has(id)),
+      [...stored].filter((id) => !wanted.has(id)),
+    );
+  }
+  return { created: !previous, group: { ...group, ...(memberIds ? { memberIds } : {}) } };
+}
+
+/** `PATCH .../groups/{id}/members`: adds and removes up to 1,000 members each; work follows what changes, not the group's size. */
+export async function patchGroupMembers(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  groupId: string,
+  body: { add?: string[] | undefined; remove?: string[] | undefined },
+): Promise<{ added: string[]; removed: string[] }> {
+  await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
+  const add = [...new Set(body.add ?? [])];
+  const remove = [...new Set(body.remove ?? [])];
+  const both = add.filter((id) => remove.includes(id));
+  if (both.length > 0)
+    throw invalid(
+      "a member can't be added and removed at once",
+      both.map((id) => ({ field: `body.remove[${body.remove!.indexOf(id)}]`, message: `${id} is also in add` })),
+    );
+  const [found] = await Promise.all([
+    deps.repo.getGroup(envId, groupId),
+    requireKnownUsers(deps, add, "body.add", body.add ?? []),
   ]);
-  const stored = { ...group, memberIds };
-  await deps.repo.putGroup(stored, previous, item!);
-  await relayNow(deps, "directory", keys.directoryPk(group.envId));
-  return { created: !previous, group: stored };
+  if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
+  const done = await changeMembers(deps, envId, found.group, add, remove);
+  return { added: done.added, removed: done.removed };
+}
+
+/** `GET .../groups/{id}`: the group or list (members are listed page by page on their own route). */
+export async function getGroup(deps: Deps, caller: Caller, envId: string, groupId: string): Promise<Group> {
+  await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
+  const found = await deps.repo.getGroup(envId, groupId);
+  if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
+  return found.group;
+}
+
+/** `GET .../groups/{id}/members`: its members page by page, in id order. */
+export async function listGroupMembers(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  groupId: string,
+  q: { continuationToken?: string | undefined; top?: number | undefined },
+): Promise<{ items: { userId: string }[]; continuationToken?: string | undefined }> {
+  await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
+  const [found, page] = await Promise.all([
+    deps.repo.getGroup(envId, groupId),
+    // The store checks the token is one it gave out (400 otherwise).
+    deps.repo.groups.membersPage(envId, groupId, q.continuationToken, q.top ?? 100),
+  ]);
+  if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
+  return {
+    items: page.userIds.map((userId) => ({ userId })),
+    ...(page.continuation ? { continuationToken: page.continuation } : {}),
+  };
 }
 
 export interface DirectoryEntry {

@@ -8,11 +8,11 @@ import type { ResourceState } from "../store/repository.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import type { Caller, Capabilities } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
-import { invitationView, manageAction, type InvitationView } from "./sharing.js";
+import { invitationView, manageAction, standingGrant, type InvitationView } from "./sharing.js";
 
 export type InvitationDeps = Pick<
   Capabilities,
-  "repo" | "emailQueue" | "log" | "newId" | "clock" | "invitationTtlDays"
+  "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock" | "invitationTtlDays"
 > & {
   invitations: InvitationSettings;
 };
@@ -54,7 +54,7 @@ async function checkToken(deps: InvitationDeps, token: string): Promise<Checked>
   const c = verified.claims;
   const [found, state] = await Promise.all([
     deps.repo.getInvitation(c.envId, c.resourceId, c.invitationId),
-    deps.repo.resourceState(c.envId, c.resourceId),
+    deps.repo.resourceStateFor(c.envId, c.resourceId, [c.principal]),
   ]);
   if (!found) return { ok: false, reason: "revoked" };
   const inv = found.invitation;
@@ -62,10 +62,7 @@ async function checkToken(deps: InvitationDeps, token: string): Promise<Checked>
     return { ok: false, reason: "invalid" };
   if (inv.nonce !== c.nonce) return { ok: false, reason: "superseded" };
   if (inv.status === "revoked") return { ok: false, reason: "revoked" };
-  const granted = state?.grants.some(
-    (g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role,
-  );
-  if (!state || !granted) return { ok: false, reason: "revoked" };
+  if (!state || !standingGrant(state.grants, inv)) return { ok: false, reason: "revoked" };
   if (inv.status !== "accepted" && new Date(inv.expiresAt) <= now) return { ok: false, reason: "expired" };
   return { ok: true, claims: c, invitation: inv, state };
 }
@@ -143,14 +140,18 @@ export async function resendInvitation(
       viewAsCaller(deps, caller, envId, resourceId),
       deps.repo.getInvitation(envId, resourceId, invitationId),
     ]);
+    // The invitee's grants: the caller's view holds only the caller's and the groups'.
+    const invitee = found
+      ? await deps.repo.resourceStateFor(envId, resourceId, [
+          { type: found.invitation.principalType, id: found.invitation.principalId },
+        ])
+      : undefined;
     if (!found) throw notFound(`invitation ${invitationId} was not found on resource ${resourceId}`);
     const inv = found.invitation;
     const action = manageAction(view.state.resource.kind, inv.role);
     if (!action) throw conflict(`invitations to the ${inv.role} role of a ${view.state.resource.kind} can't be resent`);
     requireAction(view, action);
-    const granted = view.state.grants.some(
-      (g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role,
-    );
+    const granted = standingGrant(invitee?.grants ?? [], inv) !== undefined;
     if (inv.status === "revoked" || !granted)
       throw conflict(`the ${inv.role} grant this invitation was for has been revoked; share again to invite`);
     if (inv.status === "accepted") throw conflict("the invitation has already been accepted");

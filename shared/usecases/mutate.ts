@@ -4,9 +4,9 @@ import { keys } from "../store/keys.js";
 import type { OutboxItem, OutboxItemInput } from "../model/outbox.js";
 import type { ResourceChange } from "../store/repository.js";
 import type { Capabilities } from "./capabilities.js";
-import { relayNow } from "./relay.js";
+import { principalKey, relayNow, type Known } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId">;
 
 /** Gives a change's outbox items ids that sort in the order written, so the relay applies them in that order. */
 export function outboxItems(deps: Pick<Capabilities, "newId">, items: OutboxItemInput[]): OutboxItem[] {
@@ -32,10 +32,10 @@ const maxTries = 10;
 
 export async function changeResource<T>(
   deps: Deps,
-  attempt: () => Promise<{ change?: ResourceChange | undefined; result: T }>,
+  attempt: () => Promise<{ change?: ResourceChange | undefined; result: T; known?: Known | undefined }>,
 ): Promise<T> {
   for (let tries = 1; ; tries++) {
-    const { change, result } = await attempt();
+    const { change, result, known } = await attempt();
     if (!change) return result;
     try {
       await deps.repo.commit(change);
@@ -49,11 +49,21 @@ export async function changeResource<T>(
       }
       throw conflict(`resource ${change.resource.resourceId} kept changing while this request ran; try again`);
     }
-    const own = (change.outbox ?? []).map((o) => o.id);
-    if (own.length > 0)
-      await relayNow(deps, "resources", keys.resourcePk(change.resource.envId, change.resource.resourceId), own);
+    if (change.outbox?.length)
+      await relayNow(
+        deps,
+        "resources",
+        keys.resourcePk(change.resource.envId, change.resource.resourceId),
+        change.outbox,
+        known,
+      );
     return result;
   }
+}
+
+/** What the relay knows right after a new resource's commit: its creator owns it, and nobody else holds a role. */
+export function knownNew(resource: Resource): Known {
+  return { resource, roles: new Map([[principalKey({ type: "user", id: resource.creatorId }), ["owner"]]]) };
 }
 
 /**

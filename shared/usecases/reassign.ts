@@ -8,7 +8,7 @@ import { type Capabilities, type Caller } from "./capabilities.js";
 import { catalogPages, forEachLimit, Lease, leaseHeld, walkCatalog, type PutRow } from "./catalogWalk.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 
-type Deps = Pick<Capabilities, "repo" | "reassignments" | "emailQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "reassignments" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
 
 export interface ReassignRequest {
   fromUserId: string;

@@ -1,19 +1,61 @@
 import { keys } from "../store/keys.js";
 import type { OutboxItem } from "../model/outbox.js";
-import type { IndexEntry } from "../model/records.js";
+import type { FanoutMessage } from "../model/fanout.js";
+import type { Grant, PrincipalRef, Resource } from "../model/records.js";
+import type { Role } from "../rules/matrix.js";
 import type { ResourceState } from "../store/repository.js";
-import type { PrincipalRef } from "../model/records.js";
 import type { Capabilities } from "./capabilities.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log">;
+
+/** What a change knows right after its commit: the resource and each named principal's roles on it. */
+export interface Known {
+  resource: Resource;
+  roles: ReadonlyMap<string, Role[]>;
+}
+
+export const principalKey = (p: PrincipalRef) => `${p.type}|${p.id}`;
+
+/** The roles each principal holds on the resource by its own grants. */
+export function rolesOf(grants: readonly Grant[], p: PrincipalRef): Role[] {
+  return grants.filter((g) => g.principalType === p.type && g.principalId === p.id).map((g) => g.role);
+}
 
 /**
- * Applies and removes the outbox items of one partition. Called right after each change (so the
- * caller reads its own writes) and by the sweeper for partitions a crash left items in. Items are
- * idempotent, so a crash halfway through is repaired by running again. `only`: just these items
- * (a change relays its own; leaving the others' to their own relays keeps concurrent changes of one
- * resource from each applying all of them).
+ * Applies outbox items and removes their rows. A change's own items are relayed right after its
+ * commit (so the caller reads its own writes); the sweeper relays what a crash left behind. Every
+ * item is idempotent and reads (or is given) current state, so applying one twice or late is safe.
+ *
+ * The round trips on a change's path: the items' effects go together (index rows of the named
+ * principals, the change log, the email and fan-out messages); then, together again, the outbox rows
+ * are removed and the index rows just written are checked against the grants as they are now, in
+ * case another change of the same principals landed in between (then they are written again).
+ * Emails may leave before the other effects land: the mailer sends each job once, so a sweeper's
+ * second job is harmless.
  */
+export async function relayItems(
+  deps: Deps,
+  table: "resources" | "directory",
+  pk: string,
+  items: readonly OutboxItem[],
+  known?: Known,
+): Promise<void> {
+  if (items.length === 0) return;
+  const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const checks = await Promise.all(sorted.map((item) => applyItem(deps, item, known)));
+  // Removed together once all are applied; if anything failed, nothing is removed and the sweeper
+  // applies them all again.
+  await Promise.all([
+    deps.repo.outbox.delete(
+      table,
+      pk,
+      sorted.map((i) => i.id),
+    ),
+    ...checks.map((check) => check?.()),
+  ]);
+}
+
+/** Applies and removes every outbox item of one partition (or `only` these). */
 export async function relayPartition(
   deps: Deps,
   table: "resources" | "directory",
@@ -21,40 +63,24 @@ export async function relayPartition(
   only?: ReadonlySet<string>,
 ): Promise<void> {
   const items = (await deps.repo.outbox.items(table, pk)).filter((i) => !only || only.has(i.item.id));
-  if (items.length === 0) return;
-  items.sort((a, b) => (a.item.id < b.item.id ? -1 : 1));
-  const states = new Map<string, Promise<ResourceState | undefined>>();
-  if (table === "resources") {
-    // A resource's items don't depend on each other's order (each reads current state), so they go
-    // together, in two phases: emails only once the rest has landed (so a failure before then
-    // queues no job the sweeper would queue again), and a purge, which removes the partition's
-    // rows, last.
-    const last = (i: (typeof items)[number]) => i.item.type === "email" || i.item.type === "purge";
-    await Promise.all(items.filter((i) => !last(i)).map((i) => applyItem(deps, i.item, states)));
-    await Promise.all(items.filter((i) => i.item.type === "email").map((i) => applyItem(deps, i.item, states)));
-    for (const p of items.filter((i) => i.item.type === "purge")) await applyItem(deps, p.item, states);
-  } else {
-    // Group syncs carry member deltas: they apply in the order written.
-    for (const { item } of items) await applyItem(deps, item, states);
-  }
-  // Removed together once all are applied; if anything failed, nothing is removed and the sweeper
-  // applies them all again, which idempotent items allow.
-  await deps.repo.outbox.delete(
+  await relayItems(
+    deps,
     table,
     pk,
-    items.map((i) => i.item.id),
+    items.map((i) => i.item),
   );
 }
 
-/** Relays a change's outbox right away (all of the partition's, or `only` these ids); a failure is left to the sweeper, never lost. */
+/** Relays a change's own items right away; a failure is left to the sweeper, never lost. */
 export async function relayNow(
   deps: Deps,
   table: "resources" | "directory",
   pk: string,
-  only?: readonly string[],
+  items: readonly OutboxItem[],
+  known?: Known,
 ): Promise<void> {
   try {
-    await relayPartition(deps, table, pk, only ? new Set(only) : undefined);
+    await relayItems(deps, table, pk, items, known);
   } catch (e) {
     deps.log(
       `relay of ${table}/${pk} failed and is left for the sweeper: ${e instanceof Error ? e.message : String(e)}`,
@@ -72,121 +98,106 @@ export async function sweepOutbox(deps: Deps): Promise<number> {
   return count;
 }
 
+/** Applies one item; returns the check to run beside the outbox cleanup, if it has one. */
 async function applyItem(
   deps: Deps,
   item: OutboxItem,
-  states: Map<string, Promise<ResourceState | undefined>>,
-): Promise<void> {
-  const stateOf = (envId: string, resourceId: string) => {
-    const k = keys.resourcePk(envId, resourceId);
-    let s = states.get(k);
-    if (!s) {
-      s = deps.repo.resourceState(envId, resourceId);
-      states.set(k, s);
-    }
-    return s;
-  };
+  known: Known | undefined,
+): Promise<(() => Promise<void>) | undefined> {
   switch (item.type) {
-    case "index": {
-      // Index rows are written from the grants as read. If they changed after that read and another
-      // relay already wrote the newer rows, these older ones would overwrite them; so the state is
-      // read again after writing, and if what these rows derive from changed, they are written again.
-      let state = await stateOf(item.envId, item.resourceId);
-      for (let round = 1; ; round++) {
-        for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, state, p);
-        const fresh = await deps.repo.resourceState(item.envId, item.resourceId);
-        if (indexBasis(fresh, item.principals) === indexBasis(state, item.principals)) return;
-        // Still changing after a few rounds: the item stays for a later relay or the sweeper.
-        if (round >= 5)
-          throw new Error(`the grants of ${item.resourceId} kept changing while its index was brought in line`);
-        state = fresh;
-        states.set(keys.resourcePk(item.envId, item.resourceId), Promise.resolve(fresh));
-      }
-    }
+    case "index":
+      return applyIndex(deps, item.envId, item.resourceId, item.principals, known);
     case "catalog": {
-      const state = await stateOf(item.envId, item.resourceId);
-      if (state) await deps.repo.putCatalog(state.resource);
+      const meta = await deps.repo.rawResourceMeta(item.envId, item.resourceId);
+      if (meta?.resource) await deps.repo.putCatalog(meta.resource);
       else await deps.repo.deleteCatalog(item.envId, item.resourceId);
-      return;
+      return undefined;
     }
     case "log":
       await Promise.all(item.entries.map((e) => deps.repo.putEnvironmentChange(item.envId, e)));
-      return;
+      return undefined;
     case "email":
       await Promise.all(item.jobs.map((j) => deps.emailQueue.send(j)));
-      return;
-    case "purge": {
-      for (const p of item.principals) await reconcilePrincipal(deps, item.envId, item.resourceId, undefined, p);
-      await deps.repo.deleteCatalog(item.envId, item.resourceId);
-      await deps.repo.purgeResource(item.envId, item.resourceId);
-      return;
-    }
-    case "groupSync": {
-      const resources = await deps.repo.index.resources(item.envId, item.group);
-      for (const userId of item.added) await deps.repo.setMemberOf(item.envId, userId, item.group, true);
-      for (const userId of item.removed) await deps.repo.setMemberOf(item.envId, userId, item.group, false);
-      for (const resourceId of resources) {
-        const state = await stateOf(item.envId, resourceId);
-        for (const userId of [...item.added, ...item.removed]) {
-          await reconcilePrincipal(deps, item.envId, resourceId, state, { type: "user", id: userId });
-        }
-      }
-      return;
-    }
+      return undefined;
+    case "fanout":
+      await sendFanout(deps, item.messages);
+      return undefined;
   }
 }
 
-/**
- * What the index rows of these principals are computed from: the resource's kind and name, and the
- * grants that can reach them (their own and every group's or list's; every grant when a group's
- * members are among them).
- */
-function indexBasis(state: ResourceState | undefined, principals: readonly PrincipalRef[]): string {
-  if (!state) return "";
-  const users = principals.every((p) => p.type === "user") ? new Set(principals.map((p) => p.id)) : undefined;
-  const grants = state.grants
-    .filter((g) => !users || g.principalType !== "user" || users.has(g.principalId))
-    .map((g) => `${g.principalType}|${g.principalId}|${g.role}`);
-  return JSON.stringify([state.resource.kind, state.resource.displayName, grants.sort()]);
+export async function sendFanout(deps: Pick<Deps, "fanoutQueue">, messages: readonly FanoutMessage[]): Promise<void> {
+  await Promise.all(messages.map((m) => deps.fanoutQueue.send(m)));
 }
 
 /**
- * Makes a principal's index rows for one resource match the grants. For a group or list, its own
- * rows and each member's rows; for a user, direct grants and grants through the groups they are in.
+ * Brings the named principals' own index rows for one resource in line with their grants: one write
+ * each, from the state the change committed (`known`) or read now. A group's or list's members
+ * follow through the fan-out queue. The returned check reads the grants again and, if another
+ * change of these principals landed meanwhile, writes the rows again from what it read.
  */
-async function reconcilePrincipal(
+async function applyIndex(
   deps: Deps,
   envId: string,
   resourceId: string,
-  state: ResourceState | undefined,
-  principal: PrincipalRef,
-): Promise<void> {
-  const grants = state?.grants ?? [];
-  const entry = (role: IndexEntry["role"], through: IndexEntry["through"]): IndexEntry => ({
-    resourceId,
-    role,
-    through,
-    kind: state!.resource.kind,
-    displayName: state!.resource.displayName,
-  });
-  if (principal.type === "user") {
-    const ctx = await deps.repo.principalContext(envId, principal.id);
-    const wanted: IndexEntry[] = [];
-    for (const g of grants) {
-      if (g.principalType === "user" && g.principalId === principal.id) wanted.push(entry(g.role, "direct"));
-      else if (ctx.memberOf.some((m) => m.type === g.principalType && m.id === g.principalId)) {
-        wanted.push(entry(g.role, { type: g.principalType, id: g.principalId }));
-      }
+  principals: readonly PrincipalRef[],
+  known: Known | undefined,
+): Promise<() => Promise<void>> {
+  const read = () => deps.repo.resourceStateFor(envId, resourceId, principals);
+  const usable =
+    known && known.resource.resourceId === resourceId && principals.every((p) => known.roles.has(principalKey(p)));
+  const basisOf = (state: ResourceState | undefined) =>
+    principals.map((p) => (state ? rolesOf(state.grants, p).sort().join(",") : "-")).join("|") +
+    (state ? `|${state.resource.kind}|${state.resource.displayName}` : "");
+  const write = async (state: ResourceState | undefined) => {
+    await Promise.all(
+      principals.map((p) =>
+        deps.repo.index.set(
+          p,
+          envId,
+          state?.resource ?? { resourceId, kind: "processMining", displayName: "-" },
+          "direct",
+          state ? rolesOf(state.grants, p) : [],
+        ),
+      ),
+    );
+  };
+  let state: ResourceState | undefined;
+  let basis: string;
+  if (usable) {
+    const roles = principals.map((p) => known.roles.get(principalKey(p))!);
+    basis =
+      roles.map((r) => [...r].sort().join(",")).join("|") + `|${known.resource.kind}|${known.resource.displayName}`;
+    await Promise.all([
+      ...principals.map((p, i) => deps.repo.index.set(p, envId, known.resource, "direct", roles[i]!)),
+      groupFanout(deps, envId, resourceId, principals),
+    ]);
+  } else {
+    state = await read();
+    basis = basisOf(state);
+    await Promise.all([write(state), groupFanout(deps, envId, resourceId, principals)]);
+  }
+  return async () => {
+    for (let round = 1; ; round++) {
+      const fresh = await read();
+      const now = basisOf(fresh);
+      if (now === basis) return;
+      // Another change of these principals landed between the commit and the write: write again.
+      if (round >= 5) throw new Error(`the grants of ${resourceId} kept changing while its index was brought in line`);
+      await write(fresh);
+      basis = now;
     }
-    await deps.repo.index.set(principal, envId, resourceId, wanted);
-    return;
-  }
-  const own = grants
-    .filter((g) => g.principalType === principal.type && g.principalId === principal.id)
-    .map((g) => entry(g.role, "direct"));
-  await deps.repo.index.set(principal, envId, resourceId, own);
-  const group = await deps.repo.getGroup(envId, principal.id);
-  for (const memberId of group?.group.memberIds ?? []) {
-    await reconcilePrincipal(deps, envId, resourceId, state, { type: "user", id: memberId });
-  }
+  };
 }
+
+/** Members of the groups and lists among the principals follow through the fan-out queue. */
+async function groupFanout(deps: Deps, envId: string, resourceId: string, principals: readonly PrincipalRef[]) {
+  await sendFanout(
+    deps,
+    principals
+      .filter((p): p is PrincipalRef & { type: "group" | "sharePointList" } => p.type !== "user")
+      .map((group) => ({ type: "grant" as const, envId, resourceId, group })),
+  );
+}
+
+/** The partition key of a resource's outbox rows. */
+export const resourceOutboxPk = (envId: string, resourceId: string) => keys.resourcePk(envId, resourceId);

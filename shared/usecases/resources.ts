@@ -1,16 +1,16 @@
 import { z } from "zod";
 import { conflict, forbidden, invalid, notFound } from "../errors.js";
-import type { Connection, Resource } from "../model/records.js";
+import { groupRef, type Connection, type PrincipalRef, type Resource } from "../model/records.js";
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../model/records.js";
 import { requireAction, viewAsCaller } from "./access.js";
-import { actsAsEnvironmentAdmin, isEnabledEnvironmentAdmin } from "./adminGate.js";
+import { actsAsEnvironmentAdmin, isEnabledEnvironmentAdmin, requireEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials } from "./connections.js";
-import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";
+import { changeEntry, changeResource, knownNew, newResourceChange, outboxItems } from "./mutate.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
 
 export interface ResourceInput {
   kind: ResourceKind;
@@ -101,15 +101,9 @@ export async function putResource(
           changes: [entry],
           outbox: outboxItems(deps, [
             { type: "catalog", envId, resourceId },
+            // Every grantee's rows carry the name: off the request path, since a resource may hold thousands.
             ...(renamed
-              ? [
-                  {
-                    type: "index" as const,
-                    envId,
-                    resourceId,
-                    principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })),
-                  },
-                ]
+              ? [{ type: "fanout" as const, messages: [{ type: "reindex" as const, envId, resourceId }] }]
               : []),
             { type: "log", envId, entries: [entry] },
           ]),
@@ -153,7 +147,11 @@ export async function putResource(
       role: "owner",
       detail: `registered ${resource.kind} ${resource.displayName}`,
     });
-    return { change: newResourceChange(deps, resource, caller.principalId, entry), result: { created: true } };
+    return {
+      change: newResourceChange(deps, resource, caller.principalId, entry),
+      result: { created: true },
+      known: knownNew(resource),
+    };
   });
   return { created: result.created, view: await getResource(deps, caller, envId, resourceId) };
 }
@@ -197,9 +195,17 @@ export async function getResource(
 /** `DELETE .../resources/{id}`: marks it deleted in one transaction; the relay removes its rows and index entries. */
 export async function deleteResource(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<void> {
   await changeResource(deps, async () => {
-    const view = await viewAsCaller(deps, caller, envId, resourceId);
+    const [view, grants] = await Promise.all([
+      viewAsCaller(deps, caller, envId, resourceId),
+      deps.repo.grantRows(envId, resourceId),
+    ]);
     const r = view.state.resource;
     requireAction(view, `${r.kind}.delete` as ActionName);
+    // The first 100 users' listings drop it at once; the purge removes every other row, off the request path.
+    const users = [...new Set(grants.filter((g) => g.principalType === "user").map((g) => g.principalId))].slice(
+      0,
+      100,
+    );
     const entry = changeEntry(deps, {
       actorId: caller.principalId,
       action: "resource.deleted",
@@ -213,12 +219,9 @@ export async function deleteResource(deps: Deps, caller: Caller, envId: string, 
         tombstone: true,
         changes: [entry],
         outbox: outboxItems(deps, [
-          {
-            type: "purge",
-            envId,
-            resourceId,
-            principals: view.state.grants.map((g) => ({ type: g.principalType, id: g.principalId })),
-          },
+          { type: "catalog", envId, resourceId },
+          { type: "index", envId, resourceId, principals: users.map((id) => ({ type: "user" as const, id })) },
+          { type: "fanout", messages: [{ type: "purge", envId, resourceId }] },
           { type: "log", envId, entries: [entry] },
         ]),
       },
@@ -273,8 +276,10 @@ export async function principalResources(
       item = { resourceId: e.resourceId, kind: e.kind, displayName: e.displayName, roles: [], via: [] };
       grouped.set(e.resourceId, item);
     }
-    if (!item.roles.includes(e.role)) item.roles.push(e.role);
-    item.via.push({ role: e.role, through: e.through });
+    for (const role of e.roles) {
+      if (!item.roles.includes(role)) item.roles.push(role);
+      item.via.push({ role, through: e.through });
+    }
   };
   const listed = () => [...grouped.values()].filter((r) => !kind || r.kind === kind);
   if (membership && isEnvironmentAdmin({ securityRoles: membership.securityRoles })) {
@@ -301,6 +306,40 @@ export async function principalResources(
   }
   for (const e of page.entries) add(e);
   return { resources: listed(), continuationToken: encodeListToken("index", page.continuation) };
+}
+
+/**
+ * `GET .../principals/{id}/resources?principalType=group|sharePointList`: what a group or list holds,
+ * from its own index (environment admins and app admins).
+ */
+export async function groupResources(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  group: PrincipalRef,
+  kind: ResourceKind | undefined,
+  continuation: string | undefined,
+): Promise<{ resources: ListedResource[]; continuationToken?: string | undefined }> {
+  const token = decodeListToken(continuation);
+  const [, found, page] = await Promise.all([
+    requireEnvironmentAdmin(deps, caller, envId, {
+      refusal: "only environment admins may list what a group or list holds",
+    }),
+    deps.repo.getGroup(envId, group.id),
+    deps.repo.principalIndexPage(envId, group, token?.table === "index" ? token.continuation : undefined),
+  ]);
+  if (!found || groupRef(found.group).type !== group.type)
+    throw notFound(`${group.type} ${group.id} was not found in environment ${envId}`);
+  const resources = page.entries
+    .filter((e) => !kind || e.kind === kind)
+    .map((e): ListedResource => ({
+      resourceId: e.resourceId,
+      kind: e.kind,
+      displayName: e.displayName,
+      roles: [...e.roles],
+      via: e.roles.map((role) => ({ role, through: e.through })),
+    }));
+  return { resources, continuationToken: encodeListToken("index", page.continuation) };
 }
 
 /** Listing tokens say which table they page: a user's index, or (for admins) the environment's catalog. */

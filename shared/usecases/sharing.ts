@@ -24,8 +24,9 @@ import type { ChangeEntry } from "../model/records.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+import { principalKey, rolesOf, type Known } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log" | "newId" | "clock" | "invitationTtlDays">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock" | "invitationTtlDays">;
 
 export interface ShareRequest {
   role: Role;
@@ -60,15 +61,37 @@ export function manageAction(kind: ResourceKind, role: Role): ActionName | undef
   return verb ? (`${kind}.${verb}` as ActionName) : undefined;
 }
 
-/** An invitation's status as callers see it: queued or sent ones past their expiry read as expired. */
-export function invitationView(i: Invitation, now: Date): InvitationView {
+/**
+ * The grant an invitation was sent for: same principal and role, and the grant names the invitation
+ * (a later share of the same role is another grant, so it doesn't revive an older link). A revoke doesn't touch invitations (that would read every invitation of the
+ * resource); without its grant, or with only a newer grant from a later share, an invitation is
+ * revoked, and every reader derives it so.
+ */
+export function standingGrant(grants: readonly Grant[], i: Invitation): Grant | undefined {
+  return grants.find(
+    (g) =>
+      g.principalType === i.principalType &&
+      g.principalId === i.principalId &&
+      g.role === i.role &&
+      g.invitationId === i.invitationId,
+  );
+}
+
+const open = (s: InvitationStatus) => s === "queued" || s === "sent" || s === "failed";
+
+/**
+ * An invitation's status as callers see it: queued or sent ones past their expiry read as expired;
+ * given the resource's grants, open ones whose grant is gone read as revoked.
+ */
+export function invitationView(i: Invitation, now: Date, grants?: readonly Grant[]): InvitationView {
+  const revoked = grants !== undefined && open(i.status) && !standingGrant(grants, i);
   const expired = (i.status === "queued" || i.status === "sent") && new Date(i.expiresAt) <= now;
   return {
     id: i.invitationId,
     principalId: i.principalId,
     principalType: i.principalType,
     role: i.role,
-    status: expired ? "expired" : i.status,
+    status: revoked ? "revoked" : expired ? "expired" : i.status,
     createdAt: i.createdAt,
     expiresAt: i.expiresAt,
     ...(i.sentAt ? { sentAt: i.sentAt } : {}),
@@ -125,7 +148,7 @@ export async function share(
   const principals = dedupe(req.principals);
   return changeResource(deps, async () => {
     const [view, env, targets] = await Promise.all([
-      viewAsCaller(deps, caller, envId, resourceId),
+      viewAsCaller(deps, caller, envId, resourceId, principals),
       deps.repo.getEnvironment(envId),
       resolveTargets(deps, envId, principals),
     ]);
@@ -151,14 +174,6 @@ export async function share(
       return { result: { created: false, grants: same, invitations: [], warnings } };
     }
 
-    const grants: Grant[] = fresh.map((t) => ({
-      principalType: t.ref.type,
-      principalId: t.ref.id,
-      role: req.role,
-      grantedBy: caller.principalId,
-      grantedAt: now.toISOString(),
-      ...(req.role === "runOnly" ? { connectionChoices: runOnlyChoices(resource, req.connectionChoices) } : {}),
-    }));
     const invitations: Invitation[] = req.sendInvitation
       ? fresh
           .filter((t) => t.ref.type === "user")
@@ -175,6 +190,19 @@ export async function share(
             expiresAt: new Date(now.getTime() + deps.invitationTtlDays * 86_400_000).toISOString(),
           }))
       : [];
+    const invitationIdFor = (p: PrincipalRef) => {
+      const i = invitations.find((x) => x.principalType === p.type && x.principalId === p.id);
+      return i ? { invitationId: i.invitationId } : {};
+    };
+    const grants: Grant[] = fresh.map((t) => ({
+      principalType: t.ref.type,
+      principalId: t.ref.id,
+      role: req.role,
+      grantedBy: caller.principalId,
+      grantedAt: now.toISOString(),
+      ...(req.role === "runOnly" ? { connectionChoices: runOnlyChoices(resource, req.connectionChoices) } : {}),
+      ...invitationIdFor(t.ref),
+    }));
     await addToEnvironment(deps, env, fresh, caller.principalId);
     const changes: ChangeEntry[] = [
       ...grants.map((g) =>
@@ -242,7 +270,14 @@ export async function share(
       invitations: invitations.map((i) => invitationView(i, now)),
       warnings,
     };
-    return { change, result };
+    // The state just committed: the relay writes the named principals' index rows from it.
+    const known: Known = {
+      resource,
+      roles: new Map(
+        fresh.map((t) => [principalKey(t.ref), [...rolesOf(view.state.grants, t.ref), req.role]] as const),
+      ),
+    };
+    return { change, result, known };
   });
 }
 
@@ -335,26 +370,31 @@ function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
  * if the grant then fails the user is a member with nothing shared, which is harmless.
  */
 async function addToEnvironment(deps: Deps, env: Environment, targets: Target[], actorId: string): Promise<void> {
-  for (const t of targets) {
-    if (t.ref.type !== "user" || t.memberOfEnvironment) continue;
-    await deps.repo.putMembership({
-      envId: env.envId,
-      userId: t.ref.id,
-      securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
-      addedBy: "sharing",
-    });
-    await deps.repo.putEnvironmentChange(
-      env.envId,
-      changeEntry(deps, {
-        actorId,
-        action: "member.added",
-        principal: t.ref,
-        detail: env.isDefault
-          ? "added to the environment with EnvironmentMaker by sharing"
-          : "added to the environment with no security role by sharing",
-      }),
-    );
-  }
+  await Promise.all(
+    targets
+      .filter((t) => t.ref.type === "user" && !t.memberOfEnvironment)
+      .map((t) =>
+        Promise.all([
+          deps.repo.putMembership({
+            envId: env.envId,
+            userId: t.ref.id,
+            securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
+            addedBy: "sharing",
+          }),
+          deps.repo.putEnvironmentChange(
+            env.envId,
+            changeEntry(deps, {
+              actorId,
+              action: "member.added",
+              principal: t.ref,
+              detail: env.isDefault
+                ? "added to the environment with EnvironmentMaker by sharing"
+                : "added to the environment with no security role by sharing",
+            }),
+          ),
+        ]),
+      ),
+  );
 }
 
 export interface RevokeResult {
@@ -372,7 +412,7 @@ export async function revoke(
   role: Role,
 ): Promise<RevokeResult> {
   return changeResource(deps, async () => {
-    const view = await viewAsCaller(deps, caller, envId, resourceId);
+    const view = await viewAsCaller(deps, caller, envId, resourceId, [principal]);
     const resource = view.state.resource;
     if (!isRoleOf(resource.kind, role)) {
       throw invalid(`${resource.kind} resources have no role ${role}`, [
@@ -406,16 +446,7 @@ export async function revoke(
       }
     }
     const now = deps.clock();
-    const full = await deps.repo.fullResourceState(envId, resourceId);
-    const revokedInvitations = (full?.invitations ?? [])
-      .filter(
-        (i) =>
-          i.principalType === principal.type &&
-          i.principalId === principal.id &&
-          i.role === role &&
-          (i.status === "queued" || i.status === "sent" || i.status === "failed"),
-      )
-      .map((i) => ({ ...i, status: "revoked" as const }));
+    // The grant's invitations read as revoked from now on (`standingGrant`); they aren't rewritten.
     const entry = changeEntry(deps, {
       actorId: caller.principalId,
       action: "revoke",
@@ -429,7 +460,6 @@ export async function revoke(
         etag: view.state.etag,
         resource: { ...resource, updatedAt: now.toISOString() },
         deleteGrants: [{ principal, role }],
-        putInvitations: revokedInvitations,
         changes: [entry],
         outbox: outboxItems(deps, [
           { type: "index", envId, resourceId, principals: [principal] },
@@ -437,6 +467,10 @@ export async function revoke(
         ]),
       },
       result: { revoked: { principalType: principal.type, principalId: principal.id, role }, warnings },
+      known: {
+        resource: { ...resource, updatedAt: now.toISOString() },
+        roles: new Map([[principalKey(principal), rolesOf(view.state.grants, principal).filter((r) => r !== role)]]),
+      },
     };
   });
 }
@@ -467,6 +501,6 @@ export async function sharedWith(deps: Deps, caller: Caller, envId: string, reso
       isCreator: g.principalType === "user" && g.principalId === r.creatorId && g.role === "owner",
       isPrimaryOwner: g.principalType === "user" && g.principalId === r.ownerId && g.role === "owner",
     })),
-    invitations: full.invitations.map((i) => invitationView(i, now)),
+    invitations: full.invitations.map((i) => invitationView(i, now, full.grants)),
   };
 }

@@ -85,6 +85,7 @@ describe.each(backends())("repository on $name", (backend) => {
           sent.push(job);
         },
       },
+      fanoutQueue: { send: async () => undefined },
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: 14,

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
-import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
-import { emailPoisonQueueName, emailQueueName } from "../../shared/appContract.js";
+import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
+import { emailPoisonQueueName, emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
+import type { FanoutMessage } from "../../shared/model/fanout.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { EmailQueue } from "../../shared/ports/queue.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
@@ -37,6 +38,7 @@ function dyingProcess(emailQueue: EmailQueue): { caps: Capabilities; logs: strin
   const caps: Capabilities = {
     ...openStores(new AzureRowStore({ connectionString: stack.storageConnectionString }), tables()),
     emailQueue,
+    fanoutQueue: new StorageQueue<FanoutMessage>({ connectionString: stack.storageConnectionString }, fanoutQueueName),
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
@@ -93,7 +95,7 @@ describe("invitations when things fail", () => {
 
   it("a process killed after the enqueue but before the outbox row was cleared sends once: the re-relayed job is dropped before it reaches the service", async () => {
     const w = await invitationWorld(stack);
-    const real = new StorageEmailQueue({ connectionString: stack.storageConnectionString }, emailQueueName);
+    const real = new StorageQueue({ connectionString: stack.storageConnectionString }, emailQueueName);
     const dying = dyingProcess({
       send: async (job) => {
         await real.send(job);

@@ -1,3 +1,6 @@
+import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
+import { fanoutQueueName } from "../../shared/appContract.js";
+import type { FanoutMessage } from "../../shared/model/fanout.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import type { WriteOp } from "../../shared/ports/rows.js";
@@ -202,6 +205,10 @@ describe("reassigning a leaving user's records, through HTTP", () => {
     const caps: Capabilities = {
       ...openStores(store, tableNames(stack.settings.TABLE_PREFIX ?? "sharing")),
       emailQueue: { send: async () => undefined },
+      fanoutQueue: new StorageQueue<FanoutMessage>(
+        { connectionString: stack.storageConnectionString },
+        fanoutQueueName,
+      ),
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: 14,

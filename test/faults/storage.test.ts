@@ -273,7 +273,7 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     for (const [i, id] of ids.entries()) {
       const grant = resourceRows.some((r) => r.rowKey === keys.grantRk({ type: "user", id }, "viewer"));
       const index = (await rowsOf("principals", keys.principalPk({ type: "user", id }))).some(
-        (r) => r.rowKey === keys.indexRk(w.envId, pm, "viewer", "direct"),
+        (r) => r.rowKey === keys.indexRk(w.envId, pm, "direct"),
       );
       const inResourceLog = grantChanges(
         resourceRows.filter((r) => r.rowKey.startsWith(keys.changePrefix)),

@@ -1,5 +1,7 @@
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
+import type { FanoutMessage } from "../../shared/model/fanout.js";
+import { handleFanout } from "../../shared/usecases/fanout.js";
 import { tableNames } from "../../shared/store/keys.js";
 import { openStores } from "../../shared/store/stores.js";
 import type { SecurityRole } from "../../shared/model/records.js";
@@ -10,15 +12,26 @@ import { putEnvironment, putMembership, putUser } from "../../shared/usecases/di
 export function memoryCaps(store = new MemoryRowStore()) {
   const sent: EmailJob[] = [];
   const logs: string[] = [];
+  const fanout: FanoutMessage[] = [];
   const caps: Capabilities = {
     ...openStores(store, tableNames("t")),
     emailQueue: { send: async (job) => void sent.push(job) },
+    fanoutQueue: { send: async (m) => void fanout.push(m) },
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
     log: (m) => void logs.push(m),
   };
-  return { caps, store, sent, logs };
+  /** Runs the fan-out queue's messages (and those they send on) until none is left, as the trigger would. */
+  const drainFanout = async (): Promise<number> => {
+    let handled = 0;
+    for (let m = fanout.shift(); m; m = fanout.shift()) {
+      await handleFanout(caps, m);
+      handled++;
+    }
+    return handled;
+  };
+  return { caps, store, sent, logs, fanout, drainFanout };
 }
 
 /** Who to put in the directory: an id, whether enabled, and roles in the environment (null: no membership). */

@@ -117,7 +117,15 @@ describe("invitation links against stored state", () => {
     await revoke(w.deps, as("maker"), "e1", "p1", { type: "user", id: "bob" }, "viewer");
     expect(await openInvitation(w.deps, token)).toEqual({ ok: false, reason: "revoked" });
     expect(await acceptInvitation(w.deps, token)).toEqual({ ok: false, reason: "revoked" });
-    expect((await w.deps.repo.getInvitation("e1", "p1", w.invitationId))!.invitation.status).toBe("revoked");
+    // A revoke doesn't rewrite invitations: they read as revoked, and sharing again doesn't revive the link.
+    const listed = await sharedWith(w.deps, as("maker"), "e1", "p1");
+    expect(listed.invitations.find((i) => i.id === w.invitationId)?.status).toBe("revoked");
+    await share(w.deps, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "user", id: "bob" }],
+      sendInvitation: false,
+    });
+    expect(await openInvitation(w.deps, token)).toEqual({ ok: false, reason: "revoked" });
 
     const w2 = await world();
     const token2 = await w2.tokenFor();

@@ -82,7 +82,7 @@ describe("sharing on the in-memory store", () => {
   });
 
   it("gives access through a group and takes it away when the member leaves", async () => {
-    const { caps } = await world();
+    const { caps, drainFanout } = await world();
     await putGroup(caps, admin, {
       envId: "e1",
       groupId: "g1",
@@ -95,8 +95,11 @@ describe("sharing on the in-memory store", () => {
       principals: [{ type: "group", id: "g1" }],
       sendInvitation: false,
     });
+    // Checks are exact at once; the member's listing follows through the fan-out queue.
     const a = await effectiveAccess(caps, as("bob"), "e1", "p1", "bob");
     expect(a.via).toEqual([{ role: "viewer", through: { type: "group", id: "g1" } }]);
+    expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toEqual([]);
+    expect(await drainFanout()).toBeGreaterThan(0);
     expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toHaveLength(1);
     await putGroup(caps, admin, {
       envId: "e1",
@@ -106,6 +109,7 @@ describe("sharing on the in-memory store", () => {
       memberIds: [],
     });
     expect((await effectiveAccess(caps, as("bob"), "e1", "p1", "bob")).actions).toEqual([]);
+    await drainFanout();
     expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toEqual([]);
   });
 });

@@ -45,7 +45,7 @@ export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promi
   // The audit's own requests, raw: each resource's partition (meta + grants) and each user's
   // partition (profile, membership, groups), 8 in flight, as the audit sends them.
   const rawPrincipals = TableClient.fromConnectionString(conn, tables.principals, { allowInsecureConnection: true });
-  const memberOf = keys.memberOfPrefix(envId);
+  const memberOf = keys.userGroupsPrefix; // replaced by the audits-by-range branch
   const ownRequests = async (): Promise<{ resourcesMs: number; usersMs: number }> => {
     let rowsRead = 0;
     const t0 = performance.now();

@@ -70,6 +70,7 @@ async function main(): Promise<void> {
           meter,
           raw(tables.resources),
           raw(tables.principals),
+          raw(tables.directory),
           bench,
         );
         await bench.close();
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
           raw(tables.resources),
           raw(tables.principals),
           raw(tables.environments),
+          raw(tables.directory),
         );
     }
 

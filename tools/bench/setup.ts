@@ -10,8 +10,9 @@ import { fileURLToPath } from "node:url";
 import type { TableClient } from "@azure/data-tables";
 import { startHost, type LocalHost } from "../host/index.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
-import { StorageEmailQueue } from "../../shared/adapters/queues/storageEmailQueue.js";
-import { emailQueueName } from "../../shared/appContract.js";
+import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
+import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
+import type { FanoutMessage } from "../../shared/model/fanout.js";
 import type { RowStore } from "../../shared/ports/rows.js";
 import type { TableNames } from "../../shared/store/keys.js";
 import type { ResourceChange } from "../../shared/store/repository.js";
@@ -33,7 +34,8 @@ export function capabilities(store: RowStore, tables: TableNames, connectionStri
   };
   return {
     ...stores,
-    emailQueue: new StorageEmailQueue({ connectionString }, `${emailQueueName}-bench`),
+    emailQueue: new StorageQueue({ connectionString }, `${emailQueueName}-bench`),
+    fanoutQueue: new StorageQueue<FanoutMessage>({ connectionString }, `${fanoutQueueName}-bench`),
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,

@@ -28,6 +28,7 @@ export async function measureWrites(
   resources: TableClient,
   principals: TableClient,
   environments: TableClient,
+  directory: TableClient,
 ): Promise<void> {
   const { envId, owner } = world;
   const targets = world.shareTargets;
@@ -72,16 +73,20 @@ export async function measureWrites(
   const patternPk = keys.resourcePk(envId, "raw-share-pattern");
   const rawSharePattern = async (i: number) => {
     const { resource, target } = pick(i, 0);
-    const userFilter = (id: string) =>
-      `PartitionKey eq ${q(keys.principalPk({ type: "user", id }))} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(keys.memberOfPrefix(envId))} and RowKey lt ${q(keys.memberOfPrefix(envId).slice(0, -1) + "}")}))`;
+    const range = (prefix: string) => `(RowKey ge ${q(prefix)} and RowKey lt ${q(prefix.slice(0, -1) + "}")})`;
+    const dirFilter = (id: string) =>
+      `PartitionKey eq ${q(keys.directoryPk(envId))} and (RowKey eq ${q(keys.envMemberRk(id))} or ${range(keys.userGroupPrefix(id))})`;
+    const profile = (id: string) => principals.getEntity(keys.principalPk({ type: "user", id }), keys.profileRk);
     await Promise.all([
       firstPageLength(
         resources,
-        `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`,
+        `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or ${range(keys.grantsOfTypePrefix("group"))} or ${range(keys.grantsOfTypePrefix("sharePointList"))} or ${range(keys.grantsOfPrefix({ type: "user", id: owner }))} or ${range(keys.grantsOfPrefix({ type: "user", id: target }))})`,
       ),
-      firstPageLength(principals, userFilter(owner)),
+      profile(owner),
+      firstPageLength(directory, dirFilter(owner)),
       environments.getEntity(keys.environmentPk, envId),
-      firstPageLength(principals, userFilter(target)),
+      profile(target),
+      firstPageLength(directory, dirFilter(target)),
     ]);
     await resources.submitTransaction(
       sizes.map((n, k): TransactionAction => [

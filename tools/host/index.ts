@@ -147,7 +147,8 @@ export async function startHost(options: StartHostOptions): Promise<LocalHost> {
       },
       invoke,
       logLine,
-      maxBodyBytes: options.maxRequestBodyBytes ?? 1024 * 1024,
+      // Above the largest body a route accepts (a group's 50,000 member ids), as Azure's 100 MB is.
+      maxBodyBytes: options.maxRequestBodyBytes ?? 16 * 1024 * 1024,
       track,
     }),
   ).catch((error: unknown) => {

@@ -11,7 +11,7 @@ import type { Caller } from "../../usecases/capabilities.js";
 import { parseJsonText, parseWith } from "./parse.js";
 import { toProblem } from "./problem.js";
 
-export type Method = "GET" | "POST" | "PUT" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface RouteSpec<P, Q, B> {
   /** The function's name, as the file is named. */
@@ -19,6 +19,8 @@ export interface RouteSpec<P, Q, B> {
   route: string;
   method: Method;
   summary: string;
+  /** Bodies larger than this are refused with 400 (default `maxBodyBytes`, 256 KiB). */
+  maxBodyBytes?: number;
   /** False for the invitation pages and health, which take no token. */
   auth?: boolean;
   params?: z.ZodType<P>;
@@ -64,7 +66,11 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
         ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))
         : ({} as Q);
       const body = spec.body
-        ? parseWith("body", spec.body, parseJsonText(await request.text(), request.headers.get("content-type")))
+        ? parseWith(
+            "body",
+            spec.body,
+            parseJsonText(await request.text(), request.headers.get("content-type"), spec.maxBodyBytes),
+          )
         : (undefined as B);
       return await run({ caller, params, query, body, request, context, services });
     } catch (e) {

@@ -20,9 +20,9 @@ export function parseWith<T>(where: string, schema: z.ZodType<T>, value: unknown
 }
 
 /** The body as JSON: present, within the size limit, of JSON media type, and parseable. */
-export function parseJsonText(text: string, contentType: string | null): unknown {
-  if (Buffer.byteLength(text) > maxBodyBytes)
-    throw invalid(`the body is larger than ${maxBodyBytes} bytes`, [{ field: "body", message: "too large" }]);
+export function parseJsonText(text: string, contentType: string | null, limit = maxBodyBytes): unknown {
+  if (Buffer.byteLength(text) > limit)
+    throw invalid(`the body is larger than ${limit} bytes`, [{ field: "body", message: "too large" }]);
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType.trim())) {
     throw invalid("the body must be JSON", [
       { field: "header.content-type", message: `must be application/json, not ${contentType.slice(0, 100)}` },

@@ -57,7 +57,9 @@ export class DirectoryFacts {
     return this.groups.getOrAdd(groupId, async () => (await this.deps.repo.getGroup(this.envId, groupId))?.group);
   }
   async groupHasEnabledMember(groupId: string): Promise<boolean> {
-    for (const id of (await this.group(groupId))?.memberIds ?? []) if ((await this.user(id)).enabled) return true;
+    if (!(await this.group(groupId))) return false;
+    for (const id of await this.deps.repo.groups.allMembers(this.envId, groupId))
+      if ((await this.user(id)).enabled) return true;
     return false;
   }
 

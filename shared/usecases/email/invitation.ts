@@ -1,3 +1,4 @@
+import { standingGrant } from "../sharing.js";
 import { ConcurrencyError } from "../../errors.js";
 import type { EmailJob } from "../../model/emailJobs.js";
 import type { Invitation } from "../../model/records.js";
@@ -35,18 +36,15 @@ const whileQueued = (i: Invitation) => i.status === "queued";
 
 /** The invitation email, when the invitation still waits for it and its grant still stands. */
 export const prepareInvitationEmail: EmailJobHandler<"invitation"> = async (deps, job) => {
-  const [found, state] = await Promise.all([
-    deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId),
-    deps.repo.resourceState(job.envId, job.resourceId),
-  ]);
+  const found = await deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId);
   if (!found) return { skip: "the invitation no longer exists" };
   const inv = found.invitation;
   if (inv.nonce !== job.nonce) return { skip: "superseded by a resend" };
   if (inv.status !== "queued") return { skip: `the invitation is already ${inv.status}` };
-  const granted = state?.grants.some(
-    (g) => g.principalType === inv.principalType && g.principalId === inv.principalId && g.role === inv.role,
-  );
-  if (!state || !granted) {
+  const state = await deps.repo.resourceStateFor(job.envId, job.resourceId, [
+    { type: inv.principalType, id: inv.principalId },
+  ]);
+  if (!state || !standingGrant(state.grants, inv)) {
     await updateInvitation(deps, job, whileQueued, (i) => ({ ...i, status: "revoked" }));
     return { skip: "the grant is gone; the invitation is marked revoked" };
   }

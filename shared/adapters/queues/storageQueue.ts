@@ -2,13 +2,13 @@ import type { TokenCredential } from "@azure/core-auth";
 import { QueueClient } from "@azure/storage-queue";
 import { unavailable } from "../../errors.js";
 import type { EmailJob } from "../../model/emailJobs.js";
-import type { EmailQueue } from "../../ports/queue.js";
+import type { WorkQueue } from "../../ports/queue.js";
 
 /** How long one send may take in all, retries included. */
 const sendTimeoutMs = 8_000;
 
-/** The outbound email queue on Azure Storage; messages are base64 JSON, as Functions queue triggers expect. */
-export class StorageEmailQueue implements EmailQueue {
+/** A queue on Azure Storage (the outbound email queue, the fan-out queue); messages are base64 JSON, as Functions queue triggers expect. */
+export class StorageQueue<T = EmailJob> implements WorkQueue<T> {
   private readonly client: QueueClient;
   private created: Promise<unknown> | undefined;
 
@@ -27,7 +27,7 @@ export class StorageEmailQueue implements EmailQueue {
         : new QueueClient(`${target.queueServiceUri.replace(/\/$/, "")}/${queueName}`, target.credential, options);
   }
 
-  async send(job: EmailJob): Promise<void> {
+  async send(job: T): Promise<void> {
     try {
       // One bound for the whole send, retries included: the queue client's per-try timeout was seen
       // not to end a send to an account that accepts connections and never answers (the fault tests'
@@ -40,7 +40,7 @@ export class StorageEmailQueue implements EmailQueue {
       await this.created;
       await this.client.sendMessage(Buffer.from(JSON.stringify(job)).toString("base64"), { abortSignal });
     } catch (e) {
-      throw unavailable("the email queue is unavailable", e);
+      throw unavailable(`the queue ${this.client.name} is unavailable`, e);
     }
   }
 }

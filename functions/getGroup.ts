@@ -1,0 +1,16 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { envGroupParams } from "../shared/model/api.js";
+import { getGroup } from "../shared/usecases/directory.js";
+
+export const handler = defineHttp(
+  {
+    name: "getGroup",
+    route: "environments/{envId}/groups/{groupId}",
+    method: "GET",
+    summary: "A group or list of the environment.",
+    params: envGroupParams,
+    responses: { 200: { description: "the group" } },
+  },
+  async ({ services, caller, params }) =>
+    json(200, await getGroup(services.caps, caller, params.envId, params.groupId)),
+);

@@ -1,0 +1,17 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { envGroupParams, pageQuery } from "../shared/model/api.js";
+import { listGroupMembers } from "../shared/usecases/directory.js";
+
+export const handler = defineHttp(
+  {
+    name: "groupMembers",
+    route: "environments/{envId}/groups/{groupId}/members",
+    method: "GET",
+    summary: "A group's or list's members, page by page in id order.",
+    params: envGroupParams,
+    query: pageQuery,
+    responses: { 200: { description: "a page of members" } },
+  },
+  async ({ services, caller, params, query }) =>
+    json(200, await listGroupMembers(services.caps, caller, params.envId, params.groupId, query)),
+);

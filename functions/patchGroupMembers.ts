@@ -1,0 +1,18 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { envGroupParams, groupMembersBody } from "../shared/model/api.js";
+import { patchGroupMembers } from "../shared/usecases/directory.js";
+
+export const handler = defineHttp(
+  {
+    name: "patchGroupMembers",
+    route: "environments/{envId}/groups/{groupId}/members",
+    method: "PATCH",
+    summary:
+      "Adds and removes members of a group or list (up to 1,000 each); checks see it at once, members' listings within seconds.",
+    params: envGroupParams,
+    body: groupMembersBody,
+    responses: { 200: { description: "the members added and removed (those already so are left out)" } },
+  },
+  async ({ services, caller, params, body }) =>
+    json(200, await patchGroupMembers(services.caps, caller, params.envId, params.groupId, body)),
+);

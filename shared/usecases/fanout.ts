@@ -1,0 +1,204 @@
+import { fanoutMessageSchema, type FanoutMessage } from "../model/fanout.js";
+import type { IndexEntry, PrincipalRef, Resource } from "../model/records.js";
+import type { Role } from "../rules/matrix.js";
+import { PrincipalIndexRows } from "../store/principalIndexRows.js";
+import type { Capabilities } from "./capabilities.js";
+import { forEachLimit } from "./catalogWalk.js";
+import { rolesOf, sendFanout } from "./relay.js";
+
+type Deps = Pick<Capabilities, "repo" | "fanoutQueue" | "log">;
+
+/** Members a message carries: what one handler run writes, about 100 rows. */
+export const membersPerMessage = 100;
+/** Writes in flight at once within one message (Azure overlaps them; Azurite queues them). */
+const parallelWrites = 16;
+/** Rounds of write-then-check before a message gives up and lets the queue retry it. */
+const maxRounds = 5;
+
+/**
+ * Handles one fan-out message (`functions/fanout.ts`). Each reads the state its rows derive from,
+ * writes them, then reads that state again: if it changed meanwhile (a revoke, a member leaving),
+ * the rows are written again from the newer state. So messages may run twice, late or out of order,
+ * and members' listings still converge on what the grants and memberships say. A message that
+ * doesn't parse is refused (the host moves it to the poison queue).
+ */
+export async function handleFanout(deps: Deps, raw: unknown): Promise<string> {
+  const parsed = fanoutMessageSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`not a fan-out message: ${parsed.error.message}`);
+  const m = parsed.data;
+  switch (m.type) {
+    case "grant":
+      return m.memberIds ? grantToMembers(deps, m, m.memberIds) : splitGrant(deps, m);
+    case "members":
+      return membersJoinedOrLeft(deps, m);
+    case "reindex":
+      return reindex(deps, m.envId, m.resourceId);
+    case "purge":
+      return purge(deps, m.envId, m.resourceId);
+  }
+}
+
+type GrantMessage = Extract<FanoutMessage, { type: "grant" }>;
+
+/** A group's roles on one resource, from its grant rows (none when the resource is gone). */
+async function groupRoles(deps: Deps, envId: string, resourceId: string, group: PrincipalRef) {
+  const state = await deps.repo.resourceStateFor(envId, resourceId, []);
+  return { resource: state?.resource, roles: state ? rolesOf(state.grants, group).sort() : [] };
+}
+
+const noResource = (resourceId: string): Pick<Resource, "resourceId" | "kind" | "displayName"> => ({
+  resourceId,
+  kind: "processMining",
+  displayName: "-",
+});
+
+/**
+ * A group's grant changed: its own row first (so a member who joins after the members are listed
+ * below finds the resource in the group's index), then one message per 100 members.
+ */
+async function splitGrant(deps: Deps, m: GrantMessage): Promise<string> {
+  const { resource, roles } = await groupRoles(deps, m.envId, m.resourceId, m.group);
+  await deps.repo.index.set(m.group, m.envId, resource ?? noResource(m.resourceId), "direct", roles);
+  let continuation: string | undefined;
+  let messages = 0;
+  do {
+    const page = await deps.repo.groups.membersPage(m.envId, m.group.id, continuation);
+    const chunks: FanoutMessage[] = [];
+    for (let i = 0; i < page.userIds.length; i += membersPerMessage)
+      chunks.push({ ...m, memberIds: page.userIds.slice(i, i + membersPerMessage) });
+    await sendFanout(deps, chunks);
+    messages += chunks.length;
+    continuation = page.continuation;
+  } while (continuation);
+  return `grant of ${m.group.type} ${m.group.id} on ${m.resourceId}: ${messages} member message(s)`;
+}
+
+/** Members' rows for one resource through one group: the group's roles for members, none for former ones. */
+async function grantToMembers(deps: Deps, m: GrantMessage, memberIds: readonly string[]): Promise<string> {
+  const read = () =>
+    Promise.all([
+      groupRoles(deps, m.envId, m.resourceId, m.group),
+      deps.repo.groups.present(m.envId, m.group.id, memberIds),
+    ]);
+  const basis = ([g, present]: Awaited<ReturnType<typeof read>>) =>
+    JSON.stringify([g.roles, g.resource?.kind, g.resource?.displayName, [...present].sort()]);
+  let state = await read();
+  for (let round = 1; ; round++) {
+    const [{ resource, roles }, present] = state;
+    await forEachLimit([...memberIds], parallelWrites, (id) =>
+      deps.repo.index.set(
+        { type: "user", id },
+        m.envId,
+        resource ?? noResource(m.resourceId),
+        m.group,
+        present.has(id) ? roles : [],
+      ),
+    );
+    const fresh = await read();
+    if (basis(fresh) === basis(state)) return `${memberIds.length} member(s) of ${m.group.id} on ${m.resourceId}`;
+    if (round >= maxRounds) throw new Error(`${m.group.id} on ${m.resourceId} kept changing; the queue retries`);
+    state = fresh;
+  }
+}
+
+/**
+ * Members joined or left a group: their rows for each resource the group holds (100 a message, the
+ * next page sent on), written for members and removed for former members.
+ */
+async function membersJoinedOrLeft(deps: Deps, m: Extract<FanoutMessage, { type: "members" }>): Promise<string> {
+  const read = () =>
+    Promise.all([
+      deps.repo.index.ownPage(m.envId, m.group, m.continuation),
+      deps.repo.groups.present(m.envId, m.group.id, m.memberIds),
+    ]);
+  const basis = ([page, present]: Awaited<ReturnType<typeof read>>) =>
+    JSON.stringify([page.entries, page.continuation ?? null, [...present].sort()]);
+  let state = await read();
+  const next = state[0].continuation;
+  if (next) await sendFanout(deps, [{ ...m, continuation: next }]);
+  for (let round = 1; ; round++) {
+    const [page, present] = state;
+    const viaGroup = page.entries.map((e): IndexEntry =>
+      PrincipalIndexRows.entry({ ...e }, e.roles as Role[], m.group),
+    );
+    await forEachLimit([...m.memberIds], parallelWrites, async (id) => {
+      const member: PrincipalRef = { type: "user", id };
+      if (present.has(id)) await deps.repo.index.putMany(member, m.envId, viaGroup);
+      else
+        await deps.repo.index.deleteMany(
+          member,
+          viaGroup.map((e) => PrincipalIndexRows.rk(m.envId, e.resourceId, m.group)),
+        );
+    });
+    const fresh = await read();
+    if (basis(fresh) === basis(state))
+      return `${m.memberIds.length} member(s) of ${m.group.id} on ${page.entries.length} resource(s)`;
+    if (round >= maxRounds) throw new Error(`members of ${m.group.id} kept changing; the queue retries`);
+    state = fresh;
+  }
+}
+
+/** Every grant's index rows, page by page: users directly, groups through their own fan-out. */
+async function eachPrincipal(
+  deps: Deps,
+  envId: string,
+  resourceId: string,
+): Promise<{ principals: Map<string, { ref: PrincipalRef; roles: Role[] }>; basis: string }> {
+  const grants = await deps.repo.grantRows(envId, resourceId);
+  const principals = new Map<string, { ref: PrincipalRef; roles: Role[] }>();
+  for (const g of grants) {
+    const k = `${g.principalType}|${g.principalId}`;
+    const p = principals.get(k) ?? { ref: { type: g.principalType, id: g.principalId }, roles: [] };
+    p.roles.push(g.role);
+    principals.set(k, p);
+  }
+  return { principals, basis: JSON.stringify(grants.map((g) => [g.principalType, g.principalId, g.role])) };
+}
+
+/** A renamed resource: every principal's rows carry the new name. */
+async function reindex(deps: Deps, envId: string, resourceId: string): Promise<string> {
+  for (let round = 1; ; round++) {
+    const meta = await deps.repo.rawResourceMeta(envId, resourceId);
+    if (!meta?.resource) return `${resourceId} is gone; its purge removes the rows`;
+    const resource = meta.resource;
+    const { principals, basis } = await eachPrincipal(deps, envId, resourceId);
+    await forEachLimit([...principals.values()], parallelWrites, (p) =>
+      deps.repo.index.set(p.ref, envId, resource, "direct", p.roles),
+    );
+    await sendFanout(
+      deps,
+      [...principals.values()]
+        .filter((p) => p.ref.type !== "user")
+        .map((p) => ({ type: "grant" as const, envId, resourceId, group: p.ref })),
+    );
+    const [again, metaAgain] = await Promise.all([
+      eachPrincipal(deps, envId, resourceId),
+      deps.repo.rawResourceMeta(envId, resourceId),
+    ]);
+    if (again.basis === basis && metaAgain?.resource?.displayName === resource.displayName)
+      return `${principals.size} principal(s) of ${resourceId} reindexed`;
+    if (round >= maxRounds) throw new Error(`${resourceId} kept changing; the queue retries`);
+  }
+}
+
+/**
+ * A deleted resource: every principal's rows go (groups' members through their own fan-out, which
+ * finds no grant on a tombstone), then the catalog row and the partition, its tombstone last.
+ */
+async function purge(deps: Deps, envId: string, resourceId: string): Promise<string> {
+  const meta = await deps.repo.rawResourceMeta(envId, resourceId);
+  if (meta?.resource) return `${resourceId} exists again; nothing to purge`;
+  const { principals } = await eachPrincipal(deps, envId, resourceId);
+  await forEachLimit([...principals.values()], parallelWrites, (p) =>
+    deps.repo.index.set(p.ref, envId, noResource(resourceId), "direct", []),
+  );
+  await sendFanout(
+    deps,
+    [...principals.values()]
+      .filter((p) => p.ref.type !== "user")
+      .map((p) => ({ type: "grant" as const, envId, resourceId, group: p.ref })),
+  );
+  await deps.repo.deleteCatalog(envId, resourceId);
+  if (meta) await deps.repo.purgeResource(envId, resourceId);
+  return `${resourceId} purged (${principals.size} principal(s))`;
+}
