@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resourceKinds } from "../../shared/rules/matrix.js";
 import { specRows } from "../support/ruleTable.js";
+import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { expectProblem, newWorld, uid } from "../support/world.js";
 
@@ -83,12 +84,15 @@ describe("sharing through HTTP", () => {
       roles: ["viewer"],
       via: [{ role: "viewer", through: { type: "group", id: g } }],
     });
-    expect((await w.as("ann", "GET", `principals/${w.id("ann")}/resources`)).json).toMatchObject({
-      resources: [{ resourceId: p, roles: ["viewer"] }],
-    });
+    // Checks are exact at once; her listing follows through the fan-out queue within seconds.
+    const listing = async () =>
+      ((await w.as("ann", "GET", `principals/${w.id("ann")}/resources`)).json as Listed).resources;
+    expect(
+      await eventually("ann's listing to show the group's resource", listing, { until: (r) => r.length === 1 }),
+    ).toMatchObject([{ resourceId: p, roles: ["viewer"] }]);
     await w.group(g, []);
     expectProblem(await w.as("ann", "GET", `resources/${p}`), 404);
-    expect(((await w.as("ann", "GET", `principals/${w.id("ann")}/resources`)).json as Listed).resources).toEqual([]);
+    await eventually("ann's listing to drop it", listing, { until: (r) => r.length === 0 });
   });
 
   it("removing a user's last role removes the resource from their list", async () => {

@@ -36,7 +36,12 @@ const whileQueued = (i: Invitation) => i.status === "queued";
 
 /** The invitation email, when the invitation still waits for it and its grant still stands. */
 export const prepareInvitationEmail: EmailJobHandler<"invitation"> = async (deps, job) => {
-  const found = await deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId);
+  // The resource's meta row is read too, so a resource that can't be read fails the job (and the
+  // queue retries it, then poisons it) rather than passing as a missing invitation.
+  const [found] = await Promise.all([
+    deps.repo.getInvitation(job.envId, job.resourceId, job.invitationId),
+    deps.repo.rawResourceMeta(job.envId, job.resourceId),
+  ]);
   if (!found) return { skip: "the invitation no longer exists" };
   const inv = found.invitation;
   if (inv.nonce !== job.nonce) return { skip: "superseded by a resend" };
