@@ -1,4 +1,5 @@
-import { ConcurrencyError } from "../errors.js";
+import { z } from "zod";
+import { ConcurrencyError, invalid } from "../errors.js";
 import { groupSchema, principalRefSchema, type Group, type PrincipalRef } from "../model/records.js";
 import type { OutboxItem } from "../model/outbox.js";
 import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
@@ -29,52 +30,64 @@ export class GroupRows {
     return row && row.etag ? { group: decodeRow(groupSchema, row), etag: row.etag } : undefined;
   }
 
-  /** One page of a group's member ids, in id order. */
+  /**
+   * One page of a group's member ids: bucket by bucket (`keys.memberBucketPk`), in id order within
+   * one. The continuation names the bucket and the storage's own token in it.
+   */
   async membersPage(
     envId: string,
     groupId: string,
     continuation: string | undefined,
     pageSize = 1000,
   ): Promise<{ userIds: string[]; continuation?: string | undefined }> {
+    const pks = keys.memberBucketPks(envId);
+    let { bucket, token } = decodeMembersToken(continuation, pks.length);
     const prefix = keys.groupMemberPrefix(groupId);
-    const page = await this.rows.queryPage(this.tables.directory, keys.directoryPk(envId), [{ prefix }], {
-      continuation,
-      pageSize,
-    });
-    return { userIds: page.rows.map((r) => r.rk.slice(prefix.length)), continuation: page.continuation };
+    for (;;) {
+      const page = await this.rows.queryPage(this.tables.directory, pks[bucket]!, [{ prefix }], {
+        continuation: token,
+        pageSize,
+      });
+      const userIds = page.rows.map((r) => r.rk.slice(prefix.length));
+      if (page.continuation) return { userIds, continuation: encodeMembersToken(bucket, page.continuation) };
+      bucket++;
+      token = undefined;
+      if (bucket >= pks.length) return { userIds };
+      // Empty buckets are skipped here; a short page goes back with the next bucket to read.
+      if (userIds.length > 0) return { userIds, continuation: encodeMembersToken(bucket, undefined) };
+    }
   }
 
-  /** Every member id, page by page (a `PUT` compares the stored membership with the new one). */
+  /** Every member id: every bucket's range, 16 in flight. */
   async allMembers(envId: string, groupId: string): Promise<Set<string>> {
+    const prefix = keys.groupMemberPrefix(groupId);
+    const pks = keys.memberBucketPks(envId);
     const out = new Set<string>();
-    let continuation: string | undefined;
-    do {
-      const page = await this.membersPage(envId, groupId, continuation);
-      for (const id of page.userIds) out.add(id);
-      continuation = page.continuation;
-    } while (continuation);
+    let next = 0;
+    const worker = async () => {
+      while (next < pks.length) {
+        const rows = await queryAll(this.rows, this.tables.directory, pks[next++]!, [{ prefix }]);
+        for (const r of rows) out.add(r.rk.slice(prefix.length));
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
     return out;
   }
 
-  /** Which of these users are members now: one query per 50 ids, sent together. */
+  /** Which of these users are members now: per bucket, one query per 50 ids, all sent together. */
   async present(envId: string, groupId: string, userIds: readonly string[]): Promise<Set<string>> {
     const prefix = keys.groupMemberPrefix(groupId);
-    const chunks: string[][] = [];
-    for (let i = 0; i < userIds.length; i += idsPerQuery) chunks.push(userIds.slice(i, i + idsPerQuery));
-    const pages = await Promise.all(
-      chunks.map((ids) =>
-        this.eqRows(
-          keys.directoryPk(envId),
-          ids.map((id) => keys.groupMemberRk(groupId, id)),
-        ),
-      ),
-    );
+    const queries: { pk: string; rks: string[] }[] = [];
+    for (const [pk, ids] of byBucket(envId, userIds))
+      for (let i = 0; i < ids.length; i += idsPerQuery)
+        queries.push({ pk, rks: ids.slice(i, i + idsPerQuery).map((id) => keys.groupMemberRk(groupId, id)) });
+    const pages = await Promise.all(queries.map((q) => this.eqRows(q.pk, q.rks)));
     return new Set(pages.flat().map((rk) => rk.slice(prefix.length)));
   }
 
-  /** The groups and lists a user is in: one range of the directory partition. */
+  /** The groups and lists a user is in: one range of the user's bucket. */
   async groupsOf(envId: string, userId: string): Promise<PrincipalRef[]> {
-    const rows = await queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [
+    const rows = await queryAll(this.rows, this.tables.directory, keys.memberBucketPk(envId, userId), [
       { prefix: keys.userGroupPrefix(userId) },
     ]);
     return rows.map((r) => decodeRow(principalRefSchema, r));
@@ -92,28 +105,29 @@ export class GroupRows {
     add: readonly string[],
     remove: readonly string[],
     outboxFor: (memberIds: string[]) => OutboxItem,
-    concurrency = 4,
-  ): Promise<{ added: string[]; removed: string[]; outbox: OutboxItem[] }> {
+    options: { concurrency?: number; diffKnown?: boolean } = {},
+  ): Promise<{ added: string[]; removed: string[]; outbox: { pk: string; item: OutboxItem }[] }> {
     const wanted = new Map<string, boolean>();
     for (const id of remove) wanted.set(id, false);
     for (const id of add) wanted.set(id, true);
-    const ids = [...wanted.keys()].sort();
+    // A transaction holds one partition: members are chunked within their bucket.
     const chunks: string[][] = [];
-    for (let i = 0; i < ids.length; i += membersPerTransaction) chunks.push(ids.slice(i, i + membersPerTransaction));
+    for (const [, ids] of byBucket(envId, [...wanted.keys()]))
+      for (let i = 0; i < ids.length; i += membersPerTransaction) chunks.push(ids.slice(i, i + membersPerTransaction));
     const added: string[] = [];
     const removed: string[] = [];
-    const outbox: OutboxItem[] = [];
+    const outbox: { pk: string; item: OutboxItem }[] = [];
     let next = 0;
     const worker = async () => {
       while (next < chunks.length) {
         const chunk = chunks[next++]!;
-        const done = await this.applyChunk(envId, group, chunk, wanted, outboxFor);
+        const done = await this.applyChunk(envId, group, chunk, wanted, outboxFor, options.diffKnown ?? false);
         added.push(...done.added);
         removed.push(...done.removed);
-        if (done.outbox) outbox.push(done.outbox);
+        if (done.outbox) outbox.push({ pk: keys.memberBucketPk(envId, chunk[0]!), item: done.outbox });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, chunks.length) }, worker));
     return { added: added.sort(), removed: removed.sort(), outbox };
   }
 
@@ -123,10 +137,16 @@ export class GroupRows {
     chunk: string[],
     wanted: Map<string, boolean>,
     outboxFor: (memberIds: string[]) => OutboxItem,
+    diffKnown: boolean,
   ): Promise<{ added: string[]; removed: string[]; outbox?: OutboxItem }> {
-    const pk = keys.directoryPk(envId);
+    const pk = keys.memberBucketPk(envId, chunk[0]!);
     for (let tries = 1; ; tries++) {
-      const present = await this.present(envId, group.id, chunk);
+      // A caller that computed the difference from what is stored (a PUT) writes it straight away;
+      // only when that fails (another writer got there first) is the chunk read back.
+      const present =
+        diffKnown && tries === 1
+          ? new Set(chunk.filter((id) => !wanted.get(id)))
+          : await this.present(envId, group.id, chunk);
       const added = chunk.filter((id) => wanted.get(id) && !present.has(id));
       const removed = chunk.filter((id) => !wanted.get(id) && present.has(id));
       if (added.length + removed.length === 0) return { added, removed };
@@ -160,4 +180,41 @@ export class GroupRows {
     );
     return rows.map((r) => r.rk);
   }
+}
+
+/** Ids by the partition of their bucket, each list sorted. */
+function byBucket(envId: string, ids: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const id of [...new Set(ids)].sort()) {
+    const pk = keys.memberBucketPk(envId, id);
+    const list = out.get(pk) ?? [];
+    list.push(id);
+    out.set(pk, list);
+  }
+  return out;
+}
+
+const membersTokenSchema = z.object({ b: z.number().int().min(0), c: z.string().max(4000).optional() });
+
+function encodeMembersToken(bucket: number, token: string | undefined): string {
+  return Buffer.from(JSON.stringify({ b: bucket, ...(token ? { c: token } : {}) })).toString("base64url");
+}
+
+function decodeMembersToken(
+  token: string | undefined,
+  buckets: number,
+): { bucket: number; token?: string | undefined } {
+  if (token === undefined) return { bucket: 0 };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    parsed = undefined;
+  }
+  const t = membersTokenSchema.safeParse(parsed);
+  if (!t.success || t.data.b >= buckets)
+    throw invalid("the continuation token is not one this API gave out", [
+      { field: "query.continuationToken", message: "not a valid token" },
+    ]);
+  return { bucket: t.data.b, token: t.data.c };
 }

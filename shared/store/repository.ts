@@ -8,7 +8,6 @@ import {
   indexEntrySchema,
   invitationSchema,
   membershipSchema,
-  principalRefSchema,
   recordingSchema,
   resourceSchema,
   tenantUserSchema,
@@ -139,29 +138,46 @@ export class SharingRepository {
           keys.searchRk("email", previous.email, user.userId),
         ].filter((k) => !wanted.includes(k))
       : [];
-    await this.rows.transact(this.tables.directory, keys.tenantPk, [
-      ...wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
-      { op: "upsert", rk: keys.tenantUserRk(user.userId), fields: { id: user.userId } },
+    await Promise.all([
+      this.rows.transact(
+        this.tables.directory,
+        keys.tenantPk,
+        wanted.map((rk): WriteOp => ({ op: "upsert", rk, fields: { id: user.userId } })),
+      ),
+      this.rows.transact(this.tables.directory, keys.tenantUserPk(user.userId), [
+        { op: "upsert", rk: keys.tenantUserRk(user.userId), fields: { id: user.userId } },
+      ]),
     ]);
     // One by one: a batch fails whole on a row that is already gone (a crash after the profile write).
     for (const rk of stale) await this.rows.delete(this.tables.directory, keys.tenantPk, rk);
   }
 
-  /** Which of these ids the tenant directory knows: one query per 50 ids, sent together. */
+  /** Which of these ids the tenant directory knows: per bucket, one query per 50 ids, 16 in flight. */
   async knownUsers(userIds: readonly string[]): Promise<Set<string>> {
-    const chunks: string[][] = [];
-    for (let i = 0; i < userIds.length; i += idsPerQuery) chunks.push(userIds.slice(i, i + idsPerQuery));
-    const found = await Promise.all(
-      chunks.map((ids) =>
-        queryAll(
+    const byPk = new Map<string, string[]>();
+    for (const id of new Set(userIds)) {
+      const pk = keys.tenantUserPk(id);
+      byPk.set(pk, [...(byPk.get(pk) ?? []), id]);
+    }
+    const queries: { pk: string; ids: string[] }[] = [];
+    for (const [pk, ids] of byPk)
+      for (let i = 0; i < ids.length; i += idsPerQuery) queries.push({ pk, ids: ids.slice(i, i + idsPerQuery) });
+    const known = new Set<string>();
+    let next = 0;
+    const worker = async () => {
+      while (next < queries.length) {
+        const q = queries[next++]!;
+        const rows = await queryAll(
           this.rows,
           this.tables.directory,
-          keys.tenantPk,
-          ids.map((id) => ({ eq: keys.tenantUserRk(id) })),
-        ),
-      ),
-    );
-    return new Set(found.flat().map((r) => String(r.fields.id)));
+          q.pk,
+          q.ids.map((id) => ({ eq: keys.tenantUserRk(id) })),
+        );
+        for (const r of rows) known.add(String(r.fields.id));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, queries.length) }, worker));
+    return known;
   }
 
   async getMembership(envId: string, userId: string): Promise<Membership | undefined> {
@@ -191,27 +207,20 @@ export class SharingRepository {
   }
 
   /**
-   * Two requests sent together: the user's profile, and from the environment's directory partition
-   * their membership and the groups and lists they are in (one range, whatever the groups' sizes).
+   * Three requests sent together: the user's profile, their membership of the environment, and the
+   * groups and lists they are in (one range of their membership bucket, whatever the groups' sizes).
    */
   async principalContext(envId: string, userId: string): Promise<PrincipalContext> {
-    const [profile, rows] = await Promise.all([
+    const [profile, member, memberOf] = await Promise.all([
       this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.profileRk),
-      queryAll(this.rows, this.tables.directory, keys.directoryPk(envId), [
-        { eq: keys.envMemberRk(userId) },
-        { prefix: keys.userGroupPrefix(userId) },
-      ]),
+      this.rows.get(this.tables.directory, keys.directoryPk(envId), keys.envMemberRk(userId)),
+      this.groups.groupsOf(envId, userId),
     ]);
-    const ctx: PrincipalContext = {
+    return {
       user: profile ? decodeRow(tenantUserSchema, profile) : undefined,
-      membership: undefined,
-      memberOf: [],
+      membership: member ? decodeRow(membershipSchema, member) : undefined,
+      memberOf,
     };
-    for (const row of rows) {
-      if (row.rk === keys.envMemberRk(userId)) ctx.membership = decodeRow(membershipSchema, row);
-      else ctx.memberOf.push(decodeRow(principalRefSchema, row));
-    }
-    return ctx;
   }
 
   // Groups and SharePoint lists

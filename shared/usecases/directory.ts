@@ -1,6 +1,6 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import { groupRef, type Environment, type Group, type Membership, type TenantUser } from "../model/records.js";
-import { keys } from "../store/keys.js";
+import type { OutboxItem } from "../model/outbox.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
@@ -82,6 +82,7 @@ async function changeMembers(
   group: Group,
   add: readonly string[],
   remove: readonly string[],
+  diffKnown = false,
 ) {
   const ref = groupRef(group);
   const done = await deps.repo.groups.apply(
@@ -91,8 +92,24 @@ async function changeMembers(
     remove,
     (memberIds) =>
       outboxItems(deps, [{ type: "fanout", messages: [{ type: "members", envId, group: ref, memberIds }] }])[0]!,
+    { diffKnown },
   );
-  await relayNow(deps, "directory", keys.directoryPk(envId), done.outbox);
+  const byPk = new Map<string, OutboxItem[]>();
+  for (const o of done.outbox) byPk.set(o.pk, [...(byPk.get(o.pk) ?? []), o.item]);
+  // Read after the members' rows committed: if the group holds nothing now, a share that comes
+  // later lists the members itself, so there is nothing to fan out (the outbox rows just go).
+  const holds = byPk.size > 0 && (await deps.repo.index.ownPage(envId, ref, undefined, 1)).entries.length > 0;
+  await Promise.all(
+    [...byPk].map(([pk, items]) =>
+      holds
+        ? relayNow(deps, "directory", pk, items)
+        : deps.repo.outbox.delete(
+            "directory",
+            pk,
+            items.map((i) => i.id),
+          ),
+    ),
+  );
   return done;
 }
 
@@ -130,6 +147,7 @@ export async function putGroup(
       group,
       memberIds.filter((id) => !stored.has(id)),
       [...stored].filter((id) => !wanted.has(id)),
+      true,
     );
   }
   return { created: !previous, group: { ...group, ...(memberIds ? { memberIds } : {}) } };

@@ -136,15 +136,15 @@ describe.each(backends())("repository on $name", (backend) => {
       { principalId: "bob", resourceId: "p1", action: "processMining.viewAnalytics" },
     ]);
     expect(results[0]?.allowed).toBe(true);
-    // The resource (meta, bob's grants, the groups' grants), bob's profile, his membership and groups.
-    expect(meter.requests).toHaveLength(3);
-    expect(meter.maxInFlight).toBe(3);
+    // The resource (meta, bob's grants, the groups' grants), bob's profile, membership and groups.
+    expect(meter.requests).toHaveLength(4);
+    expect(meter.maxInFlight).toBe(4);
     meter.start();
     const access = await effectiveAccess(caps, as("bob"), "e1", "p1", "bob");
     expect(access.roles).toEqual(["viewer"]);
     // The same, and the group of that id in case the principal is one.
-    expect(meter.requests).toHaveLength(4);
-    expect(meter.maxInFlight).toBe(4);
+    expect(meter.requests).toHaveLength(5);
+    expect(meter.maxInFlight).toBe(5);
   });
 
   it("shares one role with one principal in one entity-group transaction", async () => {

@@ -74,19 +74,26 @@ export async function measureWrites(
   const rawSharePattern = async (i: number) => {
     const { resource, target } = pick(i, 0);
     const range = (prefix: string) => `(RowKey ge ${q(prefix)} and RowKey lt ${q(prefix.slice(0, -1) + "}")})`;
-    const dirFilter = (id: string) =>
-      `PartitionKey eq ${q(keys.directoryPk(envId))} and (RowKey eq ${q(keys.envMemberRk(id))} or ${range(keys.userGroupPrefix(id))})`;
-    const profile = (id: string) => principals.getEntity(keys.principalPk({ type: "user", id }), keys.profileRk);
+    const groupsOf = (id: string) =>
+      firstPageLength(
+        directory,
+        `PartitionKey eq ${q(keys.memberBucketPk(envId, id))} and ${range(keys.userGroupPrefix(id))}`,
+      );
+    const profile = (id: string) =>
+      Promise.all([
+        principals.getEntity(keys.principalPk({ type: "user", id }), keys.profileRk),
+        directory.getEntity(keys.directoryPk(envId), keys.envMemberRk(id)),
+      ]);
     await Promise.all([
       firstPageLength(
         resources,
         `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or ${range(keys.grantsOfTypePrefix("group"))} or ${range(keys.grantsOfTypePrefix("sharePointList"))} or ${range(keys.grantsOfPrefix({ type: "user", id: owner }))} or ${range(keys.grantsOfPrefix({ type: "user", id: target }))})`,
       ),
       profile(owner),
-      firstPageLength(directory, dirFilter(owner)),
+      groupsOf(owner),
       environments.getEntity(keys.environmentPk, envId),
       profile(target),
-      firstPageLength(directory, dirFilter(target)),
+      groupsOf(target),
     ]);
     await resources.submitTransaction(
       sizes.map((n, k): TransactionAction => [
