@@ -39,6 +39,8 @@ export const outboxItemSchema = z.discriminatedUnion("type", [
     added: z.array(idSchema),
     removed: z.array(idSchema),
   }),
+  /** Bring the user's facts on the member rows of every environment they are in in line with their profile. */
+  z.object({ id: z.string(), type: z.literal("memberFacts"), userId: idSchema }),
 ]);
 export type OutboxItem = z.infer<typeof outboxItemSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -3,7 +3,9 @@ import type { OutboxItem } from "../model/outbox.js";
 import type { IndexEntry } from "../model/records.js";
 import type { ResourceState } from "../store/repository.js";
 import type { PrincipalRef } from "../model/records.js";
+import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
+import { applyMemberFacts } from "./memberFacts.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
 
@@ -16,7 +18,7 @@ type Deps = Pick<Capabilities, "repo" | "emailQueue" | "log">;
  */
 export async function relayPartition(
   deps: Deps,
-  table: "resources" | "directory",
+  table: OutboxTable,
   pk: string,
   only?: ReadonlySet<string>,
 ): Promise<void> {
@@ -34,7 +36,7 @@ export async function relayPartition(
     await Promise.all(items.filter((i) => i.item.type === "email").map((i) => applyItem(deps, i.item, states)));
     for (const p of items.filter((i) => i.item.type === "purge")) await applyItem(deps, p.item, states);
   } else {
-    // Group syncs carry member deltas: they apply in the order written.
+    // Group syncs carry member deltas: they apply in the order written (and so do member facts).
     for (const { item } of items) await applyItem(deps, item, states);
   }
   // Removed together once all are applied; if anything failed, nothing is removed and the sweeper
@@ -47,12 +49,7 @@ export async function relayPartition(
 }
 
 /** Relays a change's outbox right away (all of the partition's, or `only` these ids); a failure is left to the sweeper, never lost. */
-export async function relayNow(
-  deps: Deps,
-  table: "resources" | "directory",
-  pk: string,
-  only?: readonly string[],
-): Promise<void> {
+export async function relayNow(deps: Deps, table: OutboxTable, pk: string, only?: readonly string[]): Promise<void> {
   try {
     await relayPartition(deps, table, pk, only ? new Set(only) : undefined);
   } catch (e) {
@@ -133,6 +130,9 @@ async function applyItem(
       }
       return;
     }
+    case "memberFacts":
+      await applyMemberFacts(deps, item.userId);
+      return;
   }
 }
 

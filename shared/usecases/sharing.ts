@@ -21,6 +21,7 @@ import {
   type Role,
 } from "../rules/matrix.js";
 import type { ChangeEntry } from "../model/records.js";
+import { factsOf } from "../model/memberFacts.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
@@ -337,12 +338,15 @@ function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
 async function addToEnvironment(deps: Deps, env: Environment, targets: Target[], actorId: string): Promise<void> {
   for (const t of targets) {
     if (t.ref.type !== "user" || t.memberOfEnvironment) continue;
-    await deps.repo.putMembership({
-      envId: env.envId,
-      userId: t.ref.id,
-      securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
-      addedBy: "sharing",
-    });
+    await deps.repo.putMembership(
+      {
+        envId: env.envId,
+        userId: t.ref.id,
+        securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
+        addedBy: "sharing",
+      },
+      t.user && factsOf(t.user),
+    );
     await deps.repo.putEnvironmentChange(
       env.envId,
       changeEntry(deps, {
