@@ -42,6 +42,8 @@ export const keys = {
     `env|${envId}|res|${resourceId}|${role}|${through}`,
 
   resourcePk: (envId: string, resourceId: string) => `${envId}|${resourceId}`,
+  /** Every resource partition of the environment, and no other environment's: `env1|` is no prefix of `env10|…`. */
+  resourcesPrefix: (envId: string) => `${envId}|`,
   metaRk: "meta",
   grantPrefix: "grant|",
   grantRk: (p: PrincipalRef, role: Role) => `grant|${p.type}|${p.id}|${role}`,
