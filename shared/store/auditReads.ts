@@ -92,22 +92,33 @@ export class AuditReads {
    * prefix ends with the separator, so `env1` never reads `env10`'s). Within a partition
    * every `grant|` row sorts before `meta`, so a resource is whole when its meta row arrives; one
    * whose rows go on past a page's end is carried to the next page, and the cursor given with the
-   * page re-reads it whole (so a walk must not stop before it has finished a resource). Deleted resources (a tombstone meta) and grants without a meta row are
+   * page re-reads it whole (so a walk must not stop before it has finished a resource). The next
+   * page is read while the consumer works on this one. Deleted resources (a tombstone meta) and grants without a meta row are
    * skipped, as `resourceState` does.
    */
   async *resourcePages(envId: string, cursor: string | undefined, pageSize: number): AsyncGenerator<ResourcePage> {
     const start: ResourceCursor = cursor ? resourceCursorSchema.parse(JSON.parse(cursor)) : {};
     const partitions = { pkPrefix: keys.resourcesPrefix(envId), fromPk: start.fromPk };
-    let continuation = start.next;
-    let open: { pk: string; grants: Grant[] } | undefined;
-    let finished = false;
-    do {
-      const page = await this.rows.scanRange(
+    const read = (continuation: string | undefined) => {
+      const page = this.rows.scanRange(
         this.tables.resources,
         partitions,
         [{ eq: keys.metaRk }, { prefix: keys.grantPrefix }],
         { continuation, pageSize },
       );
+      // Awaited on the next step; a walk that stops before then leaves it, failed or not.
+      page.catch(() => undefined);
+      return page;
+    };
+    let next = read(start.next);
+    let continuation: string | undefined;
+    let open: { pk: string; grants: Grant[] } | undefined;
+    let finished = false;
+    do {
+      const page = await next;
+      continuation = page.continuation;
+      // The next page is asked for now: storage reads it while this one is audited and recorded.
+      if (continuation) next = read(continuation);
       const resources: ResourceState[] = [];
       for (const row of page.rows) {
         if (open?.pk !== row.pk) {
@@ -123,7 +134,6 @@ export class AuditReads {
         open = undefined;
         finished = true;
       }
-      continuation = page.continuation;
       const resume: ResourceCursor | undefined = !continuation
         ? undefined
         : open
