@@ -28,6 +28,8 @@ export const outboxItemSchema = z.discriminatedUnion("type", [
   z.object({ id: z.string(), type: z.literal("email"), jobs: z.array(emailJobSchema) }),
   /** Put work on the fan-out queue (a group's members changed, a resource was renamed or deleted). */
   z.object({ id: z.string(), type: z.literal("fanout"), messages: z.array(fanoutMessageSchema).max(20) }),
+  /** Bring the user's facts on the member rows of every environment they are in in line with their profile. */
+  z.object({ id: z.string(), type: z.literal("memberFacts"), userId: idSchema }),
 ]);
 export type OutboxItem = z.infer<typeof outboxItemSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

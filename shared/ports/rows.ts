@@ -15,6 +15,22 @@ export interface Row {
 /** Which row keys of a partition a query returns: one key, every key starting with a (non-empty) prefix, or all. */
 export type RowKeyRange = { eq: string } | { prefix: string } | { all: true };
 
+/**
+ * Which partitions a range scan reads: every partition whose key starts with `pkPrefix` (not empty;
+ * end it with the separator, `env1|`, so it can't match `env10|…`), from `fromPk` on when given.
+ */
+export interface PartitionRange {
+  pkPrefix: string;
+  /** Start at this partition key (inclusive) rather than at the prefix: where a stopped walk resumes. */
+  fromPk?: string | undefined;
+}
+
+/** The partition keys a range scan reads: `from` (inclusive) up to `to` (exclusive). */
+export function partitionBounds(p: PartitionRange): { from: string; to: string } {
+  const to = prefixEnd(p.pkPrefix);
+  return { from: p.fromPk !== undefined && p.fromPk > p.pkPrefix ? p.fromPk : p.pkPrefix, to };
+}
+
 export interface Page {
   rows: Row[];
   /** Present when more rows may follow; opaque. */
@@ -36,6 +52,17 @@ export interface RowStore {
   queryPage(
     table: string,
     pk: string,
+    ranges: readonly RowKeyRange[],
+    options?: { continuation?: string | undefined; pageSize?: number },
+  ): Promise<Page>;
+  /**
+   * One request: the rows of every partition in `partitions` whose row key is in any of the ranges,
+   * in (partition key, row key) order, one page. Storage may answer a short or even empty page with
+   * a continuation; only a page without one is the last.
+   */
+  scanRange(
+    table: string,
+    partitions: PartitionRange,
     ranges: readonly RowKeyRange[],
     options?: { continuation?: string | undefined; pageSize?: number },
   ): Promise<Page>;

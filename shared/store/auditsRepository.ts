@@ -3,6 +3,7 @@ import { ConcurrencyError } from "../errors.js";
 import { auditRunSchema, findingSchema, type AuditRun, type Finding } from "../model/audits.js";
 import { environmentSchema, idSchema } from "../model/records.js";
 import { queryAll, type WriteOp } from "../ports/rows.js";
+import { AuditReads } from "./auditReads.js";
 import { keys } from "./keys.js";
 import type { SharingRepository } from "./repository.js";
 import { decodeRow, encodedLength, encodeRow, maxJsonChars, writeOneRow } from "./rowJson.js";
@@ -45,7 +46,12 @@ export function chunkFindings(findings: readonly Finding[]): Finding[][] {
 }
 
 export class AuditsRepository {
-  constructor(private readonly repo: SharingRepository) {}
+  /** What a run reads of the audited environment, by range. */
+  readonly reads: AuditReads;
+
+  constructor(private readonly repo: SharingRepository) {
+    this.reads = new AuditReads(repo.rows, repo.tables);
+  }
 
   private get table(): string {
     return this.repo.tables.audits;

@@ -39,6 +39,8 @@ export const keys = {
   indexRk: (envId: string, resourceId: string, through: string) => `env|${envId}|res|${resourceId}|${through}`,
 
   resourcePk: (envId: string, resourceId: string) => `${envId}|${resourceId}`,
+  /** Every resource partition of the environment, and no other environment's: `env1|` is no prefix of `env10|…`. */
+  resourcesPrefix: (envId: string) => `${envId}|`,
   metaRk: "meta",
   grantPrefix: "grant|",
   grantRk: (p: PrincipalRef, role: Role) => `grant|${p.type}|${p.id}|${role}`,

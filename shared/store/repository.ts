@@ -28,12 +28,14 @@ import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
 import { GroupRows, idsPerQuery } from "./groupRows.js";
+import { MemberFactsRows } from "./memberFactsRows.js";
+import type { MemberFacts } from "../model/memberFacts.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
 /** The meta row: the resource, or the tombstone a delete leaves until the relay purges the partition. */
-const metaSchema = z.union([tombstoneSchema, resourceSchema]);
+export const metaSchema = z.union([tombstoneSchema, resourceSchema]);
 
 export interface PrincipalContext {
   user: TenantUser | undefined;
@@ -77,6 +79,8 @@ export class SharingRepository {
   readonly index: PrincipalIndexRows;
   /** Groups' and lists' own rows and their members' rows. */
   readonly groups: GroupRows;
+  /** The member facts on each environment's member rows, as the relay keeps them in line with profiles. */
+  readonly memberFacts: MemberFactsRows;
 
   constructor(
     readonly rows: RowStore,
@@ -85,6 +89,7 @@ export class SharingRepository {
     this.outbox = new OutboxRows(rows, tables);
     this.index = new PrincipalIndexRows(rows, tables);
     this.groups = new GroupRows(rows, tables);
+    this.memberFacts = new MemberFactsRows(rows, tables);
   }
 
   // Environments
@@ -122,10 +127,12 @@ export class SharingRepository {
     return row ? decodeRow(tenantUserSchema, row) : undefined;
   }
 
-  async putUser(user: TenantUser): Promise<void> {
+  /** `outbox`: what must follow the profile into other partitions, written in the profile's transaction. */
+  async putUser(user: TenantUser, outbox?: OutboxItem): Promise<void> {
     const previous = await this.getUser(user.userId);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: user.userId }), [
       { op: "upsert", rk: keys.profileRk, fields: encodeRow(user) },
+      ...(outbox ? [{ op: "upsert" as const, rk: keys.outboxRk(outbox.id), fields: encodeRow(outbox) }] : []),
     ]);
     // The search rows are an index of the profile: written after it, stale ones removed, all idempotent.
     const wanted = [
@@ -189,10 +196,13 @@ export class SharingRepository {
     return row ? decodeRow(membershipSchema, row) : undefined;
   }
 
-  /** Writes the environment's member list first and the user's own row second; both are idempotent upserts. */
-  async putMembership(m: Membership): Promise<void> {
+  /**
+   * Writes the environment's member list first and the user's own row second; both are idempotent
+   * upserts. The member list's row also carries the user's `facts` (`model/memberFacts.ts`).
+   */
+  async putMembership(m: Membership, facts?: MemberFacts): Promise<void> {
     await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [
-      { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encodeRow(m) },
+      { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encodeRow(facts ? { ...m, facts } : m) },
     ]);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: m.userId }), [
       { op: "upsert", rk: keys.memberRk(m.envId), fields: encodeRow(m) },

@@ -112,13 +112,37 @@ export interface WalkOptions {
 }
 
 /**
- * Walks the environment's catalog under a lease, from the cursor on the lease's row. Each page's
- * resources go to `visit`, at most `concurrency` at once; then `afterPage` turns the row and the
- * visits' results (in the order they finished) into the next row, which is written with the
- * continuation as its cursor before the next page is read. A walk that stops (time budget, crash,
- * a lost lease) therefore repeats at most one page when continued. Stops at the end of the catalog
- * ("end") or after the page during which the lease's budget was used ("outOfTime", lease released
- * so the next runner continues at once).
+ * Walks pages under a lease, from the cursor on the lease's row (which `pages` started from). Each
+ * page carries `cursor`, where the walk resumes after it (undefined after the last); `afterPage`
+ * turns the row and the page into the next row, which is written with that cursor before the next
+ * page is read. A walk that stops (time budget, crash, a lost lease) therefore repeats at most one
+ * page when continued. Stops at the last page ("end") or after the page during which the lease's
+ * budget was used ("outOfTime", lease released so the next runner continues at once), unless the
+ * page says `progressed: false`: its cursor would resume where this walk started, so stopping there
+ * would make no progress.
+ */
+export async function walkPages<R extends WalkState, P extends { cursor: string | undefined; progressed?: boolean }>(
+  lease: Lease<R>,
+  pages: AsyncIterable<P>,
+  endsTheJob: boolean,
+  afterPage: (row: R, page: P) => Promise<R>,
+): Promise<"end" | "outOfTime"> {
+  for await (const page of pages) {
+    const outOfTime = lease.outOfTime() && page.progressed !== false;
+    const next = { ...(await afterPage(lease.row, page)), cursor: page.cursor };
+    const ended = page.cursor === undefined;
+    if ((ended && endsTheJob) || outOfTime) await lease.release(next);
+    else await lease.save(next);
+    if (ended && endsTheJob) return "end";
+    if (outOfTime) return "outOfTime";
+  }
+  return "end";
+}
+
+/**
+ * Walks the environment's catalog under a lease (`walkPages`), from the cursor on the lease's row.
+ * Each page's resources go to `visit`, at most `concurrency` at once; then `afterPage` turns the row
+ * and the visits' results (in the order they finished) into the next row.
  */
 export async function walkCatalog<R extends WalkState, T>(
   deps: Pick<Capabilities, "repo">,
@@ -128,20 +152,16 @@ export async function walkCatalog<R extends WalkState, T>(
   visit: (resource: Resource) => Promise<T>,
   afterPage: (row: R, page: { resources: Resource[]; continuation: string | undefined }, results: T[]) => Promise<R>,
 ): Promise<"end" | "outOfTime"> {
-  for await (const page of catalogPages(deps.repo, envId, lease.row.cursor, options.pageSize)) {
-    const results: T[] = [];
-    await forEachLimit(page.resources, options.concurrency, async (r) => {
-      results.push(await visit(r));
-    });
-    const outOfTime = lease.outOfTime();
-    const next = { ...(await afterPage(lease.row, page, results)), cursor: page.continuation };
-    const ended = !page.continuation;
-    if ((ended && options.endsTheJob) || outOfTime) await lease.release(next);
-    else await lease.save(next);
-    if (ended && options.endsTheJob) return "end";
-    if (outOfTime) return "outOfTime";
+  async function* visited() {
+    for await (const page of catalogPages(deps.repo, envId, lease.row.cursor, options.pageSize)) {
+      const results: T[] = [];
+      await forEachLimit(page.resources, options.concurrency, async (r) => {
+        results.push(await visit(r));
+      });
+      yield { page, results, cursor: page.continuation };
+    }
   }
-  return "end";
+  return walkPages(lease, visited(), options.endsTheJob, (row, v) => afterPage(row, v.page, v.results));
 }
 
 /** Runs `f` over the items, at most `limit` at a time; the first failure rejects (after the others settle). */

@@ -1,10 +1,13 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import { groupRef, type Environment, type Group, type Membership, type TenantUser } from "../model/records.js";
 import type { OutboxItem } from "../model/outbox.js";
+import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { outboxItems } from "./mutate.js";
+import { factsOf, sameFacts } from "../model/memberFacts.js";
+import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
@@ -38,7 +41,14 @@ export async function putUser(
 ): Promise<{ created: boolean; user: TenantUser }> {
   requireAppAdmin(caller);
   const previous = await deps.repo.getUser(user.userId);
-  await deps.repo.putUser(user);
+  // Environments keep the facts audits read on their member rows: a change of them follows through
+  // the outbox, written with the profile, so a crash before the relay leaves it to the sweeper.
+  const [item] =
+    previous && !sameFacts(factsOf(previous), factsOf(user))
+      ? outboxItems(deps, [{ type: "memberFacts", userId: user.userId }])
+      : [];
+  await deps.repo.putUser(user, item);
+  if (item) await relayNow(deps, "principals", keys.principalPk({ type: "user", id: user.userId }), [item]);
   return { created: !previous, user };
 }
 
@@ -55,7 +65,8 @@ export async function putMembership(
     securityRoles: [...new Set(m.securityRoles)],
     addedBy: previous?.addedBy ?? "admin",
   };
-  await deps.repo.putMembership(membership);
+  await deps.repo.putMembership(membership, factsOf(user));
+  await recheckMemberFacts(deps, m.envId, m.userId, factsOf(user));
   return { created: !previous, membership };
 }
 

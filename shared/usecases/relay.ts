@@ -4,7 +4,9 @@ import type { FanoutMessage } from "../model/fanout.js";
 import type { Grant, PrincipalRef, Resource } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
 import type { ResourceState } from "../store/repository.js";
+import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
+import { applyMemberFacts } from "./memberFacts.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log">;
 
@@ -35,7 +37,7 @@ export function rolesOf(grants: readonly Grant[], p: PrincipalRef): Role[] {
  */
 export async function relayItems(
   deps: Deps,
-  table: "resources" | "directory",
+  table: OutboxTable,
   pk: string,
   items: readonly OutboxItem[],
   known?: Known,
@@ -58,7 +60,7 @@ export async function relayItems(
 /** Applies and removes every outbox item of one partition (or `only` these). */
 export async function relayPartition(
   deps: Deps,
-  table: "resources" | "directory",
+  table: OutboxTable,
   pk: string,
   only?: ReadonlySet<string>,
 ): Promise<void> {
@@ -74,7 +76,7 @@ export async function relayPartition(
 /** Relays a change's own items right away; a failure is left to the sweeper, never lost. */
 export async function relayNow(
   deps: Deps,
-  table: "resources" | "directory",
+  table: OutboxTable,
   pk: string,
   items: readonly OutboxItem[],
   known?: Known,
@@ -121,6 +123,9 @@ async function applyItem(
       return undefined;
     case "fanout":
       await sendFanout(deps, item.messages);
+      return undefined;
+    case "memberFacts":
+      await applyMemberFacts(deps, item.userId);
       return undefined;
   }
 }

@@ -21,6 +21,7 @@ import {
   type Role,
 } from "../rules/matrix.js";
 import type { ChangeEntry } from "../model/records.js";
+import { factsOf } from "../model/memberFacts.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
@@ -375,12 +376,15 @@ async function addToEnvironment(deps: Deps, env: Environment, targets: Target[],
       .filter((t) => t.ref.type === "user" && !t.memberOfEnvironment)
       .map((t) =>
         Promise.all([
-          deps.repo.putMembership({
-            envId: env.envId,
-            userId: t.ref.id,
-            securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
-            addedBy: "sharing",
-          }),
+          deps.repo.putMembership(
+            {
+              envId: env.envId,
+              userId: t.ref.id,
+              securityRoles: env.isDefault ? ["EnvironmentMaker"] : [],
+              addedBy: "sharing",
+            },
+            t.user && factsOf(t.user),
+          ),
           deps.repo.putEnvironmentChange(
             env.envId,
             changeEntry(deps, {

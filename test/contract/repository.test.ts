@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { RowStore } from "../../shared/ports/rows.js";
-import { tableNames } from "../../shared/store/keys.js";
+import { directoryMemberSchema } from "../../shared/model/memberFacts.js";
+import { keys, tableNames } from "../../shared/store/keys.js";
+import { decodeRow } from "../../shared/store/rowJson.js";
 import { openStores } from "../../shared/store/stores.js";
 import { check, effectiveAccess } from "../../shared/usecases/access.js";
 import { sortableId, type Caller, type Capabilities } from "../../shared/usecases/capabilities.js";
@@ -216,5 +218,56 @@ describe.each(backends())("repository on $name", (backend) => {
     expect(await sweepOutbox(caps)).toBe(1);
     expect(sent).toHaveLength(1);
     expect((await principalResources(caps, as("bob"), "e1", "bob", undefined, undefined)).resources).toHaveLength(1);
+  });
+
+  it("carries a profile's enabled and guest facts to every environment's member row, through the outbox", async () => {
+    const { caps, logs, tables, failNext } = await world();
+    await putEnvironment(caps, admin, {
+      envId: "e2",
+      displayName: "Env two",
+      isDefault: false,
+      sensitive: false,
+      expectedOwnerGroupIds: [],
+      sovereignCloud: false,
+    });
+    await putMembership(caps, admin, { envId: "e2", userId: "bob", securityRoles: ["BasicUser"] });
+    const facts = async (envId: string, userId = "bob") => {
+      const row = await caps.repo.rows.get(tables.directory, keys.directoryPk(envId), keys.envMemberRk(userId));
+      return row && decodeRow(directoryMemberSchema, row).facts;
+    };
+    const bob = (changes: { enabled: boolean; userType: "member" | "guest"; displayName?: string }) =>
+      putUser(caps, admin, { userId: "bob", email: "bob@x.test", displayName: "bob", license: "paid", ...changes });
+    expect([await facts("e1"), await facts("e2")]).toEqual([
+      { enabled: true, userType: "member" },
+      { enabled: true, userType: "member" },
+    ]);
+
+    await bob({ enabled: false, userType: "guest" });
+    expect([await facts("e1"), await facts("e2")]).toEqual([
+      { enabled: false, userType: "guest" },
+      { enabled: false, userType: "guest" },
+    ]);
+    // The membership responses don't show the facts, and rewriting a membership keeps them.
+    const { membership } = await putMembership(caps, admin, { envId: "e2", userId: "bob", securityRoles: [] });
+    expect(membership).toEqual({ envId: "e2", userId: "bob", securityRoles: [], addedBy: "admin" });
+    expect(await caps.repo.environmentMembers("e2")).toEqual([membership]);
+    expect(await facts("e2")).toEqual({ enabled: false, userType: "guest" });
+
+    // A crash after the profile's transaction, before its relay: the outbox row waits in the user's
+    // partition and the sweeper finishes the change.
+    failNext("queryPage", tables.principals);
+    await bob({ enabled: true, userType: "member" });
+    expect(logs.some((l) => l.includes("left for the sweeper"))).toBe(true);
+    expect(await facts("e1")).toEqual({ enabled: false, userType: "guest" });
+    expect(await sweepOutbox(caps)).toBe(1);
+    expect([await facts("e1"), await facts("e2"), await facts("e1", "maker")]).toEqual([
+      { enabled: true, userType: "member" },
+      { enabled: true, userType: "member" },
+      { enabled: true, userType: "member" },
+    ]);
+    expect(await sweepOutbox(caps)).toBe(0);
+    // A change that leaves the facts as they are writes no outbox row.
+    await bob({ enabled: true, userType: "member", displayName: "Robert" });
+    expect(await caps.repo.outbox.items("principals", keys.principalPk({ type: "user", id: "bob" }))).toEqual([]);
   });
 });

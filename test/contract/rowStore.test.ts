@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConcurrencyError } from "../../shared/errors.js";
-import { queryAll, type RowStore } from "../../shared/ports/rows.js";
+import { queryAll, type PartitionRange, type RowStore } from "../../shared/ports/rows.js";
 import { backends, uniquePrefix } from "../support/backends.js";
 
 /** The storage port's contract, run on the in-memory fake and on Azurite alike. */
@@ -131,6 +131,62 @@ describe.each(backends())("row store contract: $name", (backend) => {
     const found: string[] = [];
     for await (const page of store.scanPages(table, "outbox|")) found.push(...page.map((r) => `${r.pk}/${r.rk}`));
     expect(found.sort()).toEqual(["p1/outbox|1", "p2/outbox|2"]);
+  });
+
+  /** Every page of a range scan, following continuations through short and empty pages. */
+  const scanAll = async (store: RowStore, table: string, partitions: PartitionRange, pageSize?: number) => {
+    const rows: string[] = [];
+    let continuation: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.scanRange(table, partitions, [{ eq: "meta" }, { prefix: "grant|" }], {
+        continuation,
+        ...(pageSize ? { pageSize } : {}),
+      });
+      rows.push(...page.rows.map((r) => `${r.pk}/${r.rk}`));
+      continuation = page.continuation;
+      pages++;
+    } while (continuation);
+    return { rows, pages };
+  };
+
+  it("scans a partition key range in (partition, row) order, only the row key ranges asked, page by page", async () => {
+    const { store, table } = fresh();
+    const resource = (pk: string) =>
+      store.transact(table, pk, [
+        { op: "insert", rk: "change|1", fields: { v: "c" } },
+        { op: "insert", rk: "grant|u1", fields: { v: "g" } },
+        { op: "insert", rk: "grant|u2", fields: { v: "g" } },
+        { op: "insert", rk: "meta", fields: { v: "m" } },
+        { op: "insert", rk: "outbox|1", fields: { v: "o" } },
+      ]);
+    // env1's neighbours in key order: a longer id with env1 as its prefix, a key without the separator, env2.
+    for (const pk of ["env0|z", "env1", "env1|a", "env1|b", "env1|c", "env10|a", "env1}", "env2|a"]) await resource(pk);
+    const expected = ["env1|a", "env1|b", "env1|c"].flatMap((pk) => [`${pk}/grant|u1`, `${pk}/grant|u2`, `${pk}/meta`]);
+    const whole = await scanAll(store, table, { pkPrefix: "env1|" });
+    expect(whole.rows).toEqual(expected);
+    const paged = await scanAll(store, table, { pkPrefix: "env1|" }, 2);
+    expect(paged.rows).toEqual(expected);
+    expect(paged.pages).toBeGreaterThanOrEqual(5);
+    // Resuming at a partition: that partition and the ones after it, and nothing outside the prefix.
+    expect((await scanAll(store, table, { pkPrefix: "env1|", fromPk: "env1|b" }, 2)).rows).toEqual(expected.slice(3));
+    expect((await scanAll(store, table, { pkPrefix: "env1|", fromPk: "env1}" })).rows).toEqual([]);
+    expect((await scanAll(store, table, { pkPrefix: "env1|", fromPk: "env0" })).rows).toEqual(expected);
+    expect((await scanAll(store, table, { pkPrefix: "nothing|" })).rows).toEqual([]);
+    expect(
+      (await store.scanRange(table, { pkPrefix: "env10|" }, [{ all: true }])).rows.map((r) => r.rk).sort(),
+    ).toEqual(["change|1", "grant|u1", "grant|u2", "meta", "outbox|1"]);
+  });
+
+  it("keeps a range scan with quotes in its prefix inside that prefix, and refuses a token it never gave", async () => {
+    const { store, table } = fresh();
+    const hostile = "x' or PartitionKey ne '|";
+    await store.transact(table, "victim|1", [{ op: "insert", rk: "meta", fields: { v: "s" } }]);
+    await store.transact(table, `${hostile}1`, [{ op: "insert", rk: "meta", fields: { v: "h" } }]);
+    expect((await scanAll(store, table, { pkPrefix: hostile })).rows).toEqual([`${hostile}1/meta`]);
+    await expect(
+      store.scanRange(table, { pkPrefix: "victim|" }, [{ all: true }], { continuation: "not-a-token" }),
+    ).rejects.toMatchObject({ code: "invalidInput" });
   });
 
   it("keeps keys with quotes and OData words inside their own partition", async () => {

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
+import { keys, tableNames } from "../../shared/store/keys.js";
+import { encodeRow } from "../../shared/store/rowJson.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { waitForSubject } from "../support/mail.js";
 import { eventually } from "../support/poll.js";
@@ -78,7 +81,19 @@ describe("compliance audits, through HTTP", () => {
     const leaver = await w.user("leaver");
     const guest = await w.user("guest", { userType: "guest" });
     const outsider = await w.user("outsider");
-    await w.group(makers, ["maker", "u2", "u3", "leaver", "guest"], "securityGroup", "Makers");
+    const inMakers = ["maker", "u2", "u3", "leaver", "guest"];
+    await w.group(makers, inMakers, "securityGroup", "Makers");
+    // The audit reads who is in which group from `ug|` rows of the environment's directory partition,
+    // written here straight into storage until putGroup writes them itself.
+    await new AzureRowStore({ connectionString: stack.storageConnectionString }).transact(
+      tableNames(stack.settings.TABLE_PREFIX ?? "sharing").directory,
+      keys.directoryPk(w.envId),
+      inMakers.map((name) => ({
+        op: "upsert",
+        rk: keys.userGroupRk(w.id(name), makers),
+        fields: encodeRow({ type: "group", id: makers }),
+      })),
+    );
     const env = w.envId;
     const path = (r: string) => `/api/environments/${env}/resources/${r}`;
     const put = (r: string, body: Record<string, unknown>) =>

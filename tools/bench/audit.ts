@@ -1,8 +1,10 @@
 /**
- * The audit of many grants (100,000 by default) against a raw scan of the same rows and against the
- * audit's own requests sent raw.
+ * The audit of many grants (100,000 by default) against a raw scan of the same rows (the
+ * environment's resource partitions and the member and `ug|` rows of its directory partition) and
+ * against the audit's own requests sent raw.
  */
 import { TableClient } from "@azure/data-tables";
+import { prefixEnd } from "../../shared/ports/rows.js";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
 import { requestAudit } from "../../shared/usecases/audits/request.js";
@@ -10,9 +12,9 @@ import type { Azurite } from "../azurite.js";
 import { config, elapsed, log } from "./config.js";
 import { formatCounts, type RequestMeter } from "./meter.js";
 import { addRow, requestCounts, type AuditResult } from "./report.js";
-import { capabilities, firstPageLength, q } from "./setup.js";
+import { capabilities, q } from "./setup.js";
 import { summarize } from "./stats.js";
-import { appAdmin, forEachLimit, seedAuditWorld } from "./world.js";
+import { appAdmin, seedAuditWorld } from "./world.js";
 
 export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promise<AuditResult> {
   const conn = azurite.connectionString;
@@ -30,48 +32,47 @@ export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promi
   );
   const caps = capabilities(new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }), tables, conn);
   const rawResources = TableClient.fromConnectionString(conn, tables.resources, { allowInsecureConnection: true });
-
-  const rawScan = async () => {
-    let n = 0;
+  const rawDirectory = TableClient.fromConnectionString(conn, tables.directory, { allowInsecureConnection: true });
+  const range = (field: string, prefix: string) => `${field} ge ${q(prefix)} and ${field} lt ${q(prefixEnd(prefix))}`;
+  const resourcePartitions = range("PartitionKey", keys.resourcesPrefix(envId));
+  const directoryRows = `PartitionKey eq ${q(keys.directoryPk(envId))} and ((${range("RowKey", keys.envMemberPrefix)}) or (${range("RowKey", keys.userGroupsPrefix)}))`;
+  const rowsNeeded = world.rowsInResourcesTable + world.directoryRowsRead;
+  /** Every page of a filtered listing, 1,000 rows a page, one request at a time: rows and pages. */
+  const listAll = async (client: TableClient, filter: string) => {
+    let rows = 0;
     let pages = 0;
-    for await (const page of rawResources.listEntities().byPage({ maxPageSize: 1000 })) {
-      n += page.length;
+    for await (const page of client.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 })) {
+      rows += page.length;
       pages++;
     }
-    if (n !== world.rowsInResourcesTable)
-      throw new Error(`raw scan read ${n} rows, expected ${world.rowsInResourcesTable}`);
-    return pages;
+    return { rows, pages };
   };
-  // The audit's own requests, raw: each resource's partition (meta + grants) and each user's
-  // partition (profile, membership, groups), 8 in flight, as the audit sends them.
-  const rawPrincipals = TableClient.fromConnectionString(conn, tables.principals, { allowInsecureConnection: true });
-  const memberOf = keys.userGroupsPrefix; // replaced by the audits-by-range branch
-  const ownRequests = async (): Promise<{ resourcesMs: number; usersMs: number }> => {
-    let rowsRead = 0;
+
+  // The raw scan: the rows the audit needs, read as plainly as they can be: every row of the
+  // environment's resource partitions (meta and grants, here nothing else) and the member and
+  // group-membership rows of its directory partition.
+  const rawScan = async () => {
+    const directory = await listAll(rawDirectory, directoryRows);
+    const resources = await listAll(rawResources, resourcePartitions);
+    if (directory.rows + resources.rows !== rowsNeeded)
+      throw new Error(`raw scan read ${directory.rows + resources.rows} rows, expected ${rowsNeeded}`);
+    return directory.pages + resources.pages;
+  };
+  // The audit's own requests, raw: the directory partition's two row ranges, then the resources
+  // range restricted to meta and grant rows, a page at a time, as `AuditReads` sends them.
+  const ownRequests = async (): Promise<{ directoryMs: number; resourcesMs: number; pages: number }> => {
     const t0 = performance.now();
-    const resourceIds = Array.from({ length: world.resources }, (_, r) => `res-${r.toString().padStart(6, "0")}`);
-    await forEachLimit(resourceIds, 8, async (id) => {
-      const n = await firstPageLength(
-        rawResources,
-        `PartitionKey eq ${q(keys.resourcePk(envId, id))} and (RowKey eq 'meta' or (RowKey ge 'grant|' and RowKey lt 'grant}'))`,
-      );
-      rowsRead += n;
-    });
-    const resourcesMs = performance.now() - t0;
-    const userIds = Array.from({ length: world.users }, (_, n) => `a${n.toString().padStart(6, "0")}`);
-    await forEachLimit(userIds, 8, async (id) => {
-      const pk = keys.principalPk({ type: "user", id });
-      const n = await firstPageLength(
-        rawPrincipals,
-        `PartitionKey eq ${q(pk)} and (RowKey eq 'profile' or RowKey eq ${q(keys.memberRk(envId))} or (RowKey ge ${q(memberOf)} and RowKey lt ${q(memberOf.slice(0, -1) + "}")}))`,
-      );
-      rowsRead += n;
-    });
-    if (rowsRead !== world.rowsInResourcesTable + 2 * world.users)
-      throw new Error(`the audit's requests, raw, read ${rowsRead} rows`);
-    return { resourcesMs, usersMs: performance.now() - t0 - resourcesMs };
+    const directory = await listAll(rawDirectory, directoryRows);
+    const directoryMs = performance.now() - t0;
+    const resources = await listAll(
+      rawResources,
+      `${resourcePartitions} and (RowKey eq ${q(keys.metaRk)} or (${range("RowKey", keys.grantPrefix)}))`,
+    );
+    if (directory.rows + resources.rows !== rowsNeeded)
+      throw new Error(`the audit's requests, raw, read ${directory.rows + resources.rows} rows`);
+    return { directoryMs, resourcesMs: performance.now() - t0 - directoryMs, pages: directory.pages + resources.pages };
   };
-  const ownParts: { resourcesMs: number; usersMs: number }[] = [];
+  const ownParts: { directoryMs: number; resourcesMs: number; pages: number }[] = [];
   const scans: number[] = [];
   const owns: number[] = [];
   const audits: number[] = [];
@@ -109,7 +110,7 @@ export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promi
     runs.push({ auditId, ms: audits.at(-1), stats: run.stats, requests: total, breakdown: Object.fromEntries(counts) });
     if (rep === 0)
       requestCounts.push({
-        operation: `audit of ${world.grants} grants (${world.resources} resources, ${world.users} users)`,
+        operation: `audit of ${world.grants} grants (${world.resources} resources, ${world.users} users in ${world.groups} groups)`,
         requests: total,
         breakdown: formatCounts(counts, 1),
       });
@@ -124,13 +125,13 @@ export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promi
   addRow(
     `audit of ${world.grants.toLocaleString("en")} grants (${runsLabel})`,
     audit,
-    { name: `raw scan of the ${world.rowsInResourcesTable.toLocaleString("en")} rows`, s: scan },
+    { name: `raw scan of the same ${rowsNeeded.toLocaleString("en")} rows, 1,000 a page`, s: scan },
     1.5,
   );
   addRow(
     `  … the audit ÷ its own requests, raw (1 run)`,
     { ...audit, median: audits[0]!, p99: audits[0]! },
-    { name: `${world.resources + world.users} partition queries, 8 at a time`, s: own },
+    { name: `${ownParts[0]?.pages ?? 0} range pages, one at a time`, s: own },
     undefined,
     "the audit's own overhead over its requests",
   );
@@ -145,16 +146,16 @@ export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promi
     world,
     runs,
     notes: [
-      `raw scan: every row of the audit's Resources table (meta and grant rows), 1,000 a page; ${scans.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s`,
-      `the audit's own requests, raw (${world.resources} resource partitions, then ${world.users} user partitions, 8 in flight): ${owns.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s; ` +
+      `raw scan: the ${world.rowsInResourcesTable.toLocaleString("en")} rows of the environment's resource partitions (PartitionKey range) and the ${world.directoryRowsRead.toLocaleString("en")} member and ug| rows of its directory partition, 1,000 a page; ${scans.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s`,
+      `the audit's own requests, raw (the directory partition's member| and ug| ranges, then the resources range with its meta and grant| row ranges, a page at a time): ${owns.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s; ` +
         ownParts
           .map(
             (p) =>
-              `resource partitions ${(p.resourcesMs / 1000).toFixed(1)} s (${(p.resourcesMs / world.resources).toFixed(1)} ms each), user partitions ${(p.usersMs / 1000).toFixed(1)} s (${(p.usersMs / world.users).toFixed(1)} ms each)`,
+              `${p.pages} pages: directory ${(p.directoryMs / 1000).toFixed(2)} s, resources ${(p.resourcesMs / 1000).toFixed(1)} s`,
           )
           .join("; "),
-      `raw scan: ${(scan.median / Math.ceil(world.rowsInResourcesTable / 1000)).toFixed(0)} ms a page of 1,000 rows`,
-      `audit (the issue-4 use case requestAudit → runAudit, catalog pages of 200, 8 resources at a time): ${audits.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s`,
+      `raw scan: ${(scan.median / Math.ceil(rowsNeeded / 1000)).toFixed(0)} ms a page of 1,000 rows`,
+      `audit (requestAudit → runAudit: the directory partition by range, then the resources range 1,000 rows a page, each page's findings and run row written before the next page): ${audits.map((v) => (v / 1000).toFixed(1)).join(" s, ")} s`,
     ],
   };
 }

@@ -3,6 +3,7 @@
  * row and outbox step is exactly what the service writes), and the 100,000-grant environment of the
  * audit benchmark, written straight into its own tables with 100-operation transactions.
  */
+import { factsOf } from "../../shared/model/memberFacts.js";
 import type { Grant, Resource, TenantUser } from "../../shared/model/records.js";
 import type { RowStore, WriteOp } from "../../shared/ports/rows.js";
 import type { ResourceKind, Role } from "../../shared/rules/matrix.js";
@@ -149,7 +150,10 @@ export interface AuditWorld {
   grants: number;
   users: number;
   disabledUsers: number;
+  groups: number;
   rowsInResourcesTable: number;
+  /** The rows of the environment's directory partition an audit reads: member rows and `ug|` rows. */
+  directoryRowsRead: number;
   seedMs: number;
 }
 
@@ -157,9 +161,10 @@ const json = (value: unknown) => ({ json: JSON.stringify(value) });
 
 /**
  * Writes an environment with `grants` grants spread over resources of `grantsPerResource` grants
- * each (one owner, the rest the kind's other roles), its catalog, and `users` users (1 in 100
- * disabled, 1 in 50 a guest), in the storage layout the service uses, as 100-operation transactions
- * sent `concurrency` at a time.
+ * each (one owner, the rest the kind's other roles), its catalog, `users` users (1 in 100 disabled,
+ * 1 in 50 a guest) who are its members, and 20 groups with every user in one, in the storage layout
+ * the service uses, as 100-operation transactions sent `concurrency` at a time. The directory
+ * partition holds the member rows with their facts and the `ug|{userId}|{groupId}` rows.
  */
 export async function seedAuditWorld(
   store: RowStore,
@@ -194,7 +199,11 @@ export async function seedAuditWorld(
     },
   ]);
 
-  // Users: profile and membership, one transaction per user partition.
+  // Users: profile and membership, one transaction per user partition; and in the environment's
+  // directory partition, the member rows (membership and facts), groups and `ug|` rows.
+  const groupCount = 20;
+  const groupId = (g: number) => `g${g.toString().padStart(2, "0")}`;
+  const directoryOps: WriteOp[] = [];
   const userJobs: WriteOp[][] = [];
   const userPks: string[] = [];
   for (let n = 0; n < o.users; n++) {
@@ -209,15 +218,30 @@ export async function seedAuditWorld(
       enabled,
       license: "paid",
     };
+    const membership = { envId, userId: id, securityRoles: ["EnvironmentMaker"], addedBy: "admin" };
     userPks.push(keys.principalPk({ type: "user", id }));
     userJobs.push([
       { op: "upsert", rk: keys.profileRk, fields: json(user) },
+      { op: "upsert", rk: keys.memberRk(envId), fields: json(membership) },
+    ]);
+    directoryOps.push(
+      { op: "upsert", rk: keys.envMemberRk(id), fields: json({ ...membership, facts: factsOf(user) }) },
       {
         op: "upsert",
-        rk: keys.memberRk(envId),
-        fields: json({ envId, userId: id, securityRoles: ["EnvironmentMaker"], addedBy: "admin" }),
+        rk: keys.userGroupRk(id, groupId(n % groupCount)),
+        fields: json({ type: "group", id: groupId(n % groupCount) }),
       },
-    ]);
+    );
+  }
+  for (let g = 0; g < groupCount; g++) {
+    const memberIds = Array.from({ length: o.users }, (_, n) => n)
+      .filter((n) => n % groupCount === g)
+      .map(auditUser);
+    directoryOps.push({
+      op: "upsert",
+      rk: keys.groupRk(groupId(g)),
+      fields: json({ envId, groupId: groupId(g), displayName: `Group ${g}`, kind: "securityGroup", memberIds }),
+    });
   }
   await forEachLimit(userJobs, o.concurrency, (ops, i) =>
     store.transact(tables.principals, userPks[i]!, ops).then(() => undefined),
@@ -262,8 +286,9 @@ export async function seedAuditWorld(
     for (let i = 0; i < rows.length; i += 100) jobs.push({ table: tables.resources, pk, ops: rows.slice(i, i + 100) });
     catalog.push({ op: "upsert", rk: keys.catalogRk(resourceId), fields: json(resource) });
   }
-  for (let i = 0; i < catalog.length; i += 100)
-    jobs.push({ table: tables.directory, pk: keys.directoryPk(envId), ops: catalog.slice(i, i + 100) });
+  for (const ops of [catalog, directoryOps])
+    for (let i = 0; i < ops.length; i += 100)
+      jobs.push({ table: tables.directory, pk: keys.directoryPk(envId), ops: ops.slice(i, i + 100) });
   await forEachLimit(jobs, o.concurrency, (j) => store.transact(j.table, j.pk, j.ops).then(() => undefined));
 
   return {
@@ -272,7 +297,9 @@ export async function seedAuditWorld(
     grants: o.grants,
     users: o.users,
     disabledUsers,
+    groups: groupCount,
     rowsInResourcesTable: o.grants + resourceCount,
+    directoryRowsRead: 2 * o.users,
     seedMs: performance.now() - started,
   };
 }

@@ -3,7 +3,16 @@ import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/core-auth";
 import { z } from "zod";
 import { ConcurrencyError, invalid, unavailable } from "../../errors.js";
-import { prefixEnd, type Page, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../../ports/rows.js";
+import {
+  partitionBounds,
+  prefixEnd,
+  type Page,
+  type PartitionRange,
+  type Row,
+  type RowKeyRange,
+  type RowStore,
+  type WriteOp,
+} from "../../ports/rows.js";
 
 const systemProperties = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.etag", "odata.metadata"]);
 
@@ -112,6 +121,27 @@ export class AzureRowStore implements RowStore {
     ranges: readonly RowKeyRange[],
     options: { continuation?: string | undefined; pageSize?: number } = {},
   ): Promise<Page> {
+    return this.onePage(table, "query", `PartitionKey eq ${quote(pk)}${rowKeyFilter(ranges)}`, options);
+  }
+
+  scanRange(
+    table: string,
+    partitions: PartitionRange,
+    ranges: readonly RowKeyRange[],
+    options: { continuation?: string | undefined; pageSize?: number } = {},
+  ): Promise<Page> {
+    const { from, to } = partitionBounds(partitions);
+    const filter = `PartitionKey ge ${quote(from)} and PartitionKey lt ${quote(to)}${rowKeyFilter(ranges)}`;
+    return this.onePage(table, "range scan", filter, options);
+  }
+
+  /** One page of a filtered listing; the service may answer a short or empty page with a continuation. */
+  private onePage(
+    table: string,
+    what: string,
+    filter: string,
+    options: { continuation?: string | undefined; pageSize?: number },
+  ): Promise<Page> {
     // Continuation tokens come back from callers: one the SDK can't decode is bad input (400), not storage being down.
     if (options.continuation && !continuationSchema.safeParse(decodeContinuation(options.continuation)).success) {
       return Promise.reject(
@@ -120,10 +150,7 @@ export class AzureRowStore implements RowStore {
         ]),
       );
     }
-    return this.run(table, "query", async (c) => {
-      const filter = ranges.some((r) => "all" in r)
-        ? `PartitionKey eq ${quote(pk)}`
-        : `PartitionKey eq ${quote(pk)} and (${ranges.map((r) => ("all" in r ? "" : rangeFilter(r))).join(" or ")})`;
+    return this.run(table, what, async (c) => {
       const pages = c.listEntities({ queryOptions: { filter } }).byPage({
         maxPageSize: Math.min(options.pageSize ?? 1000, 1000),
         ...(options.continuation ? { continuationToken: options.continuation } : {}),
@@ -231,6 +258,12 @@ function decodeContinuation(token: string): unknown {
 
 function quote(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
+}
+
+/** The row-key part of a filter, `" and (…)"`, or nothing when one of the ranges is every row. */
+function rowKeyFilter(ranges: readonly RowKeyRange[]): string {
+  if (ranges.some((r) => "all" in r)) return "";
+  return ` and (${ranges.map((r) => ("all" in r ? "" : rangeFilter(r))).join(" or ")})`;
 }
 
 function rangeFilter(r: Exclude<RowKeyRange, { all: true }>): string {

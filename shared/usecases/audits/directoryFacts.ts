@@ -1,4 +1,3 @@
-import type { Group } from "../../model/records.js";
 import {
   hasEnabledUserOwner,
   ownerGroups,
@@ -6,6 +5,7 @@ import {
   type ResourceFacts,
   type UserFacts,
 } from "../../rules/audit.js";
+import type { EnvironmentDirectory } from "../../store/auditReads.js";
 import type { ResourceState } from "../../store/repository.js";
 import type { Capabilities } from "../capabilities.js";
 
@@ -30,42 +30,71 @@ export class BoundedCache<K, V> {
   }
 }
 
-/** Profiles, group memberships and groups as the audit needs them, read once each while they stay cached. */
+/**
+ * What the audit knows of the directory: the environment's members with their facts and who is in
+ * which group, read by range once per run step (`AuditReads.directory`). A user with no facts there
+ * (not a member, say an embedded connection's owner, or a member row older than the facts) is read
+ * from the tenant directory one at a time, in a bounded cache.
+ */
 export class DirectoryFacts {
-  readonly users: BoundedCache<string, Promise<UserFacts>>;
-  readonly groups: BoundedCache<string, Promise<Group | undefined>>;
-  constructor(
+  private readonly profiles: BoundedCache<string, Promise<UserFacts>>;
+  /** Groups and lists with a member the directory partition shows enabled. */
+  private readonly enabledGroups = new Set<string>();
+  /** For each group, its members the directory partition has no facts of. */
+  private readonly membersToLookUp = new Map<string, string[]>();
+
+  private constructor(
     private readonly deps: Pick<Capabilities, "repo">,
-    private readonly envId: string,
-    size: number,
+    private readonly directory: EnvironmentDirectory,
+    cacheSize: number,
   ) {
-    this.users = new BoundedCache(size);
-    this.groups = new BoundedCache(Math.max(100, Math.floor(size / 10)));
+    this.profiles = new BoundedCache(cacheSize);
+    for (const [userId, groupIds] of directory.groupsOf) {
+      const facts = directory.members.get(userId);
+      for (const groupId of groupIds) {
+        if (facts?.enabled) this.enabledGroups.add(groupId);
+        else if (!facts) {
+          const unknown = this.membersToLookUp.get(groupId);
+          if (unknown) unknown.push(userId);
+          else this.membersToLookUp.set(groupId, [userId]);
+        }
+      }
+    }
   }
-  user(userId: string): Promise<UserFacts> {
-    return this.users.getOrAdd(userId, async () => {
-      const ctx = await this.deps.repo.principalContext(this.envId, userId);
+
+  /** Reads the environment's directory partition by range. */
+  static async read(
+    deps: Pick<Capabilities, "repo" | "audits">,
+    envId: string,
+    cacheSize: number,
+  ): Promise<DirectoryFacts> {
+    return new DirectoryFacts(deps, await deps.audits.reads.directory(envId), cacheSize);
+  }
+
+  user(userId: string): UserFacts | Promise<UserFacts> {
+    const groupIds = this.directory.groupsOf.get(userId) ?? [];
+    const facts = this.directory.members.get(userId);
+    if (facts) return { known: true, enabled: facts.enabled, guest: facts.userType === "guest", groupIds };
+    return this.profiles.getOrAdd(userId, async () => {
+      const user = await this.deps.repo.getUser(userId);
       return {
-        known: ctx.user !== undefined,
-        enabled: ctx.user?.enabled === true,
-        guest: ctx.user?.userType === "guest",
-        groupIds: ctx.memberOf.map((m) => m.id),
+        known: user !== undefined,
+        enabled: user?.enabled === true,
+        guest: user?.userType === "guest",
+        groupIds,
       };
     });
   }
-  group(groupId: string): Promise<Group | undefined> {
-    return this.groups.getOrAdd(groupId, async () => (await this.deps.repo.getGroup(this.envId, groupId))?.group);
-  }
+
   async groupHasEnabledMember(groupId: string): Promise<boolean> {
-    if (!(await this.group(groupId))) return false;
-    for (const id of await this.deps.repo.groups.allMembers(this.envId, groupId))
-      if ((await this.user(id)).enabled) return true;
+    if (this.enabledGroups.has(groupId)) return true;
+    for (const id of this.membersToLookUp.get(groupId) ?? []) if ((await this.user(id)).enabled) return true;
     return false;
   }
 
   /**
-   * What the audit rules need about one resource, read one at a time: its users, then (only when no
-   * user owner is enabled) its owner groups in order until one has an enabled member.
+   * What the audit rules need about one resource: its users, then (only when no user owner is
+   * enabled) its owner groups in order until one has an enabled member.
    */
   async of(state: ResourceState): Promise<ResourceFacts> {
     const users = new Map<string, UserFacts>();

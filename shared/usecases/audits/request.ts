@@ -1,8 +1,8 @@
 import type { Environment } from "../../model/records.js";
-import { auditRules, type AuditRule, type AuditRun, type AuditStats } from "../../model/audits.js";
+import type { AuditRun } from "../../model/audits.js";
 import { isAppAuditor, type Capabilities, type Caller } from "../capabilities.js";
 import { requireEnvironmentAdmin } from "../adminGate.js";
-import { runAudit, type AuditOptions } from "./run.js";
+import { emptyStats, runAudit, type AuditOptions } from "./run.js";
 
 type Deps = Pick<Capabilities, "repo" | "audits" | "emailQueue" | "log" | "newId" | "clock">;
 
@@ -18,17 +18,6 @@ export async function requireAuditor(
     alsoApps: isAppAuditor,
   });
   return environment;
-}
-
-function emptyStats(): AuditStats {
-  return {
-    resources: 0,
-    grants: 0,
-    pages: 0,
-    changesRead: 0,
-    findings: 0,
-    byRule: Object.fromEntries(auditRules.map((r) => [r, 0])) as Record<AuditRule, number>,
-  };
 }
 
 function newRun(

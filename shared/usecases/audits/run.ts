@@ -1,11 +1,12 @@
 import { ConcurrencyError } from "../../errors.js";
 import type { Environment } from "../../model/records.js";
 import { compareFindings, ownersAddedFindings, resourceFindings } from "../../rules/audit.js";
-import type { AuditRun, AuditStats, Finding } from "../../model/audits.js";
+import { auditRules, type AuditRule, type AuditRun, type AuditStats, type Finding } from "../../model/audits.js";
+import { isResourceCursor } from "../../store/auditReads.js";
 import type { AuditsRepository } from "../../store/auditsRepository.js";
 import { chunkFindings } from "../../store/auditsRepository.js";
 import type { Capabilities } from "../capabilities.js";
-import { Lease, leaseHeld, walkCatalog } from "../catalogWalk.js";
+import { Lease, leaseHeld, walkPages } from "../catalogWalk.js";
 import { DirectoryFacts } from "./directoryFacts.js";
 
 type Deps = Pick<Capabilities, "repo" | "audits" | "emailQueue" | "log" | "clock">;
@@ -13,11 +14,11 @@ type Deps = Pick<Capabilities, "repo" | "audits" | "emailQueue" | "log" | "clock
 export interface AuditOptions {
   /** Stop after the page during which this much time has passed; the runner timer continues later. */
   budgetMs?: number;
+  /** Rows per page of the environment's resources (at most 1,000, the default). */
   pageSize?: number;
-  concurrency?: number;
   /** Where progress lines go (the Functions log); default `deps.log`. */
   progress?: (line: string) => void;
-  /** Most user profiles kept in memory at once. */
+  /** Most profiles of users outside the environment's member rows kept in memory at once. */
   userCacheSize?: number;
 }
 
@@ -26,16 +27,28 @@ const maxAttempts = 5;
 /** A never-audited sensitive environment reports owners added in this window. */
 const firstAuditLookbackMs = 30 * 86_400_000;
 
-/** What one step (a catalog page, a change-log page) added to the counts. */
+/** What one step (a page of resources, a change-log page) added to the counts. */
 type Step = Partial<Omit<AuditStats, "findings" | "byRule">>;
 
+export function emptyStats(): AuditStats {
+  return {
+    resources: 0,
+    grants: 0,
+    pages: 0,
+    changesRead: 0,
+    findings: 0,
+    byRule: Object.fromEntries(auditRules.map((r) => [r, 0])) as Record<AuditRule, number>,
+  };
+}
+
 /**
- * Runs an audit from where it stands until it is done or the budget is used. Streams the catalog
- * page by page (the leased walk of `catalogWalk.ts`, shared with reassignment), reading each
- * resource's grants one resource at a time, with user profiles in a bounded cache; each page's
- * findings are written as chunks before the run row records the page, so memory holds one page and
- * a stopped run repeats at most one page. Returns the run as it was left, or undefined when there is
- * no such audit or another runner claimed it first.
+ * Runs an audit from where it stands until it is done or the budget is used. Reads the
+ * environment's directory partition by range (members with their facts, group memberships), then
+ * streams its resources, meta and grants of every resource partition, a page of rows at a time (the
+ * leased walk of `catalogWalk.ts`, shared with reassignment). Each page's findings are written as
+ * chunks before the run row records the page, so memory holds the directory's facts and one page,
+ * and a stopped run repeats at most one page (and the resource open at its end). Returns the run as
+ * it was left, or undefined when there is no such audit or another runner claimed it first.
  */
 export async function runAudit(
   deps: Deps,
@@ -122,8 +135,9 @@ export async function runAudit(
 }
 
 /**
- * The catalog phase, then the change-log phase, from the phase and cursor on the run row, each step
- * recorded on it. True when the budget ran out first (the lease is released then).
+ * The resources phase (still called "catalog" on stored runs), then the change-log phase, from the
+ * phase and cursor on the run row, each step recorded on it. True when the budget ran out first
+ * (the lease is released then).
  */
 async function walkPhases(
   deps: Deps,
@@ -134,32 +148,31 @@ async function walkPhases(
 ): Promise<boolean> {
   const { envId } = env;
   const progress = options.progress ?? deps.log;
-  const facts = new DirectoryFacts(deps, envId, options.userCacheSize ?? 10_000);
   if (lease.row.phase === "catalog") {
-    const end = await walkCatalog(
-      deps,
-      envId,
-      lease,
-      { pageSize: options.pageSize ?? 200, concurrency: options.concurrency ?? 8, endsTheJob: false },
-      async (r) => {
-        const state = await deps.repo.resourceState(envId, r.resourceId);
-        if (!state) return { grants: 0, findings: [] };
-        return { grants: state.grants.length, findings: resourceFindings(state, env, await facts.of(state)) };
-      },
-      async (run, page, results) => {
-        const next = await recordStep(
-          audits,
-          run,
-          results.flatMap((x) => x.findings),
-          { resources: page.resources.length, grants: results.reduce((n, x) => n + x.grants, 0), pages: 1 },
-          page.continuation ? "catalog" : "changes",
-        );
-        progress(
-          `audit ${next.auditId} of ${envId}: ${next.stats.pages} page(s), ${next.stats.resources} resources, ${next.stats.grants} grants, ${next.stats.findings} findings so far`,
-        );
-        return next;
-      },
-    );
+    // A run left by a version that walked the catalog holds a catalog cursor: it starts over.
+    if (lease.row.cursor !== undefined && !isResourceCursor(lease.row.cursor))
+      await lease.save({ ...lease.row, cursor: undefined, stats: emptyStats(), chunks: 0, top: [] });
+    const facts = await DirectoryFacts.read(deps, envId, options.userCacheSize ?? 10_000);
+    const pages = audits.reads.resourcePages(envId, lease.row.cursor, options.pageSize ?? 1000);
+    const end = await walkPages(lease, pages, false, async (run, page) => {
+      const findings: Finding[] = [];
+      let grants = 0;
+      for (const state of page.resources) {
+        grants += state.grants.length;
+        findings.push(...resourceFindings(state, env, await facts.of(state)));
+      }
+      const next = await recordStep(
+        audits,
+        run,
+        findings,
+        { resources: page.resources.length, grants, pages: 1 },
+        page.cursor ? "catalog" : "changes",
+      );
+      progress(
+        `audit ${next.auditId} of ${envId}: ${next.stats.pages} page(s), ${next.stats.resources} resources, ${next.stats.grants} grants, ${next.stats.findings} findings so far`,
+      );
+      return next;
+    });
     if (end === "outOfTime") return true;
   }
   while (lease.row.phase === "changes") {
