@@ -15,6 +15,8 @@ import {
   userBody,
   changesQuery,
 } from "../../shared/model/api.js";
+import { toProblem } from "../../shared/adapters/http/problem.js";
+import { StorageLimitError } from "../../shared/errors.js";
 import { flowCopySchema } from "../../shared/model/copies.js";
 import { emailRecordSchema } from "../../shared/model/emailRecords.js";
 import { emailJobSchema, type EmailJob } from "../../shared/model/emailJobs.js";
@@ -571,5 +573,26 @@ describe("the largest requests the API accepts are stored within the limits", ()
     expect(ops.length).toBeLessThanOrEqual(90);
     expect(() => checkTransaction(table.resources, pk, ops)).not.toThrow();
     expect(transactionBytes(pk, ops)).toBeLessThan(tableLimits.maxTransactionBytes / 2);
+  });
+});
+
+describe("a write that breaks a storage limit, should one escape a use case", () => {
+  it("answers 500 without internals and logs the limit, table, keys and property", () => {
+    const logs: string[] = [];
+    const e = new StorageLimitError(
+      "propertyValue",
+      "sharingResources",
+      { pk: "p".repeat(300), rk: "meta", property: "json" },
+      "too long",
+    );
+    const response = toProblem(e, (m) => void logs.push(m));
+    expect(response.status).toBe(500);
+    expect(String(response.body)).not.toContain("sharingResources");
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toContain("storage limit propertyValue");
+    expect(logs[0]).toContain("sharingResources");
+    expect(logs[0]).toContain('row "meta"');
+    expect(logs[0]).toContain('property "json"');
+    expect(logs[0]).toContain("(300 chars)");
   });
 });
