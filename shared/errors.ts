@@ -38,3 +38,56 @@ export class ConcurrencyError extends Error {
     this.name = "ConcurrencyError";
   }
 }
+
+/** Which documented limit of Azure Table Storage a write would break (`shared/ports/rowLimits.ts`). */
+export type StorageLimit =
+  | "propertyValue"
+  | "propertyCount"
+  | "propertyName"
+  | "entitySize"
+  | "keyLength"
+  | "keyCharacter"
+  | "transactionOperations"
+  | "transactionDuplicateRow"
+  | "transactionSize";
+
+/**
+ * A row or transaction that Azure Table Storage would refuse, found before anything was sent (or
+ * refused by storage itself). The API's schemas keep every caller within the limits, so this is a
+ * design bug, never the caller's fault: it answers 500 and is logged with what broke which limit.
+ */
+export class StorageLimitError extends Error {
+  /** The partition key, truncated to 64 characters. */
+  readonly pk: string;
+  /** The row key (truncated), when one row broke the limit. */
+  readonly rk: string | undefined;
+  /** The property (truncated), when one property broke the limit. */
+  readonly property: string | undefined;
+
+  constructor(
+    readonly limit: StorageLimit,
+    readonly table: string,
+    at: { pk: string; rk?: string | undefined; property?: string | undefined },
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    const pk = truncated(at.pk);
+    const rk = at.rk === undefined ? undefined : truncated(at.rk);
+    const property = at.property === undefined ? undefined : truncated(at.property);
+    super(
+      `storage limit ${limit}: ${detail} (table ${table}, partition ${JSON.stringify(pk)}` +
+        `${rk === undefined ? "" : `, row ${JSON.stringify(rk)}`}` +
+        `${property === undefined ? "" : `, property ${JSON.stringify(property)}`})`,
+      options,
+    );
+    this.name = "StorageLimitError";
+    this.pk = pk;
+    this.rk = rk;
+    this.property = property;
+  }
+}
+
+/** Keys can be 512 characters and hold anything: messages and logs get the start and the length. */
+function truncated(s: string): string {
+  return s.length <= 64 ? s : `${s.slice(0, 64)}…(${s.length} chars)`;
+}

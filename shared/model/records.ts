@@ -189,7 +189,7 @@ export type ChangeEntry = z.infer<typeof changeEntrySchema>;
  */
 export const indexEntrySchema = z.object({
   resourceId: z.string(),
-  roles: z.array(roleSchema).min(1),
+  roles: z.array(roleSchema).min(1).max(5),
   through: z.union([z.literal("direct"), principalRefSchema]),
   kind: kindSchema,
   displayName: z.string(),

@@ -1,4 +1,5 @@
 import type { PrincipalRef } from "../model/records.js";
+import { tableLimits } from "../ports/rowLimits.js";
 import type { Role } from "../rules/matrix.js";
 
 /**
@@ -67,8 +68,13 @@ export const keys = {
   catalogRk: (resourceId: string) => `resource|${resourceId}`,
   envMemberPrefix: "member|",
   envMemberRk: (userId: string) => `member|${userId}`,
-  searchRk: (field: "name" | "email" | "group", value: string, id: string) =>
-    `search|${field}|${searchKey(value)}|${id}`,
+  searchRk: (field: "name" | "email" | "group", value: string, id: string) => {
+    // A name of 200 characters can take 600 once encoded: the key keeps what fits beside the id. A
+    // search text is at most 100 characters (300 encoded, under the ~370 that always fit), so every
+    // prefix a search can ask for is kept.
+    const head = `search|${field}|`;
+    return `${head}${cutEncoded(searchKey(value), tableLimits.maxKeyChars - head.length - 1 - id.length)}|${id}`;
+  },
   searchPrefix: (field: "name" | "email" | "group", text: string) => `search|${field}|${searchKey(text)}`,
 
   // Group membership, one row per member in each direction, both in the partition of the member's
@@ -121,6 +127,17 @@ export function searchKey(text: string): string {
         : ch;
   }
   return out;
+}
+
+/** The first `room` characters of a search key, never cutting a `%xx` escape or a surrogate pair in two. */
+function cutEncoded(encoded: string, room: number): string {
+  if (encoded.length <= room) return encoded;
+  let end = room;
+  if (encoded[end - 1] === "%") end -= 1;
+  else if (encoded[end - 2] === "%") end -= 2;
+  const last = encoded.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return encoded.slice(0, end);
 }
 
 /** Row keys that sort newest first: the time counted down from the year 2286, then a unique suffix. */

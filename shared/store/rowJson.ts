@@ -1,19 +1,41 @@
 import type { z } from "zod";
 import { ConcurrencyError } from "../errors.js";
+import { tableLimits } from "../ports/rowLimits.js";
 import type { Row, RowStore, WriteOp } from "../ports/rows.js";
 
 /**
  * The one row codec of every table: a row holds one record as JSON in its `json` field, and is parsed
- * back with the record's schema so a bad row never passes as data. Only this module knows the field's
- * name; stored rows must keep it, or existing data stops reading.
+ * back with the record's schema so a bad row never passes as data. A string property holds at most
+ * 32,768 characters, so longer JSON continues in `json1`, `json2`, …: a row then holds up to the
+ * 1 MiB of an entity (`rowLimits.ts`), and records short enough for `json` alone are stored as they
+ * always were. Only this module knows the fields' names; stored rows must keep them, or existing
+ * data stops reading. (Every write replaces the whole row, so no part of a longer record outlives it.)
  */
 export function encodeRow(value: unknown): Row["fields"] {
-  return { json: JSON.stringify(value) };
+  const json = JSON.stringify(value);
+  const fields: Row["fields"] = {};
+  for (let at = 0, part = 0; at < json.length || part === 0; part++) {
+    let end = Math.min(at + tableLimits.maxStringChars, json.length);
+    // Never between the two halves of a surrogate pair: each part must be well-formed text.
+    if (end < json.length && isHighSurrogate(json.charCodeAt(end - 1))) end--;
+    fields[part === 0 ? "json" : `json${part}`] = json.slice(at, end);
+    at = end;
+  }
+  return fields;
+}
+
+/** The record's JSON, its parts joined. */
+function jsonOf(row: Row): string | undefined {
+  const first = row.fields.json;
+  if (typeof first !== "string") return undefined;
+  let json = first;
+  for (let part = 1; typeof row.fields[`json${part}`] === "string"; part++) json += String(row.fields[`json${part}`]);
+  return json;
 }
 
 export function decodeRow<T>(schema: z.ZodType<T>, row: Row): T {
-  const json = row.fields.json;
-  if (typeof json !== "string") throw new Error(`row ${row.pk}/${row.rk} has no json field`);
+  const json = jsonOf(row);
+  if (json === undefined) throw new Error(`row ${row.pk}/${row.rk} has no json field`);
   const parsed = schema.safeParse(JSON.parse(json));
   if (!parsed.success) throw new Error(`row ${row.pk}/${row.rk} does not match its schema: ${parsed.error.message}`);
   return parsed.data;
@@ -21,7 +43,12 @@ export function decodeRow<T>(schema: z.ZodType<T>, row: Row): T {
 
 /** True when two encoded rows hold the same record, byte for byte (a write can then be skipped or recognised). */
 export function sameRecord(a: Row["fields"], b: Row["fields"]): boolean {
-  return a.json === b.json;
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((n) => a[n] === b[n]);
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
 }
 
 /** How many characters a value takes once encoded, to keep records that grow under `maxJsonChars`. */
@@ -30,8 +57,8 @@ export function encodedLength(value: unknown): number {
 }
 
 /**
- * Azure Tables holds at most 32K UTF-16 characters in a string property; records that can grow
- * (findings, results) are split so each row stays under this.
+ * What a record that grows without bound (findings, results) is split at, so each stays one `json`
+ * property: well under the 32,768 characters of a string property.
  */
 export const maxJsonChars = 30_000;
 

@@ -3,15 +3,63 @@ import type { ChangeEntry, Resource } from "../model/records.js";
 import { keys } from "../store/keys.js";
 import type { OutboxItem, OutboxItemInput } from "../model/outbox.js";
 import type { ResourceChange } from "../store/repository.js";
+import { encodedLength, maxJsonChars } from "../store/rowJson.js";
 import type { Capabilities } from "./capabilities.js";
 import { principalKey, relayNow, type Known } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId">;
 
-/** Gives a change's outbox items ids that sort in the order written, so the relay applies them in that order. */
+/**
+ * Gives a change's outbox items ids that sort in the order written, so the relay applies them in that
+ * order. An item whose list outgrows one row property (the principals of a resource shared with
+ * hundreds) becomes several items of the same type, each with part of the list.
+ */
 export function outboxItems(deps: Pick<Capabilities, "newId">, items: OutboxItemInput[]): OutboxItem[] {
   const base = deps.newId();
-  return items.map((i, n) => ({ ...i, id: `${base}.${n.toString().padStart(2, "0")}` }) as OutboxItem);
+  return items
+    .flatMap(splitToFit)
+    .map((i, n) => ({ ...i, id: `${base}.${n.toString().padStart(2, "0")}` }) as OutboxItem);
+}
+
+/**
+ * Splitting is safe for these types: each element is applied on its own and idempotently (an index or
+ * fan-out item per message, a log item per entry, an email item per job), so the parts do what the
+ * whole did.
+ */
+function splitToFit(item: OutboxItemInput): OutboxItemInput[] {
+  if (encodedLength(item) <= maxJsonChars) return [item];
+  switch (item.type) {
+    case "index":
+      return byLength(item.principals).map((principals) => ({ ...item, principals }));
+    case "log":
+      return byLength(item.entries).map((entries) => ({ ...item, entries }));
+    case "email":
+      return byLength(item.jobs).map((jobs) => ({ ...item, jobs }));
+    case "fanout":
+      return byLength(item.messages).map((messages) => ({ ...item, messages }));
+    default:
+      return [item];
+  }
+}
+
+/** Consecutive parts of a list, each under `maxJsonChars` once encoded (with room for the item around it). */
+function byLength<T>(list: readonly T[]): T[][] {
+  const budget = maxJsonChars - 1_000;
+  const parts: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const element of list) {
+    const n = encodedLength(element) + 1;
+    if (current.length > 0 && size + n > budget) {
+      parts.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(element);
+    size += n;
+  }
+  if (current.length > 0) parts.push(current);
+  return parts;
 }
 
 export function changeEntry(

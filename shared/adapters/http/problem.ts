@@ -1,5 +1,5 @@
 import type { HttpResponseInit } from "@azure/functions";
-import { ConcurrencyError, DomainError, type ErrorCode, type FieldError } from "../../errors.js";
+import { ConcurrencyError, DomainError, StorageLimitError, type ErrorCode, type FieldError } from "../../errors.js";
 
 const statusOf: Record<ErrorCode, number> = {
   invalidInput: 400,
@@ -54,6 +54,12 @@ export function toProblem(e: unknown, log: (message: string) => void): HttpRespo
   }
   if (e instanceof ConcurrencyError)
     return problem(409, "the resource changed while this request ran; read it again and retry");
+  // The request schemas keep every caller inside the storage limits (test/unit/rowLimits.test.ts), so a
+  // write that breaks one is a bug of ours: 500, and a log line naming the limit, table, row and property.
+  if (e instanceof StorageLimitError) {
+    log(`design bug, a write broke a storage limit: ${e.message}`);
+    return problem(500, "an unexpected error occurred; it has been logged");
+  }
   log(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   return problem(500, "an unexpected error occurred; it has been logged");
 }

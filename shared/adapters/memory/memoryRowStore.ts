@@ -10,6 +10,7 @@ import {
   type RowStore,
   type WriteOp,
 } from "../../ports/rows.js";
+import { checkKeys, checkTransaction } from "../../ports/rowLimits.js";
 
 interface Stored {
   fields: Row["fields"];
@@ -18,8 +19,9 @@ interface Stored {
 
 /**
  * The in-memory fake of the storage port, with Table Storage's semantics (atomic transactions of one
- * partition, ETags, 1,000-row pages, continuation tokens). Used by unit tests and run through the
- * same contract suite as the Azure adapter.
+ * partition, ETags, 1,000-row pages, continuation tokens) and its limits (`rowLimits.ts`, checked
+ * before the call counts as a request, as the Azure adapter checks before sending). Used by unit
+ * tests and run through the same contract suite as the Azure adapter.
  */
 export class MemoryRowStore implements RowStore {
   private readonly tables = new Map<string, Map<string, Map<string, Stored>>>();
@@ -56,6 +58,7 @@ export class MemoryRowStore implements RowStore {
   }
 
   async get(table: string, pk: string, rk: string): Promise<Row | undefined> {
+    checkKeys(table, pk, rk);
     this.touch();
     const s = this.partition(table, pk, false)?.get(rk);
     return s ? { pk, rk, etag: s.etag, fields: { ...s.fields } } : undefined;
@@ -142,10 +145,9 @@ export class MemoryRowStore implements RowStore {
   }
 
   async transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>> {
+    checkTransaction(table, pk, ops);
     this.touch();
     if (ops.length === 0) return new Map();
-    if (ops.length > 100) throw new Error("a transaction holds at most 100 operations");
-    if (new Set(ops.map((o) => o.rk)).size !== ops.length) throw new Error("a transaction may name each row once");
     const part = this.partition(table, pk, true)!;
     for (const o of ops) {
       const current = part.get(o.rk);
@@ -170,6 +172,7 @@ export class MemoryRowStore implements RowStore {
   }
 
   async delete(table: string, pk: string, rk: string, etag?: string): Promise<void> {
+    checkKeys(table, pk, rk);
     this.touch();
     const part = this.partition(table, pk, false);
     const current = part?.get(rk);

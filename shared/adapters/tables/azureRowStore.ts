@@ -2,7 +2,8 @@ import { odata, RestError, TableClient, type TableEntityResult, type Transaction
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/core-auth";
 import { z } from "zod";
-import { ConcurrencyError, invalid, unavailable } from "../../errors.js";
+import { ConcurrencyError, invalid, StorageLimitError, unavailable, type StorageLimit } from "../../errors.js";
+import { checkKeys, checkTransaction } from "../../ports/rowLimits.js";
 import {
   partitionBounds,
   prefixEnd,
@@ -96,15 +97,21 @@ export class AzureRowStore implements RowStore {
     return c;
   }
 
-  private async run<T>(table: string, what: string, f: (c: TableClient) => Promise<T>): Promise<T> {
+  private async run<T>(
+    table: string,
+    what: string,
+    f: (c: TableClient) => Promise<T>,
+    rows?: { pk: string; rks: readonly string[] },
+  ): Promise<T> {
     try {
       return await f(await this.ensureTable(table));
     } catch (e) {
-      throw translate(e, `${what} on ${table}`);
+      throw translate(e, `${what} on ${table}`, table, rows);
     }
   }
 
-  get(table: string, pk: string, rk: string): Promise<Row | undefined> {
+  async get(table: string, pk: string, rk: string): Promise<Row | undefined> {
+    checkKeys(table, pk, rk);
     return this.run(table, "read", async (c) => {
       try {
         return toRow(await c.getEntity(pk, rk));
@@ -173,7 +180,7 @@ export class AzureRowStore implements RowStore {
       try {
         next = await pages.next();
       } catch (e) {
-        throw translate(e, `scan on ${table}`);
+        throw translate(e, `scan on ${table}`, table);
       }
       if (next.done) return;
       yield next.value.map(toRow);
@@ -181,48 +188,59 @@ export class AzureRowStore implements RowStore {
   }
 
   async transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>> {
+    checkTransaction(table, pk, ops);
     if (ops.length === 0) return new Map();
-    if (ops.length > 100) throw new Error("a transaction holds at most 100 operations");
-    if (new Set(ops.map((o) => o.rk)).size !== ops.length) throw new Error("a transaction may name each row once");
+    const rows = { pk, rks: ops.map((o) => o.rk) };
     const only = ops[0]!;
     if (ops.length === 1 && only.op !== "delete") {
       // One row needs no batch: a plain entity request is atomic too, cheaper, and always answers
       // with the new ETag (inside a batch, Azurite omits the ETags of updates).
-      return this.run(table, "write", async (c) => {
-        const entity = { partitionKey: pk, rowKey: only.rk, ...only.fields };
-        const response =
-          only.op === "insert"
-            ? await c.createEntity(entity)
-            : only.op === "upsert"
-              ? await c.upsertEntity(entity, "Replace")
-              : await c.updateEntity(entity, "Replace", { etag: only.etag });
-        return new Map(response.etag ? [[only.rk, response.etag]] : []);
-      });
+      return this.run(
+        table,
+        "write",
+        async (c) => {
+          const entity = { partitionKey: pk, rowKey: only.rk, ...only.fields };
+          const response =
+            only.op === "insert"
+              ? await c.createEntity(entity)
+              : only.op === "upsert"
+                ? await c.upsertEntity(entity, "Replace")
+                : await c.updateEntity(entity, "Replace", { etag: only.etag });
+          return new Map(response.etag ? [[only.rk, response.etag]] : []);
+        },
+        rows,
+      );
     }
-    return this.run(table, "transaction", async (c) => {
-      const actions: TransactionAction[] = ops.map((o) => {
-        const entity = { partitionKey: pk, rowKey: o.rk, ...(o.op === "delete" ? {} : o.fields) };
-        switch (o.op) {
-          case "insert":
-            return ["create", entity];
-          case "upsert":
-            return ["upsert", entity, "Replace"];
-          case "replace":
-            return ["update", entity, "Replace", { etag: o.etag }];
-          case "delete":
-            return ["delete", entity];
+    return this.run(
+      table,
+      "transaction",
+      async (c) => {
+        const actions: TransactionAction[] = ops.map((o) => {
+          const entity = { partitionKey: pk, rowKey: o.rk, ...(o.op === "delete" ? {} : o.fields) };
+          switch (o.op) {
+            case "insert":
+              return ["create", entity];
+            case "upsert":
+              return ["upsert", entity, "Replace"];
+            case "replace":
+              return ["update", entity, "Replace", { etag: o.etag }];
+            case "delete":
+              return ["delete", entity];
+          }
+        });
+        const response = await c.submitTransaction(actions);
+        const etags = new Map<string, string>();
+        for (const sub of response.subResponses) {
+          if (sub.etag && sub.rowKey) etags.set(sub.rowKey, sub.etag);
         }
-      });
-      const response = await c.submitTransaction(actions);
-      const etags = new Map<string, string>();
-      for (const sub of response.subResponses) {
-        if (sub.etag && sub.rowKey) etags.set(sub.rowKey, sub.etag);
-      }
-      return etags;
-    });
+        return etags;
+      },
+      rows,
+    );
   }
 
-  delete(table: string, pk: string, rk: string, etag?: string): Promise<void> {
+  async delete(table: string, pk: string, rk: string, etag?: string): Promise<void> {
+    checkKeys(table, pk, rk);
     return this.run(table, "delete", async (c) => {
       try {
         await c.deleteEntity(pk, rk, etag ? { etag } : {});
@@ -281,15 +299,47 @@ function toRow(e: TableEntityResult<Record<string, unknown>>): Row {
   return { pk: e.partitionKey ?? "", rk: e.rowKey ?? "", etag: e.etag, fields };
 }
 
+/**
+ * The codes Azure Tables answers a write that breaks a documented limit with. `checkTransaction`
+ * refuses such writes before they are sent; should the service count a size differently, its
+ * refusal is the same error. (InvalidInput, which also names a bad key or a 101st operation, names
+ * many other things too, so it stays a plain refusal.)
+ */
+const limitOfCode: Partial<Record<string, StorageLimit>> = {
+  PropertyValueTooLarge: "propertyValue",
+  EntityTooLarge: "entitySize",
+  TooManyProperties: "propertyCount",
+  PropertyNameTooLong: "propertyName",
+  KeyValueTooLarge: "keyLength",
+  InvalidDuplicateRow: "transactionDuplicateRow",
+  RequestBodyTooLarge: "transactionSize",
+};
+
+/** The service's error code: in the error body for a batch, in the `x-ms-error-code` header otherwise. */
+function errorCode(e: RestError): string | undefined {
+  const header = (e.details as { errorCode?: unknown } | undefined)?.errorCode;
+  return e.code ?? (typeof header === "string" ? header : undefined);
+}
+
 /** Storage errors become domain errors: 409/412/404-on-update are concurrency, the rest is unavailability. */
-function translate(e: unknown, what: string): Error {
-  if (e instanceof ConcurrencyError) return e;
+function translate(e: unknown, what: string, table: string, rows?: { pk: string; rks: readonly string[] }): Error {
+  if (e instanceof ConcurrencyError || e instanceof StorageLimitError) return e;
   if (e instanceof RestError) {
+    const code = errorCode(e);
+    const limit = code === undefined ? undefined : limitOfCode[code];
+    if (limit && rows) {
+      // A batch's error message starts with the index of the operation that failed ("0:…").
+      const index = /^(\d+):/.exec(e.message)?.[1];
+      const rk = index !== undefined ? rows.rks[Number(index)] : rows.rks.length === 1 ? rows.rks[0] : undefined;
+      return new StorageLimitError(limit, table, { pk: rows.pk, rk }, `refused by storage (${e.statusCode} ${code})`, {
+        cause: e,
+      });
+    }
     if (e.statusCode === 409 || e.statusCode === 412 || e.statusCode === 404) {
       return new ConcurrencyError(`${what}: ${e.code ?? e.statusCode}`, { cause: e });
     }
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      return new Error(`${what} was refused by storage (${e.statusCode} ${e.code ?? ""})`, { cause: e });
+      return new Error(`${what} was refused by storage (${e.statusCode} ${code ?? ""})`, { cause: e });
     }
   }
   return unavailable(`storage is unavailable (${what})`, e);
