@@ -25,7 +25,7 @@ export interface Row {
 }
 
 export const rows: Row[] = [];
-export const requestCounts: { operation: string; requests: number; breakdown: string }[] = [];
+export const requestCounts: { operation: string; requests: number; roundTrips?: number; breakdown: string }[] = [];
 
 export function addRow(
   operation: string,
@@ -85,7 +85,12 @@ export async function countRequests(
   }
   const counts = meter.stop();
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
-  requestCounts.push({ operation, requests: total / runs, breakdown: formatCounts(counts, runs) });
+  requestCounts.push({
+    operation,
+    requests: total / runs,
+    roundTrips: meter.waves / runs,
+    breakdown: formatCounts(counts, runs),
+  });
 }
 
 function printDecisions(d: DecisionComparison): void {
@@ -149,7 +154,10 @@ export function report(results: {
   }
   console.log("");
   console.log("Storage requests per operation (counted with the Tables adapter's onRequest hook):");
-  for (const c of requestCounts) console.log(`  ${c.operation}: ${c.requests}  (${c.breakdown})`);
+  for (const c of requestCounts)
+    console.log(
+      `  ${c.operation}: ${c.requests}${c.roundTrips !== undefined ? ` in ${c.roundTrips} round trips` : ""}  (${c.breakdown})`,
+    );
   if (decisions) {
     console.log("");
     printDecisions(decisions);

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     const meter = new RequestMeter();
     const timed = capabilities(new AzureRowStore({ connectionString: conn }), tables, conn);
     const counted = capabilities(
-      new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }),
+      new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest, onResponse: meter.onResponse }),
       tables,
       conn,
     );
