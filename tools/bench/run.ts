@@ -90,7 +90,7 @@ async function main(): Promise<void> {
         );
     }
 
-    if (config.sections.has("scale")) await measureScale(azurite, timed);
+    if (config.sections.has("scale")) await measureScale(azurite);
 
     let decisions: DecisionComparison | undefined;
     if (config.sections.has("decisions")) {

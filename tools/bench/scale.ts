@@ -10,12 +10,14 @@
  */
 import { z } from "zod";
 import type { Azurite } from "../azurite.js";
+import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
+import { tableNames } from "../../shared/store/keys.js";
 import type { Capabilities } from "../../shared/usecases/capabilities.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { config, elapsed, log } from "./config.js";
 import { AnswerPathMeter, formatCounts, type PathCount } from "./meter.js";
 import { addScaleFigure, addRoundTrips, scaleNotes } from "./report.js";
-import { startAppHost, type AppHost } from "./setup.js";
+import { capabilities, startAppHost, type AppHost } from "./setup.js";
 import { ms, interleave, summarize } from "./stats.js";
 import { as } from "./world.js";
 import { seedScaleWorld, type ScaleWorld } from "./scaleWorld.js";
@@ -39,8 +41,15 @@ const listingSchema = z
   .loose();
 const checkAnswerSchema = z.object({ results: z.array(z.object({ allowed: z.boolean() }).loose()) }).loose();
 
-export async function measureScale(azurite: Azurite, timed: Capabilities): Promise<void> {
+export async function measureScale(azurite: Azurite): Promise<void> {
   const o = config.scale;
+  // Seeding only: putGroup reads every member's profile at once, and on a 2-core machine 5,000 reads
+  // at once outlasted the adapter's default 5 s request timeout ("storage is unavailable").
+  const timed = capabilities(
+    new AzureRowStore({ connectionString: azurite.connectionString, requestTimeoutMs: 300_000 }),
+    tableNames(config.prefix),
+    azurite.connectionString,
+  );
   log(
     `[${elapsed()}] scale: seeding ${o.members} members, a group of them, ${o.groups} groups × ${o.groupResources} resources…`,
   );
