@@ -67,6 +67,15 @@ export interface PathCount {
   inFlight: number;
   /** False once the response is received: later requests are not on the answer's path. */
   open: boolean;
+  /** Each request in the order sent, when `measure` was asked to trace. */
+  trace?: TracedRequest[];
+}
+
+/** One request of a traced call, and the round trip (1, 2, …) it went in. */
+export interface TracedRequest {
+  wave: number;
+  method: string;
+  url: string;
 }
 
 /** The header that tells the host side which measured call a request belongs to. */
@@ -100,7 +109,8 @@ export class AnswerPathMeter {
       if (request.getHeader("host") !== this.queueHost) return;
       const call = this.current.getStore();
       this.queueRequests.set(request, call);
-      begin(call, `${request.method} queue ${/\/messages(\?|$)/.test(request.path) ? "messages" : "(queue)"}`);
+      const kind = `${request.method} queue ${/\/messages(\?|$)/.test(request.path) ? "messages" : "(queue)"}`;
+      begin(call, kind, request.method, `${request.protocol}//${this.queueHost}${request.path}`);
     });
     const queueDone = (m: unknown) => {
       const request = (m as { request: ClientRequest }).request;
@@ -121,7 +131,7 @@ export class AnswerPathMeter {
   readonly onRequest = (method: string, url: string): void => {
     this.tableRequestsInFlight++;
     this.lastTableActivity = performance.now();
-    begin(this.current.getStore(), describeRequest(method, url));
+    begin(this.current.getStore(), describeRequest(method, url), method, url);
   };
 
   /** The hook to hand to the host's `AzureRowStore` as `onResponse` (it runs in the request's own context). */
@@ -135,9 +145,19 @@ export class AnswerPathMeter {
    * Runs one HTTP call: `send` must send the headers it is given and resolve once the whole
    * response is received. Resolves with what `send` resolved and the call's count.
    */
-  async measure<T>(send: (headers: Record<string, string>) => Promise<T>): Promise<{ value: T; count: PathCount }> {
+  async measure<T>(
+    send: (headers: Record<string, string>) => Promise<T>,
+    options: { trace?: boolean } = {},
+  ): Promise<{ value: T; count: PathCount }> {
     const id = randomUUID();
-    const count: PathCount = { requests: new Map(), total: 0, waves: 0, inFlight: 0, open: true };
+    const count: PathCount = {
+      requests: new Map(),
+      total: 0,
+      waves: 0,
+      inFlight: 0,
+      open: true,
+      ...(options.trace ? { trace: [] } : {}),
+    };
     this.calls.set(id, count);
     try {
       return { value: await send({ [answerPathHeader]: id }), count };
@@ -172,11 +192,12 @@ function headerOf(request: IncomingMessage): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-function begin(call: PathCount | undefined, kind: string): void {
+function begin(call: PathCount | undefined, kind: string, method: string, url: string): void {
   if (!call?.open) return;
   call.requests.set(kind, (call.requests.get(kind) ?? 0) + 1);
   call.total++;
   if (call.inFlight++ === 0) call.waves++;
+  call.trace?.push({ wave: call.waves, method, url });
 }
 
 function end(call: PathCount | undefined): void {

@@ -6,7 +6,8 @@
  * with a group of `members` and with a group of 3, each on a fresh resource, and how soon the big
  * group's members see it in their listings; one member added to either group; the listing of a user
  * in `groups` groups and of a user with one direct grant. Beside them, the round trips each took on
- * its answer's path (see AnswerPathMeter in meter.ts).
+ * its answer's path (see AnswerPathMeter in meter.ts), and each read against its own storage
+ * requests replayed raw (replay.ts).
  */
 import { z } from "zod";
 import type { Azurite } from "../azurite.js";
@@ -17,6 +18,7 @@ import { putResource } from "../../shared/usecases/resources.js";
 import { config, elapsed, log } from "./config.js";
 import { AnswerPathMeter, formatCounts, type PathCount } from "./meter.js";
 import { addScaleFigure, addRoundTrips, scaleNotes } from "./report.js";
+import { rawReplay, type RawReplay } from "./replay.js";
 import { capabilities, startAppHost, type AppHost } from "./setup.js";
 import { ms, interleave, summarize } from "./stats.js";
 import { as } from "./world.js";
@@ -63,14 +65,20 @@ export async function measureScale(azurite: Azurite): Promise<void> {
   try {
     app = await startAppHost(azurite.connectionString, meter);
     log(`[${elapsed()}] scale: the whole app on the local host at ${app.host.url}`);
-    await measureOn(app, meter, w, timed);
+    await measureOn(app, meter, w, timed, azurite.connectionString);
   } finally {
     await app?.close();
     meter.close();
   }
 }
 
-async function measureOn(app: AppHost, meter: AnswerPathMeter, w: ScaleWorld, timed: Capabilities): Promise<void> {
+async function measureOn(
+  app: AppHost,
+  meter: AnswerPathMeter,
+  w: ScaleWorld,
+  timed: Capabilities,
+  azuriteConnectionString: string,
+): Promise<void> {
   const o = config.scale;
   const env = `/api/environments/${w.envId}`;
   const tokens = new Map<string, Promise<string>>();
@@ -81,20 +89,27 @@ async function measureOn(app: AppHost, meter: AnswerPathMeter, w: ScaleWorld, ti
   };
   const adminToken = await app.token("bench-scale-admin", ["Sharing.Admin"]);
 
+  // While set, calls trace their requests, and the last call's count is kept (for the raw replays).
+  let tracing = false;
+  let lastCount: PathCount | undefined;
   const send = async (method: string, path: string, token: string, body?: unknown): Promise<Answer> => {
-    const { value, count } = await meter.measure(async (headers) => {
-      const r = await fetch(`${app.host.url}${path}`, {
-        method,
-        headers: {
-          ...headers,
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await r.text();
-      return { status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
-    });
+    const { value, count } = await meter.measure(
+      async (headers) => {
+        const r = await fetch(`${app.host.url}${path}`, {
+          method,
+          headers: {
+            ...headers,
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await r.text();
+        return { status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+      },
+      { trace: tracing },
+    );
+    lastCount = count;
     return { ...value, count };
   };
   const counts = new Map<string, PathCount[]>();
@@ -146,15 +161,29 @@ async function measureOn(app: AppHost, meter: AnswerPathMeter, w: ScaleWorld, ti
     const ids = await listing(principalId, await tokenOf(principalId), name, i);
     if (ids.length !== expected) throw new Error(`${name} listed ${ids.length} resources, expected ${expected}`);
   };
+  const readOps = [
+    { name: "checkMany", run: checkOp("checkMany", w.manyGrants) },
+    { name: "checkFew", run: checkOp("checkFew", w.fewGrants) },
+    { name: "listGrouped", run: listOp("listGrouped", w.grouped, groupedExpected) },
+    { name: "listDirect", run: listOp("listDirect", w.direct, 1) },
+  ];
   await settle();
-  log(`[${elapsed()}] scale: ${o.iterations} rounds of check (${o.members} and 3 grants) and listing…`);
+  // 6. Each read's own storage requests, traced once and replayed raw in the same round trips.
+  const replays = new Map<string, RawReplay>();
+  for (const op of readOps) {
+    tracing = true;
+    try {
+      await op.run(-1);
+    } finally {
+      tracing = false;
+    }
+    replays.set(op.name, rawReplay(lastCount?.trace ?? [], azuriteConnectionString));
+  }
+  log(
+    `[${elapsed()}] scale: ${o.iterations} rounds of check (${o.members} and 3 grants) and listing, and their requests raw…`,
+  );
   const reads = await interleave(
-    [
-      { name: "checkMany", run: checkOp("checkMany", w.manyGrants) },
-      { name: "checkFew", run: checkOp("checkFew", w.fewGrants) },
-      { name: "listGrouped", run: listOp("listGrouped", w.grouped, groupedExpected) },
-      { name: "listDirect", run: listOp("listDirect", w.direct, 1) },
-    ],
+    [...readOps, ...[...replays].map(([name, r]) => ({ name: `${name}:raw`, run: r.run }))],
     { warmup: config.warmup, iterations: o.iterations },
   );
   const get = (s: Map<string, number[]>, k: string) => summarize(s.get(k) ?? []);
@@ -356,6 +385,21 @@ async function measureOn(app: AppHost, meter: AnswerPathMeter, w: ScaleWorld, ti
     1.3,
   );
 
+  const readLabels: Record<string, string> = {
+    checkMany: `check, resource with ${o.members} grants`,
+    checkFew: "check, resource with 3 grants",
+    listGrouped: `listing, user in ${o.groups} groups`,
+    listDirect: "listing, user with one direct grant",
+  };
+  for (const [name, r] of replays) {
+    addScaleFigure(
+      `6. ${readLabels[name]} ÷ its own ${plural(r.requests, "request")} in ${plural(r.roundTrips, "round trip")}, raw`,
+      get(reads, name),
+      get(reads, `${name}:raw`),
+      1.15,
+    );
+  }
+
   // 5. Round trips on each answer's path, from the measured samples.
   const target: Record<string, number | undefined> = {
     checkMany: 1,
@@ -368,10 +412,7 @@ async function measureOn(app: AppHost, meter: AnswerPathMeter, w: ScaleWorld, ti
     revokeSmall: 4,
   };
   const label: Record<string, string> = {
-    checkMany: `check, resource with ${o.members} grants`,
-    checkFew: "check, resource with 3 grants",
-    listGrouped: `listing, user in ${o.groups} groups`,
-    listDirect: "listing, user with one direct grant",
+    ...readLabels,
     shareBig: `share with a group of ${o.members}`,
     shareSmall: "share with a group of 3",
     revokeBig: `revoke a group of ${o.members}'s grant`,
@@ -397,3 +438,5 @@ async function measureOn(app: AppHost, meter: AnswerPathMeter, w: ScaleWorld, ti
     "Round trips count Tables requests (the adapter's onRequest/onResponse hooks) and queue requests (Node's http.client channels, to the queue endpoint) made for the call between sending it and receiving its response; work a queue trigger does beside it is not counted.",
   );
 }
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
