@@ -30,7 +30,11 @@ export async function measureAudit(azurite: Azurite, meter: RequestMeter): Promi
   log(
     `[${elapsed()}] audit world seeded in ${(world.seedMs / 1000).toFixed(1)} s; ${config.auditReps} rounds of raw scan and audit…`,
   );
-  const caps = capabilities(new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }), tables, conn);
+  const caps = capabilities(
+    new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest, onResponse: meter.onResponse }),
+    tables,
+    conn,
+  );
   const rawResources = TableClient.fromConnectionString(conn, tables.resources, { allowInsecureConnection: true });
   const rawDirectory = TableClient.fromConnectionString(conn, tables.directory, { allowInsecureConnection: true });
   const range = (field: string, prefix: string) => `${field} ge ${q(prefix)} and ${field} lt ${q(prefixEnd(prefix))}`;

@@ -25,7 +25,7 @@ export interface Row {
 }
 
 export const rows: Row[] = [];
-export const requestCounts: { operation: string; requests: number; breakdown: string }[] = [];
+export const requestCounts: { operation: string; requests: number; roundTrips?: number; breakdown: string }[] = [];
 
 export function addRow(
   operation: string,
@@ -46,6 +46,110 @@ export function addRow(
   };
   rows.push(row);
   return row;
+}
+
+/** One figure of the scale section: a big case's median over a small case's, or a figure of its own (`own`). */
+export interface ScaleFigure {
+  figure: string;
+  median?: number;
+  p99?: number;
+  n?: number;
+  baselineMedian?: number;
+  ratio?: number;
+  /** The value as printed: the ratio, a rate, or why there is none. */
+  value: string;
+  target?: string;
+  met?: boolean;
+  note?: string;
+}
+
+/** Round trips and storage requests on one operation's answer's path, over its measured samples. */
+export interface RoundTripRow {
+  operation: string;
+  n: number;
+  roundTrips: Summary;
+  requests: Summary;
+  target?: number | undefined;
+  breakdown: string;
+}
+
+export const scaleFigures: ScaleFigure[] = [];
+export const roundTrips: RoundTripRow[] = [];
+export const scaleNotes: string[] = [];
+
+export function addScaleFigure(
+  figure: string,
+  s: Summary | undefined,
+  baseline: Summary | undefined,
+  target: number | undefined,
+  own?: { value: string; target: string; met: boolean | undefined; note?: string },
+): void {
+  const ratio = s && baseline ? s.median / baseline.median : undefined;
+  scaleFigures.push({
+    figure,
+    ...(s ? { median: s.median, p99: s.p99, n: s.n } : {}),
+    ...(baseline ? { baselineMedian: baseline.median } : {}),
+    ...(ratio !== undefined ? { ratio } : {}),
+    value: own?.value ?? (ratio !== undefined ? ratio.toFixed(2) : "-"),
+    ...(own ? { target: own.target } : target !== undefined ? { target: `≤ ${target}` } : {}),
+    ...(own
+      ? own.met === undefined
+        ? {}
+        : { met: own.met }
+      : target !== undefined && ratio !== undefined
+        ? { met: ratio <= target }
+        : {}),
+    ...(own?.note ? { note: own.note } : {}),
+  });
+}
+
+export function addRoundTrips(row: RoundTripRow): void {
+  roundTrips.push(row);
+}
+
+function printScale(): void {
+  console.log(
+    `Scale, through HTTP on the local host running every function (${config.scale.members} members; medians, interleaved):`,
+  );
+  const header = ["figure", "median ms", "n", "small case ms", "value", "target", "met?"];
+  const lines = scaleFigures.map((f) => [
+    f.figure,
+    f.median !== undefined ? ms(f.median) : "",
+    f.n !== undefined ? String(f.n) : "",
+    f.baselineMedian !== undefined ? ms(f.baselineMedian) : "",
+    f.value,
+    f.target ?? "",
+    f.met === undefined ? "" : f.met ? "yes" : "NO",
+  ]);
+  printColumns(header, lines);
+  for (const f of scaleFigures) if (f.note) console.log(`  ${f.figure.trim().split(":")[0]}: ${f.note}`);
+  console.log("");
+  console.log("Round trips on the answer's path (requests sent together count once), and the storage requests:");
+  const rtHeader = ["operation", "n", "round trips (median, max)", "target", "met?", "requests (median)", "per call"];
+  const rtLines = roundTrips.map((r) => [
+    r.operation,
+    String(r.n),
+    `${r.roundTrips.median} (max ${r.roundTrips.max})`,
+    r.target !== undefined ? `≤ ${r.target}` : "",
+    r.target === undefined ? "" : r.roundTrips.max <= r.target ? "yes" : "NO",
+    String(r.requests.median),
+    r.breakdown,
+  ]);
+  printColumns(rtHeader, rtLines);
+  for (const note of scaleNotes) console.log(`  ${note}`);
+}
+
+/** Left-aligns the first and last columns, right-aligns the others. */
+function printColumns(header: string[], lines: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const last = header.length - 1;
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === last ? c.padEnd(i === last ? 0 : widths[i]!) : c.padStart(widths[i]!)))
+      .join("  ");
+  console.log(fmt(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const l of lines) console.log(fmt(l));
 }
 
 function printTable(): void {
@@ -85,7 +189,12 @@ export async function countRequests(
   }
   const counts = meter.stop();
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
-  requestCounts.push({ operation, requests: total / runs, breakdown: formatCounts(counts, runs) });
+  requestCounts.push({
+    operation,
+    requests: total / runs,
+    roundTrips: meter.waves / runs,
+    breakdown: formatCounts(counts, runs),
+  });
 }
 
 function printDecisions(d: DecisionComparison): void {
@@ -138,8 +247,10 @@ export function report(results: {
   console.log(
     `Benchmark on ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Azurite ${machine.azurite} in memory on loopback; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadAverageAtEnd.join(" ")} at end`,
   );
-  console.log("");
-  printTable();
+  if (rows.length > 0) {
+    console.log("");
+    printTable();
+  }
   if (hostOverhead) {
     console.log("");
     const { hostMedianMs, bareMedianMs } = hostOverhead;
@@ -147,9 +258,18 @@ export function report(results: {
       `Local host's HTTP overhead: ${ms(hostMedianMs - bareMedianMs)} ms a request over a bare node:http server (medians ${ms(hostMedianMs)} and ${ms(bareMedianMs)} ms, ×${(hostMedianMs / bareMedianMs).toFixed(2)})`,
     );
   }
-  console.log("");
-  console.log("Storage requests per operation (counted with the Tables adapter's onRequest hook):");
-  for (const c of requestCounts) console.log(`  ${c.operation}: ${c.requests}  (${c.breakdown})`);
+  if (requestCounts.length > 0) {
+    console.log("");
+    console.log("Storage requests per operation (counted with the Tables adapter's onRequest hook):");
+    for (const c of requestCounts)
+      console.log(
+        `  ${c.operation}: ${c.requests}${c.roundTrips !== undefined ? ` in ${c.roundTrips} round trips` : ""}  (${c.breakdown})`,
+      );
+  }
+  if (scaleFigures.length > 0) {
+    console.log("");
+    printScale();
+  }
   if (decisions) {
     console.log("");
     printDecisions(decisions);
@@ -174,6 +294,7 @@ export function report(results: {
         rows,
         requestCounts,
         hostOverhead,
+        scale: scaleFigures.length > 0 ? { figures: scaleFigures, roundTrips, notes: scaleNotes } : undefined,
         decisions,
         audit,
         durationSeconds: elapsedSeconds(),

@@ -7,10 +7,12 @@
  *
  * Knobs (environment, see config.ts): BENCH_ITERATIONS (per-operation samples, default 300),
  * BENCH_AUDIT_GRANTS (default 100000), BENCH_AUDIT_REPS (default 2), BENCH_DECISION_ROUND_MS
- * (default 1500), BENCH_SECTIONS (default reads,writes,decisions,audit).
+ * (default 1500), BENCH_SECTIONS (default reads,writes,scale,decisions,audit), and the scale
+ * section's BENCH_SCALE_* (see config.ts).
  *
- * The sections: reads.ts, writes.ts, casbin.ts (the decision step), audit.ts; setup.ts holds what
- * they measure with, report.ts what they report.
+ * The sections: reads.ts, writes.ts, scale.ts (big groups and resources, through HTTP on the whole
+ * app), casbin.ts (the decision step), audit.ts; setup.ts holds what they measure with, report.ts
+ * what they report.
  */
 import { createRequire } from "node:module";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -23,6 +25,7 @@ import { compareDecisions, type DecisionComparison } from "./casbin.js";
 import { config, elapsed, log } from "./config.js";
 import { RequestMeter } from "./meter.js";
 import { measureReads } from "./reads.js";
+import { measureScale } from "./scale.js";
 import { report, type AuditResult, type HostOverhead, type Machine } from "./report.js";
 import { capabilities, startLocalHost, type BenchHost } from "./setup.js";
 import { seedSmallWorld } from "./world.js";
@@ -50,7 +53,7 @@ async function main(): Promise<void> {
     const meter = new RequestMeter();
     const timed = capabilities(new AzureRowStore({ connectionString: conn }), tables, conn);
     const counted = capabilities(
-      new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest }),
+      new AzureRowStore({ connectionString: conn, onRequest: meter.onRequest, onResponse: meter.onResponse }),
       tables,
       conn,
     );
@@ -88,6 +91,8 @@ async function main(): Promise<void> {
           raw(tables.directory),
         );
     }
+
+    if (config.sections.has("scale")) await measureScale(azurite);
 
     let decisions: DecisionComparison | undefined;
     if (config.sections.has("decisions")) {

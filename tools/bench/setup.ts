@@ -3,17 +3,22 @@
  * in this process serving the real compiled functions, a bare node:http server to compare it with,
  * and the raw Tables queries the service's own requests are compared with.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { TableClient } from "@azure/data-tables";
 import { startHost, type LocalHost } from "../host/index.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
 import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
+import type * as AppTables from "../../shared/adapters/tables/azureRowStore.js";
+import type * as AppSettings from "../../shared/config.js";
+import type * as AppMain from "../../shared/main.js";
 import type { RowStore } from "../../shared/ports/rows.js";
+import type * as AppKeys from "../../shared/store/keys.js";
+import type * as AppStores from "../../shared/store/stores.js";
 import type { TableNames } from "../../shared/store/keys.js";
 import type { ResourceChange } from "../../shared/store/repository.js";
 import { openStores } from "../../shared/store/stores.js";
@@ -43,6 +48,22 @@ export function capabilities(store: RowStore, tables: TableNames, connectionStri
   };
 }
 
+const devKey = "bench-development-signing-key-0123456789";
+
+/** The settings the app's modules read as they load: storage, the bench's tables, dev tokens, no real email. */
+function useBenchSettings(connectionString: string): void {
+  Object.assign(process.env, {
+    AzureWebJobsStorage: connectionString,
+    TABLE_PREFIX: config.prefix,
+    AUTH_DEV_SIGNING_KEY: devKey,
+    INVITATION_SIGNING_KEY: "bench-invitation-signing-key-0123456789abcdef",
+    ACS_CONNECTION_STRING: "endpoint=http://127.0.0.1:9/;accesskey=YmVuY2g=",
+    EMAIL_SENDER: "DoNotReply@bench.test",
+    PUBLIC_BASE_URL: "http://127.0.0.1:9",
+    APP_BASE_URL: "http://127.0.0.1:9/app",
+  });
+}
+
 /** The local host, the token its check function accepts, and a bare server to compare it with. */
 export interface BenchHost {
   host: LocalHost;
@@ -60,17 +81,7 @@ export interface BenchHost {
  * function answers.
  */
 export async function startLocalHost(connectionString: string): Promise<BenchHost> {
-  const devKey = "bench-development-signing-key-0123456789";
-  Object.assign(process.env, {
-    AzureWebJobsStorage: connectionString,
-    TABLE_PREFIX: config.prefix,
-    AUTH_DEV_SIGNING_KEY: devKey,
-    INVITATION_SIGNING_KEY: "bench-invitation-signing-key-0123456789abcdef",
-    ACS_CONNECTION_STRING: "endpoint=http://127.0.0.1:9/;accesskey=YmVuY2g=",
-    EMAIL_SENDER: "DoNotReply@bench.test",
-    PUBLIC_BASE_URL: "http://127.0.0.1:9",
-    APP_BASE_URL: "http://127.0.0.1:9/app",
-  });
+  useBenchSettings(connectionString);
   const functionsDir = join(root, "dist", "functions");
   const hostJson: unknown = JSON.parse(readFileSync(join(root, "host.json"), "utf8"));
   const host = await startHost({
@@ -102,6 +113,73 @@ export async function startLocalHost(connectionString: string): Promise<BenchHos
     close: async () => {
       await bare.close();
       await host.close();
+    },
+  };
+}
+
+/** The whole app on the local host, as `npm start` serves it. */
+export interface AppHost {
+  host: LocalHost;
+  /** A development token: a user's, or an app's with `roles`. */
+  token: (sub: string, roles?: string[]) => Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Every compiled function as `npm start` loads them (HTTP, queue triggers, and timers, which run
+ * only on demand here), on services whose row store calls `hooks` around each Tables request. The
+ * services go in through the app's test seam (`useServices`) of the compiled app's own modules in
+ * dist/: the tools' copy of shared/ is another module instance, whose errors the app's error map
+ * and retry loops would not recognise.
+ */
+export async function startAppHost(
+  connectionString: string,
+  hooks: Pick<AppTables.AzureRowStoreOptions, "onRequest" | "onResponse">,
+): Promise<AppHost> {
+  useBenchSettings(connectionString);
+  // Typed by the sources they are compiled from.
+  const appModule = <T>(path: string) => import(pathToFileURL(join(root, "dist", "shared", path)).href) as Promise<T>;
+  const [main, settings, tables, stores, keys] = await Promise.all([
+    appModule<typeof AppMain>("main.js"),
+    appModule<typeof AppSettings>("config.js"),
+    appModule<typeof AppTables>("adapters/tables/azureRowStore.js"),
+    appModule<typeof AppStores>("store/stores.js"),
+    appModule<typeof AppKeys>("store/keys.js"),
+  ]);
+  const previous = main.getServices();
+  const base = main.createServices(settings.parseSettings(process.env));
+  const rows = new tables.AzureRowStore({ connectionString, ...hooks });
+  const names = keys.tableNames(config.prefix);
+  // Created (or found) now, so no measured call pays a store's first use of a table.
+  await Promise.all(Object.values(names).map((t) => rows.ensureTable(t)));
+  main.useServices({ ...base, caps: { ...base.caps, ...stores.openStores(rows, names) } });
+  const functionsDir = join(root, "dist", "functions");
+  let host: LocalHost;
+  try {
+    host = await startHost({
+      functionFiles: readdirSync(functionsDir)
+        .filter((f) => f.endsWith(".js"))
+        .sort()
+        .map((f) => join(functionsDir, f)),
+      port: 0,
+      hostname: "127.0.0.1",
+      hostJson: JSON.parse(readFileSync(join(root, "host.json"), "utf8")) as unknown,
+      disableTimerSchedules: true,
+      // Failures of queue-triggered work would otherwise pass unseen.
+      logLine: (line) => {
+        if (/\b(ERROR|WARN):/.test(line)) log(`  [host] ${line}`);
+      },
+    });
+  } catch (error) {
+    main.useServices(previous);
+    throw error;
+  }
+  return {
+    host,
+    token: (sub, roles) => signDevToken(devKey, { sub, ...(roles ? { roles } : {}) }),
+    close: async () => {
+      await host.close();
+      main.useServices(previous);
     },
   };
 }

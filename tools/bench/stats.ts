@@ -40,6 +40,8 @@ export function summarize(samples: readonly number[]): Summary {
 export interface TimedOp {
   name: string;
   run: (i: number, marks: Map<string, number>) => Promise<unknown>;
+  /** Untimed work after each run (waiting for background work it started), so the next run doesn't meet it. */
+  after?: (i: number) => Promise<unknown>;
 }
 
 export interface InterleaveOptions {
@@ -62,7 +64,12 @@ export async function interleave(ops: readonly TimedOp[], options: InterleaveOpt
     if (!list) samples.set(key, (list = []));
     list.push(v);
   };
-  for (let w = 0; w < options.warmup; w++) for (const op of ops) await op.run(-1 - w, new Map());
+  for (let w = 0; w < options.warmup; w++) {
+    for (const op of ops) {
+      await op.run(-1 - w, new Map());
+      await op.after?.(-1 - w);
+    }
+  }
   const started = performance.now();
   for (let i = 0; i < options.iterations; i++) {
     for (let k = 0; k < ops.length; k++) {
@@ -72,6 +79,7 @@ export async function interleave(ops: readonly TimedOp[], options: InterleaveOpt
       await op.run(i, marks);
       record(op.name, performance.now() - t0);
       for (const [mark, at] of marks) record(`${op.name}:${mark}`, at - t0);
+      await op.after?.(i);
     }
     if (
       options.budgetMs !== undefined &&
