@@ -12,8 +12,11 @@ export interface Row {
   fields: Record<string, string | number | boolean>;
 }
 
-/** Which row keys of a partition a query returns: one key, every key starting with a (non-empty) prefix, or all. */
-export type RowKeyRange = { eq: string } | { prefix: string } | { all: true };
+/**
+ * Which row keys of a partition a query returns: one key, every key starting with a (non-empty)
+ * prefix, every key from `from` (inclusive) to `to` (exclusive), or all.
+ */
+export type RowKeyRange = { eq: string } | { prefix: string } | { from: string; to: string } | { all: true };
 
 /**
  * Which partitions a range scan reads: every partition whose key starts with `pkPrefix` (not empty;
@@ -100,6 +103,7 @@ export function prefixEnd(prefix: string): string {
 
 export function inRange(rk: string, range: RowKeyRange): boolean {
   if ("all" in range) return true;
+  if ("from" in range) return rk >= range.from && rk < range.to;
   return "eq" in range ? rk === range.eq : rk >= range.prefix && rk < prefixEnd(range.prefix);
 }
 

@@ -49,6 +49,11 @@ export const keys = {
   grantsOfPrefix: (p: PrincipalRef) => `grant|${p.type}|${p.id}|`,
   /** Every grant to principals of one type (groups, lists) on the resource. */
   grantsOfTypePrefix: (type: PrincipalRef["type"]) => `grant|${type}|`,
+  /**
+   * Every grant to a group or a list, as one range: the types sort `group` < `sharePointList` <
+   * `user`, so nothing but those two types falls between these bounds.
+   */
+  groupAndListGrants: { from: "grant|group|", to: "grant|sharePointList}" },
   invitationPrefix: "invitation|",
   invitationRk: (id: string) => `invitation|${id}`,
   recordingPrefix: "recording|",

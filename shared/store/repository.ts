@@ -23,7 +23,7 @@ import {
   type Resource,
   type TenantUser,
 } from "../model/records.js";
-import { queryAll, type Row, type RowStore, type WriteOp } from "../ports/rows.js";
+import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
@@ -292,10 +292,9 @@ export class SharingRepository {
     resourceId: string,
     principals: readonly PrincipalRef[],
   ): Promise<ResourceState | undefined> {
-    const ranges = new Map<string, { eq: string } | { prefix: string }>([
+    const ranges = new Map<string, RowKeyRange>([
       [keys.metaRk, { eq: keys.metaRk }],
-      [keys.grantsOfTypePrefix("group"), { prefix: keys.grantsOfTypePrefix("group") }],
-      [keys.grantsOfTypePrefix("sharePointList"), { prefix: keys.grantsOfTypePrefix("sharePointList") }],
+      ["groups", keys.groupAndListGrants],
     ]);
     for (const p of principals)
       if (p.type === "user") ranges.set(keys.grantsOfPrefix(p), { prefix: keys.grantsOfPrefix(p) });

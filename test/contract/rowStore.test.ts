@@ -7,6 +7,26 @@ import { backends, uniquePrefix } from "../support/backends.js";
 describe.each(backends())("row store contract: $name", (backend) => {
   const fresh = (): { store: RowStore; table: string } => ({ store: backend.make(), table: `${uniquePrefix()}Rows` });
 
+  it("queries a from-to range of row keys, the end excluded, beside other ranges", async () => {
+    const { store, table } = fresh();
+    await store.transact(
+      table,
+      "p",
+      ["grant|group|g1|viewer", "grant|sharePointList|l1|owner", "grant|user|u1|viewer", "meta"].map((rk) => ({
+        op: "upsert" as const,
+        rk,
+        fields: { v: rk },
+      })),
+    );
+    const page = await store.queryPage(table, "p", [
+      { eq: "meta" },
+      { from: "grant|group|", to: "grant|sharePointList}" },
+    ]);
+    expect(page.rows.map((r) => r.rk)).toEqual(["grant|group|g1|viewer", "grant|sharePointList|l1|owner", "meta"]);
+    const none = await store.queryPage(table, "p", [{ from: "grant|user|", to: "grant|user|" }]);
+    expect(none.rows).toEqual([]);
+  });
+
   it("reads back what a transaction wrote, with an ETag, and nothing for a missing row", async () => {
     const { store, table } = fresh();
     expect(await store.get(table, "p", "missing")).toBeUndefined();

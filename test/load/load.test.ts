@@ -1,7 +1,7 @@
 /**
  * A bounded load run on loopback against the whole stack (local Functions host as a child process,
  * Azurite, mail sink): many concurrent clients, for LOAD_SECONDS (default 8; `npm run load` runs 60),
- * mixing access checks, shares and revokes on the SAME few resources.
+ * mixing access checks, shares, revokes and group membership changes on the SAME few resources.
  *
  * How the final state stays determined: every client owns its own principals, and sends one request
  * at a time, so for each (resource, principal, role) the order of accepted operations is the order
@@ -12,6 +12,11 @@
  * failed under load), the grants (`GET .../shares`) and each principal's listing (`GET
  * .../principals/{id}/resources`, the index the relay keeps) must equal what the clients kept.
  *
+ * Group changes: each client has its own group, which holds viewer on the process; a client adds its
+ * principals to it and removes them, and a check right after must see it (checks read membership
+ * rows, exact at once). Listings through the group follow through the fan-out queue, so at the end
+ * they are polled, with a bound, until they match.
+ *
  * Asserted: no 5xx; every 409 is the API's problem+json conflict and changes nothing; no answer
  * contradicts the client's own earlier accepted operations; the final grants and listings match.
  * Throughput and latency percentiles are printed, never asserted (the machine is shared).
@@ -19,6 +24,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allowedVerbs, grantableRoles, verbsByKind, type ResourceKind } from "../../shared/rules/matrix.js";
 import { startStack, type ApiResult, type Stack } from "../support/stack.js";
+import { eventually } from "../support/poll.js";
 import { newWorld } from "../support/world.js";
 import { mulberry32 as prng } from "../../tools/bench/prng.js";
 
@@ -36,7 +42,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-type Op = "check" | "share" | "revoke";
+type Op = "check" | "share" | "revoke" | "group";
 
 interface Stats {
   latencies: Record<Op, number[]>;
@@ -79,17 +85,43 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
             .map((n) => w.user(n)),
         );
       const ownerToken = await w.token("owner");
+      // Each client's group, holding viewer on the process.
+      const processId = resources[0]!.id;
+      const groupOf = (c: number) => `${w.envId}-g${c}`;
+      for (let c = 0; c < clientCount; c++) await w.group(groupOf(c), []);
+      for (let c = 0; c < clientCount; c += 8) {
+        const r = await stack.api("POST", `/api/environments/${w.envId}/resources/${processId}/shares`, {
+          token: ownerToken,
+          body: {
+            role: "viewer",
+            principals: Array.from({ length: Math.min(8, clientCount - c) }, (_, k) => ({
+              type: "group",
+              id: groupOf(c + k),
+            })),
+            sendInvitation: false,
+          },
+        });
+        expect(r.status, r.text).toBe(201);
+      }
+      /** The principals now in their client's group. */
+      const inGroup = new Set<string>();
+      /** The roles a principal holds on a resource: its own grants, and viewer on the process through its group. */
+      const effective = (resourceId: string, principalId: string) =>
+        new Set([
+          ...held(resourceId, principalId),
+          ...(resourceId === processId && inGroup.has(principalId) ? ["viewer"] : []),
+        ]);
       const tokens = new Map<string, string>();
       for (const n of names.flat()) tokens.set(n, await w.token(n));
 
       const stats: Stats = {
-        latencies: { check: [], share: [], revoke: [] },
+        latencies: { check: [], share: [], revoke: [], group: [] },
         statuses: new Map(),
         serverErrors: [],
         conflicts: 0,
         abandoned: 0,
         contradictions: [],
-        accepted: { check: 0, share: 0, revoke: 0 },
+        accepted: { check: 0, share: 0, revoke: 0, group: 0 },
       };
       /** What each client's accepted operations imply: `${resourceId}|${principalId}` → roles held. */
       const expected = new Map<string, Set<string>>();
@@ -142,6 +174,24 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
           const principalId = w.id(name);
           const roles = held(resource.id, principalId);
           const dice = rnd();
+          if (dice >= 0.4 && dice < 0.5) {
+            // Join or leave the client's own group; a check right after must see it.
+            const member = inGroup.has(principalId);
+            const r = await call("group", "PATCH", `groups/${groupOf(c)}/members`, w.adminToken, {
+              [member ? "remove" : "add"]: [principalId],
+            });
+            if (r.status !== 200) {
+              stats.contradictions.push(`group change for ${name}: unexpected ${r.status} ${r.text.slice(0, 200)}`);
+              continue;
+            }
+            stats.accepted.group++;
+            const body = r.json as { added: string[]; removed: string[] };
+            if ((member ? body.removed : body.added).join() !== principalId)
+              stats.contradictions.push(`group change for ${name} answered ${r.text.slice(0, 200)}`);
+            if (member) inGroup.delete(principalId);
+            else inGroup.add(principalId);
+            continue;
+          }
           if (dice < 0.4) {
             // The principal asks about itself; the answer must follow from the roles this client gave it.
             const verb = pick(verbsByKind[resource.kind] as readonly string[]);
@@ -152,11 +202,11 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
             if (r.status !== 200) continue;
             stats.accepted.check++;
             const table = allowedVerbs[resource.kind] as Record<string, readonly string[]>;
-            const want = [...roles].some((role) => table[role]?.includes(verb));
+            const want = [...effective(resource.id, principalId)].some((role) => table[role]?.includes(verb));
             const got = (r.json as { results: { allowed: boolean }[] }).results[0]?.allowed;
             if (got !== want)
               stats.contradictions.push(
-                `check ${action} for ${name} on ${resource.id} holding [${[...roles].join(", ")}]: allowed=${got}, expected ${want}`,
+                `check ${action} for ${name} on ${resource.id} holding [${[...effective(resource.id, principalId)].join(", ")}]: allowed=${got}, expected ${want}`,
               );
           } else if (dice < 0.7) {
             const role = pick(grantableRoles[resource.kind] as readonly string[]);
@@ -235,30 +285,42 @@ describe(`load: ${clientCount} clients for ${seconds} s on the same resources`, 
         for (const k of wanted) if (!actual.has(k)) grantDiffs.push(`${resource.id}: missing ${k}`);
         for (const k of actual) if (!wanted.has(k)) grantDiffs.push(`${resource.id}: unexpected ${k}`);
       }
-      const listingDiffs: string[] = [];
-      for (const name of names.flat()) {
-        const principalId = w.id(name);
-        const r = await stack.api("GET", `/api/environments/${w.envId}/principals/${principalId}/resources`, {
-          token: tokens.get(name)!,
-        });
-        expect(r.status, r.text).toBe(200);
-        const listed = new Map(
-          (r.json as { resources: { resourceId: string; roles: string[] }[] }).resources.map((x) => [
-            x.resourceId,
-            [...x.roles].sort().join(","),
-          ]),
-        );
-        for (const resource of resources) {
-          const want = [...held(resource.id, principalId)].sort().join(",");
-          const got = listed.get(resource.id) ?? "";
-          if (want !== got) listingDiffs.push(`${name} on ${resource.id}: listed [${got}], grants imply [${want}]`);
+      // Listings through a group follow through the fan-out queue: poll until they settle.
+      const listingDiffsNow = async () => {
+        const diffs: string[] = [];
+        for (const name of names.flat()) {
+          const principalId = w.id(name);
+          const r = await stack.api("GET", `/api/environments/${w.envId}/principals/${principalId}/resources`, {
+            token: tokens.get(name)!,
+          });
+          expect(r.status, r.text).toBe(200);
+          const listed = new Map(
+            (r.json as { resources: { resourceId: string; roles: string[] }[] }).resources.map((x) => [
+              x.resourceId,
+              [...x.roles].sort().join(","),
+            ]),
+          );
+          for (const resource of resources) {
+            const want = [...effective(resource.id, principalId)].sort().join(",");
+            const got = listed.get(resource.id) ?? "";
+            if (want !== got) diffs.push(`${name} on ${resource.id}: listed [${got}], grants imply [${want}]`);
+          }
         }
-      }
-
-      const total = stats.latencies.check.length + stats.latencies.share.length + stats.latencies.revoke.length;
+        return diffs;
+      };
+      const listingDiffs = await eventually("every listing to match the grants and groups", listingDiffsNow, {
+        until: (diffs) => diffs.length === 0,
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      }).catch(() => listingDiffsNow());
+      const total =
+        stats.latencies.check.length +
+        stats.latencies.share.length +
+        stats.latencies.revoke.length +
+        stats.latencies.group.length;
       const lines = [
         `load: ${clientCount} clients, ${seconds} s (${wall.toFixed(1)} s wall), ${total} requests, ${(total / wall).toFixed(0)} requests/s`,
-        ...(["check", "share", "revoke"] as const).map((op) => {
+        ...(["check", "share", "revoke", "group"] as const).map((op) => {
           const xs = stats.latencies[op];
           const f = (v: number) => v.toFixed(1).padStart(7);
           return `  ${op.padEnd(6)} ${String(xs.length).padStart(6)} requests  p50 ${f(percentile(xs, 50))} ms  p95 ${f(percentile(xs, 95))} ms  p99 ${f(percentile(xs, 99))} ms  max ${f(percentile(xs, 100))} ms  accepted ${stats.accepted[op]}`;

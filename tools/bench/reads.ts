@@ -63,7 +63,7 @@ export async function measureReads(
   // grants, the groups' and lists' grants), the reader's profile, membership, and groups (one range
   // of the reader's membership bucket).
   const range = (prefix: string) => `(RowKey ge ${q(prefix)} and RowKey lt ${q(prefix.slice(0, -1) + "}")})`;
-  const resourceFilter = `PartitionKey eq ${q(metaPk)} and (RowKey eq 'meta' or ${range(keys.grantsOfTypePrefix("group"))} or ${range(keys.grantsOfTypePrefix("sharePointList"))} or ${range(keys.grantsOfPrefix({ type: "user", id: reader }))})`;
+  const resourceFilter = `PartitionKey eq ${q(metaPk)} and (RowKey eq 'meta' or (RowKey ge ${q(keys.groupAndListGrants.from)} and RowKey lt ${q(keys.groupAndListGrants.to)}) or ${range(keys.grantsOfPrefix({ type: "user", id: reader }))})`;
   const groupsFilter = `PartitionKey eq ${q(keys.memberBucketPk(envId, reader))} and ${range(keys.userGroupPrefix(reader))}`;
   const rawPair = () =>
     Promise.all([

@@ -87,7 +87,7 @@ export async function measureWrites(
     await Promise.all([
       firstPageLength(
         resources,
-        `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or ${range(keys.grantsOfTypePrefix("group"))} or ${range(keys.grantsOfTypePrefix("sharePointList"))} or ${range(keys.grantsOfPrefix({ type: "user", id: owner }))} or ${range(keys.grantsOfPrefix({ type: "user", id: target }))})`,
+        `PartitionKey eq ${q(keys.resourcePk(envId, resource.id))} and (RowKey eq 'meta' or (RowKey ge ${q(keys.groupAndListGrants.from)} and RowKey lt ${q(keys.groupAndListGrants.to)}) or ${range(keys.grantsOfPrefix({ type: "user", id: owner }))} or ${range(keys.grantsOfPrefix({ type: "user", id: target }))})`,
       ),
       profile(owner),
       groupsOf(owner),

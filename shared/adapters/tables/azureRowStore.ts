@@ -285,6 +285,7 @@ function rowKeyFilter(ranges: readonly RowKeyRange[]): string {
 }
 
 function rangeFilter(r: Exclude<RowKeyRange, { all: true }>): string {
+  if ("from" in r) return `(RowKey ge ${quote(r.from)} and RowKey lt ${quote(r.to)})`;
   return "eq" in r
     ? `RowKey eq ${quote(r.eq)}`
     : `(RowKey ge ${quote(r.prefix)} and RowKey lt ${quote(prefixEnd(r.prefix))})`;
