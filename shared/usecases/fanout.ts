@@ -10,7 +10,10 @@ type Deps = Pick<Capabilities, "repo" | "fanoutQueue" | "log">;
 
 /** Members a message carries: what one handler run writes, about 100 rows. */
 export const membersPerMessage = 100;
-/** Writes in flight within one message; the host runs up to 16 messages at once, so 64 in all (Azure overlaps them; Azurite queues them, and past about 100 waiting its requests outlast the 5 s timeout). */
+/**
+ * Writes in flight within one message; the host runs up to 16 messages at once, so 64 in all. Azure
+ * overlaps them; Azurite queues them, and with 256 waiting its requests outlasted the 5 s timeout.
+ */
 const parallelWrites = 4;
 /** Rounds of write-then-check before a message gives up and lets the queue retry it. */
 const maxRounds = 5;
