@@ -35,7 +35,7 @@ export const environmentBody = environmentSchema.omit({ envId: true, lastAuditAt
 export const userBody = tenantUserSchema.omit({ userId: true }).strict();
 export const membershipBody = z.object({ securityRoles: z.array(securityRoleSchema).max(3) }).strict();
 export const groupBody = groupSchema
-  .omit({ envId: true, groupId: true })
+  .omit({ envId: true, groupId: true, buckets: true })
   .extend({
     /** The whole membership, replacing what is stored; absent leaves the members as they are. */
     memberIds: z.array(idSchema).max(maxGroupMembers).optional(),

@@ -67,6 +67,15 @@ export const groupSchema = z.object({
   groupId: idSchema,
   displayName: text(200),
   kind: z.enum(["securityGroup", "sharePointList"]),
+  /**
+   * The membership buckets that may hold members (`keys.bucketOf`), sorted: set before members are
+   * written there and never cleared, so reading these finds every member, and a small group costs a
+   * few queries rather than one per bucket.
+   */
+  buckets: z
+    .array(z.string().regex(/^[0-9a-f]{2}$/))
+    .max(256)
+    .optional(),
 });
 export type Group = z.infer<typeof groupSchema>;
 

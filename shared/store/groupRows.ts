@@ -3,7 +3,7 @@ import { ConcurrencyError, invalid } from "../errors.js";
 import { groupSchema, principalRefSchema, type Group, type PrincipalRef } from "../model/records.js";
 import type { OutboxItem } from "../model/outbox.js";
 import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
-import { keys, type TableNames } from "./keys.js";
+import { bucketOf, keys, type TableNames } from "./keys.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
 
 /** Row keys named in one `eq` query: short enough for a request URL, many enough to be worth it. */
@@ -31,37 +31,40 @@ export class GroupRows {
   }
 
   /**
-   * One page of a group's member ids: bucket by bucket (`keys.memberBucketPk`), in id order within
-   * one. The continuation names the bucket and the storage's own token in it.
+   * One page of a group's member ids: bucket by bucket (only the group's `buckets`), in id order
+   * within one. The continuation names the bucket and the storage's own token in it.
    */
   async membersPage(
     envId: string,
-    groupId: string,
+    group: Pick<Group, "groupId" | "buckets">,
     continuation: string | undefined,
     pageSize = 1000,
   ): Promise<{ userIds: string[]; continuation?: string | undefined }> {
-    const pks = keys.memberBucketPks(envId);
-    let { bucket, token } = decodeMembersToken(continuation, pks.length);
-    const prefix = keys.groupMemberPrefix(groupId);
+    const buckets = group.buckets ?? [];
+    let { bucket, token } = decodeMembersToken(continuation);
+    const prefix = keys.groupMemberPrefix(group.groupId);
     for (;;) {
-      const page = await this.rows.queryPage(this.tables.directory, pks[bucket]!, [{ prefix }], {
-        continuation: token,
+      const b = buckets.find((x) => x >= bucket);
+      if (b === undefined) return { userIds: [] };
+      const page = await this.rows.queryPage(this.tables.directory, keys.memberBucketPkOf(envId, b), [{ prefix }], {
+        continuation: b === bucket ? token : undefined,
         pageSize,
       });
       const userIds = page.rows.map((r) => r.rk.slice(prefix.length));
-      if (page.continuation) return { userIds, continuation: encodeMembersToken(bucket, page.continuation) };
-      bucket++;
-      token = undefined;
-      if (bucket >= pks.length) return { userIds };
+      if (page.continuation) return { userIds, continuation: encodeMembersToken(b, page.continuation) };
+      const next = buckets.find((x) => x > b);
+      if (next === undefined) return { userIds };
       // Empty buckets are skipped here; a short page goes back with the next bucket to read.
-      if (userIds.length > 0) return { userIds, continuation: encodeMembersToken(bucket, undefined) };
+      if (userIds.length > 0) return { userIds, continuation: encodeMembersToken(next, undefined) };
+      bucket = next;
+      token = undefined;
     }
   }
 
-  /** Every member id: every bucket's range, 16 in flight. */
-  async allMembers(envId: string, groupId: string): Promise<Set<string>> {
-    const prefix = keys.groupMemberPrefix(groupId);
-    const pks = keys.memberBucketPks(envId);
+  /** Every member id: the group's buckets' ranges, 16 in flight. */
+  async allMembers(envId: string, group: Pick<Group, "groupId" | "buckets">): Promise<Set<string>> {
+    const prefix = keys.groupMemberPrefix(group.groupId);
+    const pks = (group.buckets ?? []).map((b) => keys.memberBucketPkOf(envId, b));
     const out = new Set<string>();
     let next = 0;
     const worker = async () => {
@@ -70,8 +73,36 @@ export class GroupRows {
         for (const r of rows) out.add(r.rk.slice(prefix.length));
       }
     };
-    await Promise.all(Array.from({ length: 16 }, worker));
+    await Promise.all(Array.from({ length: Math.min(16, pks.length) }, worker));
     return out;
+  }
+
+  /**
+   * Marks the buckets these members' rows go to on the group's row (before they are written), so
+   * listing the members reads them. Returns the group as stored.
+   */
+  async markBuckets(envId: string, group: Group, memberIds: readonly string[]): Promise<Group> {
+    let current = group;
+    for (let tries = 1; ; tries++) {
+      const wanted = new Set([...(current.buckets ?? []), ...memberIds.map((id) => bucketOf(id))]);
+      if (wanted.size === (current.buckets ?? []).length) return current;
+      const next: Group = { ...current, buckets: [...wanted].sort() };
+      const found = await this.get(envId, group.groupId);
+      if (!found) throw new ConcurrencyError(`group ${group.groupId} is gone`);
+      if (JSON.stringify(found.group.buckets ?? []) !== JSON.stringify(current.buckets ?? [])) {
+        current = found.group;
+        continue;
+      }
+      try {
+        await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [
+          { op: "replace", rk: keys.groupRk(group.groupId), fields: encodeRow(next), etag: found.etag },
+        ]);
+        return next;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError) || tries >= 10) throw e;
+        current = (await this.get(envId, group.groupId))?.group ?? current;
+      }
+    }
   }
 
   /** Which of these users are members now: per bucket, one query per 50 ids, all sent together. */
@@ -194,17 +225,14 @@ function byBucket(envId: string, ids: readonly string[]): Map<string, string[]> 
   return out;
 }
 
-const membersTokenSchema = z.object({ b: z.number().int().min(0), c: z.string().max(4000).optional() });
+const membersTokenSchema = z.object({ b: z.string().regex(/^[0-9a-f]{2}$/), c: z.string().max(4000).optional() });
 
-function encodeMembersToken(bucket: number, token: string | undefined): string {
+function encodeMembersToken(bucket: string, token: string | undefined): string {
   return Buffer.from(JSON.stringify({ b: bucket, ...(token ? { c: token } : {}) })).toString("base64url");
 }
 
-function decodeMembersToken(
-  token: string | undefined,
-  buckets: number,
-): { bucket: number; token?: string | undefined } {
-  if (token === undefined) return { bucket: 0 };
+function decodeMembersToken(token: string | undefined): { bucket: string; token?: string | undefined } {
+  if (token === undefined) return { bucket: "" };
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
@@ -212,7 +240,7 @@ function decodeMembersToken(
     parsed = undefined;
   }
   const t = membersTokenSchema.safeParse(parsed);
-  if (!t.success || t.data.b >= buckets)
+  if (!t.success)
     throw invalid("the continuation token is not one this API gave out", [
       { field: "query.continuationToken", message: "not a valid token" },
     ]);

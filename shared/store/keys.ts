@@ -87,7 +87,7 @@ export const keys = {
   // user's groups by one range. Buckets keep partitions small (Azurite slows with a partition's size,
   // and Azure serves about 2,000 entities a second per partition).
   memberBucketPk: (envId: string, userId: string) => `${envId}|m${bucketOf(userId)}`,
-  memberBucketPks: (envId: string) => buckets.map((b) => `${envId}|m${b}`),
+  memberBucketPkOf: (envId: string, bucket: string) => `${envId}|m${bucket}`,
   memberBucketPrefix: (envId: string) => `${envId}|m`,
   groupMemberPrefix: (groupId: string) => `gm|${groupId}|`,
   groupMemberRk: (groupId: string, userId: string) => `gm|${groupId}|${userId}`,

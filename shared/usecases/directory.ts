@@ -96,6 +96,8 @@ async function changeMembers(
   diffKnown = false,
 ) {
   const ref = groupRef(group);
+  // The buckets new members go to are marked on the group's row first, so listings find them.
+  await deps.repo.groups.markBuckets(envId, group, add);
   const done = await deps.repo.groups.apply(
     envId,
     ref,
@@ -139,18 +141,19 @@ export async function putGroup(
   input: GroupInput,
 ): Promise<{ created: boolean; group: Group & { memberIds?: string[] } }> {
   await requireEnvironmentAdmin(deps, caller, input.envId, directoryGate);
-  const { memberIds: given, ...group } = input;
+  const { memberIds: given, buckets: _ignored, ...named } = input;
   const memberIds = given ? [...new Set(given)] : undefined;
   const [previous] = await Promise.all([
-    deps.repo.getGroup(group.envId, group.groupId),
+    deps.repo.getGroup(named.envId, named.groupId),
     memberIds ? requireKnownUsers(deps, memberIds, "body.memberIds", given!) : undefined,
   ]);
-  if (previous && previous.group.kind !== group.kind)
+  if (previous && previous.group.kind !== named.kind)
     throw invalid("a group's kind can't change", [{ field: "body.kind", message: `is ${previous.group.kind}` }]);
+  const group: Group = { ...named, ...(previous?.group.buckets ? { buckets: previous.group.buckets } : {}) };
   const same = previous && previous.group.displayName === group.displayName;
   if (!same) await deps.repo.putGroup(group, previous);
   if (memberIds) {
-    const stored = previous ? await deps.repo.groups.allMembers(group.envId, group.groupId) : new Set<string>();
+    const stored = previous ? await deps.repo.groups.allMembers(group.envId, previous.group) : new Set<string>();
     const wanted = new Set(memberIds);
     await changeMembers(
       deps,
@@ -161,7 +164,7 @@ export async function putGroup(
       true,
     );
   }
-  return { created: !previous, group: { ...group, ...(memberIds ? { memberIds } : {}) } };
+  return { created: !previous, group: { ...named, ...(memberIds ? { memberIds } : {}) } };
 }
 
 /** `PATCH .../groups/{id}/members`: adds and removes up to 1,000 members each; work follows what changes, not the group's size. */
@@ -195,7 +198,8 @@ export async function getGroup(deps: Deps, caller: Caller, envId: string, groupI
   await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
   const found = await deps.repo.getGroup(envId, groupId);
   if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
-  return found.group;
+  const { buckets: _internal, ...group } = found.group;
+  return group;
 }
 
 /** `GET .../groups/{id}/members`: its members page by page, in id order. */
@@ -207,12 +211,10 @@ export async function listGroupMembers(
   q: { continuationToken?: string | undefined; top?: number | undefined },
 ): Promise<{ items: { userId: string }[]; continuationToken?: string | undefined }> {
   await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
-  const [found, page] = await Promise.all([
-    deps.repo.getGroup(envId, groupId),
-    // The store checks the token is one it gave out (400 otherwise).
-    deps.repo.groups.membersPage(envId, groupId, q.continuationToken, q.top ?? 100),
-  ]);
+  const found = await deps.repo.getGroup(envId, groupId);
   if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
+  // The store checks the token is one it gave out (400 otherwise).
+  const page = await deps.repo.groups.membersPage(envId, found.group, q.continuationToken, q.top ?? 100);
   return {
     items: page.userIds.map((userId) => ({ userId })),
     ...(page.continuation ? { continuationToken: page.continuation } : {}),

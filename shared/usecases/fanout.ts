@@ -64,7 +64,8 @@ async function splitGrant(deps: Deps, m: GrantMessage): Promise<string> {
   await deps.repo.index.set(m.group, m.envId, resource ?? noResource(m.resourceId), "direct", roles);
   // Every bucket's members read 16 at a time, then one message per 100 (a few buckets each, so
   // reading their membership back costs a few queries), sent 16 at a time.
-  const members = [...(await deps.repo.groups.allMembers(m.envId, m.group.id))];
+  const found = await deps.repo.getGroup(m.envId, m.group.id);
+  const members = found ? [...(await deps.repo.groups.allMembers(m.envId, found.group))] : [];
   const chunks: FanoutMessage[] = [];
   for (let i = 0; i < members.length; i += membersPerMessage)
     chunks.push({ ...m, memberIds: members.slice(i, i + membersPerMessage) });

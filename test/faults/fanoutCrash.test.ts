@@ -44,7 +44,9 @@ describe("a group fan-out through a crash", () => {
     expect(put.status).toBe(201);
     const p = await w.resource("maker", { kind: "processMining" });
     expect((await w.share("maker", p, "viewer", [{ type: "group", id: g }])).status).toBe(201);
-    expect((await w.share("maker", p, "viewer", [{ type: "user", id: w.id("invitee") }])).status).toBe(201);
+    expect(
+      (await w.share("maker", p, "viewer", [{ type: "user", id: w.id("invitee") }], { sendInvitation: true })).status,
+    ).toBe(201);
 
     // Kill the host as soon as the fan-out has reached some members.
     const sample = ids.filter((_, n) => n % 40 === 0);
@@ -98,7 +100,18 @@ describe("a group fan-out through a crash", () => {
     expect(listed.json).toMatchObject({ resources: [{ resourceId: p, roles: ["viewer"] }] });
 
     // The invitation beside it: one email, also once the queues are empty after the restart.
-    await waitForMail(stack, w.email("invitee"), 1, 60_000);
+    await waitForMail(stack, w.email("invitee"), 1, 60_000).catch((e: unknown) => {
+      // What the mailer did, to tell a lost job from a slow one.
+      console.log(
+        stack
+          .logs()
+          .split("\n")
+          .filter((l) => /mailer|email|invitation/i.test(l))
+          .slice(-30)
+          .join("\n"),
+      );
+      throw e;
+    });
     await eventually("the fan-out queue to drain", async () => (await queueLength(stack, fanoutQueueName)) === 0, {
       until: (empty) => empty,
       timeoutMs: 60_000,
