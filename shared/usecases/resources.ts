@@ -94,6 +94,18 @@ export async function putResource(
         detail: `updated ${updated.kind} ${updated.displayName}`,
       });
       const renamed = updated.displayName !== current.resource.displayName;
+      // The first 100 grantees' rows carry the new name when this answers; every other row (more
+      // grantees, groups' members) follows through the fan-out queue.
+      const grantees = renamed
+        ? [
+            ...new Map(
+              (await deps.repo.grantRows(envId, resourceId)).map((g) => [
+                `${g.principalType}|${g.principalId}`,
+                { type: g.principalType, id: g.principalId },
+              ]),
+            ).values(),
+          ].slice(0, 100)
+        : [];
       return {
         change: {
           etag: view.state.etag,
@@ -101,9 +113,11 @@ export async function putResource(
           changes: [entry],
           outbox: outboxItems(deps, [
             { type: "catalog", envId, resourceId },
-            // Every grantee's rows carry the name: off the request path, since a resource may hold thousands.
             ...(renamed
-              ? [{ type: "fanout" as const, messages: [{ type: "reindex" as const, envId, resourceId }] }]
+              ? [
+                  { type: "index" as const, envId, resourceId, principals: grantees },
+                  { type: "fanout" as const, messages: [{ type: "reindex" as const, envId, resourceId }] },
+                ]
               : []),
             { type: "log", envId, entries: [entry] },
           ]),

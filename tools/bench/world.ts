@@ -7,7 +7,7 @@ import { factsOf } from "../../shared/model/memberFacts.js";
 import type { Grant, Resource, TenantUser } from "../../shared/model/records.js";
 import type { RowStore, WriteOp } from "../../shared/ports/rows.js";
 import type { ResourceKind, Role } from "../../shared/rules/matrix.js";
-import { keys, type TableNames } from "../../shared/store/keys.js";
+import { bucketOf, keys, type TableNames } from "../../shared/store/keys.js";
 import type { Caller, Capabilities } from "../../shared/usecases/capabilities.js";
 import { putEnvironment, putGroup, putMembership, putUser } from "../../shared/usecases/directory.js";
 import { putResource } from "../../shared/usecases/resources.js";
@@ -204,6 +204,7 @@ export async function seedAuditWorld(
   const groupCount = 20;
   const groupId = (g: number) => `g${g.toString().padStart(2, "0")}`;
   const directoryOps: WriteOp[] = [];
+  const bucketOps = new Map<string, WriteOp[]>();
   const userJobs: WriteOp[][] = [];
   const userPks: string[] = [];
   for (let n = 0; n < o.users; n++) {
@@ -224,23 +225,32 @@ export async function seedAuditWorld(
       { op: "upsert", rk: keys.profileRk, fields: json(user) },
       { op: "upsert", rk: keys.memberRk(envId), fields: json(membership) },
     ]);
-    directoryOps.push(
-      { op: "upsert", rk: keys.envMemberRk(id), fields: json({ ...membership, facts: factsOf(user) }) },
-      {
-        op: "upsert",
-        rk: keys.userGroupRk(id, groupId(n % groupCount)),
-        fields: json({ type: "group", id: groupId(n % groupCount) }),
-      },
-    );
+    directoryOps.push({
+      op: "upsert",
+      rk: keys.envMemberRk(id),
+      fields: json({ ...membership, facts: factsOf(user) }),
+    });
+    // The member's two group rows, in the partition of the user's membership bucket.
+    const g = groupId(n % groupCount);
+    const bucketPk = keys.memberBucketPk(envId, id);
+    bucketOps.set(bucketPk, [
+      ...(bucketOps.get(bucketPk) ?? []),
+      { op: "upsert", rk: keys.userGroupRk(id, g), fields: json({ type: "group", id: g }) },
+      { op: "upsert", rk: keys.groupMemberRk(g, id), fields: json({ userId: id }) },
+    ]);
   }
   for (let g = 0; g < groupCount; g++) {
-    const memberIds = Array.from({ length: o.users }, (_, n) => n)
-      .filter((n) => n % groupCount === g)
-      .map(auditUser);
+    const buckets = [
+      ...new Set(
+        Array.from({ length: o.users }, (_, n) => n)
+          .filter((n) => n % groupCount === g)
+          .map((n) => bucketOf(auditUser(n))),
+      ),
+    ].sort();
     directoryOps.push({
       op: "upsert",
       rk: keys.groupRk(groupId(g)),
-      fields: json({ envId, groupId: groupId(g), displayName: `Group ${g}`, kind: "securityGroup", memberIds }),
+      fields: json({ envId, groupId: groupId(g), displayName: `Group ${g}`, kind: "securityGroup", buckets }),
     });
   }
   await forEachLimit(userJobs, o.concurrency, (ops, i) =>
@@ -289,6 +299,8 @@ export async function seedAuditWorld(
   for (const ops of [catalog, directoryOps])
     for (let i = 0; i < ops.length; i += 100)
       jobs.push({ table: tables.directory, pk: keys.directoryPk(envId), ops: ops.slice(i, i + 100) });
+  for (const [pk, ops] of bucketOps)
+    for (let i = 0; i < ops.length; i += 100) jobs.push({ table: tables.directory, pk, ops: ops.slice(i, i + 100) });
   await forEachLimit(jobs, o.concurrency, (j) => store.transact(j.table, j.pk, j.ops).then(() => undefined));
 
   return {
