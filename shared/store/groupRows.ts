@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ConcurrencyError, invalid } from "../errors.js";
+import { ConcurrencyError } from "../errors.js";
+import { decodePageToken, encodePageToken } from "./pageToken.js";
 import { groupSchema, principalRefSchema, type Group, type PrincipalRef } from "../model/records.js";
 import type { OutboxItem } from "../model/outbox.js";
 import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
@@ -228,21 +229,11 @@ function byBucket(envId: string, ids: readonly string[]): Map<string, string[]> 
 const membersTokenSchema = z.object({ b: z.string().regex(/^[0-9a-f]{2}$/), c: z.string().max(4000).optional() });
 
 function encodeMembersToken(bucket: string, token: string | undefined): string {
-  return Buffer.from(JSON.stringify({ b: bucket, ...(token ? { c: token } : {}) })).toString("base64url");
+  return encodePageToken({ b: bucket, ...(token ? { c: token } : {}) });
 }
 
 function decodeMembersToken(token: string | undefined): { bucket: string; token?: string | undefined } {
   if (token === undefined) return { bucket: "" };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    parsed = undefined;
-  }
-  const t = membersTokenSchema.safeParse(parsed);
-  if (!t.success)
-    throw invalid("the continuation token is not one this API gave out", [
-      { field: "query.continuationToken", message: "not a valid token" },
-    ]);
-  return { bucket: t.data.b, token: t.data.c };
+  const t = decodePageToken(membersTokenSchema, token);
+  return { bucket: t.b, token: t.c };
 }

@@ -1,3 +1,4 @@
+import { decodePageToken, encodePageToken } from "../store/pageToken.js";
 import { z } from "zod";
 import { forbidden, invalid, notFound } from "../errors.js";
 import type { ChangeEntry } from "../model/records.js";
@@ -38,19 +39,11 @@ const maxReadsPerCall = 10;
 const tokenSchema = z.object({ s: z.enum(["r", "e"]), c: z.string().min(1).max(4000) });
 
 function encodeToken(source: "r" | "e", continuation: string): string {
-  return Buffer.from(JSON.stringify({ s: source, c: continuation })).toString("base64url");
+  return encodePageToken({ s: source, c: continuation });
 }
 
 function decodeToken(token: string): z.infer<typeof tokenSchema> {
-  try {
-    const parsed = tokenSchema.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-    if (parsed.success) return parsed.data;
-  } catch {
-    // Reported below.
-  }
-  throw invalid("the continuation token is not one this API gave out", [
-    { field: "query.continuationToken", message: "not a valid token" },
-  ]);
+  return decodePageToken(tokenSchema, token);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { decodePageToken, encodePageToken } from "../store/pageToken.js";
 import { z } from "zod";
 import { conflict, forbidden, invalid, notFound } from "../errors.js";
 import { groupRef, type Connection, type PrincipalRef, type Resource } from "../model/records.js";
@@ -358,25 +359,15 @@ export async function groupResources(
 
 /** Listing tokens say which table they page: a user's index, or (for admins) the environment's catalog. */
 function encodeListToken(table: "index" | "catalog", continuation: string | undefined): string | undefined {
-  return continuation ? Buffer.from(JSON.stringify({ t: table, c: continuation })).toString("base64url") : undefined;
+  return continuation ? encodePageToken({ t: table, c: continuation }) : undefined;
 }
 
 const listTokenSchema = z.object({ t: z.enum(["index", "catalog"]), c: z.string().min(1).max(4000) });
 
 function decodeListToken(token: string | undefined): { table: "index" | "catalog"; continuation: string } | undefined {
   if (token === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    parsed = undefined;
-  }
-  const t = listTokenSchema.safeParse(parsed);
-  if (!t.success)
-    throw invalid("the continuation token is not one this API gave out", [
-      { field: "query.continuationToken", message: "not a valid token" },
-    ]);
-  return { table: t.data.t, continuation: t.data.c };
+  const t = decodePageToken(listTokenSchema, token);
+  return { table: t.t, continuation: t.c };
 }
 
 async function allIndexEntries(

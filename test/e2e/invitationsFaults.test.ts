@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
-import { emailPoisonQueueName, emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
-import type { FanoutMessage } from "../../shared/model/fanout.js";
+import { emailPoisonQueueName, emailQueueName } from "../../shared/appContract.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { EmailQueue } from "../../shared/ports/queue.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
-import { openStores } from "../../shared/store/stores.js";
-import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
+import { type Capabilities } from "../../shared/usecases/capabilities.js";
 import { emailOperationId } from "../../shared/usecases/email/handler.js";
 import { share } from "../../shared/usecases/sharing.js";
+import { stackCaps } from "../support/stackCaps.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { mailTo, waitForMail } from "../support/mail.js";
 import { eventually } from "../support/poll.js";
@@ -35,15 +34,7 @@ const tables = () => tableNames(stack.settings.TABLE_PREFIX ?? "sharing");
  */
 function dyingProcess(emailQueue: EmailQueue): { caps: Capabilities; logs: string[] } {
   const logs: string[] = [];
-  const caps: Capabilities = {
-    ...openStores(new AzureRowStore({ connectionString: stack.storageConnectionString }), tables()),
-    emailQueue,
-    fanoutQueue: new StorageQueue<FanoutMessage>({ connectionString: stack.storageConnectionString }, fanoutQueueName),
-    clock: () => new Date(),
-    newId: () => sortableId(),
-    invitationTtlDays: 14,
-    log: (m) => void logs.push(m),
-  };
+  const caps = stackCaps(stack, { emailQueue, log: (m) => void logs.push(m) });
   return { caps, logs };
 }
 

@@ -1,12 +1,7 @@
-import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
-import { fanoutQueueName } from "../../shared/appContract.js";
-import type { FanoutMessage } from "../../shared/model/fanout.js";
+import { stackCaps } from "../support/stackCaps.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import type { WriteOp } from "../../shared/ports/rows.js";
-import { tableNames } from "../../shared/store/keys.js";
-import { openStores } from "../../shared/store/stores.js";
-import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
 import { reassign } from "../../shared/usecases/reassign.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { expectStatus, newWorld } from "../support/world.js";
@@ -202,18 +197,7 @@ describe("reassigning a leaving user's records, through HTTP", () => {
 
     // The same use case against the host's own storage, with a crash injected after 15 resources.
     const store = new CrashingAzureStore({ connectionString: stack.storageConnectionString });
-    const caps: Capabilities = {
-      ...openStores(store, tableNames(stack.settings.TABLE_PREFIX ?? "sharing")),
-      emailQueue: { send: async () => undefined },
-      fanoutQueue: new StorageQueue<FanoutMessage>(
-        { connectionString: stack.storageConnectionString },
-        fanoutQueueName,
-      ),
-      clock: () => new Date(),
-      newId: () => sortableId(),
-      invitationTtlDays: 14,
-      log: () => undefined,
-    };
+    const caps = stackCaps(stack, { rows: store, emailQueue: { send: async () => undefined } });
     store.crashAfter = 15;
     await expect(
       reassign(

@@ -4,18 +4,13 @@
  * sent beside the group share is emailed once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
-import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
-import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
-import type { EmailJob } from "../../shared/model/emailJobs.js";
-import type { FanoutMessage } from "../../shared/model/fanout.js";
-import { openStores } from "../../shared/store/stores.js";
-import { sortableId, type Capabilities } from "../../shared/usecases/capabilities.js";
+import { fanoutQueueName } from "../../shared/appContract.js";
 import { patchGroupMembers } from "../../shared/usecases/directory.js";
-import { rowsThroughGroup, seedUsers, stackTables } from "../support/directorySeed.js";
+import { rowsThroughGroup, seedUsers } from "../support/directorySeed.js";
 import { mailTo, waitForMail } from "../support/mail.js";
 import { eventually } from "../support/poll.js";
 import { queueLength } from "../support/queues.js";
+import { stackCaps } from "../support/stackCaps.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { newWorld, uid } from "../support/world.js";
 
@@ -63,18 +58,7 @@ describe("a group fan-out through a crash", () => {
     // While the app is down, 200 members leave, through the use case in this process on the same
     // storage and queues (as another instance of the app would).
     const leavers = ids.slice(0, 200);
-    const caps: Capabilities = {
-      ...openStores(new AzureRowStore({ connectionString: stack.storageConnectionString }), stackTables(stack)),
-      emailQueue: new StorageQueue<EmailJob>({ connectionString: stack.storageConnectionString }, emailQueueName),
-      fanoutQueue: new StorageQueue<FanoutMessage>(
-        { connectionString: stack.storageConnectionString },
-        fanoutQueueName,
-      ),
-      clock: () => new Date(),
-      newId: () => sortableId(),
-      invitationTtlDays: 14,
-      log: () => undefined,
-    };
+    const caps = stackCaps(stack);
     const left = await patchGroupMembers(caps, { principalId: "crash-app", appRoles: ["Sharing.Admin"] }, w.envId, g, {
       remove: leavers,
     });
