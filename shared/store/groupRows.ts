@@ -4,11 +4,9 @@ import { decodePageToken, encodePageToken } from "./pageToken.js";
 import { groupSchema, principalRefSchema, type Group, type PrincipalRef } from "../model/records.js";
 import type { OutboxItem } from "../model/outbox.js";
 import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
+import { existingKeys } from "./existingKeys.js";
 import { bucketOf, keys, type TableNames } from "./keys.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
-
-/** Row keys named in one `eq` query: short enough for a request URL, many enough to be worth it. */
-export const idsPerQuery = 50;
 
 /** Members whose two rows fit one transaction beside the outbox row that fans the change out. */
 export const membersPerTransaction = 49;
@@ -108,13 +106,14 @@ export class GroupRows {
 
   /** Which of these users are members now: per bucket, one query per 50 ids, all sent together. */
   async present(envId: string, groupId: string, userIds: readonly string[]): Promise<Set<string>> {
-    const prefix = keys.groupMemberPrefix(groupId);
-    const queries: { pk: string; rks: string[] }[] = [];
-    for (const [pk, ids] of byBucket(envId, userIds))
-      for (let i = 0; i < ids.length; i += idsPerQuery)
-        queries.push({ pk, rks: ids.slice(i, i + idsPerQuery).map((id) => keys.groupMemberRk(groupId, id)) });
-    const pages = await Promise.all(queries.map((q) => this.eqRows(q.pk, q.rks)));
-    return new Set(pages.flat().map((rk) => rk.slice(prefix.length)));
+    const row = (id: string) => ({ pk: keys.memberBucketPk(envId, id), rk: keys.groupMemberRk(groupId, id) });
+    const found = await existingKeys(this.rows, this.tables.directory, userIds.map(row));
+    return new Set(
+      userIds.filter((id) => {
+        const r = row(id);
+        return found.has(`${r.pk}|${r.rk}`);
+      }),
+    );
   }
 
   /** The groups and lists a user is in: one range of the user's bucket. */
@@ -200,17 +199,6 @@ export class GroupRows {
         if (!(e instanceof ConcurrencyError) || tries >= 5) throw e;
       }
     }
-  }
-
-  private async eqRows(pk: string, rks: string[]): Promise<string[]> {
-    if (rks.length === 0) return [];
-    const rows = await queryAll(
-      this.rows,
-      this.tables.directory,
-      pk,
-      rks.map((eq) => ({ eq })),
-    );
-    return rows.map((r) => r.rk);
   }
 }
 

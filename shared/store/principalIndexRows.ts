@@ -1,6 +1,7 @@
 import { indexEntrySchema, type IndexEntry, type PrincipalRef } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
-import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
+import type { RowStore, WriteOp } from "../ports/rows.js";
+import { existingKeys } from "./existingKeys.js";
 import type { Resource } from "../model/records.js";
 import { keys, throughKey, type TableNames } from "./keys.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
@@ -36,20 +37,26 @@ export class PrincipalIndexRows {
     return keys.indexRk(envId, resourceId, throughKey(through));
   }
 
-  /** Sets one path's row: written when it gives roles, deleted (if there) when it gives none. One request. */
+  /**
+   * Sets one path's row: written when it gives roles, deleted (if there) when it gives none. One
+   * request. The resource's kind and name are needed only for a row that is written (a deleted
+   * resource has none to give).
+   */
   async set(
     principal: PrincipalRef,
     envId: string,
-    resource: Pick<Resource, "resourceId" | "kind" | "displayName">,
+    resourceId: string,
     through: IndexEntry["through"],
     roles: Role[],
+    resource: Pick<Resource, "kind" | "displayName"> | undefined,
   ): Promise<void> {
     const pk = keys.principalPk(principal);
-    const rk = PrincipalIndexRows.rk(envId, resource.resourceId, through);
+    const rk = PrincipalIndexRows.rk(envId, resourceId, through);
     if (roles.length === 0) await this.rows.delete(this.tables.principals, pk, rk);
+    else if (!resource) throw new Error(`an index row of ${resourceId} with roles needs the resource's kind and name`);
     else
       await this.rows.transact(this.tables.principals, pk, [
-        { op: "upsert", rk, fields: encodeRow(PrincipalIndexRows.entry(resource, roles, through)) },
+        { op: "upsert", rk, fields: encodeRow(PrincipalIndexRows.entry({ ...resource, resourceId }, roles, through)) },
       ]);
   }
 
@@ -68,16 +75,12 @@ export class PrincipalIndexRows {
   async deleteMany(principal: PrincipalRef, rks: readonly string[]): Promise<void> {
     if (rks.length === 0) return;
     const pk = keys.principalPk(principal);
-    const existing: string[] = [];
-    for (let i = 0; i < rks.length; i += 50) {
-      const found = await queryAll(
-        this.rows,
-        this.tables.principals,
-        pk,
-        rks.slice(i, i + 50).map((eq) => ({ eq })),
-      );
-      existing.push(...found.map((r) => r.rk));
-    }
+    const found = await existingKeys(
+      this.rows,
+      this.tables.principals,
+      rks.map((rk) => ({ pk, rk })),
+    );
+    const existing = rks.filter((rk) => found.has(`${pk}|${rk}`));
     for (let i = 0; i < existing.length; i += 100) {
       const chunk = existing.slice(i, i + 100);
       try {

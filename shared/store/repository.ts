@@ -27,7 +27,8 @@ import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } fro
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
-import { GroupRows, idsPerQuery } from "./groupRows.js";
+import { existingKeys } from "./existingKeys.js";
+import { GroupRows } from "./groupRows.js";
 import { MemberFactsRows } from "./memberFactsRows.js";
 import type { MemberFacts } from "../model/memberFacts.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
@@ -161,30 +162,14 @@ export class SharingRepository {
 
   /** Which of these ids the tenant directory knows: per bucket, one query per 50 ids, 16 in flight. */
   async knownUsers(userIds: readonly string[]): Promise<Set<string>> {
-    const byPk = new Map<string, string[]>();
-    for (const id of new Set(userIds)) {
-      const pk = keys.tenantUserPk(id);
-      byPk.set(pk, [...(byPk.get(pk) ?? []), id]);
-    }
-    const queries: { pk: string; ids: string[] }[] = [];
-    for (const [pk, ids] of byPk)
-      for (let i = 0; i < ids.length; i += idsPerQuery) queries.push({ pk, ids: ids.slice(i, i + idsPerQuery) });
-    const known = new Set<string>();
-    let next = 0;
-    const worker = async () => {
-      while (next < queries.length) {
-        const q = queries[next++]!;
-        const rows = await queryAll(
-          this.rows,
-          this.tables.directory,
-          q.pk,
-          q.ids.map((id) => ({ eq: keys.tenantUserRk(id) })),
-        );
-        for (const r of rows) known.add(String(r.fields.id));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, queries.length) }, worker));
-    return known;
+    const row = (id: string) => ({ pk: keys.tenantUserPk(id), rk: keys.tenantUserRk(id) });
+    const found = await existingKeys(this.rows, this.tables.directory, [...new Set(userIds)].map(row));
+    return new Set(
+      userIds.filter((id) => {
+        const r = row(id);
+        return found.has(`${r.pk}|${r.rk}`);
+      }),
+    );
   }
 
   async getMembership(envId: string, userId: string): Promise<Membership | undefined> {

@@ -4,7 +4,7 @@ import type { Role } from "../rules/matrix.js";
 import { PrincipalIndexRows } from "../store/principalIndexRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { forEachLimit } from "./catalogWalk.js";
-import { rolesOf, sendFanout } from "./relay.js";
+import { groupGrantMessages, rolesOf, sendFanout } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "fanoutQueue" | "log">;
 
@@ -49,21 +49,15 @@ async function groupRoles(deps: Deps, envId: string, resourceId: string, group: 
   return { resource: state?.resource, roles: state ? rolesOf(state.grants, group).sort() : [] };
 }
 
-const noResource = (resourceId: string): Pick<Resource, "resourceId" | "kind" | "displayName"> => ({
-  resourceId,
-  kind: "processMining",
-  displayName: "-",
-});
-
 /**
  * A group's grant changed: its own row first (so a member who joins after the members are listed
  * below finds the resource in the group's index), then one message per 100 members.
  */
 async function splitGrant(deps: Deps, m: GrantMessage): Promise<string> {
   const { resource, roles } = await groupRoles(deps, m.envId, m.resourceId, m.group);
-  await deps.repo.index.set(m.group, m.envId, resource ?? noResource(m.resourceId), "direct", roles);
-  // Every bucket's members read 16 at a time, then one message per 100 (a few buckets each, so
-  // reading their membership back costs a few queries), sent 16 at a time.
+  await deps.repo.index.set(m.group, m.envId, m.resourceId, "direct", roles, resource);
+  // The group's buckets read 16 at a time, then one message per 100 members (a few buckets each,
+  // so reading their membership back costs a few queries), sent 16 at a time.
   const found = await deps.repo.getGroup(m.envId, m.group.id);
   const members = found ? [...(await deps.repo.groups.allMembers(m.envId, found.group))] : [];
   const chunks: FanoutMessage[] = [];
@@ -87,13 +81,7 @@ async function grantToMembers(deps: Deps, m: GrantMessage, memberIds: readonly s
   for (let round = 1; ; round++) {
     const [{ resource, roles }, present] = state;
     await forEachLimit([...memberIds], parallelWrites, (id) =>
-      deps.repo.index.set(
-        { type: "user", id },
-        m.envId,
-        resource ?? noResource(m.resourceId),
-        m.group,
-        present.has(id) ? roles : [],
-      ),
+      deps.repo.index.set({ type: "user", id }, m.envId, m.resourceId, m.group, present.has(id) ? roles : [], resource),
     );
     const fresh = await read();
     if (basis(fresh) === basis(state)) return `${memberIds.length} member(s) of ${m.group.id} on ${m.resourceId}`;
@@ -139,7 +127,7 @@ async function membersJoinedOrLeft(deps: Deps, m: Extract<FanoutMessage, { type:
   }
 }
 
-/** Every grant's index rows, page by page: users directly, groups through their own fan-out. */
+/** Every grant of the resource, grouped by principal, and a basis to tell whether they changed. */
 async function eachPrincipal(
   deps: Deps,
   envId: string,
@@ -156,6 +144,30 @@ async function eachPrincipal(
   return { principals, basis: JSON.stringify(grants.map((g) => [g.principalType, g.principalId, g.role])) };
 }
 
+/**
+ * Each principal's own row for the resource (its roles; none once the resource is gone), then a
+ * message per group or list for its members' rows.
+ */
+async function ownRowsThenMembers(
+  deps: Deps,
+  envId: string,
+  resourceId: string,
+  principals: readonly { ref: PrincipalRef; roles: Role[] }[],
+  resource: Resource | undefined,
+): Promise<void> {
+  await forEachLimit([...principals], parallelWrites, (p) =>
+    deps.repo.index.set(p.ref, envId, resourceId, "direct", resource ? p.roles : [], resource),
+  );
+  await sendFanout(
+    deps,
+    groupGrantMessages(
+      envId,
+      resourceId,
+      principals.map((p) => p.ref),
+    ),
+  );
+}
+
 /** A renamed resource: every principal's rows carry the new name. */
 async function reindex(deps: Deps, envId: string, resourceId: string): Promise<string> {
   for (let round = 1; ; round++) {
@@ -163,15 +175,7 @@ async function reindex(deps: Deps, envId: string, resourceId: string): Promise<s
     if (!meta?.resource) return `${resourceId} is gone; its purge removes the rows`;
     const resource = meta.resource;
     const { principals, basis } = await eachPrincipal(deps, envId, resourceId);
-    await forEachLimit([...principals.values()], parallelWrites, (p) =>
-      deps.repo.index.set(p.ref, envId, resource, "direct", p.roles),
-    );
-    await sendFanout(
-      deps,
-      [...principals.values()]
-        .filter((p) => p.ref.type !== "user")
-        .map((p) => ({ type: "grant" as const, envId, resourceId, group: p.ref })),
-    );
+    await ownRowsThenMembers(deps, envId, resourceId, [...principals.values()], resource);
     const [again, metaAgain] = await Promise.all([
       eachPrincipal(deps, envId, resourceId),
       deps.repo.rawResourceMeta(envId, resourceId),
@@ -190,15 +194,7 @@ async function purge(deps: Deps, envId: string, resourceId: string): Promise<str
   const meta = await deps.repo.rawResourceMeta(envId, resourceId);
   if (meta?.resource) return `${resourceId} exists again; nothing to purge`;
   const { principals } = await eachPrincipal(deps, envId, resourceId);
-  await forEachLimit([...principals.values()], parallelWrites, (p) =>
-    deps.repo.index.set(p.ref, envId, noResource(resourceId), "direct", []),
-  );
-  await sendFanout(
-    deps,
-    [...principals.values()]
-      .filter((p) => p.ref.type !== "user")
-      .map((p) => ({ type: "grant" as const, envId, resourceId, group: p.ref })),
-  );
+  await ownRowsThenMembers(deps, envId, resourceId, [...principals.values()], undefined);
   await deps.repo.deleteCatalog(envId, resourceId);
   if (meta) await deps.repo.purgeResource(envId, resourceId);
   return `${resourceId} purged (${principals.size} principal(s))`;

@@ -1,9 +1,7 @@
-import { keys } from "../store/keys.js";
 import type { OutboxItem } from "../model/outbox.js";
 import type { FanoutMessage } from "../model/fanout.js";
 import type { Grant, PrincipalRef, Resource } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
-import type { ResourceState } from "../store/repository.js";
 import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { applyMemberFacts } from "./memberFacts.js";
@@ -57,14 +55,9 @@ export async function relayItems(
   ]);
 }
 
-/** Applies and removes every outbox item of one partition (or `only` these). */
-export async function relayPartition(
-  deps: Deps,
-  table: OutboxTable,
-  pk: string,
-  only?: ReadonlySet<string>,
-): Promise<void> {
-  const items = (await deps.repo.outbox.items(table, pk)).filter((i) => !only || only.has(i.item.id));
+/** Applies and removes every outbox item of one partition. */
+export async function relayPartition(deps: Deps, table: OutboxTable, pk: string): Promise<void> {
+  const items = await deps.repo.outbox.items(table, pk);
   await relayItems(
     deps,
     table,
@@ -147,62 +140,42 @@ async function applyIndex(
   principals: readonly PrincipalRef[],
   known: Known | undefined,
 ): Promise<() => Promise<void>> {
-  const read = () => deps.repo.resourceStateFor(envId, resourceId, principals);
+  /** What the rows derive from: the resource (none once deleted) and each principal's roles. */
+  type Basis = { resource: Resource | undefined; roles: Role[][] };
+  const read = async (): Promise<Basis> => {
+    const state = await deps.repo.resourceStateFor(envId, resourceId, principals);
+    return { resource: state?.resource, roles: principals.map((p) => (state ? rolesOf(state.grants, p) : [])) };
+  };
+  const same = (a: Basis, b: Basis) =>
+    JSON.stringify([a.resource?.kind, a.resource?.displayName, a.roles.map((r) => [...r].sort())]) ===
+    JSON.stringify([b.resource?.kind, b.resource?.displayName, b.roles.map((r) => [...r].sort())]);
+  const write = (b: Basis) =>
+    Promise.all(principals.map((p, i) => deps.repo.index.set(p, envId, resourceId, "direct", b.roles[i]!, b.resource)));
   const usable =
     known && known.resource.resourceId === resourceId && principals.every((p) => known.roles.has(principalKey(p)));
-  const basisOf = (state: ResourceState | undefined) =>
-    principals.map((p) => (state ? rolesOf(state.grants, p).sort().join(",") : "-")).join("|") +
-    (state ? `|${state.resource.kind}|${state.resource.displayName}` : "");
-  const write = async (state: ResourceState | undefined) => {
-    await Promise.all(
-      principals.map((p) =>
-        deps.repo.index.set(
-          p,
-          envId,
-          state?.resource ?? { resourceId, kind: "processMining", displayName: "-" },
-          "direct",
-          state ? rolesOf(state.grants, p) : [],
-        ),
-      ),
-    );
-  };
-  let state: ResourceState | undefined;
-  let basis: string;
-  if (usable) {
-    const roles = principals.map((p) => known.roles.get(principalKey(p))!);
-    basis =
-      roles.map((r) => [...r].sort().join(",")).join("|") + `|${known.resource.kind}|${known.resource.displayName}`;
-    await Promise.all([
-      ...principals.map((p, i) => deps.repo.index.set(p, envId, known.resource, "direct", roles[i]!)),
-      groupFanout(deps, envId, resourceId, principals),
-    ]);
-  } else {
-    state = await read();
-    basis = basisOf(state);
-    await Promise.all([write(state), groupFanout(deps, envId, resourceId, principals)]);
-  }
+  let current: Basis = usable
+    ? { resource: known.resource, roles: principals.map((p) => known.roles.get(principalKey(p))!) }
+    : await read();
+  await Promise.all([write(current), sendFanout(deps, groupGrantMessages(envId, resourceId, principals))]);
   return async () => {
     for (let round = 1; ; round++) {
       const fresh = await read();
-      const now = basisOf(fresh);
-      if (now === basis) return;
+      if (same(fresh, current)) return;
       // Another change of these principals landed between the commit and the write: write again.
       if (round >= 5) throw new Error(`the grants of ${resourceId} kept changing while its index was brought in line`);
       await write(fresh);
-      basis = now;
+      current = fresh;
     }
   };
 }
 
-/** Members of the groups and lists among the principals follow through the fan-out queue. */
-async function groupFanout(deps: Deps, envId: string, resourceId: string, principals: readonly PrincipalRef[]) {
-  await sendFanout(
-    deps,
-    principals
-      .filter((p): p is PrincipalRef & { type: "group" | "sharePointList" } => p.type !== "user")
-      .map((group) => ({ type: "grant" as const, envId, resourceId, group })),
-  );
+/** A fan-out message for each group or list among the principals: its members follow its grants on the resource. */
+export function groupGrantMessages(
+  envId: string,
+  resourceId: string,
+  principals: readonly PrincipalRef[],
+): FanoutMessage[] {
+  return principals
+    .filter((p): p is PrincipalRef & { type: "group" | "sharePointList" } => p.type !== "user")
+    .map((group) => ({ type: "grant" as const, envId, resourceId, group }));
 }
-
-/** The partition key of a resource's outbox rows. */
-export const resourceOutboxPk = (envId: string, resourceId: string) => keys.resourcePk(envId, resourceId);

@@ -186,6 +186,8 @@ async function writeDirectGrants(
     8,
     (batch) => rows.transact(tables.resources, pk, batch).then(() => undefined),
   );
-  const resource = { resourceId, kind: "processMining" as const, displayName: `Scale ${resourceId}` };
-  await forEachLimit(userIds, 16, (id) => caps.repo.index.set({ type: "user", id }, envId, resource, "direct", [role]));
+  const resource = { kind: "processMining" as const, displayName: `Scale ${resourceId}` };
+  await forEachLimit(userIds, 16, (id) =>
+    caps.repo.index.set({ type: "user", id }, envId, resourceId, "direct", [role], resource),
+  );
 }
