@@ -132,3 +132,11 @@ export const changesQuery = z.object({
   principalId: idSchema.optional(),
   continuationToken: z.string().max(8000).optional(),
 });
+
+// Offboarding (contract v2, "Offboarding and ownership claims")
+
+export const offboardingParams = z.object({ envId: idSchema, offboardingId: idSchema });
+
+export const offboardBody = z
+  .object({ userId: idSchema, successorId: idSchema.optional(), dryRun: z.boolean().default(false) })
+  .strict();

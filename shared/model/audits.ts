@@ -12,6 +12,8 @@ export const auditRules = [
   "ownerAddedSinceLastAudit",
   "disabledUserGrant",
   "tooManyOwners",
+  "ownerlessResource",
+  "leaverNotOffboarded",
 ] as const;
 export type AuditRule = (typeof auditRules)[number];
 export const severities = ["high", "medium", "low"] as const;

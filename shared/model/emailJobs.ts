@@ -24,6 +24,15 @@ export const emailJobSchema = z.discriminatedUnion("kind", [
     alertId: z.string().min(1).max(80),
   }),
   z.object({ kind: z.literal("copy"), envId: idSchema, copyId: idSchema }),
+  /** An offboarding made this user primary owner of the resource: they are told once per resource and run. */
+  z.object({
+    kind: z.literal("newOwner"),
+    envId: idSchema,
+    resourceId: idSchema,
+    offboardingId: idSchema,
+    fromUserId: idSchema,
+    toUserId: idSchema,
+  }),
   z.object({ kind: z.literal("auditReport"), envId: idSchema, auditId: idSchema }),
 ]);
 export type EmailJob = z.infer<typeof emailJobSchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { offboardingTriggerSchema } from "./offboardings.js";
 import { idSchema, principalRefSchema } from "./records.js";
 
 const groupRefSchema = principalRefSchema.refine((p) => p.type !== "user", "must be a group or a list");
@@ -35,5 +36,16 @@ export const fanoutMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("reindex"), envId: idSchema, resourceId: idSchema }),
   /** A resource was deleted: every principal's rows for it go, then its partition. */
   z.object({ type: z.literal("purge"), envId: idSchema, resourceId: idSchema }),
+  /**
+   * A leaver was seen in an environment with `autoOffboard`: one time-budgeted step of their
+   * offboarding, sent again (with the run's id) until it is done.
+   */
+  z.object({
+    type: z.literal("offboard"),
+    envId: idSchema,
+    userId: idSchema,
+    reason: offboardingTriggerSchema.exclude(["request"]),
+    offboardingId: idSchema.optional(),
+  }),
 ]);
 export type FanoutMessage = z.infer<typeof fanoutMessageSchema>;

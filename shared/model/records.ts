@@ -39,6 +39,16 @@ export const environmentSchema = z.object({
   maxOwners: z.number().int().min(1).max(1000).optional(),
   sovereignCloud: z.boolean().default(false),
   lastAuditAt: isoTime.optional(),
+  /** Offboard a leaver at once (sharing-rules.md, "Owners never vanish"); otherwise the audit only flags them. */
+  autoOffboard: z.boolean().optional(),
+  /** The last link of the successor chain: who receives what a leaver owned when nobody nearer can. */
+  defaultSuccessorId: idSchema.optional(),
+  /** Days an ownerless resource waits for a claim before its admins are told (claims: stored only for now). */
+  claimDays: z.number().int().min(1).max(365).optional(),
+  /** The longest a grant may last, in days (time-bound grants: stored only for now). */
+  maxGrantDays: z.number().int().min(1).max(3650).optional(),
+  /** The longest a guest's grant may last, in days (stored only for now). */
+  guestMaxGrantDays: z.number().int().min(1).max(3650).optional(),
 });
 export type Environment = z.infer<typeof environmentSchema>;
 
@@ -177,6 +187,7 @@ export const changeActionSchema = z.enum([
   "resource.updated",
   "resource.deleted",
   "member.added",
+  "offboard",
 ]);
 
 export const changeEntrySchema = z.object({

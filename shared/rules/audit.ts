@@ -16,6 +16,8 @@ export const severityOf: Record<AuditRule, Severity> = {
   ownerAddedSinceLastAudit: "medium",
   disabledUserGrant: "low",
   tooManyOwners: "low",
+  ownerlessResource: "high",
+  leaverNotOffboarded: "medium",
 };
 
 /** What each rule means, in the words of sharing-rules.md, for reports and emails. */
@@ -27,6 +29,8 @@ export const ruleTitles: Record<AuditRule, string> = {
   ownerAddedSinceLastAudit: "Owners and co-owners added since the last audit",
   disabledUserGrant: "Grants to disabled users",
   tooManyOwners: "Flows with more owners than allowed",
+  ownerlessResource: "Ownerless resources (no successor when their owner left)",
+  leaverNotOffboarded: "Leavers who still hold grants or own resources",
 };
 
 const severityRank = (s: Severity) => severities.indexOf(s);
@@ -49,6 +53,8 @@ export interface UserFacts {
   guest: boolean;
   /** The groups and lists the user is a member of. */
   groupIds: string[];
+  /** False for a user who is no member of the environment (removed from it); undefined counts as a member. */
+  member?: boolean;
 }
 
 /** A user the directory doesn't know: not enabled, in no group. */
@@ -84,7 +90,7 @@ const embeddedConnections = (r: Resource) =>
 /** The findings about one resource, from its grants, its connections and the directory. */
 export function resourceFindings(
   state: { resource: Resource; grants: readonly Grant[] },
-  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners">,
+  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners" | "autoOffboard">,
   facts: ResourceFacts,
 ): Finding[] {
   const r = state.resource;
@@ -144,6 +150,36 @@ export function resourceFindings(
       `${what} has ${owners.length} owners, more than the ${env.maxOwners} allowed; prefer run-only access for people who only run it`,
     );
   }
+  // The primary owner's slot is empty: an offboarding found no successor (sharing-rules.md, "Owners never vanish").
+  if (!owners.some((g) => g.principalType === "user" && g.principalId === r.ownerId)) {
+    add(
+      "ownerlessResource",
+      `${what} is ownerless: its primary owner ${r.ownerId} left and no successor could own it; reassign it to an enabled maker`,
+      r.ownerId,
+    );
+  }
+  // Where leavers aren't offboarded by themselves, each one still holding something here is flagged.
+  if (env.autoOffboard !== true) {
+    const held = new Map<string, string[]>();
+    for (const g of state.grants)
+      if (g.principalType === "user") held.set(g.principalId, [...(held.get(g.principalId) ?? []), g.role]);
+    for (const [id, roles] of held) {
+      const u = user(id);
+      const why = !u.known
+        ? "is no longer in the tenant directory"
+        : !u.enabled
+          ? "is disabled in the tenant directory"
+          : u.member === false
+            ? "is no longer a member of the environment"
+            : undefined;
+      if (why)
+        add(
+          "leaverNotOffboarded",
+          `${id} ${why} and still holds ${roles.join(", ")} of ${what}${r.ownerId === id ? " as its primary owner" : ""}; offboard them (POST .../offboardings) or turn on autoOffboard`,
+          id,
+        );
+    }
+  }
   for (const c of embeddedConnections(r)) {
     const u = user(c.ownerId);
     if (!u.enabled)
@@ -184,7 +220,9 @@ export function ownersAddedFindings(
 }
 
 const addsOwner = (e: ChangeEntry) =>
-  (e.action === "grant" || e.action === "reassign") && e.role !== undefined && ownershipRoles.includes(e.role);
+  (e.action === "grant" || e.action === "reassign" || e.action === "offboard") &&
+  e.role !== undefined &&
+  ownershipRoles.includes(e.role);
 
 /** Findings' details fit a stored finding (1,000 characters). */
 const clip = (s: string) => (s.length > 1000 ? `${s.slice(0, 997)}...` : s);

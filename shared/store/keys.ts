@@ -15,6 +15,7 @@ export interface TableNames {
   audits: string;
   copies: string;
   reassignments: string;
+  offboardings: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -27,6 +28,7 @@ export function tableNames(prefix: string): TableNames {
     audits: `${prefix}Audits`,
     copies: `${prefix}Copies`,
     reassignments: `${prefix}Reassignments`,
+    offboardings: `${prefix}Offboardings`,
   };
 }
 

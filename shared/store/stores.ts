@@ -3,6 +3,7 @@ import { AuditsRepository } from "./auditsRepository.js";
 import { CopiesRepository } from "./copiesRepository.js";
 import { EmailRecords } from "./emailRecords.js";
 import type { TableNames } from "./keys.js";
+import { OffboardingsRepository } from "./offboardingsRepository.js";
 import { ReassignmentsRepository } from "./reassignmentsRepository.js";
 import { SharingRepository } from "./repository.js";
 
@@ -18,6 +19,7 @@ export function openStores(rows: RowStore, tables: TableNames) {
     audits: new AuditsRepository(repo),
     copies: new CopiesRepository(repo),
     reassignments: new ReassignmentsRepository(repo),
+    offboardings: new OffboardingsRepository(repo),
     emailRecords: new EmailRecords(repo),
   };
 }

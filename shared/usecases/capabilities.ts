@@ -3,6 +3,7 @@ import type { EmailQueue, FanoutQueue } from "../ports/queue.js";
 import type { AuditsRepository } from "../store/auditsRepository.js";
 import type { CopiesRepository } from "../store/copiesRepository.js";
 import type { EmailRecords } from "../store/emailRecords.js";
+import type { OffboardingsRepository } from "../store/offboardingsRepository.js";
 import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
 import type { SharingRepository } from "../store/repository.js";
 
@@ -19,6 +20,8 @@ export interface Capabilities {
   copies: CopiesRepository;
   /** Reassignment jobs and what each run did to each resource (the Reassignments table). */
   reassignments: ReassignmentsRepository;
+  /** Offboarding runs and what each did to each resource (the Offboardings table). */
+  offboardings: OffboardingsRepository;
   /** The mailer's record of each email, which makes a duplicate job send nothing. */
   emailRecords: EmailRecords;
   emailQueue: EmailQueue;

@@ -28,7 +28,16 @@ export async function putEnvironment(
   env: Environment,
 ): Promise<{ created: boolean; environment: Environment }> {
   requireAppAdmin(caller);
-  const previous = await deps.repo.getEnvironment(env.envId);
+  const [previous, successor] = await Promise.all([
+    deps.repo.getEnvironment(env.envId),
+    env.defaultSuccessorId ? deps.repo.getUser(env.defaultSuccessorId) : undefined,
+  ]);
+  // The last link of the offboarding successor chain must be someone the directory knows (whether they
+  // can own is checked when a resource reaches them, since roles change).
+  if (env.defaultSuccessorId && !successor)
+    throw invalid("the default successor is not in the tenant directory", [
+      { field: "body.defaultSuccessorId", message: `unknown user ${env.defaultSuccessorId}` },
+    ]);
   const stored: Environment = { ...env, ...(previous?.lastAuditAt ? { lastAuditAt: previous.lastAuditAt } : {}) };
   await deps.repo.putEnvironment(stored);
   return { created: !previous, environment: stored };

@@ -4,9 +4,10 @@ import type { Role } from "../rules/matrix.js";
 import { PrincipalIndexRows } from "../store/principalIndexRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { forEachLimit } from "./catalogWalk.js";
+import { offboardStep } from "./offboarding.js";
 import { groupGrantMessages, rolesOf, sendFanout } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "fanoutQueue" | "log">;
+type Deps = Pick<Capabilities, "repo" | "offboardings" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
 
 /** Members a message carries: what one handler run writes, about 100 rows. */
 export const membersPerMessage = 100;
@@ -38,6 +39,8 @@ export async function handleFanout(deps: Deps, raw: unknown): Promise<string> {
       return reindex(deps, m.envId, m.resourceId);
     case "purge":
       return purge(deps, m.envId, m.resourceId);
+    case "offboard":
+      return offboardStep(deps, m);
   }
 }
 

@@ -5,6 +5,7 @@ import type { Role } from "../rules/matrix.js";
 import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { applyMemberFacts } from "./memberFacts.js";
+import { offboardIfDisabled } from "./offboardingTrigger.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log">;
 
@@ -118,7 +119,9 @@ async function applyItem(
       await sendFanout(deps, item.messages);
       return undefined;
     case "memberFacts":
-      await applyMemberFacts(deps, item.userId);
+      // A disabled user is a leaver in each environment they are in: those with autoOffboard start
+      // their offboarding. The item stays in the outbox until this is sent, so a crash loses nothing.
+      await offboardIfDisabled(deps, item.userId, await applyMemberFacts(deps, item.userId));
       return undefined;
   }
 }

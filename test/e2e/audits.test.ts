@@ -30,6 +30,8 @@ const rules = [
   "ownerAddedSinceLastAudit",
   "disabledUserGrant",
   "tooManyOwners",
+  "ownerlessResource",
+  "leaverNotOffboarded",
 ];
 
 /** RFC 4180: quoted fields, doubled quotes, CRLF rows. */
@@ -81,7 +83,9 @@ describe("compliance audits, through HTTP", () => {
     const leaver = await w.user("leaver");
     const guest = await w.user("guest", { userType: "guest" });
     const outsider = await w.user("outsider");
-    const inMakers = ["maker", "u2", "u3", "leaver", "guest"];
+    const gone = await w.user("gone");
+    const basic = await w.user("basic", { roles: ["BasicUser"] });
+    const inMakers = ["maker", "u2", "u3", "leaver", "guest", "gone", "basic"];
     await w.group(makers, inMakers, "securityGroup", "Makers");
     // The audit reads who is in which group from `ug|` rows of the environment's directory partition,
     // written here straight into storage until putGroup writes them itself.
@@ -123,6 +127,26 @@ describe("compliance audits, through HTTP", () => {
       connections: [{ id: "c-leaver", connector: "Outlook", ownerId: leaver, usage: "embedded" }],
     });
     await put("p-clean", { kind: "processMining", displayName: "Clean" });
+    // An ownerless flow: offboarded with nobody able to own it (its other owner has no maker role).
+    await put("f-vacant", {
+      kind: "cloudFlow",
+      displayName: "Vacant",
+      solutionAware: true,
+      triggerKind: "automated",
+      creatorId: gone,
+    });
+    await expectStatus(stack, 201, "POST", `${path("f-vacant")}/shares`, {
+      token: await w.token("gone"),
+      body: { role: "owner", principals: [{ type: "user", id: basic }], sendInvitation: false },
+    });
+    const off = await expectStatus(stack, 200, "POST", `/api/environments/${env}/offboardings`, {
+      token: w.adminToken,
+      body: { userId: gone },
+    });
+    expect((off.json as { ownerless: { resourceId: string }[] }).ownerless.map((o) => o.resourceId)).toEqual([
+      "f-vacant",
+    ]);
+    // The leaver is disabled and still holds p-orphan: with autoOffboard off, the audit flags them.
     await w.updateUser("leaver", { enabled: false });
     return { ...w, admin, maker, u2, guest, outsider, leaver, path, share };
   }
@@ -149,7 +173,7 @@ describe("compliance audits, through HTTP", () => {
       async () => (await audit(w, auditId, adminToken)).json as Report,
       { until: (r) => r.status === "done" },
     );
-    expect(report.stats).toMatchObject({ resources: 6, findings: 7 });
+    expect(report.stats).toMatchObject({ resources: 7, findings: 9 });
     expect(
       Object.fromEntries(rules.map((rule) => [rule, report.findings.filter((f) => f.rule === rule).length])),
     ).toEqual(Object.fromEntries(rules.map((r) => [r, 1])));
@@ -162,6 +186,8 @@ describe("compliance audits, through HTTP", () => {
     expect(by("tooManyOwners")).toMatchObject({ resourceId: "f-crowded" });
     expect(by("disabledConnectionOwner")).toMatchObject({ resourceId: "f-conn", principalId: w.leaver });
     expect(by("ownerAddedSinceLastAudit")).toMatchObject({ resourceId: "p-clean", principalId: w.u2 });
+    expect(by("ownerlessResource")).toMatchObject({ resourceId: "f-vacant", severity: "high" });
+    expect(by("leaverNotOffboarded")).toMatchObject({ resourceId: "p-orphan", principalId: w.leaver });
     expect(report.findings.slice(0, 3).every((f) => f.severity === "high")).toBe(true);
 
     const csv = await audit(w, auditId, await w.token("admin"), { accept: "text/csv" });
@@ -178,7 +204,7 @@ describe("compliance audits, through HTTP", () => {
     const mail = await waitForSubject(
       stack,
       w.email("admin"),
-      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 7 findings`),
+      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 9 findings`),
     );
     const link = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
     expect(mail.html).toContain(`href="${link}"`);

@@ -55,7 +55,7 @@ describe("audit rules on one resource", () => {
     resource: Resource;
     grants: Grant[];
     facts: ResourceFacts;
-    env?: { expectedOwnerGroupIds: string[]; maxOwners?: number };
+    env?: { expectedOwnerGroupIds: string[]; maxOwners?: number; autoOffboard?: boolean };
     expected: string[];
   }[] = [
     {
@@ -70,42 +70,44 @@ describe("audit rules on one resource", () => {
       resource: process(),
       grants: [],
       facts: facts({}),
-      expected: ["noEnabledOwner:-"],
+      // Nobody holds the primary owner's grant either: ownerless.
+      expected: ["noEnabledOwner:-", "ownerlessResource:u1"],
     },
     {
       what: "the only owner disabled: no enabled owner and a grant to a disabled user",
       resource: process(),
       grants: [grant("u1", "owner")],
       facts: facts({ u1: disabled }),
-      expected: ["disabledUserGrant:u1", "noEnabledOwner:-"],
+      // With autoOffboard off (the default), the disabled owner is also a leaver not offboarded.
+      expected: ["disabledUserGrant:u1", "leaverNotOffboarded:u1", "noEnabledOwner:-"],
     },
     {
       what: "a user missing from the facts counts as no longer in the directory",
       resource: process(),
       grants: [grant("u1", "owner"), grant("ghost", "viewer")],
       facts: facts({ u1: member }),
-      expected: ["disabledUserGrant:ghost"],
+      expected: ["disabledUserGrant:ghost", "leaverNotOffboarded:ghost"],
     },
     {
       what: "an enabled co-owner doesn't make up for a disabled owner",
       resource: process(),
       grants: [grant("u1", "owner"), grant("u2", "coOwner")],
       facts: facts({ u1: disabled, u2: member }),
-      expected: ["disabledUserGrant:u1", "noEnabledOwner:-"],
+      expected: ["disabledUserGrant:u1", "leaverNotOffboarded:u1", "noEnabledOwner:-"],
     },
     {
       what: "an owner group with an enabled member is an enabled owner",
       resource: process(),
       grants: [grant("u1", "owner"), grant("makers", "owner", "group")],
       facts: facts({ u1: disabled }, ["makers"]),
-      expected: ["disabledUserGrant:u1"],
+      expected: ["disabledUserGrant:u1", "leaverNotOffboarded:u1"],
     },
     {
       what: "an owner group without an enabled member is not",
       resource: process(),
       grants: [grant("makers", "owner", "group")],
       facts: facts({}),
-      expected: ["noEnabledOwner:-"],
+      expected: ["noEnabledOwner:-", "ownerlessResource:u1"],
     },
     {
       what: "a guest co-owner",
@@ -176,6 +178,28 @@ describe("audit rules on one resource", () => {
       grants: [grant("u1", "owner")],
       facts: facts({ u1: member, gone: disabled }),
       expected: ["disabledConnectionOwner:gone"],
+    },
+    {
+      what: "an offboarded primary owner with no successor: ownerless, though an enabled co-owner stays",
+      resource: process(),
+      grants: [grant("u2", "coOwner")],
+      facts: facts({ u2: member }),
+      expected: ["noEnabledOwner:-", "ownerlessResource:u1"],
+    },
+    {
+      what: "a member removed from the environment who still holds a grant is a leaver",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "viewer")],
+      facts: facts({ u1: member, u2: { ...member, member: false } }),
+      expected: ["leaverNotOffboarded:u2"],
+    },
+    {
+      what: "with autoOffboard on, leavers are offboarded, not flagged",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "viewer")],
+      facts: facts({ u1: member, u2: disabled }),
+      env: { expectedOwnerGroupIds: ["makers"], autoOffboard: true },
+      expected: ["disabledUserGrant:u2"],
     },
   ];
 

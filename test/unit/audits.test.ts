@@ -3,6 +3,7 @@ import { memoryCaps } from "../support/memoryCaps.js";
 import { putEnvironment, putGroup, putMembership, putUser } from "../../shared/usecases/directory.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
+import { offboard } from "../../shared/usecases/offboarding.js";
 import {
   auditEveryEnvironment,
   continuePendingAudits,
@@ -151,6 +152,30 @@ const countByRule = (findings: Finding[]) =>
 describe("compliance audits", () => {
   it("reports one instance of every finding exactly once, and owners added since the last audit", async () => {
     const { caps, sent } = await seeded();
+    // An ownerless flow: its owner offboarded with nobody able to own it (the other owner has no maker role).
+    await person(caps, "gone", ["EnvironmentMaker"]);
+    await person(caps, "basic", ["BasicUser"]);
+    await group(caps, {
+      groupId: "makers",
+      displayName: "Makers",
+      kind: "securityGroup",
+      memberIds: ["maker", "u2", "u3", "leaver", "guest", "gone", "basic"],
+    });
+    await putResource(
+      caps,
+      app,
+      "e1",
+      "f-vacant",
+      { kind: "cloudFlow", displayName: "Vacant", creatorId: "gone", solutionAware: true, triggerKind: "automated" },
+      undefined,
+    );
+    await share(caps, as("gone"), "e1", "f-vacant", {
+      role: "owner",
+      principals: [{ type: "user", id: "basic" }],
+      sendInvitation: false,
+    });
+    const off = await offboard(caps, app, "e1", { userId: "gone", dryRun: false });
+    expect(off.ownerless.map((o) => o.resourceId)).toEqual(["f-vacant"]);
     const first = await requestAudit(caps, as("admin"), "e1");
     expect(first.status).toBe("done");
     const env = await caps.repo.getEnvironment("e1");
@@ -162,7 +187,7 @@ describe("compliance audits", () => {
         .filter((f) => f.rule === "ownerAddedSinceLastAudit")
         .map((f) => f.resourceId)
         .sort(),
-    ).toEqual(["f-crowded", "f-crowded", "p-guest", "p-outside"]);
+    ).toEqual(["f-crowded", "f-crowded", "f-vacant", "p-guest", "p-outside"]);
 
     await share(caps, as("maker"), "e1", "p-clean", {
       role: "coOwner",
@@ -181,12 +206,14 @@ describe("compliance audits", () => {
     expect(by("tooManyOwners")).toMatchObject({ resourceId: "f-crowded" });
     expect(by("disabledConnectionOwner")).toMatchObject({ resourceId: "f-conn", principalId: "leaver" });
     expect(by("ownerAddedSinceLastAudit")).toMatchObject({ resourceId: "p-clean", principalId: "u2" });
+    expect(by("ownerlessResource")).toMatchObject({ resourceId: "f-vacant", principalId: "gone", severity: "high" });
+    expect(by("leaverNotOffboarded")).toMatchObject({ resourceId: "p-orphan", principalId: "leaver" });
     expect(report.findings.map((f) => f.severity)).toEqual(
       [...report.findings.map((f) => f.severity)].sort(
         (a, b) => ["high", "medium", "low"].indexOf(a) - ["high", "medium", "low"].indexOf(b),
       ),
     );
-    expect(report.stats).toMatchObject({ resources: 6, findings: 7 });
+    expect(report.stats).toMatchObject({ resources: 7, findings: 9 });
     expect(sent.filter((j) => j.kind === "auditReport")).toEqual([
       { kind: "auditReport", envId: "e1", auditId: first.auditId },
       { kind: "auditReport", envId: "e1", auditId: second.auditId },
@@ -362,6 +389,7 @@ describe("compliance audits", () => {
     expect(theirs.stats).toMatchObject({ resources: 1, grants: 1 });
     expect(theirs.findings.map((f) => `${f.rule} ${f.resourceId}`).sort()).toEqual([
       "disabledUserGrant p-next-door",
+      "leaverNotOffboarded p-next-door",
       "noEnabledOwner p-next-door",
     ]);
   });

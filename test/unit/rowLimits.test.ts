@@ -35,6 +35,7 @@ import {
   tenantUserSchema,
 } from "../../shared/model/records.js";
 import { reassignmentItemSchema, reassignmentJobSchema } from "../../shared/model/reassignments.js";
+import { offboardingItemSchema, offboardingJobSchema } from "../../shared/model/offboardings.js";
 import { checkKeys, checkRow, checkTransaction, tableLimits, transactionBytes } from "../../shared/ports/rowLimits.js";
 import { queryAll, type Row, type WriteOp } from "../../shared/ports/rows.js";
 import { chunkFindings } from "../../shared/store/auditsRepository.js";
@@ -283,6 +284,32 @@ const storedRows: StoredRow[] = [
     pk: `${env}|run|${"r".repeat(64)}`,
     rk: `item|${res}`,
     schema: reassignmentItemSchema,
+    bounds: {
+      displayName: { max: 200, why: "the resource's displayName (resourceSchema)" },
+      connectionsToFix: connectionsOfAFlow,
+      "connectionsToFix[].connector": { max: 100, why: "a connection's connector (connectionSchema)" },
+    },
+  },
+  {
+    name: "offboarding pointer",
+    table: table.offboardings,
+    pk: `${env}|user|${user}`,
+    rk: "current",
+    schema: z.object({ offboardingId: idSchema }),
+  },
+  {
+    name: "offboarding job",
+    table: table.offboardings,
+    pk: `${env}|run|${id("offboarding")}`,
+    rk: "job",
+    schema: offboardingJobSchema,
+  },
+  {
+    name: "offboarding item",
+    table: table.offboardings,
+    pk: `${env}|run|${id("offboarding")}`,
+    rk: `item|${res}`,
+    schema: offboardingItemSchema,
     bounds: {
       displayName: { max: 200, why: "the resource's displayName (resourceSchema)" },
       connectionsToFix: connectionsOfAFlow,

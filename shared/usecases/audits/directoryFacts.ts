@@ -74,7 +74,8 @@ export class DirectoryFacts {
   user(userId: string): UserFacts | Promise<UserFacts> {
     const groupIds = this.directory.groupsOf.get(userId) ?? [];
     const facts = this.directory.members.get(userId);
-    if (facts) return { known: true, enabled: facts.enabled, guest: facts.userType === "guest", groupIds };
+    if (facts)
+      return { known: true, enabled: facts.enabled, guest: facts.userType === "guest", groupIds, member: true };
     return this.profiles.getOrAdd(userId, async () => {
       const user = await this.deps.repo.getUser(userId);
       return {
@@ -82,6 +83,8 @@ export class DirectoryFacts {
         enabled: user?.enabled === true,
         guest: user?.userType === "guest",
         groupIds,
+        // Not among the environment's member rows read above.
+        member: this.directory.members.has(userId),
       };
     });
   }

@@ -2,6 +2,7 @@ import { prepareAuditReportEmail } from "./auditReport.js";
 import { prepareCopyEmail } from "./copy.js";
 import type { EmailJobHandlers } from "./handler.js";
 import { prepareInvitationEmail } from "./invitation.js";
+import { prepareNewOwnerEmail } from "./newOwner.js";
 import { prepareOwnerAlertEmail } from "./ownerAlert.js";
 
 /**
@@ -13,4 +14,5 @@ export const emailJobHandlers: EmailJobHandlers = {
   ownerAlert: prepareOwnerAlertEmail,
   copy: prepareCopyEmail,
   auditReport: prepareAuditReportEmail,
+  newOwner: prepareNewOwnerEmail,
 };
