@@ -164,6 +164,15 @@ export const recordingSchema = z.object({
 });
 export type Recording = z.infer<typeof recordingSchema>;
 
+/** An ownership grant's mirror row (`keys.ownerRk`); `held` false once revoked. */
+export const ownerRowSchema = z.object({
+  principalType: principalTypeSchema,
+  principalId: idSchema,
+  role: roleSchema,
+  held: z.boolean(),
+});
+export type OwnerRow = z.infer<typeof ownerRowSchema>;
+
 export const changeActionSchema = z.enum([
   "grant",
   "revoke",
@@ -177,6 +186,15 @@ export const changeActionSchema = z.enum([
   "resource.updated",
   "resource.deleted",
   "member.added",
+  // Directory changes (contract v2): the environment, a member's profile, memberships and groups.
+  "environment.created",
+  "environment.updated",
+  "user.updated",
+  "membership.added",
+  "membership.updated",
+  "group.created",
+  "group.updated",
+  "group.members",
 ]);
 
 export const changeEntrySchema = z.object({
@@ -188,6 +206,8 @@ export const changeEntrySchema = z.object({
   principal: principalRefSchema.optional(),
   role: roleSchema.optional(),
   detail: z.string().max(2000),
+  /** `group.members`: how many members one request added and removed (one entry, not one per member). */
+  counts: z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) }).optional(),
 });
 export type ChangeEntry = z.infer<typeof changeEntrySchema>;
 

@@ -3,11 +3,13 @@ import { invalid } from "../errors.js";
 import {
   changeEntrySchema,
   environmentSchema,
+  groupSchema,
   kindSchema,
   grantSchema,
   indexEntrySchema,
   invitationSchema,
   membershipSchema,
+  ownerRowSchema,
   recordingSchema,
   resourceSchema,
   tenantUserSchema,
@@ -18,6 +20,7 @@ import {
   type IndexEntry,
   type Invitation,
   type Membership,
+  type OwnerRow,
   type PrincipalRef,
   type Recording,
   type Resource,
@@ -25,6 +28,8 @@ import {
 } from "../model/records.js";
 import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
+import { keysPerQuery } from "./existingKeys.js";
+import { ownershipRoles } from "../rules/matrix.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
 import { existingKeys } from "./existingKeys.js";
@@ -100,21 +105,58 @@ export class SharingRepository {
     return row ? decodeRow(environmentSchema, row) : undefined;
   }
 
-  async putEnvironment(env: Environment): Promise<void> {
+  /** `outbox`: what must follow (the change log entry), written in the environment's own transaction. */
+  async putEnvironment(env: Environment, outbox: readonly OutboxItem[] = []): Promise<void> {
     await this.rows.transact(this.tables.environments, keys.environmentPk, [
       { op: "upsert", rk: env.envId, fields: encodeRow(env) },
+      ...outbox.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
     ]);
   }
 
   async *environments(): AsyncIterable<Environment> {
     let continuation: string | undefined;
     do {
-      const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], {
-        continuation,
-      });
-      for (const row of page.rows) yield decodeRow(environmentSchema, row);
+      const page = await this.environmentsPage(continuation, 1000);
+      yield* page.environments;
       continuation = page.continuation;
     } while (continuation);
+  }
+
+  /**
+   * One request: a page of every environment, in id order. The partition also holds the outbox rows
+   * of environment changes (`outbox|…`, never an id, which can't hold `|`): skipped, so a page may be short.
+   */
+  async environmentsPage(continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], {
+      continuation,
+      pageSize,
+    });
+    return {
+      environments: page.rows
+        .filter((r) => !r.rk.startsWith(keys.outboxPrefix))
+        .map((r) => decodeRow(environmentSchema, r)),
+      continuation: page.continuation,
+    };
+  }
+
+  /** These environments, in the order given (absent ones left out): one query per 50 ids, together. */
+  async environmentsByIds(envIds: readonly string[]): Promise<Environment[]> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < envIds.length; i += keysPerQuery) chunks.push(envIds.slice(i, i + keysPerQuery));
+    const rows = (
+      await Promise.all(
+        chunks.map((ids) =>
+          queryAll(
+            this.rows,
+            this.tables.environments,
+            keys.environmentPk,
+            ids.map((eq) => ({ eq })),
+          ),
+        ),
+      )
+    ).flat();
+    const byId = new Map(rows.map((r) => [r.rk, decodeRow(environmentSchema, r)]));
+    return envIds.flatMap((id) => byId.get(id) ?? []);
   }
 
   // Tenant directory
@@ -129,11 +171,12 @@ export class SharingRepository {
   }
 
   /** `outbox`: what must follow the profile into other partitions, written in the profile's transaction. */
-  async putUser(user: TenantUser, outbox?: OutboxItem): Promise<void> {
+  async putUser(user: TenantUser, outbox?: OutboxItem | readonly OutboxItem[]): Promise<void> {
     const previous = await this.getUser(user.userId);
+    const items = outbox === undefined ? [] : "id" in outbox ? [outbox] : outbox;
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: user.userId }), [
       { op: "upsert", rk: keys.profileRk, fields: encodeRow(user) },
-      ...(outbox ? [{ op: "upsert" as const, rk: keys.outboxRk(outbox.id), fields: encodeRow(outbox) }] : []),
+      ...items.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
     ]);
     // The search rows are an index of the profile: written after it, stale ones removed, all idempotent.
     const wanted = [
@@ -182,16 +225,42 @@ export class SharingRepository {
   }
 
   /**
-   * Writes the environment's member list first and the user's own row second; both are idempotent
-   * upserts. The member list's row also carries the user's `facts` (`model/memberFacts.ts`).
+   * Writes the environment's member list first and the user's own rows second (the membership, and
+   * the row that lists the environment among theirs); all are idempotent upserts. The member list's
+   * row also carries the user's `facts` (`model/memberFacts.ts`); `outbox` (the change log entry)
+   * goes in its transaction.
    */
-  async putMembership(m: Membership, facts?: MemberFacts): Promise<void> {
+  async putMembership(m: Membership, facts?: MemberFacts, outbox: readonly OutboxItem[] = []): Promise<void> {
     await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [
       { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encodeRow(facts ? { ...m, facts } : m) },
+      ...outbox.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
     ]);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: m.userId }), [
       { op: "upsert", rk: keys.memberRk(m.envId), fields: encodeRow(m) },
+      { op: "upsert", rk: keys.memberOfRk(m.envId), fields: encodeRow(m) },
     ]);
+  }
+
+  /** One request: a page of the user's memberships (the environments they are in), in environment id order. */
+  async membershipsOfUserPage(userId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.principals,
+      keys.principalPk({ type: "user", id: userId }),
+      [{ prefix: keys.memberOfPrefix }],
+      { continuation, pageSize },
+    );
+    return { memberships: page.rows.map((r) => decodeRow(membershipSchema, r)), continuation: page.continuation };
+  }
+
+  /** One request: a page of the environment's memberships, in user id order. */
+  async environmentMembersPage(envId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.directory,
+      keys.directoryPk(envId),
+      [{ prefix: keys.envMemberPrefix }],
+      { continuation, pageSize },
+    );
+    return { memberships: page.rows.map((r) => decodeRow(membershipSchema, r)), continuation: page.continuation };
   }
 
   async environmentMembers(envId: string): Promise<Membership[]> {
@@ -224,8 +293,15 @@ export class SharingRepository {
     return this.groups.get(envId, groupId);
   }
 
-  /** Writes the group's own row and its search row in one transaction (its members are rows of their own). */
-  async putGroup(group: Group, previous: { group: Group; etag: string } | undefined): Promise<void> {
+  /**
+   * Writes the group's own row and its search row in one transaction (its members are rows of their
+   * own), with `outbox` (the change log entry).
+   */
+  async putGroup(
+    group: Group,
+    previous: { group: Group; etag: string } | undefined,
+    outbox: readonly OutboxItem[] = [],
+  ): Promise<void> {
     const ops: WriteOp[] = [
       previous
         ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encodeRow(group), etag: previous.etag }
@@ -234,7 +310,19 @@ export class SharingRepository {
     ];
     const staleSearch = previous ? keys.searchRk("group", previous.group.displayName, group.groupId) : undefined;
     if (staleSearch && staleSearch !== ops[1]!.rk) ops.push({ op: "delete", rk: staleSearch });
+    for (const o of outbox) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) });
     await this.rows.transact(this.tables.directory, keys.directoryPk(group.envId), ops);
+  }
+
+  /** One request: a page of the environment's groups and lists, in id order. */
+  async groupsPage(envId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.directory,
+      keys.directoryPk(envId),
+      [{ prefix: keys.groupPrefix }],
+      { continuation, pageSize },
+    );
+    return { groups: page.rows.map((r) => decodeRow(groupSchema, r)), continuation: page.continuation };
   }
 
   /** Tenant users and the environment's groups whose name or email starts with the text. */
@@ -364,13 +452,30 @@ export class SharingRepository {
         ? { op: "insert", rk: keys.metaRk, fields: metaFields }
         : { op: "replace", rk: keys.metaRk, fields: metaFields, etag: change.etag },
     ];
-    for (const g of change.putGrants ?? [])
+    // Ownership grants are mirrored on `owner|` rows (upserts only: a revoked one reads `held: false`,
+    // so no delete can fail the batch on a row that was never written).
+    const owners = new Map<string, OwnerRow>();
+    for (const g of change.putGrants ?? []) {
       ops.push({
         op: "upsert",
         rk: keys.grantRk({ type: g.principalType, id: g.principalId }, g.role),
         fields: encodeRow(g),
       });
-    for (const g of change.deleteGrants ?? []) ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
+      if (ownershipRoles.includes(g.role))
+        owners.set(keys.ownerRk({ type: g.principalType, id: g.principalId }, g.role), {
+          principalType: g.principalType,
+          principalId: g.principalId,
+          role: g.role,
+          held: true,
+        });
+    }
+    for (const g of change.deleteGrants ?? []) {
+      ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
+      const rk = keys.ownerRk(g.principal, g.role);
+      if (ownershipRoles.includes(g.role) && !owners.has(rk))
+        owners.set(rk, { principalType: g.principal.type, principalId: g.principal.id, role: g.role, held: false });
+    }
+    for (const [rk, o] of owners) ops.push({ op: "upsert", rk, fields: encodeRow(o) });
     for (const i of change.putInvitations ?? [])
       ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encodeRow(i) });
     for (const rec of change.putRecordings ?? [])
@@ -464,6 +569,50 @@ export class SharingRepository {
 
   async deleteCatalog(envId: string, resourceId: string): Promise<void> {
     await this.rows.delete(this.tables.directory, keys.directoryPk(envId), keys.catalogRk(resourceId));
+  }
+
+  /** The owners of each resource (its ownership grants as they stand): one query per resource, all together. */
+  async ownersOf(envId: string, resourceIds: readonly string[]): Promise<Map<string, OwnerRow[]>> {
+    const found = await Promise.all(
+      resourceIds.map(async (id) => {
+        const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, id), [
+          { prefix: keys.ownerPrefix },
+        ]);
+        return [id, rows.map((r) => decodeRow(ownerRowSchema, r)).filter((o) => o.held)] as const;
+      }),
+    );
+    return new Map(found);
+  }
+
+  /** These resources' catalog rows, in the order given (absent ones left out): one query per 50 ids, together. */
+  async catalogByIds(envId: string, resourceIds: readonly string[]): Promise<Resource[]> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < resourceIds.length; i += keysPerQuery) chunks.push(resourceIds.slice(i, i + keysPerQuery));
+    const rows = (
+      await Promise.all(
+        chunks.map((ids) =>
+          queryAll(
+            this.rows,
+            this.tables.directory,
+            keys.directoryPk(envId),
+            ids.map((id) => ({ eq: keys.catalogRk(id) })),
+          ),
+        ),
+      )
+    ).flat();
+    const byId = new Map(rows.map((r) => [r.rk.slice(keys.catalogPrefix.length), decodeRow(resourceSchema, r)]));
+    return resourceIds.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** One request: a page of the principal's index rows in the environment (the resources they reach, by path). */
+  async indexEntriesPage(envId: string, principal: PrincipalRef, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.principals,
+      keys.principalPk(principal),
+      [{ prefix: keys.indexPrefix(envId) }],
+      { continuation, pageSize },
+    );
+    return { entries: page.rows.map((r) => decodeRow(indexEntrySchema, r)), continuation: page.continuation };
   }
 
   async catalogPage(envId: string, continuation: string | undefined, pageSize = 1000) {

@@ -73,6 +73,15 @@ export function requireAction(view: CallerView, action: ActionName): void {
   }
 }
 
+/**
+ * Updating or deleting a resource: `Sharing.Admin` apps may manage any resource (api.md, "Calling
+ * it"), whatever the admin column of the rules gives an environment's SystemAdministrator user; everyone
+ * else needs the action.
+ */
+export function requireManage(view: CallerView, caller: Caller, action: ActionName): void {
+  if (!isAppAdmin(caller)) requireAction(view, action);
+}
+
 /** Membership of the caller in the environment (404 otherwise); app callers with any Sharing role pass. */
 export async function requireEnvironmentPart(
   deps: Deps,

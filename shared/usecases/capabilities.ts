@@ -32,7 +32,10 @@ export interface Capabilities {
   log: (message: string) => void;
 }
 
-/** Who calls: the token's principal and its app roles (`Sharing.Admin`, `Sharing.Audit`, `Sharing.Check`). */
+/**
+ * Who calls: the token's principal and its app roles (`Sharing.Admin`, `Sharing.Audit`, `Sharing.Check`,
+ * `Sharing.Provisioning`).
+ */
 export interface Caller {
   principalId: string;
   appRoles: readonly string[];
@@ -41,6 +44,19 @@ export interface Caller {
 export const isAppAdmin = (c: Caller) => c.appRoles.includes("Sharing.Admin");
 export const isAppAuditor = (c: Caller) => c.appRoles.includes("Sharing.Audit");
 export const isAppChecker = (c: Caller) => c.appRoles.includes("Sharing.Check");
+/** The directory sync service (contract v2): SCIM and the directory routes only. */
+export const isAppProvisioner = (c: Caller) => c.appRoles.includes("Sharing.Provisioning");
+
+/**
+ * An app whose only Sharing role is `Sharing.Check`: it may ask checks and effective access and
+ * nothing else, so every other route answers it 403 (`checkOnlyRefusal`) rather than the 404 a
+ * non-member would get: the app may see the environment, the role just doesn't allow the call.
+ */
+export const isCheckOnlyApp = (c: Caller) =>
+  isAppChecker(c) && !isAppAdmin(c) && !isAppAuditor(c) && !isAppProvisioner(c);
+
+export const checkOnlyRefusal =
+  "the Sharing.Check app role only allows checks (POST .../check) and effective access (GET .../access/{principalId})";
 
 /** Time-ordered unique ids: 9 base-36 digits of milliseconds and 10 random ones. */
 export function sortableId(now: Date = new Date()): string {

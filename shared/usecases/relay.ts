@@ -4,6 +4,7 @@ import type { Grant, PrincipalRef, Resource } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
 import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
+import { forEachLimit } from "./catalogWalk.js";
 import { applyMemberFacts } from "./memberFacts.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log">;
@@ -120,6 +121,13 @@ async function applyItem(
     case "memberFacts":
       await applyMemberFacts(deps, item.userId);
       return undefined;
+    case "userLog": {
+      // One row per environment the user is in (their `envs|` rows), under the entry's own id: a
+      // second application writes the same rows.
+      const envIds = await deps.repo.memberFacts.environmentsOf(item.userId);
+      await forEachLimit(envIds, 16, (envId) => deps.repo.putEnvironmentChange(envId, item.entry));
+      return undefined;
+    }
   }
 }
 

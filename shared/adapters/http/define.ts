@@ -7,7 +7,8 @@ import {
 } from "@azure/functions";
 import type { z } from "zod";
 import { getServices, startServices, type Services } from "../../main.js";
-import type { Caller } from "../../usecases/capabilities.js";
+import { forbidden } from "../../errors.js";
+import { checkOnlyRefusal, isCheckOnlyApp, type Caller } from "../../usecases/capabilities.js";
 import { parseJsonText, parseWith } from "./parse.js";
 import { toProblem } from "./problem.js";
 
@@ -23,6 +24,8 @@ export interface RouteSpec<P, Q, B> {
   maxBodyBytes?: number;
   /** False for the invitation pages and health, which take no token. */
   auth?: boolean;
+  /** True for the routes a `Sharing.Check` app may call (checks, effective access, the actions list); others answer it 403. */
+  checkApps?: boolean;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -61,6 +64,7 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
       const services = getServices();
       const caller =
         spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
+      if (spec.auth !== false && !spec.checkApps && isCheckOnlyApp(caller)) throw forbidden(checkOnlyRefusal);
       const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);
       const query = spec.query
         ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))
