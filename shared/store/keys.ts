@@ -62,8 +62,8 @@ export const keys = {
   groupAndListGrants: { from: "grant|group|", to: "grant|sharePointList}" },
   /**
    * Who owns the resource: one row per ownership grant (owner, co-owner) ever held, `held` false once
-   * revoked, written with the grant in its transaction, so the owners are one range of a few rows
-   * whatever else the resource holds.
+   * revoked, brought in line with the grants by the outbox (`owners` items), so the owners are one
+   * range of a few rows whatever else the resource holds.
    */
   ownerPrefix: "owner|",
   ownerRk: (p: PrincipalRef, role: Role) => `owner|${p.type}|${p.id}|${role}`,

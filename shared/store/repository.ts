@@ -29,7 +29,6 @@ import {
 import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import { keysPerQuery } from "./existingKeys.js";
-import { ownershipRoles } from "../rules/matrix.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
 import { existingKeys } from "./existingKeys.js";
@@ -452,30 +451,13 @@ export class SharingRepository {
         ? { op: "insert", rk: keys.metaRk, fields: metaFields }
         : { op: "replace", rk: keys.metaRk, fields: metaFields, etag: change.etag },
     ];
-    // Ownership grants are mirrored on `owner|` rows (upserts only: a revoked one reads `held: false`,
-    // so no delete can fail the batch on a row that was never written).
-    const owners = new Map<string, OwnerRow>();
-    for (const g of change.putGrants ?? []) {
+    for (const g of change.putGrants ?? [])
       ops.push({
         op: "upsert",
         rk: keys.grantRk({ type: g.principalType, id: g.principalId }, g.role),
         fields: encodeRow(g),
       });
-      if (ownershipRoles.includes(g.role))
-        owners.set(keys.ownerRk({ type: g.principalType, id: g.principalId }, g.role), {
-          principalType: g.principalType,
-          principalId: g.principalId,
-          role: g.role,
-          held: true,
-        });
-    }
-    for (const g of change.deleteGrants ?? []) {
-      ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
-      const rk = keys.ownerRk(g.principal, g.role);
-      if (ownershipRoles.includes(g.role) && !owners.has(rk))
-        owners.set(rk, { principalType: g.principal.type, principalId: g.principal.id, role: g.role, held: false });
-    }
-    for (const [rk, o] of owners) ops.push({ op: "upsert", rk, fields: encodeRow(o) });
+    for (const g of change.deleteGrants ?? []) ops.push({ op: "delete", rk: keys.grantRk(g.principal, g.role) });
     for (const i of change.putInvitations ?? [])
       ops.push({ op: "upsert", rk: keys.invitationRk(i.invitationId), fields: encodeRow(i) });
     for (const rec of change.putRecordings ?? [])
@@ -569,6 +551,20 @@ export class SharingRepository {
 
   async deleteCatalog(envId: string, resourceId: string): Promise<void> {
     await this.rows.delete(this.tables.directory, keys.directoryPk(envId), keys.catalogRk(resourceId));
+  }
+
+  /** Puts the resource's `owner|` rows (upserts only: one never held is simply absent), 100 a transaction. */
+  async putOwnerRows(envId: string, resourceId: string, owners: readonly OwnerRow[]): Promise<void> {
+    for (let i = 0; i < owners.length; i += 100)
+      await this.rows.transact(
+        this.tables.resources,
+        keys.resourcePk(envId, resourceId),
+        owners.slice(i, i + 100).map((o): WriteOp => ({
+          op: "upsert",
+          rk: keys.ownerRk({ type: o.principalType, id: o.principalId }, o.role),
+          fields: encodeRow(o),
+        })),
+      );
   }
 
   /** The owners of each resource (its ownership grants as they stand): one query per resource, all together. */

@@ -5,7 +5,7 @@ import { groupRef, type Connection, type PrincipalRef, type Resource } from "../
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../model/records.js";
-import { requireAction, requireManage, viewAsCaller } from "./access.js";
+import { requireAction, viewAsCaller } from "./access.js";
 import { actsAsEnvironmentAdmin, isEnabledEnvironmentAdmin, requireEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials } from "./connections.js";
@@ -81,7 +81,7 @@ export async function putResource(
     const now = deps.clock().toISOString();
     if (current?.resource) {
       const view = await viewAsCaller(deps, caller, envId, resourceId);
-      requireManage(view, caller, editAction[current.resource.kind]);
+      requireAction(view, editAction[current.resource.kind]);
       if (ifMatch && ifMatch !== "*" && ifMatch !== view.state.etag)
         throw conflict("the resource changed since it was read (If-Match)");
       if (input.kind !== current.resource.kind) throw conflict("a resource's kind can't change");
@@ -215,7 +215,7 @@ export async function deleteResource(deps: Deps, caller: Caller, envId: string, 
       deps.repo.grantRows(envId, resourceId),
     ]);
     const r = view.state.resource;
-    requireManage(view, caller, `${r.kind}.delete` as ActionName);
+    requireAction(view, `${r.kind}.delete` as ActionName);
     // The first 100 users' listings drop it at once; the purge removes every other row, off the request path.
     const users = [...new Set(grants.filter((g) => g.principalType === "user").map((g) => g.principalId))].slice(
       0,
