@@ -41,6 +41,39 @@ describe("reading what was written, through HTTP", () => {
 
   const app = (role: string) => stack.token(uid("app"), [role]);
 
+  it("the OpenAPI document lists every read with its response schema and paging parameters", async () => {
+    const doc = (await expectStatus(stack, 200, "GET", "/api/openapi.json")).json as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            parameters?: { name: string; in: string }[];
+            responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+          }
+        >
+      >;
+    };
+    const paged = [
+      "/environments",
+      "/environments/{envId}/users",
+      "/environments/{envId}/groups",
+      "/environments/{envId}/groups/{groupId}/members",
+      "/environments/{envId}/resources",
+    ];
+    const single = ["/environments/{envId}", "/users/{userId}", "/environments/{envId}/groups/{groupId}"];
+    for (const path of [...paged, ...single]) {
+      const op = (doc.paths[path] ?? doc.paths[`/api${path}`])?.get;
+      expect(op, path).toBeDefined();
+      expect(op!.responses["200"]?.content?.["application/json"]?.schema, path).toBeDefined();
+      if (paged.includes(path))
+        expect(
+          op!.parameters?.filter((p) => p.in === "query").map((p) => p.name),
+          path,
+        ).toEqual(expect.arrayContaining(["continuationToken", "top"]));
+    }
+  });
+
   it("GET /api/environments: all for Sharing.Admin, a user's own for a user, in pages", async () => {
     const w = await newWorld(stack);
     const member = await w.user("member");
