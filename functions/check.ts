@@ -7,7 +7,7 @@ export const handler = defineHttp(
     name: "check",
     route: "environments/{envId}/check",
     method: "POST",
-    checkApps: true,
+    narrowApps: ["Sharing.Check"],
     summary: "Up to 100 access questions, answered in order.",
     params: envParams,
     body: checkBody,

@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "getGroup",
     route: "environments/{envId}/groups/{groupId}",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "A group or list of the environment.",
     params: envGroupParams,
     responses: { 200: { description: "the group", schema: groupView } },

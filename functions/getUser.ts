@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "getUser",
     route: "users/{userId}",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "A user of the tenant directory (Sharing.Admin, Sharing.Provisioning, or the user).",
     params: userParams,
     responses: { 200: { description: "the user", schema: tenantUserView } },

@@ -8,6 +8,7 @@ export const handler = defineHttp(
     name: "groupMembers",
     route: "environments/{envId}/groups/{groupId}/members",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "A group's or list's members, page by page in id order.",
     params: envGroupParams,
     query: pageQuery,

@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "listGroups",
     route: "environments/{envId}/groups",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "The environment's groups and lists, paged in id order.",
     params: envParams,
     query: pageQuery,

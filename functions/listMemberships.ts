@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "listMemberships",
     route: "environments/{envId}/users",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "The environment's memberships, paged in user id order.",
     params: envParams,
     query: pageQuery,

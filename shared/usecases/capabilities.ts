@@ -47,16 +47,28 @@ export const isAppChecker = (c: Caller) => c.appRoles.includes("Sharing.Check");
 /** The directory sync service (contract v2): SCIM and the directory routes only. */
 export const isAppProvisioner = (c: Caller) => c.appRoles.includes("Sharing.Provisioning");
 
-/**
- * An app whose only Sharing role is `Sharing.Check`: it may ask checks and effective access and
- * nothing else, so every other route answers it 403 (`checkOnlyRefusal`) rather than the 404 a
- * non-member would get: the app may see the environment, the role just doesn't allow the call.
- */
-export const isCheckOnlyApp = (c: Caller) =>
-  isAppChecker(c) && !isAppAdmin(c) && !isAppAuditor(c) && !isAppProvisioner(c);
+/** App roles that allow a few routes only: each route says which of them it admits (`defineHttp`'s `narrowApps`). */
+export type NarrowAppRole = "Sharing.Check" | "Sharing.Provisioning";
 
-export const checkOnlyRefusal =
-  "the Sharing.Check app role only allows checks (POST .../check) and effective access (GET .../access/{principalId})";
+const narrowRoleRefusals: Record<NarrowAppRole, string> = {
+  "Sharing.Check":
+    "the Sharing.Check app role only allows checks (POST .../check) and effective access (GET .../access/{principalId})",
+  "Sharing.Provisioning":
+    "the Sharing.Provisioning app role only allows SCIM and the directory routes (tenant users, memberships, groups)",
+};
+
+/**
+ * Why an app whose Sharing roles are all narrow ones (`Sharing.Check`, `Sharing.Provisioning`) may not
+ * call a route that admits none of them, or undefined when it may. Such an app may see the
+ * environment; its role just doesn't allow the call, so the answer is 403 saying so, never the 404 a
+ * user outside the environment gets.
+ */
+export function narrowAppRefusal(c: Caller, admitted: readonly NarrowAppRole[]): string | undefined {
+  if (isAppAdmin(c) || isAppAuditor(c)) return undefined;
+  const held = (Object.keys(narrowRoleRefusals) as NarrowAppRole[]).filter((r) => c.appRoles.includes(r));
+  if (held.length === 0 || held.some((r) => admitted.includes(r))) return undefined;
+  return held.map((r) => narrowRoleRefusals[r]).join("; ");
+}
 
 /** Time-ordered unique ids: 9 base-36 digits of milliseconds and 10 random ones. */
 export function sortableId(now: Date = new Date()): string {

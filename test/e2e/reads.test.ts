@@ -183,11 +183,23 @@ describe("reading what was written, through HTTP", () => {
     const members = await walk<{ userId: string }>(`/api/environments/${w.envId}/users`, provisioner, 100);
     expect(members.items.map((m) => m.userId)).toEqual([userId]);
     await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/groups/${groupId}`, { token: provisioner });
-    // Not an environment admin: managing the environment itself, or its resources, is refused.
-    expectProblem(
-      await stack.api("PUT", `/api/environments/${w.envId}`, { token: provisioner, body: { displayName: "x" } }),
-      403,
-    );
+    // Not an environment admin: the environment itself, its resources and its log are refused, with 403
+    // saying what the role allows (also where the environment doesn't exist: the role never allows it).
+    const maker = await w.user("maker");
+    const resourceId = await w.resource("maker", { kind: "processMining" });
+    const env = `/api/environments/${w.envId}`;
+    for (const [method, path, body] of [
+      ["PUT", env, { displayName: "x" }],
+      ["GET", env],
+      ["GET", `${env}/resources`],
+      ["GET", `${env}/resources/${resourceId}`],
+      ["GET", `${env}/changes`],
+      ["POST", `${env}/check`, { checks: [{ principalId: maker, resourceId, action: "processMining.delete" }] }],
+      ["GET", `/api/environments/${uid("nope")}/resources/${resourceId}`],
+    ] as const) {
+      const r = await stack.api(method, path, { token: provisioner, ...(body ? { body } : {}) });
+      expect(expectProblem(r, 403).detail, `${method} ${path}`).toMatch(/Sharing\.Provisioning app role only allows/);
+    }
   });
 
   it("GET .../users: the memberships in pages, for admins and directory apps; 403 for members, 404 for outsiders", async () => {

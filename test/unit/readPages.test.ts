@@ -3,7 +3,7 @@
  * members, whose emptied buckets stay marked on the group's row.
  */
 import { describe, expect, it } from "vitest";
-import type { Caller } from "../../shared/usecases/capabilities.js";
+import { narrowAppRefusal, type Caller, type NarrowAppRole } from "../../shared/usecases/capabilities.js";
 import { listGroupMembers, patchGroupMembers, putGroup } from "../../shared/usecases/directory.js";
 import { bucketOf } from "../../shared/store/keys.js";
 import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
@@ -48,4 +48,27 @@ describe("a group's members, page by page", () => {
     expect(emptied.pages).toBeGreaterThanOrEqual(3);
     expect(emptied.most).toBeLessThanOrEqual(16 + 6);
   });
+});
+
+describe("narrow app roles", () => {
+  const refused = (roles: string[], admitted: NarrowAppRole[]) =>
+    narrowAppRefusal({ principalId: "app", appRoles: roles }, admitted);
+  it.each([
+    { roles: ["Sharing.Check"], admitted: [], refused: /Sharing.Check app role only allows checks/ },
+    { roles: ["Sharing.Check"], admitted: ["Sharing.Check"], refused: undefined },
+    { roles: ["Sharing.Provisioning"], admitted: ["Sharing.Check"], refused: /Sharing.Provisioning app role/ },
+    { roles: ["Sharing.Provisioning"], admitted: ["Sharing.Provisioning"], refused: undefined },
+    { roles: ["Sharing.Check", "Sharing.Provisioning"], admitted: ["Sharing.Provisioning"], refused: undefined },
+    { roles: ["Sharing.Check", "Sharing.Provisioning"], admitted: [], refused: /checks.*; .*SCIM/ },
+    { roles: ["Sharing.Check", "Sharing.Admin"], admitted: [], refused: undefined },
+    { roles: ["Sharing.Check", "Sharing.Audit"], admitted: [], refused: undefined },
+    { roles: [], admitted: [], refused: undefined },
+  ] as { roles: string[]; admitted: NarrowAppRole[]; refused: RegExp | undefined }[])(
+    "$roles on a route admitting $admitted",
+    ({ roles, admitted, refused: expected }) => {
+      const r = refused(roles, admitted);
+      if (expected === undefined) expect(r).toBeUndefined();
+      else expect(r).toMatch(expected);
+    },
+  );
 });
