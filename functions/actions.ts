@@ -6,6 +6,7 @@ export const handler = defineHttp(
     name: "actions",
     route: "actions",
     method: "GET",
+    narrowApps: ["Sharing.Check"],
     summary: "Every action per resource kind, with the roles that allow it.",
     responses: { 200: { description: "the matrix" } },
   },

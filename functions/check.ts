@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "check",
     route: "environments/{envId}/check",
     method: "POST",
+    narrowApps: ["Sharing.Check"],
     summary: "Up to 100 access questions, answered in order.",
     params: envParams,
     body: checkBody,

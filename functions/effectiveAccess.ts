@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "effectiveAccess",
     route: "environments/{envId}/resources/{resourceId}/access/{principalId}",
     method: "GET",
+    narrowApps: ["Sharing.Check"],
     summary: "A principal's roles, actions and where each role comes from.",
     params: accessParams,
     responses: { 200: { description: "effective access" } },

@@ -1,5 +1,5 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
-import { envGroupParams } from "../shared/model/api.js";
+import { envGroupParams, groupView } from "../shared/model/api.js";
 import { getGroup } from "../shared/usecases/directory.js";
 
 export const handler = defineHttp(
@@ -7,9 +7,10 @@ export const handler = defineHttp(
     name: "getGroup",
     route: "environments/{envId}/groups/{groupId}",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "A group or list of the environment.",
     params: envGroupParams,
-    responses: { 200: { description: "the group" } },
+    responses: { 200: { description: "the group", schema: groupView } },
   },
   async ({ services, caller, params }) =>
     json(200, await getGroup(services.caps, caller, params.envId, params.groupId)),

@@ -1,5 +1,6 @@
+import { z } from "zod";
 import { defineHttp, json } from "../shared/adapters/http/define.js";
-import { envGroupParams, pageQuery } from "../shared/model/api.js";
+import { envGroupParams, pageOf, pageQuery } from "../shared/model/api.js";
 import { listGroupMembers } from "../shared/usecases/directory.js";
 
 export const handler = defineHttp(
@@ -7,10 +8,13 @@ export const handler = defineHttp(
     name: "groupMembers",
     route: "environments/{envId}/groups/{groupId}/members",
     method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "A group's or list's members, page by page in id order.",
     params: envGroupParams,
     query: pageQuery,
-    responses: { 200: { description: "a page of members" } },
+    responses: {
+      200: { description: "a page of members", schema: pageOf(z.object({ userId: z.string() })) },
+    },
   },
   async ({ services, caller, params, query }) =>
     json(200, await listGroupMembers(services.caps, caller, params.envId, params.groupId, query)),

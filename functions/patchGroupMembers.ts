@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "patchGroupMembers",
     route: "environments/{envId}/groups/{groupId}/members",
     method: "PATCH",
+    narrowApps: ["Sharing.Provisioning"],
     summary:
       "Adds and removes members of a group or list (up to 1,000 each); checks see it at once, members' listings within seconds.",
     params: envGroupParams,

@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "putGroup",
     route: "environments/{envId}/groups/{groupId}",
     method: "PUT",
+    narrowApps: ["Sharing.Provisioning"],
     summary:
       "Creates or updates a security group or SharePoint list and, when memberIds is given, replaces its members (up to 50,000).",
     maxBodyBytes: groupBodyMaxBytes,

@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "putMembership",
     route: "environments/{envId}/users/{userId}",
     method: "PUT",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "Sets a tenant user's membership and security roles in an environment.",
     params: envUserParams,
     body: membershipBody,

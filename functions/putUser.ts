@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "putUser",
     route: "users/{userId}",
     method: "PUT",
+    narrowApps: ["Sharing.Provisioning"],
     summary: "Creates or updates a user of the tenant directory (Sharing.Admin).",
     params: userParams,
     body: userBody,

@@ -8,6 +8,7 @@ import {
   maxGroupMembers,
   maxMembersPatch,
   kindSchema,
+  membershipSchema,
   principalRefSchema,
   principalTypeSchema,
   roleSchema,
@@ -62,6 +63,30 @@ export const pageQuery = z
     top: z.coerce.number().int().min(1).max(100).optional(),
   })
   .strict();
+
+/** `GET .../resources` (contract v2): a page of the environment's resources, filtered by kind and owner. */
+export const resourcesQuery = pageQuery.extend({ kind: kindSchema.optional(), ownerId: idSchema.optional() }).strict();
+
+/** A page of `item`s, as every v2 list answers. */
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    /** Absent on the last page. */
+    continuationToken: z.string().optional(),
+  });
+
+export const environmentView = environmentSchema;
+export const tenantUserView = tenantUserSchema;
+export const membershipView = membershipSchema;
+export const groupView = groupSchema.omit({ buckets: true });
+export const resourceWithOwnersView = z.object({
+  resourceId: idSchema,
+  kind: kindSchema,
+  displayName: z.string(),
+  creatorId: idSchema,
+  ownerId: idSchema,
+  owners: z.array(z.object({ type: principalTypeSchema, id: idSchema, role: roleSchema })),
+});
 
 export const resourceBody = z
   .object({

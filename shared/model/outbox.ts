@@ -30,6 +30,16 @@ export const outboxItemSchema = z.discriminatedUnion("type", [
   z.object({ id: z.string(), type: z.literal("fanout"), messages: z.array(fanoutMessageSchema).max(20) }),
   /** Bring the user's facts on the member rows of every environment they are in in line with their profile. */
   z.object({ id: z.string(), type: z.literal("memberFacts"), userId: idSchema }),
+  /** Bring these principals' `owner|` rows of the resource in line with their ownership grants. */
+  z.object({
+    id: z.string(),
+    type: z.literal("owners"),
+    envId: idSchema,
+    resourceId: idSchema,
+    principals: z.array(principalRefSchema).max(200),
+  }),
+  /** Copy one change entry about the user (a profile change) into the log of every environment they are in. */
+  z.object({ id: z.string(), type: z.literal("userLog"), userId: idSchema, entry: changeEntrySchema }),
 ]);
 export type OutboxItem = z.infer<typeof outboxItemSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -174,6 +174,15 @@ export const recordingSchema = z.object({
 });
 export type Recording = z.infer<typeof recordingSchema>;
 
+/** An ownership grant's mirror row (`keys.ownerRk`); `held` false once revoked. */
+export const ownerRowSchema = z.object({
+  principalType: principalTypeSchema,
+  principalId: idSchema,
+  role: roleSchema,
+  held: z.boolean(),
+});
+export type OwnerRow = z.infer<typeof ownerRowSchema>;
+
 export const changeActionSchema = z.enum([
   "grant",
   "revoke",
@@ -188,6 +197,15 @@ export const changeActionSchema = z.enum([
   "resource.deleted",
   "member.added",
   "offboard",
+  // Directory changes (contract v2): the environment, a member's profile, memberships and groups.
+  "environment.created",
+  "environment.updated",
+  "user.updated",
+  "membership.added",
+  "membership.updated",
+  "group.created",
+  "group.updated",
+  "group.members",
 ]);
 
 export const changeEntrySchema = z.object({
@@ -199,6 +217,8 @@ export const changeEntrySchema = z.object({
   principal: principalRefSchema.optional(),
   role: roleSchema.optional(),
   detail: z.string().max(2000),
+  /** `group.members`: how many members one request added and removed (one entry, not one per member). */
+  counts: z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) }).optional(),
 });
 export type ChangeEntry = z.infer<typeof changeEntrySchema>;
 

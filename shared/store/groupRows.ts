@@ -18,6 +18,9 @@ export const membersPerTransaction = 49;
  * in one transaction, with the outbox row that fans the change out to the members' listings, so the
  * two directions never disagree and a crash loses no fan-out.
  */
+/** Bucket queries one page of a group's members may spend (an empty page with a token after that). */
+const maxBucketReadsPerPage = 16;
+
 export class GroupRows {
   constructor(
     private readonly rows: RowStore,
@@ -42,7 +45,9 @@ export class GroupRows {
     const buckets = group.buckets ?? [];
     let { bucket, token } = decodeMembersToken(continuation);
     const prefix = keys.groupMemberPrefix(group.groupId);
-    for (;;) {
+    // Buckets stay marked after their members leave: a page reads at most this many, so it costs a
+    // bounded number of round trips however many emptied buckets it walks past.
+    for (let reads = 1; ; reads++) {
       const b = buckets.find((x) => x >= bucket);
       if (b === undefined) return { userIds: [] };
       const page = await this.rows.queryPage(this.tables.directory, keys.memberBucketPkOf(envId, b), [{ prefix }], {
@@ -54,7 +59,8 @@ export class GroupRows {
       const next = buckets.find((x) => x > b);
       if (next === undefined) return { userIds };
       // Empty buckets are skipped here; a short page goes back with the next bucket to read.
-      if (userIds.length > 0) return { userIds, continuation: encodeMembersToken(next, undefined) };
+      if (userIds.length > 0 || reads >= maxBucketReadsPerPage)
+        return { userIds, continuation: encodeMembersToken(next, undefined) };
       bucket = next;
       token = undefined;
     }

@@ -37,6 +37,12 @@ export const keys = {
   principalPk: (p: PrincipalRef) => `${p.type}|${p.id}`,
   profileRk: "profile",
   memberRk: (envId: string) => `env|${envId}|member`,
+  /**
+   * The user's environments, one row per membership under a prefix of its own, so they are read by
+   * one range rather than by paging through the user's `env|E|res|…` index rows.
+   */
+  memberOfPrefix: "envs|",
+  memberOfRk: (envId: string) => `envs|${envId}`,
   indexPrefix: (envId: string) => `env|${envId}|res|`,
   indexResourcePrefix: (envId: string, resourceId: string) => `env|${envId}|res|${resourceId}|`,
   indexRk: (envId: string, resourceId: string, through: string) => `env|${envId}|res|${resourceId}|${through}`,
@@ -56,6 +62,13 @@ export const keys = {
    * `user`, so nothing but those two types falls between these bounds.
    */
   groupAndListGrants: { from: "grant|group|", to: "grant|sharePointList}" },
+  /**
+   * Who owns the resource: one row per ownership grant (owner, co-owner) ever held, `held` false once
+   * revoked, brought in line with the grants by the outbox (`owners` items), so the owners are one
+   * range of a few rows whatever else the resource holds.
+   */
+  ownerPrefix: "owner|",
+  ownerRk: (p: PrincipalRef, role: Role) => `owner|${p.type}|${p.id}|${role}`,
   invitationPrefix: "invitation|",
   invitationRk: (id: string) => `invitation|${id}`,
   recordingPrefix: "recording|",

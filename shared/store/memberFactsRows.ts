@@ -1,11 +1,8 @@
 import { ConcurrencyError } from "../errors.js";
 import { directoryMemberSchema, sameFacts, type MemberFacts } from "../model/memberFacts.js";
-import type { RowStore } from "../ports/rows.js";
+import { queryAll, type RowStore } from "../ports/rows.js";
 import { keys, type TableNames } from "./keys.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
-
-/** `env|{envId}|member`: the envId is the key's middle part (ids hold no `|`). */
-const memberRowKey = /^env\|([^|]+)\|member$/;
 
 /**
  * The member facts (enabled, guest or member) kept on each environment's `member|{userId}` row, as
@@ -19,27 +16,14 @@ export class MemberFactsRows {
   ) {}
 
   /**
-   * The environments the user is a member of, from the `env|{envId}|member` rows of their partition.
-   * Those rows sit among the user's index rows, which the query pages through: a profile change is
-   * rare, and this is the one place that knows the user's environments.
+   * The environments the user is a member of, from the `envs|{envId}` rows of their partition: one
+   * range, as many rows as memberships (not the user's index rows, which sit under `env|`).
    */
   async environmentsOf(userId: string): Promise<string[]> {
-    const envIds: string[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.rows.queryPage(
-        this.tables.principals,
-        keys.principalPk({ type: "user", id: userId }),
-        [{ prefix: "env|" }],
-        { continuation },
-      );
-      for (const row of page.rows) {
-        const envId = memberRowKey.exec(row.rk)?.[1];
-        if (envId !== undefined) envIds.push(envId);
-      }
-      continuation = page.continuation;
-    } while (continuation);
-    return envIds;
+    const rows = await queryAll(this.rows, this.tables.principals, keys.principalPk({ type: "user", id: userId }), [
+      { prefix: keys.memberOfPrefix },
+    ]);
+    return rows.map((r) => r.rk.slice(keys.memberOfPrefix.length));
   }
 
   /**

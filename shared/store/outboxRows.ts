@@ -5,7 +5,7 @@ import { keys, type TableNames } from "./keys.js";
 import { decodeRow } from "./rowJson.js";
 
 /** The tables whose partitions hold outbox rows, written in the same transaction as the change they follow. */
-export type OutboxTable = "resources" | "directory" | "principals";
+export type OutboxTable = "resources" | "directory" | "principals" | "environments";
 
 /**
  * The outbox rows as the relay sees them: read a partition's items, delete the applied ones, and find
@@ -41,9 +41,9 @@ export class OutboxRows {
     }
   }
 
-  /** Partitions with outbox rows left behind by a crash, across the resources, directory and principals tables. */
+  /** Partitions with outbox rows left behind by a crash, across the tables that hold them. */
   async *pendingPartitions(): AsyncIterable<{ table: OutboxTable; pk: string }> {
-    for (const table of ["resources", "directory", "principals"] as const) {
+    for (const table of ["resources", "directory", "principals", "environments"] as const) {
       const seen = new Set<string>();
       for await (const page of this.rows.scanPages(this.tables[table], keys.outboxPrefix)) {
         for (const row of page) {

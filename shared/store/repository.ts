@@ -3,11 +3,13 @@ import { invalid } from "../errors.js";
 import {
   changeEntrySchema,
   environmentSchema,
+  groupSchema,
   kindSchema,
   grantSchema,
   indexEntrySchema,
   invitationSchema,
   membershipSchema,
+  ownerRowSchema,
   recordingSchema,
   resourceSchema,
   tenantUserSchema,
@@ -18,6 +20,7 @@ import {
   type IndexEntry,
   type Invitation,
   type Membership,
+  type OwnerRow,
   type PrincipalRef,
   type Recording,
   type Resource,
@@ -25,6 +28,7 @@ import {
 } from "../model/records.js";
 import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
+import { keysPerQuery } from "./existingKeys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
 import { existingKeys } from "./existingKeys.js";
@@ -100,21 +104,58 @@ export class SharingRepository {
     return row ? decodeRow(environmentSchema, row) : undefined;
   }
 
-  async putEnvironment(env: Environment): Promise<void> {
+  /** `outbox`: what must follow (the change log entry), written in the environment's own transaction. */
+  async putEnvironment(env: Environment, outbox: readonly OutboxItem[] = []): Promise<void> {
     await this.rows.transact(this.tables.environments, keys.environmentPk, [
       { op: "upsert", rk: env.envId, fields: encodeRow(env) },
+      ...outbox.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
     ]);
   }
 
   async *environments(): AsyncIterable<Environment> {
     let continuation: string | undefined;
     do {
-      const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], {
-        continuation,
-      });
-      for (const row of page.rows) yield decodeRow(environmentSchema, row);
+      const page = await this.environmentsPage(continuation, 1000);
+      yield* page.environments;
       continuation = page.continuation;
     } while (continuation);
+  }
+
+  /**
+   * One request: a page of every environment, in id order. The partition also holds the outbox rows
+   * of environment changes (`outbox|…`, never an id, which can't hold `|`): skipped, so a page may be short.
+   */
+  async environmentsPage(continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(this.tables.environments, keys.environmentPk, [{ all: true }], {
+      continuation,
+      pageSize,
+    });
+    return {
+      environments: page.rows
+        .filter((r) => !r.rk.startsWith(keys.outboxPrefix))
+        .map((r) => decodeRow(environmentSchema, r)),
+      continuation: page.continuation,
+    };
+  }
+
+  /** These environments, in the order given (absent ones left out): one query per 50 ids, together. */
+  async environmentsByIds(envIds: readonly string[]): Promise<Environment[]> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < envIds.length; i += keysPerQuery) chunks.push(envIds.slice(i, i + keysPerQuery));
+    const rows = (
+      await Promise.all(
+        chunks.map((ids) =>
+          queryAll(
+            this.rows,
+            this.tables.environments,
+            keys.environmentPk,
+            ids.map((eq) => ({ eq })),
+          ),
+        ),
+      )
+    ).flat();
+    const byId = new Map(rows.map((r) => [r.rk, decodeRow(environmentSchema, r)]));
+    return envIds.flatMap((id) => byId.get(id) ?? []);
   }
 
   // Tenant directory
@@ -129,11 +170,12 @@ export class SharingRepository {
   }
 
   /** `outbox`: what must follow the profile into other partitions, written in the profile's transaction. */
-  async putUser(user: TenantUser, outbox?: OutboxItem): Promise<void> {
+  async putUser(user: TenantUser, outbox?: OutboxItem | readonly OutboxItem[]): Promise<void> {
     const previous = await this.getUser(user.userId);
+    const items = outbox === undefined ? [] : "id" in outbox ? [outbox] : outbox;
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: user.userId }), [
       { op: "upsert", rk: keys.profileRk, fields: encodeRow(user) },
-      ...(outbox ? [{ op: "upsert" as const, rk: keys.outboxRk(outbox.id), fields: encodeRow(outbox) }] : []),
+      ...items.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
     ]);
     // The search rows are an index of the profile: written after it, stale ones removed, all idempotent.
     const wanted = [
@@ -182,16 +224,42 @@ export class SharingRepository {
   }
 
   /**
-   * Writes the environment's member list first and the user's own row second; both are idempotent
-   * upserts. The member list's row also carries the user's `facts` (`model/memberFacts.ts`).
+   * Writes the environment's member list first and the user's own rows second (the membership, and
+   * the row that lists the environment among theirs); all are idempotent upserts. The member list's
+   * row also carries the user's `facts` (`model/memberFacts.ts`); `outbox` (the change log entry)
+   * goes in its transaction.
    */
-  async putMembership(m: Membership, facts?: MemberFacts): Promise<void> {
+  async putMembership(m: Membership, facts?: MemberFacts, outbox: readonly OutboxItem[] = []): Promise<void> {
     await this.rows.transact(this.tables.directory, keys.directoryPk(m.envId), [
       { op: "upsert", rk: keys.envMemberRk(m.userId), fields: encodeRow(facts ? { ...m, facts } : m) },
+      ...outbox.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
     ]);
     await this.rows.transact(this.tables.principals, keys.principalPk({ type: "user", id: m.userId }), [
       { op: "upsert", rk: keys.memberRk(m.envId), fields: encodeRow(m) },
+      { op: "upsert", rk: keys.memberOfRk(m.envId), fields: encodeRow(m) },
     ]);
+  }
+
+  /** One request: a page of the user's memberships (the environments they are in), in environment id order. */
+  async membershipsOfUserPage(userId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.principals,
+      keys.principalPk({ type: "user", id: userId }),
+      [{ prefix: keys.memberOfPrefix }],
+      { continuation, pageSize },
+    );
+    return { memberships: page.rows.map((r) => decodeRow(membershipSchema, r)), continuation: page.continuation };
+  }
+
+  /** One request: a page of the environment's memberships, in user id order. */
+  async environmentMembersPage(envId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.directory,
+      keys.directoryPk(envId),
+      [{ prefix: keys.envMemberPrefix }],
+      { continuation, pageSize },
+    );
+    return { memberships: page.rows.map((r) => decodeRow(membershipSchema, r)), continuation: page.continuation };
   }
 
   async environmentMembers(envId: string): Promise<Membership[]> {
@@ -224,8 +292,15 @@ export class SharingRepository {
     return this.groups.get(envId, groupId);
   }
 
-  /** Writes the group's own row and its search row in one transaction (its members are rows of their own). */
-  async putGroup(group: Group, previous: { group: Group; etag: string } | undefined): Promise<void> {
+  /**
+   * Writes the group's own row and its search row in one transaction (its members are rows of their
+   * own), with `outbox` (the change log entry).
+   */
+  async putGroup(
+    group: Group,
+    previous: { group: Group; etag: string } | undefined,
+    outbox: readonly OutboxItem[] = [],
+  ): Promise<void> {
     const ops: WriteOp[] = [
       previous
         ? { op: "replace", rk: keys.groupRk(group.groupId), fields: encodeRow(group), etag: previous.etag }
@@ -234,7 +309,19 @@ export class SharingRepository {
     ];
     const staleSearch = previous ? keys.searchRk("group", previous.group.displayName, group.groupId) : undefined;
     if (staleSearch && staleSearch !== ops[1]!.rk) ops.push({ op: "delete", rk: staleSearch });
+    for (const o of outbox) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) });
     await this.rows.transact(this.tables.directory, keys.directoryPk(group.envId), ops);
+  }
+
+  /** One request: a page of the environment's groups and lists, in id order. */
+  async groupsPage(envId: string, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.directory,
+      keys.directoryPk(envId),
+      [{ prefix: keys.groupPrefix }],
+      { continuation, pageSize },
+    );
+    return { groups: page.rows.map((r) => decodeRow(groupSchema, r)), continuation: page.continuation };
   }
 
   /** Tenant users and the environment's groups whose name or email starts with the text. */
@@ -464,6 +551,64 @@ export class SharingRepository {
 
   async deleteCatalog(envId: string, resourceId: string): Promise<void> {
     await this.rows.delete(this.tables.directory, keys.directoryPk(envId), keys.catalogRk(resourceId));
+  }
+
+  /** Puts the resource's `owner|` rows (upserts only: one never held is simply absent), 100 a transaction. */
+  async putOwnerRows(envId: string, resourceId: string, owners: readonly OwnerRow[]): Promise<void> {
+    for (let i = 0; i < owners.length; i += 100)
+      await this.rows.transact(
+        this.tables.resources,
+        keys.resourcePk(envId, resourceId),
+        owners.slice(i, i + 100).map((o): WriteOp => ({
+          op: "upsert",
+          rk: keys.ownerRk({ type: o.principalType, id: o.principalId }, o.role),
+          fields: encodeRow(o),
+        })),
+      );
+  }
+
+  /** The owners of each resource (its ownership grants as they stand): one query per resource, all together. */
+  async ownersOf(envId: string, resourceIds: readonly string[]): Promise<Map<string, OwnerRow[]>> {
+    const found = await Promise.all(
+      resourceIds.map(async (id) => {
+        const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, id), [
+          { prefix: keys.ownerPrefix },
+        ]);
+        return [id, rows.map((r) => decodeRow(ownerRowSchema, r)).filter((o) => o.held)] as const;
+      }),
+    );
+    return new Map(found);
+  }
+
+  /** These resources' catalog rows, in the order given (absent ones left out): one query per 50 ids, together. */
+  async catalogByIds(envId: string, resourceIds: readonly string[]): Promise<Resource[]> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < resourceIds.length; i += keysPerQuery) chunks.push(resourceIds.slice(i, i + keysPerQuery));
+    const rows = (
+      await Promise.all(
+        chunks.map((ids) =>
+          queryAll(
+            this.rows,
+            this.tables.directory,
+            keys.directoryPk(envId),
+            ids.map((id) => ({ eq: keys.catalogRk(id) })),
+          ),
+        ),
+      )
+    ).flat();
+    const byId = new Map(rows.map((r) => [r.rk.slice(keys.catalogPrefix.length), decodeRow(resourceSchema, r)]));
+    return resourceIds.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** One request: a page of the principal's index rows in the environment (the resources they reach, by path). */
+  async indexEntriesPage(envId: string, principal: PrincipalRef, continuation: string | undefined, pageSize: number) {
+    const page = await this.rows.queryPage(
+      this.tables.principals,
+      keys.principalPk(principal),
+      [{ prefix: keys.indexPrefix(envId) }],
+      { continuation, pageSize },
+    );
+    return { entries: page.rows.map((r) => decodeRow(indexEntrySchema, r)), continuation: page.continuation };
   }
 
   async catalogPage(envId: string, continuation: string | undefined, pageSize = 1000) {

@@ -1,7 +1,7 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import { groupRef, type Grant, type Group, type PrincipalRef } from "../model/records.js";
 import { decide, explainRefusal, limitationText, type Decision, type PrincipalFacts } from "../rules/decide.js";
-import { parseActionName, type ActionName } from "../rules/matrix.js";
+import { parseActionName, type ActionName, type ResourceKind } from "../rules/matrix.js";
 import type { PrincipalContext, ResourceState } from "../store/repository.js";
 import { isEnabledEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
@@ -18,7 +18,18 @@ export function factsOf(principalId: string, ctx: PrincipalContext): PrincipalFa
   };
 }
 
-/** App admins act as the environment's SystemAdministrator on every resource. */
+/**
+ * What `Sharing.Admin` apps may do beyond the rules' admin column: the contract lets them manage any
+ * resource ("Calling it"), so they update and delete every kind, where an environment's
+ * SystemAdministrator user keeps the narrower column of sharing-rules.md (task mining and flows).
+ */
+const appAdminManages: Record<ResourceKind, ActionName[]> = {
+  processMining: ["processMining.editDetails", "processMining.delete"],
+  taskMining: ["taskMining.updateProperties", "taskMining.delete"],
+  cloudFlow: ["cloudFlow.editDefinition", "cloudFlow.delete"],
+};
+
+/** App admins act as the environment's SystemAdministrator on every resource, and manage it. */
 const appAdminFacts = (principalId: string): PrincipalFacts => ({
   principalId,
   enabled: true,
@@ -57,11 +68,14 @@ export async function viewAsCaller(
     if (app && !(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
     throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
   }
-  const decision = decide(
+  const decided = decide(
     state.resource,
     state.grants,
     app ? appAdminFacts(caller.principalId) : factsOf(caller.principalId, ctx!),
   );
+  const decision = app
+    ? { ...decided, actions: [...new Set([...decided.actions, ...appAdminManages[state.resource.kind]])] }
+    : decided;
   if (decision.via.length === 0) throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
   return { state, decision, ctx };
 }

@@ -35,7 +35,10 @@ export interface Capabilities {
   log: (message: string) => void;
 }
 
-/** Who calls: the token's principal and its app roles (`Sharing.Admin`, `Sharing.Audit`, `Sharing.Check`). */
+/**
+ * Who calls: the token's principal and its app roles (`Sharing.Admin`, `Sharing.Audit`, `Sharing.Check`,
+ * `Sharing.Provisioning`).
+ */
 export interface Caller {
   principalId: string;
   appRoles: readonly string[];
@@ -44,6 +47,31 @@ export interface Caller {
 export const isAppAdmin = (c: Caller) => c.appRoles.includes("Sharing.Admin");
 export const isAppAuditor = (c: Caller) => c.appRoles.includes("Sharing.Audit");
 export const isAppChecker = (c: Caller) => c.appRoles.includes("Sharing.Check");
+/** The directory sync service (contract v2): SCIM and the directory routes only. */
+export const isAppProvisioner = (c: Caller) => c.appRoles.includes("Sharing.Provisioning");
+
+/** App roles that allow a few routes only: each route says which of them it admits (`defineHttp`'s `narrowApps`). */
+export type NarrowAppRole = "Sharing.Check" | "Sharing.Provisioning";
+
+const narrowRoleRefusals: Record<NarrowAppRole, string> = {
+  "Sharing.Check":
+    "the Sharing.Check app role only allows checks (POST .../check) and effective access (GET .../access/{principalId})",
+  "Sharing.Provisioning":
+    "the Sharing.Provisioning app role only allows SCIM and the directory routes (tenant users, memberships, groups)",
+};
+
+/**
+ * Why an app whose Sharing roles are all narrow ones (`Sharing.Check`, `Sharing.Provisioning`) may not
+ * call a route that admits none of them, or undefined when it may. Such an app may see the
+ * environment; its role just doesn't allow the call, so the answer is 403 saying so, never the 404 a
+ * user outside the environment gets.
+ */
+export function narrowAppRefusal(c: Caller, admitted: readonly NarrowAppRole[]): string | undefined {
+  if (isAppAdmin(c) || isAppAuditor(c)) return undefined;
+  const held = (Object.keys(narrowRoleRefusals) as NarrowAppRole[]).filter((r) => c.appRoles.includes(r));
+  if (held.length === 0 || held.some((r) => admitted.includes(r))) return undefined;
+  return held.map((r) => narrowRoleRefusals[r]).join("; ");
+}
 
 /** Time-ordered unique ids: 9 base-36 digits of milliseconds and 10 random ones. */
 export function sortableId(now: Date = new Date()): string {

@@ -23,6 +23,8 @@ export interface ChangeItem {
   principal?: ChangeEntry["principal"];
   role?: ChangeEntry["role"];
   detail: string;
+  /** `group.members` entries: how many members were added and removed. */
+  counts?: ChangeEntry["counts"];
 }
 
 /** Items a page aims at; a filtered page may hold fewer (even none) and still a token, as Table Storage pages do. */
@@ -127,5 +129,6 @@ function toItem(e: ChangeEntry): ChangeItem {
     ...(e.principal !== undefined ? { principal: e.principal } : {}),
     ...(e.role !== undefined ? { role: e.role } : {}),
     detail: e.detail,
+    ...(e.counts !== undefined ? { counts: e.counts } : {}),
   };
 }

@@ -4,8 +4,8 @@ import type { OutboxItem } from "../model/outbox.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
-import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
-import { outboxItems } from "./mutate.js";
+import { isAppAdmin, isAppProvisioner, type Capabilities, type Caller } from "./capabilities.js";
+import { changeEntry, outboxItems } from "./mutate.js";
 import { factsOf, sameFacts } from "../model/memberFacts.js";
 import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
@@ -16,11 +16,41 @@ function requireAppAdmin(caller: Caller): void {
   if (!isAppAdmin(caller)) throw forbidden("this needs the Sharing.Admin app role");
 }
 
-/** App admins, or the environment's own enabled SystemAdministrators, manage its members and groups. */
-const directoryGate = {
+/** The tenant directory's users: `Sharing.Admin` apps, and the directory sync service (`Sharing.Provisioning`). */
+function requireDirectoryApp(caller: Caller): void {
+  if (!isAppAdmin(caller) && !isAppProvisioner(caller))
+    throw forbidden("this needs the Sharing.Admin or Sharing.Provisioning app role");
+}
+
+/**
+ * App admins, the directory sync service (`Sharing.Provisioning`), or the environment's own enabled
+ * SystemAdministrators manage (and read) its members and groups.
+ */
+export const directoryGate = {
   refusal:
-    "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin app role",
+    "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin or Sharing.Provisioning app role",
+  alsoApps: isAppProvisioner,
 };
+
+/** The fields an admin sets, to tell an update from a repeat (`lastAuditAt` is the audit's). */
+const sameEnvironment = (a: Environment, b: Environment) => {
+  const { lastAuditAt: _a, ...x } = a;
+  const { lastAuditAt: _b, ...y } = b;
+  return JSON.stringify(x, Object.keys(x).sort()) === JSON.stringify(y, Object.keys(y).sort());
+};
+
+const sameUser = (a: TenantUser, b: TenantUser) =>
+  a.email === b.email &&
+  a.displayName === b.displayName &&
+  a.userType === b.userType &&
+  a.enabled === b.enabled &&
+  a.license === b.license;
+
+/** What changed in a profile, for the change log's detail. */
+function userChanges(a: TenantUser, b: TenantUser): string {
+  const fields = (["email", "displayName", "userType", "enabled", "license"] as const).filter((f) => a[f] !== b[f]);
+  return fields.map((f) => `${f} ${String(a[f])} → ${String(b[f])}`).join(", ");
+}
 
 export async function putEnvironment(
   deps: Deps,
@@ -39,7 +69,25 @@ export async function putEnvironment(
       { field: "body.defaultSuccessorId", message: `unknown user ${env.defaultSuccessorId}` },
     ]);
   const stored: Environment = { ...env, ...(previous?.lastAuditAt ? { lastAuditAt: previous.lastAuditAt } : {}) };
-  await deps.repo.putEnvironment(stored);
+  // The log entry is an outbox row of the environment's own transaction: a crash after it is relayed by the sweeper.
+  const items =
+    previous && sameEnvironment(previous, stored)
+      ? []
+      : outboxItems(deps, [
+          {
+            type: "log",
+            envId: env.envId,
+            entries: [
+              changeEntry(deps, {
+                actorId: caller.principalId,
+                action: previous ? "environment.updated" : "environment.created",
+                detail: `${previous ? "updated" : "created"} environment ${stored.displayName}`,
+              }),
+            ],
+          },
+        ]);
+  await deps.repo.putEnvironment(stored, items);
+  if (items.length > 0) await relayNow(deps, "environments", keys.environmentPk, items);
   return { created: !previous, environment: stored };
 }
 
@@ -48,16 +96,31 @@ export async function putUser(
   caller: Caller,
   user: TenantUser,
 ): Promise<{ created: boolean; user: TenantUser }> {
-  requireAppAdmin(caller);
+  requireDirectoryApp(caller);
   const previous = await deps.repo.getUser(user.userId);
-  // Environments keep the facts audits read on their member rows: a change of them follows through
-  // the outbox, written with the profile, so a crash before the relay leaves it to the sweeper.
-  const [item] =
-    previous && !sameFacts(factsOf(previous), factsOf(user))
-      ? outboxItems(deps, [{ type: "memberFacts", userId: user.userId }])
+  // Environments keep the facts audits read on their member rows, and log a profile change: both
+  // follow through the outbox, written with the profile, so a crash before the relay leaves them to
+  // the sweeper. A new user is in no environment yet, so there is nothing to log.
+  const items =
+    previous && !sameUser(previous, user)
+      ? outboxItems(deps, [
+          ...(sameFacts(factsOf(previous), factsOf(user))
+            ? []
+            : [{ type: "memberFacts" as const, userId: user.userId }]),
+          {
+            type: "userLog" as const,
+            userId: user.userId,
+            entry: changeEntry(deps, {
+              actorId: caller.principalId,
+              action: "user.updated",
+              principal: { type: "user", id: user.userId },
+              detail: `updated the tenant user: ${userChanges(previous, user)}`.slice(0, 2000),
+            }),
+          },
+        ])
       : [];
-  await deps.repo.putUser(user, item);
-  if (item) await relayNow(deps, "principals", keys.principalPk({ type: "user", id: user.userId }), [item]);
+  await deps.repo.putUser(user, items);
+  if (items.length > 0) await relayNow(deps, "principals", keys.principalPk({ type: "user", id: user.userId }), items);
   return { created: !previous, user };
 }
 
@@ -74,7 +137,26 @@ export async function putMembership(
     securityRoles: [...new Set(m.securityRoles)],
     addedBy: previous?.addedBy ?? "admin",
   };
-  await deps.repo.putMembership(membership, factsOf(user));
+  const roles = (x: Membership) => [...x.securityRoles].sort().join(", ");
+  const items =
+    previous && roles(previous) === roles(membership)
+      ? []
+      : outboxItems(deps, [
+          {
+            type: "log",
+            envId: m.envId,
+            entries: [
+              changeEntry(deps, {
+                actorId: caller.principalId,
+                action: previous ? "membership.updated" : "membership.added",
+                principal: { type: "user", id: m.userId },
+                detail: `security roles: ${roles(membership) || "none"}`,
+              }),
+            ],
+          },
+        ]);
+  await deps.repo.putMembership(membership, factsOf(user), items);
+  if (items.length > 0) await relayNow(deps, "directory", keys.directoryPk(m.envId), items);
   await recheckMemberFacts(deps, m.envId, m.userId, factsOf(user));
   return { created: !previous, membership };
 }
@@ -160,11 +242,28 @@ export async function putGroup(
     throw invalid("a group's kind can't change", [{ field: "body.kind", message: `is ${previous.group.kind}` }]);
   const group: Group = { ...named, ...(previous?.group.buckets ? { buckets: previous.group.buckets } : {}) };
   const same = previous && previous.group.displayName === group.displayName;
-  if (!same) await deps.repo.putGroup(group, previous);
+  if (!same) {
+    const items = outboxItems(deps, [
+      {
+        type: "log",
+        envId: group.envId,
+        entries: [
+          changeEntry(deps, {
+            actorId: caller.principalId,
+            action: previous ? "group.updated" : "group.created",
+            principal: groupRef(group),
+            detail: `${previous ? "renamed" : "created"} ${group.kind} ${group.displayName}`,
+          }),
+        ],
+      },
+    ]);
+    await deps.repo.putGroup(group, previous, items);
+    await relayNow(deps, "directory", keys.directoryPk(group.envId), items);
+  }
   if (memberIds) {
     const stored = previous ? await deps.repo.groups.allMembers(group.envId, previous.group) : new Set<string>();
     const wanted = new Set(memberIds);
-    await changeMembers(
+    const done = await changeMembers(
       deps,
       group.envId,
       group,
@@ -172,6 +271,7 @@ export async function putGroup(
       [...stored].filter((id) => !wanted.has(id)),
       true,
     );
+    await logMembers(deps, caller, group, done);
   }
   return { created: !previous, group: { ...named, ...(memberIds ? { memberIds } : {}) } };
 }
@@ -199,7 +299,32 @@ export async function patchGroupMembers(
   ]);
   if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
   const done = await changeMembers(deps, envId, found.group, add, remove);
+  await logMembers(deps, caller, found.group, done);
   return { added: done.added, removed: done.removed };
+}
+
+/**
+ * One change log entry for a membership change, with its counts, however many members it touched.
+ * Written once the members' rows are: a crash in between loses only the entry, and repeating the
+ * request (which finishes an interrupted change) logs what the repeat changed.
+ */
+async function logMembers(
+  deps: Deps,
+  caller: Caller,
+  group: Group,
+  done: { added: readonly string[]; removed: readonly string[] },
+): Promise<void> {
+  if (done.added.length === 0 && done.removed.length === 0) return;
+  await deps.repo.putEnvironmentChange(
+    group.envId,
+    changeEntry(deps, {
+      actorId: caller.principalId,
+      action: "group.members",
+      principal: groupRef(group),
+      detail: `added ${done.added.length} and removed ${done.removed.length} member(s) of ${group.displayName}`,
+      counts: { added: done.added.length, removed: done.removed.length },
+    }),
+  );
 }
 
 /** `GET .../groups/{id}`: the group or list (members are listed page by page on their own route). */

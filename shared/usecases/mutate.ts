@@ -1,5 +1,6 @@
 import { ConcurrencyError, conflict } from "../errors.js";
-import type { ChangeEntry, Resource } from "../model/records.js";
+import type { ChangeEntry, PrincipalRef, Resource } from "../model/records.js";
+import { ownershipRoles } from "../rules/matrix.js";
 import { keys } from "../store/keys.js";
 import type { OutboxItem, OutboxItemInput } from "../model/outbox.js";
 import type { ResourceChange } from "../store/repository.js";
@@ -83,8 +84,9 @@ export async function changeResource<T>(
   attempt: () => Promise<{ change?: ResourceChange | undefined; result: T; known?: Known | undefined }>,
 ): Promise<T> {
   for (let tries = 1; ; tries++) {
-    const { change, result, known } = await attempt();
-    if (!change) return result;
+    const { change: asked, result, known } = await attempt();
+    if (!asked) return result;
+    const change = withOwnerRows(deps, asked);
     try {
       await deps.repo.commit(change);
     } catch (e) {
@@ -107,6 +109,33 @@ export async function changeResource<T>(
       );
     return result;
   }
+}
+
+/**
+ * Every change of an ownership grant (owner, co-owner) goes through here, so here it gains the one
+ * outbox item that brings the resource's `owner|` rows in line (one row in the transaction, however
+ * many grants change): the resources listing reads owners from those rows.
+ */
+function withOwnerRows(deps: Pick<Capabilities, "newId">, change: ResourceChange): ResourceChange {
+  if (change.tombstone) return change;
+  const changed = new Map<string, PrincipalRef>();
+  for (const g of change.putGrants ?? [])
+    if (ownershipRoles.includes(g.role))
+      changed.set(principalKey({ type: g.principalType, id: g.principalId }), {
+        type: g.principalType,
+        id: g.principalId,
+      });
+  for (const g of change.deleteGrants ?? [])
+    if (ownershipRoles.includes(g.role)) changed.set(principalKey(g.principal), g.principal);
+  if (changed.size === 0) return change;
+  const { envId, resourceId } = change.resource;
+  return {
+    ...change,
+    outbox: [
+      ...(change.outbox ?? []),
+      ...outboxItems(deps, [{ type: "owners", envId, resourceId, principals: [...changed.values()] }]),
+    ],
+  };
 }
 
 /** What the relay knows right after a new resource's commit: its creator owns it, and nobody else holds a role. */

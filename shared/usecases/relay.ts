@@ -1,9 +1,10 @@
 import type { OutboxItem } from "../model/outbox.js";
 import type { FanoutMessage } from "../model/fanout.js";
 import type { Grant, PrincipalRef, Resource } from "../model/records.js";
-import type { Role } from "../rules/matrix.js";
+import { isRoleOf, ownershipRoles, type Role } from "../rules/matrix.js";
 import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
+import { forEachLimit } from "./catalogWalk.js";
 import { applyMemberFacts } from "./memberFacts.js";
 import { offboardIfDisabled } from "./offboardingTrigger.js";
 
@@ -123,6 +124,16 @@ async function applyItem(
       // their offboarding. The item stays in the outbox until this is sent, so a crash loses nothing.
       await offboardIfDisabled(deps, item.userId, await applyMemberFacts(deps, item.userId));
       return undefined;
+    case "owners":
+      await applyOwners(deps, item.envId, item.resourceId, item.principals);
+      return undefined;
+    case "userLog": {
+      // One row per environment the user is in (their `envs|` rows), under the entry's own id: a
+      // second application writes the same rows.
+      const envIds = await deps.repo.memberFacts.environmentsOf(item.userId);
+      await forEachLimit(envIds, 16, (envId) => deps.repo.putEnvironmentChange(envId, item.entry));
+      return undefined;
+    }
   }
 }
 
@@ -170,6 +181,41 @@ async function applyIndex(
       current = fresh;
     }
   };
+}
+
+/**
+ * Brings the named principals' `owner|` rows of the resource in line with their ownership grants, as
+ * read now. Written, then read again and written again if the grants changed meanwhile (two relays of
+ * one principal's share and revoke may finish in either order: the last writer writes the newest).
+ * Nothing for a deleted resource, whose partition the purge removes.
+ */
+async function applyOwners(
+  deps: Deps,
+  envId: string,
+  resourceId: string,
+  principals: readonly PrincipalRef[],
+): Promise<void> {
+  const read = async () => {
+    const state = await deps.repo.resourceStateFor(envId, resourceId, principals);
+    if (!state) return undefined;
+    const roles = ownershipRoles.filter((r) => isRoleOf(state.resource.kind, r));
+    return principals.flatMap((p) =>
+      roles.map((role) => ({
+        principalType: p.type,
+        principalId: p.id,
+        role,
+        held: rolesOf(state.grants, p).includes(role),
+      })),
+    );
+  };
+  let rows = await read();
+  for (let round = 1; rows; round++) {
+    await deps.repo.putOwnerRows(envId, resourceId, rows);
+    const fresh = await read();
+    if (!fresh || JSON.stringify(fresh) === JSON.stringify(rows)) return;
+    if (round >= 5) throw new Error(`the owners of ${resourceId} kept changing while their rows were written`);
+    rows = fresh;
+  }
 }
 
 /** A fan-out message for each group or list among the principals: its members follow its grants on the resource. */

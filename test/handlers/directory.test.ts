@@ -45,7 +45,7 @@ describe("putMembership handler", () => {
     for (const who of ["disabledAdmin", "maker"]) {
       const p = problemOf(await put("viewer", { securityRoles: ["EnvironmentMaker"] }, who), 403);
       expect(p.detail, who).toBe(
-        "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin app role",
+        "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin or Sharing.Provisioning app role",
       );
     }
     expect(await caps.repo.getMembership("e", "viewer")).toMatchObject({ securityRoles: ["BasicUser"] });

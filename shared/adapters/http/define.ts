@@ -7,7 +7,8 @@ import {
 } from "@azure/functions";
 import type { z } from "zod";
 import { getServices, startServices, type Services } from "../../main.js";
-import type { Caller } from "../../usecases/capabilities.js";
+import { forbidden } from "../../errors.js";
+import { narrowAppRefusal, type Caller, type NarrowAppRole } from "../../usecases/capabilities.js";
 import { parseJsonText, parseWith } from "./parse.js";
 import { toProblem } from "./problem.js";
 
@@ -23,6 +24,12 @@ export interface RouteSpec<P, Q, B> {
   maxBodyBytes?: number;
   /** False for the invitation pages and health, which take no token. */
   auth?: boolean;
+  /**
+   * The narrow app roles this route admits (`Sharing.Check`: checks, effective access, the actions
+   * list; `Sharing.Provisioning`: SCIM and the directory routes). An app holding only narrow roles
+   * the route doesn't admit gets 403 before anything is read.
+   */
+  narrowApps?: readonly NarrowAppRole[];
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -61,6 +68,8 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
       const services = getServices();
       const caller =
         spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
+      const refusal = spec.auth === false ? undefined : narrowAppRefusal(caller, spec.narrowApps ?? []);
+      if (refusal) throw forbidden(refusal);
       const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);
       const query = spec.query
         ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))

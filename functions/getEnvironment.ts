@@ -1,0 +1,15 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { environmentView, envParams } from "../shared/model/api.js";
+import { getEnvironment } from "../shared/usecases/reads.js";
+
+export const handler = defineHttp(
+  {
+    name: "getEnvironment",
+    route: "environments/{envId}",
+    method: "GET",
+    summary: "An environment (Sharing.Admin, or a member).",
+    params: envParams,
+    responses: { 200: { description: "the environment", schema: environmentView } },
+  },
+  async ({ services, caller, params }) => json(200, await getEnvironment(services.caps, caller, params.envId)),
+);

@@ -1,0 +1,16 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { tenantUserView, userParams } from "../shared/model/api.js";
+import { getTenantUser } from "../shared/usecases/reads.js";
+
+export const handler = defineHttp(
+  {
+    name: "getUser",
+    route: "users/{userId}",
+    method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
+    summary: "A user of the tenant directory (Sharing.Admin, Sharing.Provisioning, or the user).",
+    params: userParams,
+    responses: { 200: { description: "the user", schema: tenantUserView } },
+  },
+  async ({ services, caller, params }) => json(200, await getTenantUser(services.caps, caller, params.userId)),
+);
