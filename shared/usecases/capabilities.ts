@@ -41,6 +41,7 @@ export interface Caller {
 export const isAppAdmin = (c: Caller) => c.appRoles.includes("Sharing.Admin");
 export const isAppAuditor = (c: Caller) => c.appRoles.includes("Sharing.Audit");
 export const isAppChecker = (c: Caller) => c.appRoles.includes("Sharing.Check");
+export const isAppProvisioner = (c: Caller) => c.appRoles.includes("Sharing.Provisioning");
 
 /** Time-ordered unique ids: 9 base-36 digits of milliseconds and 10 random ones. */
 export function sortableId(now: Date = new Date()): string {

@@ -3,7 +3,7 @@ import { groupRef, type Environment, type Group, type Membership, type TenantUse
 import type { OutboxItem } from "../model/outbox.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
-import { requireEnvironmentAdmin } from "./adminGate.js";
+import { requireEnvironmentAdmin, type EnvironmentAdminGate } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { outboxItems } from "./mutate.js";
 import { factsOf, sameFacts } from "../model/memberFacts.js";
@@ -17,7 +17,7 @@ function requireAppAdmin(caller: Caller): void {
 }
 
 /** App admins, or the environment's own enabled SystemAdministrators, manage its members and groups. */
-const directoryGate = {
+export const directoryGate: EnvironmentAdminGate = {
   refusal:
     "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin app role",
 };
@@ -40,6 +40,14 @@ export async function putUser(
   user: TenantUser,
 ): Promise<{ created: boolean; user: TenantUser }> {
   requireAppAdmin(caller);
+  return storeUser(deps, user);
+}
+
+/**
+ * Writes a tenant user's profile, and the facts environments keep of it: for callers that checked
+ * who may (`putUser`; provisioning, which creates and updates the users it provisions).
+ */
+export async function storeUser(deps: Deps, user: TenantUser): Promise<{ created: boolean; user: TenantUser }> {
   const previous = await deps.repo.getUser(user.userId);
   // Environments keep the facts audits read on their member rows: a change of them follows through
   // the outbox, written with the profile, so a crash before the relay leaves it to the sweeper.
@@ -56,14 +64,17 @@ export async function putMembership(
   deps: Deps,
   caller: Caller,
   m: Omit<Membership, "addedBy">,
+  gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ created: boolean; membership: Membership }> {
-  await requireEnvironmentAdmin(deps, caller, m.envId, directoryGate);
+  await requireEnvironmentAdmin(deps, caller, m.envId, gate);
   const [user, previous] = await Promise.all([deps.repo.getUser(m.userId), deps.repo.getMembership(m.envId, m.userId)]);
   if (!user) throw notFound(`user ${m.userId} is not in the tenant directory`);
   const membership: Membership = {
     ...m,
     securityRoles: [...new Set(m.securityRoles)],
     addedBy: previous?.addedBy ?? "admin",
+    // Suspension is provisioning's to lift (SCIM `active`), not a side effect of setting roles.
+    ...(previous?.suspended === true ? { suspended: true } : {}),
   };
   await deps.repo.putMembership(membership, factsOf(user));
   await recheckMemberFacts(deps, m.envId, m.userId, factsOf(user));
@@ -139,8 +150,9 @@ export async function putGroup(
   deps: Deps,
   caller: Caller,
   input: GroupInput,
+  gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ created: boolean; group: Group & { memberIds?: string[] } }> {
-  await requireEnvironmentAdmin(deps, caller, input.envId, directoryGate);
+  await requireEnvironmentAdmin(deps, caller, input.envId, gate);
   const { memberIds: given, buckets: _ignored, ...named } = input;
   const memberIds = given ? [...new Set(given)] : undefined;
   const [previous] = await Promise.all([
@@ -174,8 +186,9 @@ export async function patchGroupMembers(
   envId: string,
   groupId: string,
   body: { add?: string[] | undefined; remove?: string[] | undefined },
+  gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ added: string[]; removed: string[] }> {
-  await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
+  await requireEnvironmentAdmin(deps, caller, envId, gate);
   const add = [...new Set(body.add ?? [])];
   const remove = [...new Set(body.remove ?? [])];
   const both = add.filter((id) => remove.includes(id));
