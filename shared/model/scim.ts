@@ -71,7 +71,7 @@ export const scimGroupRecordSchema = z.object({
 export type ScimGroupRecord = z.infer<typeof scimGroupRecordSchema>;
 
 /** A lookup row: from an `externalId` to the resource that holds it, with the value to compare. */
-export const scimLookupSchema = z.object({ id: idSchema, value: z.string() });
+export const scimLookupSchema = z.object({ id: idSchema, value: str(256) });
 
 /** The User resource as a client sends it to POST or PUT; attributes not listed are ignored (RFC 7644 §3.3). */
 export const scimUserBody = z.object({
