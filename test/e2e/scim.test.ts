@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiResult, Stack } from "../support/stack.js";
+import { eventually } from "../support/poll.js";
 import { startStack } from "../support/stack.js";
 import { newWorld, uid, type World } from "../support/world.js";
 
@@ -373,6 +374,44 @@ describe("SCIM 2.0 provisioning, as Microsoft Entra's provisioning service drive
     );
     scimError(await elsewhere.call("GET", "/Users"), 404);
     scimError(await elsewhere.call("GET", "/ServiceProviderConfig"), 404);
+  });
+
+  it("finds and suspends a member the directory routes added; the audit then flags what they own as having no enabled owner", async () => {
+    const w = await newWorld(stack);
+    await w.user("maker");
+    const pm = await w.resource("maker", { kind: "processMining" });
+    const entra = client(w, await stack.token(uid("entra"), ["Sharing.Provisioning"]));
+    const found = scim<List<ScimUser>>(
+      await entra.call("GET", `/Users?${q(`userName eq "${w.email("maker")}"`)}`),
+      200,
+    );
+    expect(found.Resources.map((u) => [u.id, u.displayName, u.active])).toEqual([
+      [w.id("maker"), w.person("maker").displayName, true],
+    ]);
+    scim<ScimUser>(
+      await entra.call("PATCH", `/Users/${w.id("maker")}`, patchOp({ op: "Replace", path: "active", value: false })),
+      200,
+    );
+    // Setting roles through the directory route keeps the suspension: only provisioning lifts it.
+    const roles = await stack.api("PUT", `/api/environments/${w.envId}/users/${w.id("maker")}`, {
+      token: w.adminToken,
+      body: { securityRoles: ["EnvironmentMaker"] },
+    });
+    expect(roles.status, roles.text).toBe(200);
+    expect((await allowed(w, w.id("maker"), pm)).reason).toMatch(/suspended/);
+    const started = await stack.api("POST", `/api/environments/${w.envId}/audits`, { token: w.adminToken });
+    expect(started.status, started.text).toBe(202);
+    const { auditId } = started.json as { auditId: string };
+    const report = await eventually(
+      `audit ${auditId} to finish`,
+      async () =>
+        (await stack.api("GET", `/api/environments/${w.envId}/audits/${auditId}`, { token: w.adminToken })).json as {
+          status: string;
+          findings: { rule: string; resourceId?: string }[];
+        },
+      { until: (r) => r.status === "done" },
+    );
+    expect(report.findings.filter((f) => f.rule === "noEnabledOwner").map((f) => f.resourceId)).toEqual([pm]);
   });
 
   it("lists without a filter in pages of startIndex and count, inactive users included", async () => {
