@@ -68,6 +68,11 @@ export const membershipSchema = z.object({
   securityRoles: z.array(securityRoleSchema).max(3),
   /** How the user joined: put by an admin, or added by sharing (seed 004). */
   addedBy: z.enum(["admin", "sharing"]).default("admin"),
+  /**
+   * Deactivated by provisioning (SCIM `active: false`): the member stays listed, and has no access in
+   * the environment, as a user disabled in the tenant directory has none anywhere.
+   */
+  suspended: z.boolean().optional(),
 });
 export type Membership = z.infer<typeof membershipSchema>;
 
@@ -203,6 +208,9 @@ export const changeActionSchema = z.enum([
   "user.updated",
   "membership.added",
   "membership.updated",
+  "membership.suspended",
+  "membership.restored",
+  "membership.removed",
   "group.created",
   "group.updated",
   "group.members",

@@ -28,6 +28,8 @@ export interface PrincipalFacts {
   principalId: string;
   /** False when the tenant directory has the user disabled: a disabled user does nothing. */
   enabled: boolean;
+  /** True when provisioning deactivated the user's membership of this environment: nothing there either. */
+  suspended?: boolean | undefined;
   /** The environment membership; undefined when the user is not a member. */
   securityRoles: readonly string[] | undefined;
   /** Groups and SharePoint lists of this environment the user belongs to. */
@@ -41,7 +43,7 @@ export interface Decision {
   actions: ActionName[];
   via: { role: Holder; through: Through }[];
   /** Why actions are missing that the roles would give, if anything limits them. */
-  limitation?: "disabled" | "noSecurityRole" | undefined;
+  limitation?: "disabled" | "suspended" | "noSecurityRole" | undefined;
 }
 
 export function isEnvironmentAdmin(p: Pick<PrincipalFacts, "securityRoles">): boolean {
@@ -83,8 +85,8 @@ export function decide(resource: ResourceFacts, grants: readonly GrantFacts[], p
   }
   let actions = orderedActions(resource.kind, verbs);
   let limitation: Decision["limitation"];
-  if (!principal.enabled) {
-    limitation = actions.length > 0 ? "disabled" : undefined;
+  if (!principal.enabled || principal.suspended === true) {
+    limitation = actions.length > 0 ? (principal.enabled ? "suspended" : "disabled") : undefined;
     actions = [];
   } else if (principal.securityRoles !== undefined && principal.securityRoles.length === 0) {
     const kept = actions.filter((a) => verbsWithoutSecurityRole.includes(a));
@@ -101,6 +103,8 @@ function orderedActions(kind: ResourceKind, verbs: ReadonlySet<string>): ActionN
 
 /** Why a principal's roles give fewer actions than usual. */
 export function limitationText(limitation: NonNullable<Decision["limitation"]>): string {
+  if (limitation === "suspended")
+    return "the user's membership of this environment is suspended (deactivated by provisioning)";
   return limitation === "disabled"
     ? "the user is disabled in the tenant directory"
     : "the user has no security role in this environment and may only run flows until an environment admin assigns a role (for example EnvironmentMaker)";

@@ -70,7 +70,9 @@ export class AuditReads {
           { continuation },
         );
         for (const row of page.rows) {
-          const { userId, facts } = decodeRow(directoryMemberSchema, row);
+          const { userId, facts: profileFacts, suspended } = decodeRow(directoryMemberSchema, row);
+          // A member suspended by provisioning counts as disabled here: no enabled owner, as a leaver.
+          const facts = profileFacts && suspended === true ? { ...profileFacts, enabled: false } : profileFacts;
           const key = facts && `${facts.enabled}|${facts.userType}`;
           if (key && !shared.has(key)) shared.set(key, facts);
           members.set(userId, key ? shared.get(key) : undefined);

@@ -109,6 +109,12 @@ export const keys = {
   userGroupsPrefix: "ug|",
   userGroupPrefix: (userId: string) => `ug|${userId}|`,
   userGroupRk: (userId: string, groupId: string) => `ug|${userId}|${groupId}`,
+
+  // Provisioning (SCIM), in the environment's directory partition: what a client sent beside our
+  // own records, and lookups from `externalId` keyed by a digest, so any value fits a key.
+  scimUserRk: (userId: string) => `scim|user|${userId}`,
+  scimGroupRk: (groupId: string) => `scim|group|${groupId}`,
+  scimExternalIdRk: (type: "user" | "group", digest: string) => `scim|ext|${type}|${digest}`,
 };
 
 /** How many partitions membership and tenant id rows are spread over. */

@@ -36,6 +36,7 @@ import { GroupRows } from "./groupRows.js";
 import { MemberFactsRows } from "./memberFactsRows.js";
 import type { MemberFacts } from "../model/memberFacts.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
+import { ScimRows } from "./scimRows.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
@@ -86,6 +87,8 @@ export class SharingRepository {
   readonly groups: GroupRows;
   /** The member facts on each environment's member rows, as the relay keeps them in line with profiles. */
   readonly memberFacts: MemberFactsRows;
+  /** Provisioning's (SCIM) attributes and lookups. */
+  readonly scim: ScimRows;
 
   constructor(
     readonly rows: RowStore,
@@ -95,6 +98,7 @@ export class SharingRepository {
     this.index = new PrincipalIndexRows(rows, tables);
     this.groups = new GroupRows(rows, tables);
     this.memberFacts = new MemberFactsRows(rows, tables);
+    this.scim = new ScimRows(rows, tables);
   }
 
   // Environments
@@ -270,6 +274,30 @@ export class SharingRepository {
   }
 
   /**
+   * The environment's first `limit` members and groups (by id), and whether there are more: the
+   * rows of one range, read until `limit + 1` came back, so the cost is bounded by `limit`.
+   */
+  async directoryUpTo(envId: string, what: "member" | "group", limit: number) {
+    const prefix = what === "member" ? keys.envMemberPrefix : keys.groupPrefix;
+    const rows: Row[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await this.rows.queryPage(this.tables.directory, keys.directoryPk(envId), [{ prefix }], {
+        continuation,
+        pageSize: Math.min(1000, limit + 1 - rows.length),
+      });
+      rows.push(...page.rows);
+      continuation = page.continuation;
+    } while (continuation && rows.length <= limit);
+    const kept = rows.slice(0, limit);
+    return {
+      members: what === "member" ? kept.map((r) => decodeRow(membershipSchema, r)) : [],
+      groups: what === "group" ? kept.map((r) => decodeRow(groupSchema, r)) : [],
+      more: rows.length > limit,
+    };
+  }
+
+  /**
    * Three requests sent together: the user's profile, their membership of the environment, and the
    * groups and lists they are in (one range of their membership bucket, whatever the groups' sizes).
    */
@@ -322,6 +350,62 @@ export class SharingRepository {
       { continuation, pageSize },
     );
     return { groups: page.rows.map((r) => decodeRow(groupSchema, r)), continuation: page.continuation };
+  }
+
+  /**
+   * Removes a group's own row and its search row, in one transaction, when its members' rows are
+   * gone already (the caller empties it first, so a repeated delete finishes an interrupted one).
+   */
+  async deleteGroup(group: Group): Promise<void> {
+    await this.rows.transact(this.tables.directory, keys.directoryPk(group.envId), [
+      { op: "delete", rk: keys.groupRk(group.groupId) },
+      { op: "delete", rk: keys.searchRk("group", group.displayName, group.groupId) },
+    ]);
+  }
+
+  /**
+   * Removes a user's membership of an environment: the user's own rows first, the environment's
+   * member row last (the reverse of `putMembership`), with `outbox` (what must follow the removal) in
+   * that last transaction. Each step is idempotent, so a repeat after a crash between them finishes
+   * the job. Returns whether the environment's member row was still there (the outbox was written).
+   */
+  async deleteMembership(envId: string, userId: string, outbox: readonly OutboxItem[] = []): Promise<boolean> {
+    const pk = keys.principalPk({ type: "user", id: userId });
+    await Promise.all([
+      this.rows.delete(this.tables.principals, pk, keys.memberRk(envId)),
+      this.rows.delete(this.tables.principals, pk, keys.memberOfRk(envId)),
+    ]);
+    const member = await this.rows.get(this.tables.directory, keys.directoryPk(envId), keys.envMemberRk(userId));
+    if (!member) return false;
+    await this.rows.transact(this.tables.directory, keys.directoryPk(envId), [
+      { op: "delete", rk: keys.envMemberRk(userId) },
+      ...outbox.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
+    ]);
+    return true;
+  }
+
+  /**
+   * Ids whose search row holds this exact text, lower-cased (a group's name in the environment, or a
+   * tenant user's email), up to `limit`: one query. The caller compares the records it reads.
+   */
+  async idsBySearchText(
+    envId: string | undefined,
+    field: "email" | "group",
+    text: string,
+    limit: number,
+  ): Promise<string[]> {
+    const prefix = keys.searchPrefix(field, text);
+    const head = `search|${field}|`.length;
+    // Search keys keep at least 370 characters of the text beside any id (`keys.searchRk`); a longer
+    // text is matched by its first 360, and the caller's comparison decides.
+    const range = prefix.length - head <= 360 ? `${prefix}|` : prefix.slice(0, head + 360);
+    const page = await this.rows.queryPage(
+      this.tables.directory,
+      envId === undefined ? keys.tenantPk : keys.directoryPk(envId),
+      [{ prefix: range }],
+      { pageSize: limit },
+    );
+    return [...new Set(page.rows.map((r) => String(r.fields.id)))];
   }
 
   /** Tenant users and the environment's groups whose name or email starts with the text. */

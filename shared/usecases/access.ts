@@ -3,7 +3,7 @@ import { groupRef, type Grant, type Group, type PrincipalRef } from "../model/re
 import { decide, explainRefusal, limitationText, type Decision, type PrincipalFacts } from "../rules/decide.js";
 import { parseActionName, type ActionName, type ResourceKind } from "../rules/matrix.js";
 import type { PrincipalContext, ResourceState } from "../store/repository.js";
-import { isEnabledEnvironmentAdmin } from "./adminGate.js";
+import { hasActiveMembership, isEnabledEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
 
 type Deps = Pick<Capabilities, "repo">;
@@ -13,6 +13,7 @@ export function factsOf(principalId: string, ctx: PrincipalContext): PrincipalFa
   return {
     principalId,
     enabled: ctx.user?.enabled ?? false,
+    suspended: ctx.membership?.suspended === true,
     securityRoles: ctx.membership?.securityRoles,
     memberOf: ctx.memberOf,
   };
@@ -63,7 +64,7 @@ export async function viewAsCaller(
     deps.repo.resourceStateFor(envId, resourceId, [{ type: "user", id: caller.principalId }, ...also]),
     app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
   ]);
-  if (!app && !ctx?.membership) throw notFound(`environment ${envId} was not found`);
+  if (!app && !hasActiveMembership(ctx)) throw notFound(`environment ${envId} was not found`);
   if (!state) {
     if (app && !(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
     throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
@@ -98,7 +99,8 @@ export async function requireEnvironmentPart(
     return undefined;
   }
   const ctx = await deps.repo.principalContext(envId, caller.principalId);
-  if (!ctx.membership) throw notFound(`environment ${envId} was not found`);
+  // A suspended member has no part in the environment until provisioning restores them.
+  if (!hasActiveMembership(ctx)) throw notFound(`environment ${envId} was not found`);
   return ctx;
 }
 
@@ -159,7 +161,7 @@ export async function effectiveAccess(
     deps.repo.getGroup(envId, principalId),
   ]);
   const askerCtx = self ? principalCtx : callerCtx;
-  if (!app && !askerCtx?.membership) throw notFound(`environment ${envId} was not found`);
+  if (!app && !hasActiveMembership(askerCtx)) throw notFound(`environment ${envId} was not found`);
   if (!state) {
     if (app && !(await deps.repo.getEnvironment(envId))) throw notFound(`environment ${envId} was not found`);
     throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
@@ -240,7 +242,7 @@ export async function check(
   const stateOf = new Map(resourceIds.map((r, i) => [r, states[i]]));
   const ctxOf = new Map(principalIds.map((p, i) => [p, contexts[i]!]));
   const groupOf = new Map(groupIds.map((g, i) => [g, groups[i]?.group]));
-  if (!app && !ctxOf.get(caller.principalId)?.membership) throw notFound(`environment ${envId} was not found`);
+  if (!app && !hasActiveMembership(ctxOf.get(caller.principalId))) throw notFound(`environment ${envId} was not found`);
   if (app && states.every((s) => s === undefined) && !(await deps.repo.getEnvironment(envId)))
     throw notFound(`environment ${envId} was not found`);
   const results: { allowed: boolean; reason: string }[] = [];

@@ -7,10 +7,22 @@ import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 /**
  * Whether a member acts as the environment's admin: an enabled tenant user whose membership holds
  * SystemAdministrator. A user disabled in the tenant directory does nothing (sharing-rules.md), so a
- * disabled SystemAdministrator is no admin on any route. `ctx` is the caller's context in the environment.
+ * disabled SystemAdministrator is no admin on any route, nor is a suspended one in their environment. `ctx` is the caller's context in the environment.
  */
 export function isEnabledEnvironmentAdmin(ctx: Pick<PrincipalContext, "user" | "membership"> | undefined): boolean {
-  return ctx?.user?.enabled === true && isEnvironmentAdmin({ securityRoles: ctx.membership?.securityRoles });
+  return (
+    ctx?.user?.enabled === true &&
+    ctx.membership?.suspended !== true &&
+    isEnvironmentAdmin({ securityRoles: ctx.membership?.securityRoles })
+  );
+}
+
+/**
+ * Whether a user takes part in the environment: a member whose membership provisioning has not
+ * suspended. Callers who don't are answered as outsiders (404), whatever they hold there.
+ */
+export function hasActiveMembership(ctx: Pick<PrincipalContext, "membership"> | undefined): boolean {
+  return ctx?.membership !== undefined && ctx.membership.suspended !== true;
 }
 
 /** Whether a caller acts as the environment's admin: an app with `Sharing.Admin`, or an enabled SystemAdministrator. */
@@ -50,7 +62,7 @@ export async function requireEnvironmentAdmin(
     deps.repo.getEnvironment(envId),
     app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
   ]);
-  if (!environment || (!app && !ctx?.membership)) throw notFound(`environment ${envId} was not found`);
+  if (!environment || (!app && !hasActiveMembership(ctx))) throw notFound(`environment ${envId} was not found`);
   if (!app && !isEnabledEnvironmentAdmin(ctx)) throw forbidden(gate.refusal ?? environmentAdminRefusal);
   return { environment, ctx };
 }

@@ -4,7 +4,7 @@ import { forbidden, invalid, notFound } from "../errors.js";
 import type { ChangeEntry } from "../model/records.js";
 import { ownershipRoles } from "../rules/matrix.js";
 import { viewAsCaller } from "./access.js";
-import { isEnabledEnvironmentAdmin } from "./adminGate.js";
+import { hasActiveMembership, isEnabledEnvironmentAdmin } from "./adminGate.js";
 import { isAppAdmin, isAppAuditor, isAppChecker, type Capabilities, type Caller } from "./capabilities.js";
 
 type Deps = Pick<Capabilities, "repo">;
@@ -116,7 +116,7 @@ async function mayReadWholeLog(deps: Deps, caller: Caller, envId: string): Promi
     return true;
   }
   const ctx = await deps.repo.principalContext(envId, caller.principalId);
-  if (!ctx.membership) throw notFound(`environment ${envId} was not found`);
+  if (!hasActiveMembership(ctx)) throw notFound(`environment ${envId} was not found`);
   return isEnabledEnvironmentAdmin(ctx);
 }
 

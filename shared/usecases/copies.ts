@@ -164,6 +164,8 @@ export async function instantiateCopy(
   ]);
   if (!env) throw notFound(`copy ${copyId} was not found`);
   if (!ctx.user?.enabled) throw forbidden("the user is disabled in the tenant directory");
+  if (ctx.membership?.suspended === true)
+    throw forbidden(`the user's membership of environment ${envId} is suspended (deactivated by provisioning)`);
   if (!ctx.membership) {
     throw ruleViolation(
       `creating a flow from this copy needs membership of environment ${envId} with the EnvironmentMaker role; an environment admin must add you first`,

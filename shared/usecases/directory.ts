@@ -3,7 +3,7 @@ import { groupRef, type Environment, type Group, type Membership, type TenantUse
 import type { OutboxItem } from "../model/outbox.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
-import { requireEnvironmentAdmin } from "./adminGate.js";
+import { requireEnvironmentAdmin, type EnvironmentAdminGate } from "./adminGate.js";
 import { isAppAdmin, isAppProvisioner, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, outboxItems } from "./mutate.js";
 import { factsOf, sameFacts } from "../model/memberFacts.js";
@@ -26,7 +26,7 @@ function requireDirectoryApp(caller: Caller): void {
  * App admins, the directory sync service (`Sharing.Provisioning`), or the environment's own enabled
  * SystemAdministrators manage (and read) its members and groups.
  */
-export const directoryGate = {
+export const directoryGate: EnvironmentAdminGate = {
   refusal:
     "managing an environment's members and groups needs its SystemAdministrator role (as an enabled user) or the Sharing.Admin or Sharing.Provisioning app role",
   alsoApps: isAppProvisioner,
@@ -97,6 +97,18 @@ export async function putUser(
   user: TenantUser,
 ): Promise<{ created: boolean; user: TenantUser }> {
   requireDirectoryApp(caller);
+  return storeUser(deps, caller, user);
+}
+
+/**
+ * Writes a tenant user's profile, and the facts environments keep of it: for callers that checked
+ * who may (`putUser`; provisioning, which creates and updates the users it provisions).
+ */
+export async function storeUser(
+  deps: Deps,
+  caller: Caller,
+  user: TenantUser,
+): Promise<{ created: boolean; user: TenantUser }> {
   const previous = await deps.repo.getUser(user.userId);
   // Environments keep the facts audits read on their member rows, and log a profile change: both
   // follow through the outbox, written with the profile, so a crash before the relay leaves them to
@@ -128,14 +140,17 @@ export async function putMembership(
   deps: Deps,
   caller: Caller,
   m: Omit<Membership, "addedBy">,
+  gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ created: boolean; membership: Membership }> {
-  await requireEnvironmentAdmin(deps, caller, m.envId, directoryGate);
+  await requireEnvironmentAdmin(deps, caller, m.envId, gate);
   const [user, previous] = await Promise.all([deps.repo.getUser(m.userId), deps.repo.getMembership(m.envId, m.userId)]);
   if (!user) throw notFound(`user ${m.userId} is not in the tenant directory`);
   const membership: Membership = {
     ...m,
     securityRoles: [...new Set(m.securityRoles)],
     addedBy: previous?.addedBy ?? "admin",
+    // Suspension is provisioning's to lift (SCIM `active`), not a side effect of setting roles.
+    ...(previous?.suspended === true ? { suspended: true } : {}),
   };
   const roles = (x: Membership) => [...x.securityRoles].sort().join(", ");
   const items =
@@ -230,8 +245,9 @@ export async function putGroup(
   deps: Deps,
   caller: Caller,
   input: GroupInput,
+  gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ created: boolean; group: Group & { memberIds?: string[] } }> {
-  await requireEnvironmentAdmin(deps, caller, input.envId, directoryGate);
+  await requireEnvironmentAdmin(deps, caller, input.envId, gate);
   const { memberIds: given, buckets: _ignored, ...named } = input;
   const memberIds = given ? [...new Set(given)] : undefined;
   const [previous] = await Promise.all([
@@ -283,8 +299,9 @@ export async function patchGroupMembers(
   envId: string,
   groupId: string,
   body: { add?: string[] | undefined; remove?: string[] | undefined },
+  gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ added: string[]; removed: string[] }> {
-  await requireEnvironmentAdmin(deps, caller, envId, directoryGate);
+  await requireEnvironmentAdmin(deps, caller, envId, gate);
   const add = [...new Set(body.add ?? [])];
   const remove = [...new Set(body.remove ?? [])];
   const both = add.filter((id) => remove.includes(id));

@@ -648,14 +648,14 @@ export async function offboardStep(
   return `offboarding ${r.offboardingId ?? "-"} of ${m.userId} in ${m.envId}: ${r.status}`;
 }
 
-/** Whether the user is still a leaver in the environment, for the reason given (SCIM's deactivation is taken as said). */
+/** Whether the user is still a leaver in the environment, for the reason given (a restore or a re-add cancels it). */
 async function stillLeft(
   deps: Pick<Deps, "repo">,
   envId: string,
   userId: string,
   reason: LeaverReason,
 ): Promise<boolean> {
-  if (reason === "deactivated") return true;
   const [user, membership] = await Promise.all([deps.repo.getUser(userId), deps.repo.getMembership(envId, userId)]);
+  if (reason === "deactivated") return membership?.suspended === true;
   return reason === "disabled" ? user?.enabled !== true : membership === undefined;
 }

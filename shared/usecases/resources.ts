@@ -6,7 +6,12 @@ import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../model/records.js";
 import { requireAction, viewAsCaller } from "./access.js";
-import { actsAsEnvironmentAdmin, isEnabledEnvironmentAdmin, requireEnvironmentAdmin } from "./adminGate.js";
+import {
+  actsAsEnvironmentAdmin,
+  hasActiveMembership,
+  isEnabledEnvironmentAdmin,
+  requireEnvironmentAdmin,
+} from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials } from "./connections.js";
 import { changeEntry, changeResource, knownNew, newResourceChange, outboxItems } from "./mutate.js";
@@ -77,7 +82,7 @@ export async function putResource(
       deps.repo.rawResourceMeta(envId, resourceId),
       deps.repo.principalContext(envId, input.creatorId),
     ]);
-    if (!env || (!app && !callerCtx?.membership)) throw notFound(`environment ${envId} was not found`);
+    if (!env || (!app && !hasActiveMembership(callerCtx))) throw notFound(`environment ${envId} was not found`);
     const now = deps.clock().toISOString();
     if (current?.resource) {
       const view = await viewAsCaller(deps, caller, envId, resourceId);
@@ -277,9 +282,10 @@ export async function principalResources(
     self || app ? Promise.resolve(undefined) : deps.repo.principalContext(envId, caller.principalId),
   ]);
   const membership = page.membership ?? laterPageMembership;
-  if (self && !membership) throw notFound(`environment ${envId} was not found`);
+  // A suspended member lists nothing there, as they can do nothing there.
+  if (self && (!membership || membership.suspended === true)) throw notFound(`environment ${envId} was not found`);
   if (!self && !app) {
-    if (!callerCtx?.membership) throw notFound(`environment ${envId} was not found`);
+    if (!hasActiveMembership(callerCtx)) throw notFound(`environment ${envId} was not found`);
     if (!isEnabledEnvironmentAdmin(callerCtx))
       throw forbidden("only environment admins may list another principal's resources");
   }
@@ -297,7 +303,7 @@ export async function principalResources(
     }
   };
   const listed = () => [...grouped.values()].filter((r) => !kind || r.kind === kind);
-  if (membership && isEnvironmentAdmin({ securityRoles: membership.securityRoles })) {
+  if (membership && membership.suspended !== true && isEnvironmentAdmin({ securityRoles: membership.securityRoles })) {
     // Admins: the environment's catalog, page by page, with the roles they also hold.
     const [catalog, held] = await Promise.all([
       deps.repo.catalogPage(envId, token?.table === "catalog" ? token.continuation : undefined),

@@ -360,6 +360,90 @@ describe("offboarding a leaver, through HTTP", () => {
     expect(log.detail).toContain("automatic: disabled");
   });
 
+  /** PATCH `Replace active false` (Entra's soft delete) or DELETE, as Entra's provisioning service sends them. */
+  async function scimLeave(w: Awaited<ReturnType<typeof world>>, how: "deactivate" | "delete") {
+    const token = await stack.token(`entra-${w.envId}`, ["Sharing.Provisioning"]);
+    const path = `/api/environments/${w.envId}/scim/v2/Users/${w.leaver}`;
+    const headers = { "content-type": "application/scim+json" };
+    const body = {
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+      Operations: [{ op: "Replace", path: "active", value: "False" }],
+    };
+    return how === "deactivate"
+      ? expectStatus(stack, 200, "PATCH", path, { token, headers, body })
+      : expectStatus(stack, 204, "DELETE", path, { token, headers });
+  }
+
+  for (const how of ["deactivate", "delete"] as const) {
+    it(`starts by itself when SCIM ${how === "deactivate" ? "deactivates" : "deletes"} a member of an autoOffboard environment`, async () => {
+      const w = await world({ autoOffboard: true });
+      await w.put("pA", "leaver", { kind: "processMining", displayName: "A" });
+      await w.share("pA", "leaver", "coOwner", ["co1"]);
+      await w.put("pV", "co1", { kind: "processMining", displayName: "V" });
+      await w.share("pV", "co1", "viewer", ["leaver"]);
+      await scimLeave(w, how);
+      const [a, v] = await eventually(
+        "the leaver's automatic offboarding",
+        async () => [await w.shares("pA"), await w.shares("pV")] as const,
+        {
+          until: ([a, v]) => a.ownerId === w.co1 && ![...a.grants, ...v.grants].some((g) => g.principalId === w.leaver),
+          timeoutMs: 60_000,
+        },
+      );
+      expect(a.grants.map((g) => `${g.principalId}:${g.role}`)).toEqual([`${w.co1}:owner`]);
+      expect(v.grants.map((g) => g.principalId)).not.toContain(w.leaver);
+      await waitForMail(stack, w.email("co1"), 1);
+      const items = await eventually(
+        "the change log's entries",
+        async () =>
+          (
+            (
+              await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${w.leaver}`, {
+                token: w.adminToken,
+              })
+            ).json as { items: { action: string; resourceId?: string; actorId: string; detail: string }[] }
+          ).items,
+        { until: (xs) => xs.some((i) => i.action === "offboard" && !i.resourceId) },
+      );
+      const reason = how === "deactivate" ? "deactivated" : "removed";
+      expect(items.find((i) => i.action === "offboard" && !i.resourceId)?.detail).toContain(`automatic: ${reason}`);
+      expect(items.map((i) => i.action)).toContain(
+        how === "deactivate" ? "membership.suspended" : "membership.removed",
+      );
+    });
+  }
+
+  it("a SCIM deactivation where autoOffboard is off only suspends: the audit flags the leaver, grants stay", async () => {
+    const w = await world();
+    await w.put("pV", "co1", { kind: "processMining", displayName: "V" });
+    await w.share("pV", "co1", "viewer", ["leaver"]);
+    await scimLeave(w, "deactivate");
+    const { auditId } = (
+      await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, { token: w.adminToken })
+    ).json as { auditId: string };
+    const report = await eventually(
+      `audit ${auditId}`,
+      async () =>
+        (
+          await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/audits/${auditId}`, {
+            token: w.adminToken,
+          })
+        ).json as { status: string; findings: { rule: string; resourceId?: string; principalId?: string }[] },
+      { until: (r) => r.status === "done" },
+    );
+    expect(report.findings.filter((f) => f.rule === "leaverNotOffboarded")).toMatchObject([
+      { resourceId: "pV", principalId: w.leaver },
+    ]);
+    const log = (
+      await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes?principalId=${w.leaver}`, {
+        token: w.adminToken,
+      })
+    ).json as { items: { action: string }[] };
+    expect(log.items.map((i) => i.action)).toContain("membership.suspended");
+    expect(log.items.map((i) => i.action)).not.toContain("offboard");
+    expect((await w.shares("pV")).grants.map((g) => g.principalId)).toContain(w.leaver);
+  });
+
   it("leaves a disabled user alone where autoOffboard is off, and the audit flags them", async () => {
     const w = await world();
     await w.put("pA", "leaver", { kind: "processMining", displayName: "A" });

@@ -81,13 +81,19 @@ function wrongWhileDown(a: Answer, expect503: boolean): string | undefined {
   if (
     res.status >= 400 &&
     !/^application\/problem\+json/.test(type) &&
-    !(a.what.includes("/invitations/") && /^text\/html/.test(type))
+    !(a.what.includes("/invitations/") && /^text\/html/.test(type)) &&
+    !(a.what.includes("/scim/v2/") && /^application\/scim\+json/.test(type))
   )
     return `${a.what}: ${res.status} as ${type}`;
   if (res.status === 503 && /problem\+json/.test(type)) {
     const p = JSON.parse(res.text) as { status?: number; title?: string; detail?: string };
     if (p.status !== 503 || !p.title || typeof p.detail !== "string")
       return `${a.what}: a 503 problem without status/title/detail`;
+    if (!res.headers["retry-after"]) return `${a.what}: a 503 without Retry-After`;
+  }
+  if (res.status === 503 && /scim\+json/.test(type)) {
+    const p = JSON.parse(res.text) as { status?: string; detail?: string };
+    if (p.status !== "503" || typeof p.detail !== "string") return `${a.what}: a 503 SCIM error without status/detail`;
     if (!res.headers["retry-after"]) return `${a.what}: a 503 without Retry-After`;
   }
   if (expect503 && res.status !== 503)
@@ -111,6 +117,7 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     const token = tokenOf(linkIn(stack, invitation!));
     const makerToken = await w.token("maker");
     const admin = w.adminToken;
+    const provisioner = await stack.token(uid("entra"), ["Sharing.Provisioning"]);
     const env = `/api/environments/${w.envId}`;
     const user = {
       email: `${uid("u")}@contoso.example`,
@@ -148,6 +155,11 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
       ],
       ["GET", `${env}/principals/${maker}/resources`, makerToken],
       ["GET", `${env}/directory?search=a`, makerToken],
+      [
+        "GET",
+        `${env}/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${maker}@contoso.example"`)}`,
+        provisioner,
+      ],
       ["GET", `${env}/changes`, admin],
       ["POST", `${env}/resources/${pm}/invitations/${invitationId}/resend`, makerToken],
       ["POST", `${env}/resources/${flow}/copies`, makerToken, { recipientIds: [viewer] }],

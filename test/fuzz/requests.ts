@@ -99,7 +99,8 @@ export function operationsOf(document: unknown): Operation[] {
         queryParams: params
           .filter((p) => p.in === "query")
           .map((p) => ({ name: p.name, schema: p.schema, required: p.required ?? false })),
-        body: op.requestBody?.content["application/json"]?.schema,
+        // JSON bodies of any JSON media type (the SCIM routes declare application/scim+json).
+        body: Object.values(op.requestBody?.content ?? {})[0]?.schema,
         // An empty `security` list is how the document marks the routes that take no token.
         auth: !(op.security !== undefined && op.security.length === 0),
       });

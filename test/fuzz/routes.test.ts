@@ -147,6 +147,22 @@ function checkAnswer(g: Generated, res: RawResponse): string | undefined {
     if (res.status === 401 && !res.headers["www-authenticate"]) return "401 without WWW-Authenticate";
     return undefined;
   }
+  // SCIM routes answer errors in SCIM's Error body (RFC 7644 §3.12), `status` as a string.
+  if (g.op.template.includes("/scim/v2/") && /^application\/scim\+json/.test(contentType)) {
+    let body: { schemas?: unknown; status?: unknown; detail?: unknown };
+    try {
+      body = JSON.parse(res.text) as typeof body;
+    } catch {
+      return "scim+json that is not JSON";
+    }
+    if (!Array.isArray(body.schemas) || !body.schemas.includes("urn:ietf:params:scim:api:messages:2.0:Error"))
+      return "a SCIM error without the Error schema";
+    if (body.status !== String(res.status))
+      return `SCIM error status ${String(body.status)} differs from the HTTP status`;
+    if (typeof body.detail !== "string") return "a SCIM error without a detail";
+    if (res.status === 401 && !res.headers["www-authenticate"]) return "401 without WWW-Authenticate";
+    return undefined;
+  }
   // The invitation pages answer people in a browser: their refusals are HTML pages by contract.
   if (isPage(g.op) && /^text\/html/.test(contentType)) return undefined;
   return `a ${res.status} that is not problem+json (content-type ${contentType || "none"})`;
@@ -308,11 +324,13 @@ describe("the worst cases, on every route, deterministically", () => {
       const statuses = results.map((r, i) => `${bodyOps[i]!.operationId} ${r.res.status}`);
       expect(statuses.filter((s) => !s.endsWith(" 400"))).toEqual([]);
       for (const r of results) {
-        const errors = (JSON.parse(r.res.text) as { errors?: { field: string }[] }).errors ?? [];
-        expect(
-          errors.some((e) => e.field === field || (field === "body" && e.field.startsWith("body"))),
-          r.res.text.slice(0, 300),
-        ).toBe(true);
+        const answer = JSON.parse(r.res.text) as { errors?: { field: string }[]; detail?: string };
+        const errors = answer.errors ?? [];
+        // SCIM's error body has no `errors`: its detail names the fields (`body.userName: …`).
+        const named =
+          errors.some((e) => e.field === field || (field === "body" && e.field.startsWith("body"))) ||
+          (errors.length === 0 && (answer.detail ?? "").includes(`${field}`));
+        expect(named, r.res.text.slice(0, 300)).toBe(true);
       }
     }
   });

@@ -36,6 +36,7 @@ import {
 } from "../../shared/model/records.js";
 import { reassignmentItemSchema, reassignmentJobSchema } from "../../shared/model/reassignments.js";
 import { offboardingItemSchema, offboardingJobSchema } from "../../shared/model/offboardings.js";
+import { scimGroupRecordSchema, scimLookupSchema, scimUserRecordSchema } from "../../shared/model/scim.js";
 import { checkKeys, checkRow, checkTransaction, tableLimits, transactionBytes } from "../../shared/ports/rowLimits.js";
 import { queryAll, type Row, type WriteOp } from "../../shared/ports/rows.js";
 import { chunkFindings } from "../../shared/store/auditsRepository.js";
@@ -196,6 +197,27 @@ const storedRows: StoredRow[] = [
     pk: keys.principalPk({ type: "user", id: user }),
     rk: keys.memberRk(env),
     schema: membershipSchema,
+  },
+  {
+    name: "provisioning's record of a user (SCIM)",
+    table: table.directory,
+    pk: keys.directoryPk(env),
+    rk: keys.scimUserRk(user),
+    schema: scimUserRecordSchema,
+  },
+  {
+    name: "provisioning's record of a group (SCIM)",
+    table: table.directory,
+    pk: keys.directoryPk(env),
+    rk: keys.scimGroupRk(list.id),
+    schema: scimGroupRecordSchema,
+  },
+  {
+    name: "provisioning's externalId lookup (SCIM)",
+    table: table.directory,
+    pk: keys.directoryPk(env),
+    rk: keys.scimExternalIdRk("group", "f".repeat(64)),
+    schema: scimLookupSchema,
   },
   {
     name: "member of a group or list (the user's side)",

@@ -35,6 +35,17 @@ export interface RouteSpec<P, Q, B> {
   body?: z.ZodType<B>;
   /** Success responses for the OpenAPI document: status to description and schema. */
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
+  /** The body's media type in the OpenAPI document (default `application/json`; any JSON type is accepted). */
+  bodyContentType?: string;
+  /**
+   * Errors in another shape than problem+json (SCIM's error body): the map, and its media type and
+   * schema for the OpenAPI document. Default: the one problem+json map.
+   */
+  errorFormat?: {
+    contentType: string;
+    schema: z.ZodType;
+    toResponse: (e: unknown, log: (message: string) => void) => HttpResponseInit;
+  };
 }
 
 export interface HandlerInput<P, Q, B> {
@@ -83,7 +94,7 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
         : (undefined as B);
       return await run({ caller, params, query, body, request, context, services });
     } catch (e) {
-      return toProblem(e, (m) => context.error(m));
+      return (spec.errorFormat?.toResponse ?? toProblem)(e, (m) => context.error(m));
     }
   };
   app.http(spec.name, { route: spec.route, methods: [spec.method], authLevel: "anonymous", handler });

@@ -42,7 +42,9 @@ export function openApiDocument(): Record<string, unknown> {
     }
     responses.default = {
       description: "an error",
-      content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+      content: r.errorFormat
+        ? { [r.errorFormat.contentType]: { schema: toSchema(r.errorFormat.schema) } }
+        : { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
     };
     paths[path] ??= {};
     paths[path][r.method.toLowerCase()] = {
@@ -51,7 +53,12 @@ export function openApiDocument(): Record<string, unknown> {
       ...(r.auth === false ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(r.body
-        ? { requestBody: { required: true, content: { "application/json": { schema: toSchema(r.body) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { [r.bodyContentType ?? "application/json"]: { schema: toSchema(r.body) } },
+            },
+          }
         : {}),
       responses,
     };

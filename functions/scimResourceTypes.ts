@@ -1,0 +1,18 @@
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimEnvParams } from "../shared/model/scim.js";
+import { listResourceTypes } from "../shared/usecases/scim/discovery.js";
+
+export const handler = defineHttp(
+  {
+    ...scimRoute,
+    name: "scimResourceTypes",
+    route: "environments/{envId}/scim/v2/ResourceTypes",
+    method: "GET",
+    summary: "SCIM: the resource types, User and Group (Sharing.Provisioning apps).",
+    params: scimEnvParams,
+    responses: { 200: { description: "a ListResponse of ResourceType", contentType: "application/scim+json" } },
+  },
+  async ({ services, caller, params, request }) =>
+    scimJson(200, await listResourceTypes(services.caps, caller, params.envId, scimBase(request, params.envId))),
+);

@@ -1,0 +1,18 @@
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimEnvParams } from "../shared/model/scim.js";
+import { serviceProviderConfig } from "../shared/usecases/scim/discovery.js";
+
+export const handler = defineHttp(
+  {
+    ...scimRoute,
+    name: "scimServiceProviderConfig",
+    route: "environments/{envId}/scim/v2/ServiceProviderConfig",
+    method: "GET",
+    summary: "SCIM: what this provisioning endpoint supports (Sharing.Provisioning apps).",
+    params: scimEnvParams,
+    responses: { 200: { description: "the ServiceProviderConfig", contentType: "application/scim+json" } },
+  },
+  async ({ services, caller, params, request }) =>
+    scimJson(200, await serviceProviderConfig(services.caps, caller, params.envId, scimBase(request, params.envId))),
+);
