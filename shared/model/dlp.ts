@@ -17,7 +17,7 @@ export const maxConnectorsPerClass = 50;
  * up to 100 characters). Control characters, `"` and `\` are refused: no connector is named with them,
  * and JSON would store each in up to six characters, breaking the row budget above.
  */
-export const connectorNamePattern = /^[^\u0000-\u001f\u007f-\u009f"\\]+$/u;
+export const connectorNamePattern = /^[^\u0000-\u001f\u007f-\u009f"\\]*$/u;
 export const connectorNameSchema = z
   .string()
   .trim()
