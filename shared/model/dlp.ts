@@ -42,6 +42,10 @@ export const dlpPolicySchema = z
     blocked: connectorList.optional(),
   })
   .strict()
+  .meta({
+    description:
+      "Data loss prevention: connectors (names compared case-insensitively) classified business, non-business or blocked, each in one class at most. A flow may not use a blocked connector nor mix business and non-business ones (422); unlisted connectors are non-business. Absent: no policy.",
+  })
   .superRefine((policy, ctx) => {
     const seen = new Map<string, string>();
     for (const cls of dlpClasses) {

@@ -153,6 +153,18 @@ describe("data loss prevention, through HTTP", () => {
     ]);
   });
 
+  it("the OpenAPI document describes the policy on the environment's body", async () => {
+    const doc = (await expectStatus(stack, 200, "GET", "/api/openapi.json")).json as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    };
+    const body = doc.paths["/api/environments/{envId}"]?.put?.requestBody?.content["application/json"]?.schema as {
+      properties: { dlp: { description: string; properties: Record<string, { maxItems: number }> } };
+    };
+    expect(Object.keys(body.properties.dlp.properties).sort()).toEqual(["blocked", "business", "nonBusiness"]);
+    expect(body.properties.dlp.properties.blocked?.maxItems).toBe(50);
+    expect(body.properties.dlp.description).toContain("non-business");
+  });
+
   it("without a policy nothing is refused", async () => {
     const w = await world({});
     expect((await w.flow("maker", [w.conn("c1", "Twitter"), w.conn("c2", "SharePoint")])).status).toBe(201);
