@@ -17,6 +17,7 @@ export const maxConnectorsPerClass = 50;
  * up to 100 characters). Control characters, `"` and `\` are refused: no connector is named with them,
  * and JSON would store each in up to six characters, breaking the row budget above.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what this pattern refuses
 export const connectorNamePattern = /^[^\u0000-\u001f\u007f-\u009f"\\]*$/u;
 export const connectorNameSchema = z
   .string()
