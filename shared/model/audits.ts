@@ -14,6 +14,10 @@ export const auditRules = [
   "tooManyOwners",
   "ownerlessResource",
   "leaverNotOffboarded",
+  // Seed 004's best practices (sharing-rules.md, "Data loss prevention", "Audit rules from the best practices").
+  "nonBusinessFlowShared",
+  "ownerNotMember",
+  "ownerWithoutMakerRole",
 ] as const;
 export type AuditRule = (typeof auditRules)[number];
 export const severities = ["high", "medium", "low"] as const;

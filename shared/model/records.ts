@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { allRoles, principalTypes, resourceKinds } from "../rules/matrix.js";
+import { dlpPolicySchema } from "./dlp.js";
 
 /**
  * Ids of environments, users, groups, resources and the like: letters, digits, `.`, `_`, `-`, up to
@@ -49,6 +50,8 @@ export const environmentSchema = z.object({
   maxGrantDays: z.number().int().min(1).max(3650).optional(),
   /** The longest a guest's grant may last, in days (stored only for now). */
   guestMaxGrantDays: z.number().int().min(1).max(3650).optional(),
+  /** Data loss prevention: connectors classified business, non-business or blocked (shared/rules/dlp.ts). */
+  dlp: dlpPolicySchema.optional(),
 });
 export type Environment = z.infer<typeof environmentSchema>;
 

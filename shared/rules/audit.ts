@@ -5,7 +5,8 @@
  */
 import type { ChangeEntry, Environment, Grant, Resource } from "../model/records.js";
 import { auditRules, severities, type AuditRule, type Finding, type Severity } from "../model/audits.js";
-import { ownershipRoles } from "./matrix.js";
+import { nonBusinessConnectors } from "./dlp.js";
+import { ownershipRoles, type Role } from "./matrix.js";
 
 /** How bad each finding is; reports list the worst first. */
 export const severityOf: Record<AuditRule, Severity> = {
@@ -18,6 +19,9 @@ export const severityOf: Record<AuditRule, Severity> = {
   tooManyOwners: "low",
   ownerlessResource: "high",
   leaverNotOffboarded: "medium",
+  nonBusinessFlowShared: "medium",
+  ownerNotMember: "medium",
+  ownerWithoutMakerRole: "low",
 };
 
 /** What each rule means, in the words of sharing-rules.md, for reports and emails. */
@@ -31,6 +35,9 @@ export const ruleTitles: Record<AuditRule, string> = {
   tooManyOwners: "Flows with more owners than allowed",
   ownerlessResource: "Ownerless resources (no successor when their owner left)",
   leaverNotOffboarded: "Leavers who still hold grants or own resources",
+  nonBusinessFlowShared: "Flows with non-business connectors shared with guests or run-only users",
+  ownerNotMember: "Owners who are not members of the environment",
+  ownerWithoutMakerRole: "Owners and co-owners without a maker role",
 };
 
 const severityRank = (s: Severity) => severities.indexOf(s);
@@ -55,6 +62,8 @@ export interface UserFacts {
   groupIds: string[];
   /** False for a user who is no member of the environment (removed from it); undefined counts as a member. */
   member?: boolean;
+  /** Whether the member holds a maker role (EnvironmentMaker or SystemAdministrator); undefined: not known, not judged. */
+  maker?: boolean;
 }
 
 /** A user the directory doesn't know: not enabled, in no group. */
@@ -90,7 +99,7 @@ const embeddedConnections = (r: Resource) =>
 /** The findings about one resource, from its grants, its connections and the directory. */
 export function resourceFindings(
   state: { resource: Resource; grants: readonly Grant[] },
-  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners" | "autoOffboard">,
+  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners" | "autoOffboard" | "dlp">,
   facts: ResourceFacts,
 ): Finding[] {
   const r = state.resource;
@@ -159,6 +168,7 @@ export function resourceFindings(
     );
   }
   // Where leavers aren't offboarded by themselves, each one still holding something here is flagged.
+  const leavers = new Set<string>();
   if (env.autoOffboard !== true) {
     const held = new Map<string, string[]>();
     for (const g of state.grants)
@@ -172,12 +182,36 @@ export function resourceFindings(
           : u.member === false
             ? "is no longer a member of the environment"
             : undefined;
+      if (why) leavers.add(id);
       if (why)
         add(
           "leaverNotOffboarded",
           `${id} ${why} and still holds ${roles.join(", ")} of ${what}${r.ownerId === id ? " as its primary owner" : ""}; offboard them (POST .../offboardings) or turn on autoOffboard`,
           id,
         );
+    }
+  }
+  ownerBestPracticeFindings(state.grants, user, leavers, what, add);
+  if (r.kind === "cloudFlow") {
+    const nonBusiness = nonBusinessConnectors(env.dlp, r.connections);
+    // Run-only holders of any kind (a group included), and guests holding any role.
+    const exposed = [
+      ...new Set(
+        state.grants
+          .filter((g) => g.role === "runOnly" || (g.principalType === "user" && user(g.principalId).guest))
+          .map((g) =>
+            g.principalType === "user" && user(g.principalId).guest
+              ? `guest user ${g.principalId}`
+              : `run-only ${g.principalType} ${g.principalId}`,
+          ),
+      ),
+    ];
+    if (nonBusiness.length > 0 && exposed.length > 0) {
+      const shown = exposed.slice(0, 10).join(", ");
+      add(
+        "nonBusinessFlowShared",
+        `${what} uses non-business connector(s) ${nonBusiness.map((c) => `"${c}"`).join(", ")} under the environment's data loss prevention policy and is shared with ${shown}${exposed.length > 10 ? ` and ${exposed.length - 10} more` : ""}; classify the connectors business, or share the flow with members only`,
+      );
     }
   }
   for (const c of embeddedConnections(r)) {
@@ -190,6 +224,45 @@ export function resourceFindings(
       );
   }
   return out;
+}
+
+/**
+ * Seed 004's best practices, for every user holding `owner` or `coOwner` (the primary owner holds
+ * `owner`): one who is not a member of the environment (`ownerNotMember`), and an enabled member with
+ * neither EnvironmentMaker nor SystemAdministrator (`ownerWithoutMakerRole`). A non-member already
+ * flagged by `leaverNotOffboarded` on this resource isn't flagged again, so where autoOffboard is off
+ * that rule says it (with the way out, offboarding); where it is on, a non-member still owning means
+ * the offboarding hasn't run or couldn't finish. A disabled owner is flagged by the disabled rules,
+ * not for the role it holds.
+ */
+function ownerBestPracticeFindings(
+  grants: readonly Grant[],
+  user: (id: string) => UserFacts,
+  leavers: ReadonlySet<string>,
+  what: string,
+  add: (rule: AuditRule, detail: string, principalId?: string) => void,
+): void {
+  const owning = new Map<string, Role[]>();
+  for (const g of grants)
+    if (g.principalType === "user" && ownershipRoles.includes(g.role))
+      owning.set(g.principalId, [...(owning.get(g.principalId) ?? []), g.role]);
+  for (const [id, roles] of owning) {
+    const u = user(id);
+    if (u.member === false) {
+      if (!leavers.has(id))
+        add(
+          "ownerNotMember",
+          `${roles.join(", ")} ${id} of ${what} is not a member of the environment; offboard them (POST .../offboardings) or add them back with a maker role`,
+          id,
+        );
+    } else if (u.enabled && u.maker === false) {
+      add(
+        "ownerWithoutMakerRole",
+        `${roles.join(", ")} ${id} of ${what} holds neither EnvironmentMaker nor SystemAdministrator; assign a maker role, or give them run-only or viewer access instead`,
+        id,
+      );
+    }
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { directoryMemberSchema, type MemberFacts } from "../model/memberFacts.js
 import { grantSchema, principalRefSchema, type Grant } from "../model/records.js";
 import type { RowStore } from "../ports/rows.js";
 import { keys, type TableNames } from "./keys.js";
+import { ownerCapableRoles } from "../rules/successor.js";
 import { metaSchema, type ResourceState } from "./repository.js";
 import { decodeRow } from "./rowJson.js";
 
@@ -12,6 +13,8 @@ export interface EnvironmentDirectory {
   members: Map<string, MemberFacts | undefined>;
   /** The ids of the groups and lists each user is in (`ug|{userId}|{groupId}` rows), members or not. */
   groupsOf: Map<string, string[]>;
+  /** The members holding a maker role (EnvironmentMaker or SystemAdministrator), from the same member rows. */
+  makers: Set<string>;
 }
 
 /** One page of the environment's resources: the ones whose rows ended on it, and where to resume after it. */
@@ -58,6 +61,7 @@ export class AuditReads {
   async directory(envId: string): Promise<EnvironmentDirectory> {
     const members = new Map<string, MemberFacts | undefined>();
     const groupsOf = new Map<string, string[]>();
+    const makers = new Set<string>();
     // Most members share one of four facts: one object each keeps memory at a map entry per member.
     const shared = new Map<string, MemberFacts>();
     const readMembers = async () => {
@@ -70,7 +74,8 @@ export class AuditReads {
           { continuation },
         );
         for (const row of page.rows) {
-          const { userId, facts: profileFacts, suspended } = decodeRow(directoryMemberSchema, row);
+          const { userId, facts: profileFacts, suspended, securityRoles } = decodeRow(directoryMemberSchema, row);
+          if (securityRoles.some((r) => ownerCapableRoles.includes(r))) makers.add(userId);
           // A member suspended by provisioning counts as disabled here: no enabled owner, as a leaver.
           const facts = profileFacts && suspended === true ? { ...profileFacts, enabled: false } : profileFacts;
           const key = facts && `${facts.enabled}|${facts.userType}`;
@@ -101,7 +106,7 @@ export class AuditReads {
       } while (continuation);
     };
     await Promise.all([readMembers(), readGroups()]);
-    return { members, groupsOf };
+    return { members, groupsOf, makers };
   }
 
   /**

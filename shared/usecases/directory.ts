@@ -39,6 +39,14 @@ const sameEnvironment = (a: Environment, b: Environment) => {
   return JSON.stringify(x, Object.keys(x).sort()) === JSON.stringify(y, Object.keys(y).sort());
 };
 
+/** The log says when the data loss prevention policy changed, since flows are judged by it from then on. */
+const dlpChange = (previous: Environment | undefined, next: Environment) =>
+  JSON.stringify(previous?.dlp ?? null) === JSON.stringify(next.dlp ?? null)
+    ? ""
+    : next.dlp
+      ? "; data loss prevention policy set"
+      : "; data loss prevention policy removed";
+
 const sameUser = (a: TenantUser, b: TenantUser) =>
   a.email === b.email &&
   a.displayName === b.displayName &&
@@ -81,7 +89,7 @@ export async function putEnvironment(
               changeEntry(deps, {
                 actorId: caller.principalId,
                 action: previous ? "environment.updated" : "environment.created",
-                detail: `${previous ? "updated" : "created"} environment ${stored.displayName}`,
+                detail: `${previous ? "updated" : "created"} environment ${stored.displayName}${dlpChange(previous, stored)}`,
               }),
             ],
           },

@@ -1,7 +1,9 @@
 import { decodePageToken, encodePageToken } from "../store/pageToken.js";
 import { z } from "zod";
-import { conflict, forbidden, invalid, notFound } from "../errors.js";
-import { groupRef, type Connection, type PrincipalRef, type Resource } from "../model/records.js";
+import { conflict, DomainError, forbidden, invalid, notFound } from "../errors.js";
+import { connectorKey } from "../model/dlp.js";
+import { groupRef, type Connection, type Environment, type PrincipalRef, type Resource } from "../model/records.js";
+import { classOf, dlpViolation } from "../rules/dlp.js";
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../model/records.js";
@@ -93,6 +95,7 @@ export async function putResource(
       if (input.creatorId !== current.resource.creatorId) throw conflict("a resource's creator can't change");
       if (!app) requireOwnCredentials(caller.principalId, current.resource.connections, input.connections);
       const updated: Resource = { ...current.resource, ...stripUndefined(input), updatedAt: now };
+      requireDlpCompliance(env, updated, input);
       const entry = changeEntry(deps, {
         actorId: caller.principalId,
         action: "resource.updated",
@@ -159,6 +162,7 @@ export async function putResource(
       createdAt: now,
       updatedAt: now,
     };
+    requireDlpCompliance(env, resource, input);
     const entry = changeEntry(deps, {
       actorId: caller.principalId,
       action: "resource.registered",
@@ -174,6 +178,36 @@ export async function putResource(
     };
   });
   return { created: result.created, view: await getResource(deps, caller, envId, resourceId) };
+}
+
+/**
+ * A flow may not use a blocked connector nor mix business and non-business ones under its
+ * environment's policy (shared/rules/dlp.ts): 422 naming the connectors, and the connections of the
+ * request that use them. The flow as it would be stored is judged, so an update that keeps connections
+ * a later policy forbids is refused too, as the product refuses to save such a flow.
+ */
+function requireDlpCompliance(env: Environment, resource: Resource, input: ResourceInput): void {
+  if (resource.kind !== "cloudFlow" || !env.dlp) return;
+  const violation = dlpViolation(env.dlp, resource.connections);
+  if (!violation) return;
+  const policy = env.dlp;
+  const named = new Set([...violation.blocked, ...violation.business, ...violation.nonBusiness].map(connectorKey));
+  const why = {
+    blocked: "blocked by the policy",
+    business: "a business connector",
+    nonBusiness: "a non-business connector",
+  };
+  const errors = (input.connections ?? []).flatMap((c, i) =>
+    c.usage === "embedded" && named.has(connectorKey(c.connector))
+      ? [
+          {
+            field: `body.connections[${i}].connector`,
+            message: `"${c.connector}" is ${why[classOf(policy, c.connector)]}`,
+          },
+        ]
+      : [],
+  );
+  throw new DomainError("ruleViolation", violation.message, errors);
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

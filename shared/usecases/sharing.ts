@@ -22,6 +22,7 @@ import {
 } from "../rules/matrix.js";
 import type { ChangeEntry } from "../model/records.js";
 import { factsOf } from "../model/memberFacts.js";
+import { nonBusinessConnectors } from "../rules/dlp.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
@@ -167,7 +168,7 @@ export async function share(
     const now = deps.clock();
     const existing = new Set(view.state.grants.map((g) => `${g.principalType}|${g.principalId}|${g.role}`));
     const fresh = targets.filter((t) => !existing.has(`${t.ref.type}|${t.ref.id}|${req.role}`));
-    const warnings = shareWarnings(req, targets);
+    const warnings = shareWarnings(req, targets, resource, env);
     if (fresh.length === 0) {
       const same = view.state.grants.filter(
         (g) => g.role === req.role && principals.some((p) => p.type === g.principalType && p.id === g.principalId),
@@ -354,7 +355,7 @@ function runOnlyChoices(
   return out;
 }
 
-function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
+function shareWarnings(req: ShareRequest, targets: Target[], resource: Resource, env: Environment): string[] {
   const warnings: string[] = [];
   if (req.sendInvitation) {
     for (const t of targets) {
@@ -362,7 +363,29 @@ function shareWarnings(req: ShareRequest, targets: Target[]): string[] {
         warnings.push(`invitations are emailed to users only; ${t.ref.type} ${t.ref.id} was not emailed`);
     }
   }
+  warnings.push(...dlpShareWarnings(req.role, targets, resource, env));
   return warnings;
+}
+
+/**
+ * Data loss prevention (sharing-rules.md): sharing a flow that uses non-business connectors with
+ * guests or run-only users warns and goes ahead. Everything needed is already on the share's path:
+ * the environment row (its policy) and each user's profile (`resolveTargets`). A group's guests
+ * aren't looked for (that would read its members); a group given run-only warns as run-only.
+ */
+function dlpShareWarnings(role: Role, targets: Target[], resource: Resource, env: Environment): string[] {
+  if (resource.kind !== "cloudFlow") return [];
+  const nonBusiness = nonBusinessConnectors(env.dlp, resource.connections);
+  if (nonBusiness.length === 0) return [];
+  const connectors = nonBusiness.map((c) => `"${c}"`).join(", ");
+  return targets.flatMap((t) => {
+    const guest = t.user?.userType === "guest";
+    if (!guest && role !== "runOnly") return [];
+    const who = `${guest ? "guest user" : t.ref.type} ${t.ref.id}${role === "runOnly" ? " (run-only)" : ""}`;
+    return [
+      `the flow uses non-business connector(s) ${connectors} under the environment's data loss prevention policy; sharing it with ${who} may let business data reach them`,
+    ];
+  });
 }
 
 /**

@@ -32,7 +32,12 @@ const rules = [
   "tooManyOwners",
   "ownerlessResource",
   "leaverNotOffboarded",
+  "nonBusinessFlowShared",
+  "ownerNotMember",
+  "ownerWithoutMakerRole",
 ];
+/** With autoOffboard off an owner who is no member is a leaver, never also ownerNotMember (test/e2e/dlp.test.ts has it). */
+const oneOfEach = Object.fromEntries(rules.map((r) => [r, r === "ownerNotMember" ? 0 : 1]));
 
 /** RFC 4180: quoted fields, doubled quotes, CRLF rows. */
 function parseCsv(text: string): string[][] {
@@ -75,7 +80,13 @@ describe("compliance audits, through HTTP", () => {
   /** One instance of every resource rule's finding (see test/unit/audits.test.ts for the reasoning). */
   async function seeded() {
     const makers = uid("makers");
-    const w = await newWorld(stack, { sensitive: true, expectedOwnerGroupIds: [makers], maxOwners: 2 });
+    // f-conn's Outlook is unlisted, so non-business, but f-conn is shared with nobody: no DLP finding there.
+    const w = await newWorld(stack, {
+      sensitive: true,
+      expectedOwnerGroupIds: [makers],
+      maxOwners: 2,
+      dlp: { business: ["SharePoint"], blocked: ["Twitter"] },
+    });
     const admin = await w.user("admin", { roles: ["SystemAdministrator"] });
     const maker = await w.user("maker");
     const u2 = await w.user("u2");
@@ -146,9 +157,18 @@ describe("compliance audits, through HTTP", () => {
     expect((off.json as { ownerless: { resourceId: string }[] }).ownerless.map((o) => o.resourceId)).toEqual([
       "f-vacant",
     ]);
+    // basic, left owning f-vacant, holds no maker role. A non-business flow shared run-only.
+    await put("f-dlp", {
+      kind: "cloudFlow",
+      displayName: "Mail out",
+      solutionAware: true,
+      triggerKind: "instant",
+      connections: [{ id: "c-gmail", connector: "Gmail", ownerId: maker, usage: "embedded" }],
+    });
+    await share("f-dlp", "runOnly", ["u3"]);
     // The leaver is disabled and still holds p-orphan: with autoOffboard off, the audit flags them.
     await w.updateUser("leaver", { enabled: false });
-    return { ...w, admin, maker, u2, guest, outsider, leaver, path, share };
+    return { ...w, admin, maker, u2, guest, outsider, leaver, basic, path, share };
   }
 
   const audit = (w: { envId: string }, auditId: string, token: string, headers: Record<string, string> = {}) =>
@@ -173,11 +193,11 @@ describe("compliance audits, through HTTP", () => {
       async () => (await audit(w, auditId, adminToken)).json as Report,
       { until: (r) => r.status === "done" },
     );
-    expect(report.stats).toMatchObject({ resources: 7, findings: 9 });
+    expect(report.stats).toMatchObject({ resources: 8, findings: 11 });
     expect(
       Object.fromEntries(rules.map((rule) => [rule, report.findings.filter((f) => f.rule === rule).length])),
-    ).toEqual(Object.fromEntries(rules.map((r) => [r, 1])));
-    expect(report.stats.byRule).toEqual(Object.fromEntries(rules.map((r) => [r, 1])));
+    ).toEqual(oneOfEach);
+    expect(report.stats.byRule).toEqual(oneOfEach);
     const by = (rule: string) => report.findings.find((f) => f.rule === rule);
     expect(by("guestOwner")).toMatchObject({ resourceId: "p-guest", principalId: w.guest, severity: "high" });
     expect(by("ownerOutsideExpectedGroups")).toMatchObject({ resourceId: "p-outside", principalId: w.outsider });
@@ -188,6 +208,8 @@ describe("compliance audits, through HTTP", () => {
     expect(by("ownerAddedSinceLastAudit")).toMatchObject({ resourceId: "p-clean", principalId: w.u2 });
     expect(by("ownerlessResource")).toMatchObject({ resourceId: "f-vacant", severity: "high" });
     expect(by("leaverNotOffboarded")).toMatchObject({ resourceId: "p-orphan", principalId: w.leaver });
+    expect(by("ownerWithoutMakerRole")).toMatchObject({ resourceId: "f-vacant", principalId: w.basic });
+    expect(by("nonBusinessFlowShared")).toMatchObject({ resourceId: "f-dlp", severity: "medium" });
     expect(report.findings.slice(0, 3).every((f) => f.severity === "high")).toBe(true);
 
     const csv = await audit(w, auditId, await w.token("admin"), { accept: "text/csv" });
@@ -204,7 +226,7 @@ describe("compliance audits, through HTTP", () => {
     const mail = await waitForSubject(
       stack,
       w.email("admin"),
-      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 9 findings`),
+      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 11 findings`),
     );
     const link = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
     expect(mail.html).toContain(`href="${link}"`);

@@ -31,6 +31,9 @@ export interface EnvironmentSpec {
   maxOwners?: number;
   expectedOwnerGroupIds?: string[];
   sovereignCloud?: boolean;
+  autoOffboard?: boolean;
+  /** Data loss prevention: connectors by class. */
+  dlp?: { business?: string[]; nonBusiness?: string[]; blocked?: string[] };
 }
 
 /** A user of a world, as the API and the mail sink know them. */

@@ -9,6 +9,7 @@ import {
 } from "../../shared/rules/audit.js";
 import type { AuditRule, Finding } from "../../shared/model/audits.js";
 import type { ChangeEntry, Grant, Resource } from "../../shared/model/records.js";
+import type { DlpPolicy } from "../../shared/model/dlp.js";
 
 // The audit rules alone: facts in, findings out, no storage.
 
@@ -55,7 +56,7 @@ describe("audit rules on one resource", () => {
     resource: Resource;
     grants: Grant[];
     facts: ResourceFacts;
-    env?: { expectedOwnerGroupIds: string[]; maxOwners?: number; autoOffboard?: boolean };
+    env?: { expectedOwnerGroupIds: string[]; maxOwners?: number; autoOffboard?: boolean; dlp?: DlpPolicy };
     expected: string[];
   }[] = [
     {
@@ -201,6 +202,89 @@ describe("audit rules on one resource", () => {
       env: { expectedOwnerGroupIds: ["makers"], autoOffboard: true },
       expected: ["disabledUserGrant:u2"],
     },
+    // Seed 004's best practices: owners outside the environment, owners without a maker role.
+    {
+      what: "autoOffboard on: an owner and a co-owner who are not members are flagged, a viewer who is not isn't",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "coOwner"), grant("u3", "viewer")],
+      facts: facts({
+        u1: { ...member, maker: true },
+        u2: { ...member, member: false },
+        u3: { ...member, member: false },
+      }),
+      env: { expectedOwnerGroupIds: ["makers"], autoOffboard: true },
+      expected: ["ownerNotMember:u2"],
+    },
+    {
+      what: "autoOffboard off: a co-owner who is not a member is a leaver, flagged once, not also as ownerNotMember",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "coOwner")],
+      facts: facts({ u1: { ...member, maker: true }, u2: { ...member, member: false } }),
+      expected: ["leaverNotOffboarded:u2"],
+    },
+    {
+      what: "owners and co-owners without a maker role; a viewer needs none; unknown roles aren't judged",
+      resource: flow(),
+      grants: [grant("u1", "owner"), grant("u2", "owner"), grant("u3", "runOnly"), grant("u4", "owner")],
+      facts: facts({
+        u1: { ...member, maker: false },
+        u2: { ...member, maker: true },
+        u3: { ...member, maker: false },
+        u4: member,
+      }),
+      env: { expectedOwnerGroupIds: ["makers"] },
+      expected: ["ownerWithoutMakerRole:u1"],
+    },
+    {
+      what: "a disabled owner without a maker role is flagged as disabled, not for the role",
+      resource: process(),
+      grants: [grant("u1", "owner"), grant("u2", "coOwner")],
+      facts: facts({ u1: { ...member, maker: true }, u2: { ...disabled, maker: false } }),
+      env: { expectedOwnerGroupIds: ["makers"], autoOffboard: true },
+      expected: ["disabledUserGrant:u2"],
+    },
+    {
+      what: "DLP: a flow with a non-business connector shared with a guest and run-only users, once",
+      resource: flow({
+        connections: [
+          { id: "c1", connector: "SharePoint", ownerId: "u1", usage: "embedded" },
+          { id: "c2", connector: "gmail", ownerId: "u1", usage: "embedded" },
+        ],
+      }),
+      grants: [grant("u1", "owner"), grant("g1", "runOnly", "group"), grant("u3", "runOnly"), grant("u4", "owner")],
+      facts: facts({ u1: member, u3: member, u4: { ...guest, groupIds: ["makers"] } }),
+      env: { expectedOwnerGroupIds: ["makers"], dlp: { nonBusiness: ["Gmail"] } },
+      expected: ["nonBusinessFlowShared:-", "guestOwner:u4"],
+    },
+    {
+      what: "DLP: unlisted connectors are non-business under a policy",
+      resource: flow({ connections: [{ id: "c1", connector: "Dropbox", ownerId: "u1", usage: "embedded" }] }),
+      grants: [grant("u1", "owner"), grant("u3", "runOnly")],
+      facts: facts({ u1: member, u3: member }),
+      env: { expectedOwnerGroupIds: ["makers"], dlp: { business: ["SharePoint"] } },
+      expected: ["nonBusinessFlowShared:-"],
+    },
+    {
+      what: "DLP: business connectors only, an `other` non-business one, or no policy: nothing",
+      resource: flow({
+        connections: [
+          { id: "c1", connector: "sharepoint", ownerId: "u1", usage: "embedded" },
+          { id: "c2", connector: "Gmail", ownerId: "u1", usage: "other" },
+        ],
+      }),
+      grants: [grant("u1", "owner"), grant("u3", "runOnly")],
+      facts: facts({ u1: member, u3: member }),
+      env: { expectedOwnerGroupIds: ["makers"], dlp: { business: ["SharePoint"] } },
+      expected: [],
+    },
+    {
+      what: "DLP: non-business connectors shared with member viewers and owners only: nothing",
+      resource: flow({ connections: [{ id: "c1", connector: "Gmail", ownerId: "u1", usage: "embedded" }] }),
+      grants: [grant("u1", "owner"), grant("u2", "owner")],
+      facts: facts({ u1: member, u2: member }),
+      env: { expectedOwnerGroupIds: ["makers"], dlp: { nonBusiness: ["Gmail"] } },
+      expected: [],
+    },
   ];
 
   it.each(rows)("$what", (row) => {
@@ -210,6 +294,19 @@ describe("audit rules on one resource", () => {
       expect(f.resourceId).toBe(row.resource.resourceId);
       expect(f.detail.length).toBeLessThanOrEqual(1000);
     }
+  });
+
+  it("names the connectors and whom the flow is shared with in a DLP finding", () => {
+    const r = flow({ connections: [{ id: "c1", connector: "Gmail", ownerId: "u1", usage: "embedded" }] });
+    const [f] = resourceFindings(
+      { resource: r, grants: [grant("u1", "owner"), grant("u3", "runOnly"), grant("g", "runOnly", "group")] },
+      { expectedOwnerGroupIds: [], dlp: {} },
+      facts({ u1: member, u3: member }),
+    );
+    expect(f).toMatchObject({ rule: "nonBusinessFlowShared", severity: "medium", resourceId: "r1" });
+    expect(f?.detail).toContain('"Gmail"');
+    expect(f?.detail).toContain("run-only user u3");
+    expect(f?.detail).toContain("run-only group g");
   });
 
   it("asks for the users of the grants and of the embedded connections, once each", () => {

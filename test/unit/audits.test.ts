@@ -4,6 +4,7 @@ import { putEnvironment, putGroup, putMembership, putUser } from "../../shared/u
 import { putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { offboard } from "../../shared/usecases/offboarding.js";
+import { removeMember } from "../../shared/usecases/leavers.js";
 import {
   auditEveryEnvironment,
   continuePendingAudits,
@@ -83,6 +84,8 @@ async function seeded(store = new MemoryRowStore()) {
     expectedOwnerGroupIds: ["makers"],
     maxOwners: 2,
     sovereignCloud: false,
+    // Outlook (f-conn's) is unlisted, so non-business; f-conn is shared with nobody, so no DLP finding.
+    dlp: { business: ["SharePoint"], blocked: ["Twitter"] },
   });
   await person(c, "admin", ["SystemAdministrator"]);
   for (const id of ["maker", "u2", "u3", "leaver"]) await person(c, id, ["EnvironmentMaker"]);
@@ -176,6 +179,29 @@ describe("compliance audits", () => {
     });
     const off = await offboard(caps, app, "e1", { userId: "gone", dryRun: false });
     expect(off.ownerless.map((o) => o.resourceId)).toEqual(["f-vacant"]);
+    // basic, left owning f-vacant, holds no maker role: ownerWithoutMakerRole.
+    // A flow with a non-business connector, shared run-only: nonBusinessFlowShared.
+    await putResource(
+      caps,
+      app,
+      "e1",
+      "f-dlp",
+      {
+        kind: "cloudFlow",
+        displayName: "Mail out",
+        creatorId: "maker",
+        solutionAware: true,
+        triggerKind: "instant",
+        connections: [{ id: "c-gmail", connector: "Gmail", ownerId: "maker", usage: "embedded" }],
+      },
+      undefined,
+    );
+    const runOnly = await share(caps, as("maker"), "e1", "f-dlp", {
+      role: "runOnly",
+      principals: [{ type: "user", id: "u3" }],
+      sendInvitation: false,
+    });
+    expect(runOnly.warnings).toEqual([expect.stringContaining('"Gmail"')]);
     const first = await requestAudit(caps, as("admin"), "e1");
     expect(first.status).toBe("done");
     const env = await caps.repo.getEnvironment("e1");
@@ -197,7 +223,11 @@ describe("compliance audits", () => {
     const second = await requestAudit(caps, auditor, "e1");
     const report = await getAudit(caps, auditor, "e1", second.auditId);
     expect(report.status).toBe("done");
-    expect(countByRule(report.findings)).toEqual(Object.fromEntries(auditRules.map((r) => [r, 1])));
+    // With autoOffboard off, an owner who is no member is a leaver (leaverNotOffboarded), never also
+    // ownerNotMember, so that one can't appear here: see "flags owners who are not members" below.
+    expect(countByRule(report.findings)).toEqual(
+      Object.fromEntries(auditRules.map((r) => [r, r === "ownerNotMember" ? 0 : 1])),
+    );
     const by = (rule: string) => report.findings.find((f) => f.rule === rule);
     expect(by("guestOwner")).toMatchObject({ resourceId: "p-guest", principalId: "guest", severity: "high" });
     expect(by("ownerOutsideExpectedGroups")).toMatchObject({ resourceId: "p-outside", principalId: "outsider" });
@@ -208,16 +238,50 @@ describe("compliance audits", () => {
     expect(by("ownerAddedSinceLastAudit")).toMatchObject({ resourceId: "p-clean", principalId: "u2" });
     expect(by("ownerlessResource")).toMatchObject({ resourceId: "f-vacant", principalId: "gone", severity: "high" });
     expect(by("leaverNotOffboarded")).toMatchObject({ resourceId: "p-orphan", principalId: "leaver" });
+    expect(by("ownerWithoutMakerRole")).toMatchObject({ resourceId: "f-vacant", principalId: "basic" });
+    expect(by("nonBusinessFlowShared")).toMatchObject({ resourceId: "f-dlp", severity: "medium" });
+    expect(by("nonBusinessFlowShared")?.detail).toContain(`run-only user u3`);
     expect(report.findings.map((f) => f.severity)).toEqual(
       [...report.findings.map((f) => f.severity)].sort(
         (a, b) => ["high", "medium", "low"].indexOf(a) - ["high", "medium", "low"].indexOf(b),
       ),
     );
-    expect(report.stats).toMatchObject({ resources: 7, findings: 9 });
+    expect(report.stats).toMatchObject({ resources: 8, findings: 11 });
     expect(sent.filter((j) => j.kind === "auditReport")).toEqual([
       { kind: "auditReport", envId: "e1", auditId: first.auditId },
       { kind: "auditReport", envId: "e1", auditId: second.auditId },
     ]);
+  });
+
+  it("flags owners who are not members once autoOffboard is on, and owners without a maker role", async () => {
+    const { caps } = await seeded();
+    await person(caps, "reader", ["BasicUser"]);
+    await share(caps, as("maker"), "e1", "p-clean", {
+      role: "coOwner",
+      principals: [
+        { type: "user", id: "u2" },
+        { type: "user", id: "reader" },
+      ],
+      sendInvitation: false,
+    });
+    // u2 leaves while autoOffboard is off (nothing offboards them), then the admin turns it on.
+    await removeMember(caps, app, "e1", "u2");
+    const env = await caps.repo.getEnvironment("e1");
+    await putEnvironment(caps, app, { ...env!, autoOffboard: true });
+    const run = await requestAudit(caps, as("admin"), "e1");
+    const report = await getAudit(caps, as("admin"), "e1", run.auditId);
+    const on = (r: string) =>
+      report.findings.filter((f) => f.resourceId === r).map((f) => `${f.rule}:${f.principalId}`);
+    expect(on("p-clean").sort()).toEqual([
+      "ownerAddedSinceLastAudit:reader",
+      "ownerAddedSinceLastAudit:u2",
+      "ownerNotMember:u2",
+      "ownerOutsideExpectedGroups:reader",
+      "ownerWithoutMakerRole:reader",
+    ]);
+    // u2 also owns f-crowded: flagged there too, and not as a leaver, since autoOffboard is on.
+    expect(on("f-crowded")).toContain("ownerNotMember:u2");
+    expect(report.findings.filter((f) => f.rule === "leaverNotOffboarded")).toEqual([]);
   });
 
   it("counts owners through a group with an enabled member as enabled owners, and not through an empty one", async () => {

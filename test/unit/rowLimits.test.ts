@@ -18,6 +18,7 @@ import {
 import { toProblem } from "../../shared/adapters/http/problem.js";
 import { StorageLimitError } from "../../shared/errors.js";
 import { flowCopySchema } from "../../shared/model/copies.js";
+import { connectorNameSchema } from "../../shared/model/dlp.js";
 import { emailRecordSchema } from "../../shared/model/emailRecords.js";
 import { emailJobSchema, type EmailJob } from "../../shared/model/emailJobs.js";
 import type { OutboxItemInput } from "../../shared/model/outbox.js";
@@ -94,6 +95,7 @@ type JsonSchema = {
 type Bounds = Record<string, { max: number; why: string }>;
 
 const idPattern = (z.toJSONSchema(idSchema) as JsonSchema).pattern;
+const connectorPattern = (z.toJSONSchema(connectorNameSchema) as JsonSchema).pattern;
 
 /**
  * The value of the schema that takes the most characters once encoded: every optional field
@@ -124,6 +126,9 @@ function largest(schema: z.ZodType, bounds: Bounds = {}): unknown {
         // Times are the server's (`toISOString`); no request body carries one (see the request test).
         if (s.format === "date-time") return "2026-12-31T23:59:59.999999999+23:59";
         if (s.pattern === idPattern) return id(`u${unique++}`);
+        // A policy's connector: no character JSON escapes is allowed, so the longest is any other, unique per class list.
+        if (s.pattern === connectorPattern)
+          return `${unique++}`.padStart(s.maxLength ?? bound(path, "string"), "\u00e9");
         if (s.format === "email") return `${"e".repeat(64)}@${`${unique++}`.padStart(181, "d")}.example`;
         if (s.pattern) throw new Error(`${path}: no builder for the pattern ${s.pattern}`);
         return nasty(s.maxLength ?? bound(path, "string"));
@@ -354,6 +359,12 @@ describe("every stored record, at the largest its schema allows, fits one row", 
     const fields = encodeRow(value);
     expect(() => checkRow(t, pk, rk, fields)).not.toThrow();
     expect(decodeRow(schema, { pk, rk, fields })).toEqual(value);
+  });
+
+  it("environment: at its largest, a full data loss prevention policy included, stays one property", () => {
+    const value = largest(environmentSchema) as z.infer<typeof environmentSchema>;
+    expect(Object.values(value.dlp ?? {}).flat()).toHaveLength(150);
+    expect(Object.keys(encodeRow(value))).toEqual(["json"]);
   });
 
   it("finding chunks: each chunk of the largest findings fits one property", () => {

@@ -74,8 +74,9 @@ export class DirectoryFacts {
   user(userId: string): UserFacts | Promise<UserFacts> {
     const groupIds = this.directory.groupsOf.get(userId) ?? [];
     const facts = this.directory.members.get(userId);
+    const maker = this.directory.makers.has(userId);
     if (facts)
-      return { known: true, enabled: facts.enabled, guest: facts.userType === "guest", groupIds, member: true };
+      return { known: true, enabled: facts.enabled, guest: facts.userType === "guest", groupIds, member: true, maker };
     return this.profiles.getOrAdd(userId, async () => {
       const user = await this.deps.repo.getUser(userId);
       return {
@@ -85,6 +86,7 @@ export class DirectoryFacts {
         groupIds,
         // Not among the environment's member rows read above.
         member: this.directory.members.has(userId),
+        maker,
       };
     });
   }
