@@ -135,4 +135,26 @@ describe("provisioning secrets: what an admin pastes as Entra's Secret Token", (
     });
     expect(outsider.status, outsider.text).toBe(404);
   });
+
+  it("is in the OpenAPI document: the token routes with their schemas, the SCIM routes naming the secret as a scheme", async () => {
+    const doc = (await stack.api("GET", "/api/openapi.json")).json as {
+      paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    const tokens = doc.paths["/api/environments/{envId}/scim/tokens"]!;
+    expect(tokens.post!.responses["201"]).toMatchObject({
+      content: { "application/json": { schema: { properties: { token: { type: "string" } } } } },
+    });
+    expect(tokens.get!.responses["200"]).toMatchObject({
+      content: { "application/json": { schema: { properties: { items: { type: "array" } } } } },
+    });
+    expect(tokens.post!.security).toBeUndefined();
+    expect(doc.paths["/api/environments/{envId}/scim/tokens/{tokenId}"]!.delete!.responses).toHaveProperty("204");
+    expect(doc.paths["/api/environments/{envId}/scim/v2/Users"]!.post!.security).toEqual([
+      { bearer: [] },
+      { provisioningSecret: [] },
+    ]);
+    expect(doc.paths["/api/environments/{envId}/groups"]!.get!.security).toBeUndefined();
+    expect(doc.components.securitySchemes).toHaveProperty("provisioningSecret");
+  });
 });
