@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { listUsers as listScimUsers } from "../../shared/usecases/scim/users.js";
 import { seedDirectory } from "../support/memoryCaps.js";
 import { call, handlerServices, problemOf, seed, type Answer } from "./support.js";
 
@@ -195,5 +196,14 @@ describe("provisioning secrets on the in-memory store", () => {
     });
     expect(revoked.status).toBe(204);
     expect((await issue("cap", {}, await token("app", ["Sharing.Admin"]))).status).toBe(201);
+  });
+
+  it("a caller scoped to one environment is refused by the SCIM use cases of another (behind the route's own check)", async () => {
+    const scoped = { principalId: "scim-token.x", appRoles: ["Sharing.Provisioning"], envId: "f" };
+    const base = { url: "http://localhost:7071/api/environments/e/scim/v2" };
+    await expect(listScimUsers(caps, scoped, "e", {}, base)).rejects.toMatchObject({ code: "forbidden" });
+    await expect(listScimUsers(caps, { ...scoped, envId: "e" }, "e", {}, base)).resolves.toMatchObject({
+      totalResults: expect.any(Number),
+    });
   });
 });
