@@ -217,6 +217,9 @@ export const changeActionSchema = z.enum([
   "group.created",
   "group.updated",
   "group.members",
+  // Provisioning secrets of the environment's SCIM base (never the secret itself).
+  "scimToken.created",
+  "scimToken.revoked",
 ]);
 
 export const changeEntrySchema = z.object({

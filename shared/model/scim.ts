@@ -130,3 +130,45 @@ export const scimGetQuery = scimListQuery.pick({ attributes: true, excludedAttri
 export const scimEnvParams = z.object({ envId: idSchema });
 /** Ids in paths are checked by the use cases, so an unknown or malformed id is a SCIM 404, not a 400. */
 export const scimResourceParams = z.object({ envId: idSchema, id: z.string().max(200) });
+
+// Provisioning secrets (long-lived bearers for a SCIM client such as Entra's provisioning service).
+
+/** Tokens an environment holds at once, expired ones included until they are revoked. */
+export const maxScimTokens = 20;
+export const defaultScimTokenDays = 365;
+export const maxScimTokenDays = 730;
+
+/** A provisioning secret as stored: the SHA-256 of its random part, never the secret itself. */
+export const scimTokenRecordSchema = z.object({
+  tokenId: idSchema,
+  envId: idSchema,
+  description: str(200).optional(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  createdAt: isoTime,
+  createdBy: idSchema,
+  expiresAt: isoTime,
+  /** Written at most once an hour per token (`lastUsedInterval`), so it can be up to an hour behind. */
+  lastUsedAt: isoTime.optional(),
+});
+export type ScimTokenRecord = z.infer<typeof scimTokenRecordSchema>;
+
+export const scimTokenParams = z.object({ envId: idSchema, tokenId: z.string().max(200) });
+
+export const scimTokenBody = z
+  .object({
+    description: z.string().trim().max(200).optional(),
+    expiresInDays: z.number().int().min(1).max(maxScimTokenDays).optional(),
+  })
+  .strict();
+export type ScimTokenBody = z.infer<typeof scimTokenBody>;
+
+/** A token as listed: everything but the hash. */
+export const scimTokenView = scimTokenRecordSchema.omit({ hash: true, envId: true }).extend({
+  /** Past `expiresAt`: refused, and held (counting towards `maxScimTokens`) until revoked. */
+  expired: z.boolean(),
+});
+export type ScimTokenView = z.infer<typeof scimTokenView>;
+
+/** The answer to POST .../scim/tokens: the only time `token` is shown. */
+export const scimTokenCreated = scimTokenView.omit({ expired: true, lastUsedAt: true }).extend({ token: z.string() });
+export type ScimTokenCreated = z.infer<typeof scimTokenCreated>;

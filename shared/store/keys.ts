@@ -115,6 +115,9 @@ export const keys = {
   scimUserRk: (userId: string) => `scim|user|${userId}`,
   scimGroupRk: (groupId: string) => `scim|group|${groupId}`,
   scimExternalIdRk: (type: "user" | "group", digest: string) => `scim|ext|${type}|${digest}`,
+  // Provisioning secrets of the environment (hash only), one row each: one point read per SCIM call.
+  scimTokenPrefix: "scimtoken|",
+  scimTokenRk: (tokenId: string) => `scimtoken|${tokenId}`,
 };
 
 /** How many partitions membership and tenant id rows are spread over. */

@@ -37,6 +37,7 @@ import { MemberFactsRows } from "./memberFactsRows.js";
 import type { MemberFacts } from "../model/memberFacts.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
 import { ScimRows } from "./scimRows.js";
+import { ScimTokenRows } from "./scimTokenRows.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
@@ -89,6 +90,8 @@ export class SharingRepository {
   readonly memberFacts: MemberFactsRows;
   /** Provisioning's (SCIM) attributes and lookups. */
   readonly scim: ScimRows;
+  /** Provisioning secrets (hashes) per environment. */
+  readonly scimTokens: ScimTokenRows;
 
   constructor(
     readonly rows: RowStore,
@@ -99,6 +102,7 @@ export class SharingRepository {
     this.groups = new GroupRows(rows, tables);
     this.memberFacts = new MemberFactsRows(rows, tables);
     this.scim = new ScimRows(rows, tables);
+    this.scimTokens = new ScimTokenRows(rows, tables);
   }
 
   // Environments

@@ -42,6 +42,11 @@ export interface Capabilities {
 export interface Caller {
   principalId: string;
   appRoles: readonly string[];
+  /**
+   * The one environment this caller may act in, where its credential says so: a provisioning secret
+   * (`usecases/scim/tokens.ts`) is issued for one environment's SCIM base and nothing else.
+   */
+  envId?: string;
 }
 
 export const isAppAdmin = (c: Caller) => c.appRoles.includes("Sharing.Admin");

@@ -126,4 +126,8 @@ export const badAuthorizationHeaders: Record<string, string> = {
   "lower-case scheme and garbage": "bearer not-a-jwt",
   "two tokens": "Bearer a.b.c Bearer d.e.f",
   "latin-1 bytes": "Bearer \u00e9\u00e9.\u00e9.\u00e9",
+  // Provisioning secrets (`scimp_{tokenId}_{secret}`) nobody issued: well-formed, short, and hostile ids.
+  "made-up provisioning secret": `Bearer scimp_${"0".repeat(19)}_${"A".repeat(43)}`,
+  "provisioning secret prefix only": "Bearer scimp_",
+  "provisioning secret with a path in its id": `Bearer scimp_..%2F..%2Fx_${"A".repeat(43)}`,
 };

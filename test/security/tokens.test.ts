@@ -156,6 +156,27 @@ describe("configured like Azure: Entra issuer, audience and JWKS, no development
     expect(await environmentStored(entra, envId)).toBe(true);
   });
 
+  it("a provisioning secret works on its environment's SCIM base without any JWT setting, and is a 401 everywhere else", async () => {
+    const app = await idp.sign(idp.claims(uid("app"), { roles: ["Sharing.Admin"] }));
+    const envId = uid("env");
+    const made = await entra.api("PUT", `/api/environments/${envId}`, { token: app, body: { displayName: "scim" } });
+    expect(made.status, made.text).toBeLessThan(300);
+    const issued = await entra.api("POST", `/api/environments/${envId}/scim/tokens`, { token: app, body: {} });
+    expect(issued.status, issued.text).toBe(201);
+    const secret = (issued.json as { token: string }).token;
+    const users = await entra.api("GET", `/api/environments/${envId}/scim/v2/Users?count=1`, { token: secret });
+    expect(users.status, users.text).toBe(200);
+    // Not an API credential: refused as any unknown bearer, and nothing written.
+    const { res, envId: aimed } = await tryCreate(entra, `Bearer ${secret}`);
+    expect401(res, "a provisioning secret on PUT environment");
+    expect(await environmentStored(entra, aimed)).toBe(false);
+    // The right id with another secret: the stored hash differs.
+    const forged = secret.slice(0, -2) + (secret.endsWith("AA") ? "BB" : "AA");
+    const refused = await entra.api("GET", `/api/environments/${envId}/scim/v2/Users`, { token: forged });
+    expect(refused.status, refused.text).toBe(401);
+    expect(refused.headers.get("content-type")).toMatch(/^application\/scim\+json/);
+  });
+
   it("refuses HS256 (dev-signed, signed with the public key: the RS/HS confusion), wrong kid keys, alg none, injected keys and wrong claims", async () => {
     const oid = uid("admin");
     const claims = idp.claims(oid, { roles: ["Sharing.Admin"] });

@@ -9,6 +9,8 @@ import type { z } from "zod";
 import { getServices, startServices, type Services } from "../../main.js";
 import { forbidden } from "../../errors.js";
 import { narrowAppRefusal, type Caller, type NarrowAppRole } from "../../usecases/capabilities.js";
+import { isProvisioningSecretHeader } from "../../usecases/scim/secret.js";
+import { authenticateProvisioningSecret } from "../../usecases/scim/tokens.js";
 import { parseJsonText, parseWith } from "./parse.js";
 import { toProblem } from "./problem.js";
 
@@ -30,6 +32,12 @@ export interface RouteSpec<P, Q, B> {
    * the route doesn't admit gets 403 before anything is read.
    */
   narrowApps?: readonly NarrowAppRole[];
+  /**
+   * Whether a provisioning secret (`Bearer scimp_…`, issued by POST .../scim/tokens) is accepted here
+   * besides JWTs: only the SCIM routes say so (`scimRoute`), and the route must have an `{envId}`,
+   * the one environment the secret is checked against. Everywhere else such a bearer is no JWT: 401.
+   */
+  acceptsProvisioningSecret?: boolean;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -77,8 +85,13 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
   const handler: HttpHandler = async (request, context) => {
     try {
       const services = getServices();
+      const authorization = request.headers.get("authorization");
       const caller =
-        spec.auth === false ? anonymous : await services.authenticate(request.headers.get("authorization"));
+        spec.auth === false
+          ? anonymous
+          : spec.acceptsProvisioningSecret === true && isProvisioningSecretHeader(authorization)
+            ? await authenticateProvisioningSecret(services.caps, authorization, request.params.envId)
+            : await services.authenticate(authorization);
       const refusal = spec.auth === false ? undefined : narrowAppRefusal(caller, spec.narrowApps ?? []);
       if (refusal) throw forbidden(refusal);
       const params = spec.params ? parseWith("params", spec.params, request.params) : ({} as P);

@@ -50,7 +50,11 @@ export function openApiDocument(): Record<string, unknown> {
     paths[path][r.method.toLowerCase()] = {
       operationId: r.name,
       summary: r.summary,
-      ...(r.auth === false ? { security: [] } : {}),
+      ...(r.auth === false
+        ? { security: [] }
+        : r.acceptsProvisioningSecret
+          ? { security: [{ bearer: [] }, { provisioningSecret: [] }] }
+          : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(r.body
         ? {
@@ -69,7 +73,16 @@ export function openApiDocument(): Record<string, unknown> {
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+        // Issued by POST .../scim/tokens, accepted by the SCIM routes of its environment only.
+        provisioningSecret: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "scimp_{tokenId}_{secret}",
+          description: "A provisioning secret of the environment (POST /api/environments/{envId}/scim/tokens).",
+        },
+      },
       schemas: { Problem: toSchema(problemSchema) },
     },
     paths,

@@ -57,6 +57,8 @@ export function toScimError(e: unknown, log: (message: string) => void): HttpRes
 export const scimRoute = {
   // Provisioning apps hold a narrow role that admits them only where a route says so.
   narrowApps: ["Sharing.Provisioning"],
+  // The environment's provisioning secrets (POST .../scim/tokens) work here, and on no other route.
+  acceptsProvisioningSecret: true,
   errorFormat: { contentType: scimContentType, schema: scimErrorSchema, toResponse: toScimError },
   bodyContentType: scimContentType,
 } satisfies Partial<RouteSpec<unknown, unknown, unknown>>;

@@ -24,6 +24,10 @@ export async function requireProvisioner(
   envId: string,
 ): Promise<Environment> {
   if (!isAppProvisioner(caller)) throw new ScimError("forbidden", provisioningRefusal, undefined);
+  // A provisioning secret is issued for one environment; defineHttp checked it against the route's,
+  // and this says so again where the use case acts.
+  if (caller.envId !== undefined && caller.envId !== envId)
+    throw new ScimError("forbidden", `this provisioning token is for another environment than ${envId}`, undefined);
   const environment = await deps.repo.getEnvironment(envId);
   if (!environment) throw scimNotFound(`environment ${envId} was not found`);
   return environment;
