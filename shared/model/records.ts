@@ -214,6 +214,9 @@ export const changeActionSchema = z.enum([
   "group.created",
   "group.updated",
   "group.members",
+  // The seeds' remaining rules (contract v2): an in-place change of primary owner, a connection taken over.
+  "owner.changed",
+  "connection.takenOver",
 ]);
 
 export const changeEntrySchema = z.object({
