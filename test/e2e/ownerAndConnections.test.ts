@@ -238,6 +238,18 @@ describe("owner change and connections over a flow's life, through HTTP", () => 
     const { connections: _, ...withoutList } = { ...w.flowBody(), creatorId: w.maker, displayName: "Renamed" };
     expect((await w.as("maker", "PUT", `resources/${w.flow}`, withoutList)).status).toBe(200);
     expect(await w.connectionsOf(w.flow)).toEqual([outlook, teams]);
+    // The ones kept as other count toward a flow's 100: 99 new ones and the 2 it stops using are too many.
+    const many = Array.from({ length: 99 }, (_, i) => ({
+      id: `c${i}`,
+      connector: "Excel",
+      ownerId: w.maker,
+      usage: "embedded" as const,
+    }));
+    const tooMany = await put("maker", many);
+    expect(tooMany.status).toBe(422);
+    expect(tooMany.json).toMatchObject({ detail: expect.stringMatching(/101 connections.*"other"/) });
+    expect(await w.connectionsOf(w.flow)).toEqual([outlook, teams]);
+    expect((await put("maker", [outlook!, teams!, ...many.slice(0, 98)])).status).toBe(200);
   });
 
   it("lets an owner take over a connection only once its creator is no longer an enabled owner; the revoke's warning names the route", async () => {
