@@ -98,6 +98,23 @@ describe("owner change and connections over a flow's life, through HTTP", () => 
 
   const sorted = (...ids: string[]) => [...ids].sort();
 
+  it("lists both routes in the OpenAPI document with their body and response schemas", async () => {
+    const doc = (await stack.api("GET", "/api/openapi.json")).json as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+    };
+    for (const path of [
+      "/environments/{envId}/resources/{resourceId}/owner",
+      "/environments/{envId}/resources/{resourceId}/connections/{connectionId}",
+    ]) {
+      const op = (doc.paths[path] ?? doc.paths[`/api${path}`])?.put;
+      expect(op, path).toBeDefined();
+      expect(op!.requestBody, path).toBeDefined();
+      expect(op!.responses["200"], path).toMatchObject({
+        content: { "application/json": { schema: expect.anything() } },
+      });
+    }
+  });
+
   it("lets an owner make another maker primary owner of a solution-aware flow; the previous owner stays an owner", async () => {
     const w = await world();
     const r = await w.as("co", "PUT", `resources/${w.flow}/owner`, { ownerId: w.heir });
@@ -150,6 +167,19 @@ describe("owner change and connections over a flow's life, through HTTP", () => 
     const entries = await w.log(w.flow, "owner.changed");
     expect(entries.map((e) => e.actorId)).toEqual([w.admin, w.admin]);
     expect(entries[0]!.detail).toContain(`from ${w.heir} to ${w.co}; ${w.heir} is no longer an owner`);
+
+    // Sharing.Admin apps may too; a stale If-Match is 409 and changes nothing.
+    const url = `/api/environments/${w.envId}/resources/${w.flow}/owner`;
+    const stale = await stack.api("PUT", url, {
+      token: w.adminToken,
+      body: { ownerId: w.heir },
+      headers: { "if-match": 'W/"stale"' },
+    });
+    expect(stale.status).toBe(409);
+    expect((await w.owners(w.flow)).ownerId).toBe(w.co);
+    const app = await stack.api("PUT", url, { token: w.adminToken, body: { ownerId: w.heir } });
+    expect(app.status).toBe(200);
+    expect(await w.owners(w.flow)).toEqual({ ownerId: w.heir, owners: sorted(w.maker, w.co, w.heir) });
   });
 
   it("answers 422 for a non-solution-aware flow, saying a copy is the way, and for a target without a maker role", async () => {
