@@ -11,6 +11,7 @@ import {
   membershipSchema,
   principalRefSchema,
   principalTypeSchema,
+  resourceSchema,
   roleSchema,
   securityRoleSchema,
   tenantUserSchema,
@@ -165,3 +166,24 @@ export const offboardingParams = z.object({ envId: idSchema, offboardingId: idSc
 export const offboardBody = z
   .object({ userId: idSchema, successorId: idSchema.optional(), dryRun: z.boolean().default(false) })
   .strict();
+
+// The seeds' remaining rules (contract v2): an in-place change of primary owner, a connection taken over.
+
+export const connectionParams = resourceParams.extend({ connectionId: idSchema });
+
+export const ownerBody = z.object({ ownerId: idSchema, keepPreviousOwner: z.boolean().default(true) }).strict();
+
+export const connectionBody = z.object({ ownerId: idSchema }).strict();
+
+export const ownerChangeView = z.object({
+  resource: resourceSchema,
+  previousOwnerId: idSchema,
+  /** Whether the previous primary owner still holds ownership (an owner grant of a flow, a co-owner grant of a process). */
+  previousOwnerKept: z.boolean(),
+});
+
+export const connectionTakeoverView = z.object({
+  connection: connectionSchema,
+  previousOwnerId: idSchema,
+  resource: resourceSchema,
+});

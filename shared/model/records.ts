@@ -220,6 +220,9 @@ export const changeActionSchema = z.enum([
   // Provisioning secrets of the environment's SCIM base (never the secret itself).
   "scimToken.created",
   "scimToken.revoked",
+  // The seeds' remaining rules (contract v2): an in-place change of primary owner, a connection taken over.
+  "owner.changed",
+  "connection.takenOver",
 ]);
 
 export const changeEntrySchema = z.object({

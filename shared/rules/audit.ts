@@ -293,7 +293,7 @@ export function ownersAddedFindings(
 }
 
 const addsOwner = (e: ChangeEntry) =>
-  (e.action === "grant" || e.action === "reassign" || e.action === "offboard") &&
+  (e.action === "grant" || e.action === "reassign" || e.action === "offboard" || e.action === "owner.changed") &&
   e.role !== undefined &&
   ownershipRoles.includes(e.role);
 

@@ -39,3 +39,29 @@ export function requireOwnCredentials(
       );
   }
 }
+
+/** The route that resolves a connection needing new credentials: an owner takes it over (seed 004). */
+export const connectionTakeoverRoute = (envId: string, resourceId: string, connectionId: string) =>
+  `PUT /api/environments/${envId}/resources/${resourceId}/connections/${connectionId}`;
+
+/** A connection to fix, with the route that fixes it (answers only; result rows don't store it). */
+export const withResolveRoute = <T extends { resourceId: string; connectionId: string }>(envId: string, c: T) => ({
+  ...c,
+  resolveWith: connectionTakeoverRoute(envId, c.resourceId, c.connectionId),
+});
+
+/**
+ * Seed 004: "If you stop using a connection in a cloud flow, that connection appears in the Other
+ * connections list, where it remains until an owner includes it in the flow again." A registration's
+ * list is what the flow uses now; every connection it no longer lists stays, as `other`. Undefined
+ * when the registration doesn't list connections (they stay as they are).
+ */
+export function withStoppedConnections(
+  before: readonly Connection[] | undefined,
+  after: readonly Connection[] | undefined,
+): Connection[] | undefined {
+  if (after === undefined) return undefined;
+  const listed = new Set(after.map((c) => c.id));
+  const stopped = (before ?? []).filter((c) => !listed.has(c.id)).map((c) => ({ ...c, usage: "other" as const }));
+  return [...after, ...stopped];
+}

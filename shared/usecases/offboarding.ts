@@ -6,7 +6,7 @@ import type { OffboardingItem, OffboardingJob, OffboardingTrigger } from "../mod
 import type { ConnectionToFix } from "../model/reassignments.js";
 import type { ChangeEntry, Environment, Grant, PrincipalRef } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
-import { chooseSuccessor, coOwnersByTenure, ownerCapableRoles, ownerChangesInPlace } from "../rules/successor.js";
+import { chooseSuccessor, coOwnersByTenure, ownerChangesInPlace } from "../rules/successor.js";
 import { decodePageToken, encodePageToken } from "../store/pageToken.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
@@ -14,6 +14,8 @@ import type { Capabilities, Caller } from "./capabilities.js";
 import { forEachLimit, Lease, leaseHeld, walkPages, type PutRow } from "./catalogWalk.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
+import { withResolveRoute } from "./connections.js";
+import { cannotOwnBecause, handOver, ownerAlertJobs } from "./primaryOwner.js";
 import { principalKey, rolesOf, type Known } from "./relay.js";
 
 export { leaverDetected, offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
@@ -45,7 +47,8 @@ export interface OffboardResult {
   transferred: { resourceId: string; kind: OffboardingItem["kind"]; to: string; via: string }[];
   ownerless: { resourceId: string; kind: OffboardingItem["kind"]; displayName: string }[];
   needsCopy: { resourceId: string; kind: OffboardingItem["kind"]; displayName: string; reason: string }[];
-  connectionsToFix: ConnectionToFix[];
+  /** Each with `resolveWith`, the route by which an owner takes the connection over (contract v2). */
+  connectionsToFix: (ConnectionToFix & { resolveWith: string })[];
   resourcesVisited: number;
   /** More results than one answer holds: page through `GET .../offboardings/{offboardingId}`. */
   truncated?: boolean;
@@ -91,21 +94,6 @@ async function requireSuccessor(deps: Deps, envId: string, req: OffboardRequest)
     ]);
   const why = cannotOwnBecause(ctx.user, ctx.membership, envId);
   if (why) throw ruleViolation(`nothing was offboarded: the successor ${req.successorId} ${why}`);
-}
-
-/** Why a user can't be a primary owner in the environment, or undefined when they can. */
-function cannotOwnBecause(
-  user: { enabled: boolean; userType: string } | undefined,
-  membership: { securityRoles: readonly string[] } | undefined,
-  envId: string,
-): string | undefined {
-  if (!user) return "is not in the tenant directory";
-  if (!user.enabled) return "is disabled in the tenant directory";
-  if (user.userType === "guest") return "is a guest, and guests can't be primary owners";
-  if (!membership) return `is not a member of environment ${envId}; add them with the EnvironmentMaker role first`;
-  if (!membership.securityRoles.some((r) => ownerCapableRoles.includes(r)))
-    return `holds ${membership.securityRoles.join(", ") || "no security role"} in environment ${envId}, and owning processes and flows needs EnvironmentMaker or SystemAdministrator`;
-  return undefined;
 }
 
 interface RunRequest extends OffboardRequest {
@@ -375,19 +363,12 @@ function offboardChange(
   let resource = { ...r, updatedAt: now };
   if (item.outcome === "transferred" && item.to) {
     const to: PrincipalRef = { type: "user", id: item.to };
-    const held = rolesOf(state.grants, to);
-    if (!held.includes("owner"))
-      putGrants.push({
-        principalType: "user",
-        principalId: item.to,
-        role: "owner",
-        grantedBy: job.actorId,
-        grantedAt: now,
-      });
-    if (held.includes("coOwner")) deleteGrants.push({ principal: to, role: "coOwner" });
-    resource = { ...resource, ownerId: item.to };
+    const handover = handOver(state, item.to, job.actorId, now);
+    putGrants.push(...handover.putGrants);
+    deleteGrants.push(...handover.deleteGrants);
+    resource = handover.resource;
     principals.push(to);
-    roles.set(principalKey(to), [...held.filter((x) => x !== "coOwner" && x !== "owner"), "owner"]);
+    roles.set(principalKey(to), handover.newOwnerRoles);
     changes.push(
       changeEntry(deps, {
         actorId: job.actorId,
@@ -406,18 +387,7 @@ function offboardChange(
       fromUserId: job.userId,
       toUserId: item.to,
     });
-    // Adding an owner in a sensitive environment alerts its admins however it happens (sharing-rules.md).
-    if (env.sensitive)
-      jobs.push({
-        kind: "ownerAlert",
-        envId: env.envId,
-        resourceId: r.resourceId,
-        principal: to,
-        role: "owner",
-        actorId: job.actorId,
-        at: now,
-        alertId: deps.newId(),
-      });
+    jobs.push(...ownerAlertJobs(deps, env, r.resourceId, to, job.actorId, now));
   }
   return {
     change: {
@@ -489,7 +459,7 @@ function emptyResult(
 }
 
 /** The lists of a POST answer from result rows (at most `maxListed`). */
-function listed(base: OffboardResult, items: OffboardingItem[]): OffboardResult {
+function listed(envId: string, base: OffboardResult, items: OffboardingItem[]): OffboardResult {
   const sorted = [...items].sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0));
   return {
     ...base,
@@ -505,7 +475,7 @@ function listed(base: OffboardResult, items: OffboardingItem[]): OffboardResult 
     needsCopy: sorted
       .filter((i) => i.outcome === "needsCopy")
       .map((i) => ({ resourceId: i.resourceId, kind: i.kind, displayName: i.displayName, reason: needsCopyReason })),
-    connectionsToFix: sorted.flatMap((i) => i.connectionsToFix),
+    connectionsToFix: sorted.flatMap((i) => i.connectionsToFix.map((c) => withResolveRoute(envId, c))),
   };
 }
 
@@ -513,6 +483,7 @@ async function summarize(deps: Pick<Deps, "offboardings">, job: OffboardingJob):
   const page = await deps.offboardings.itemsPage(job.envId, job.offboardingId, undefined, maxListed);
   return {
     ...listed(
+      job.envId,
       { ...emptyResult(job.offboardingId, job.status, job.userId), resourcesVisited: job.resourcesVisited },
       page.items,
     ),
@@ -552,6 +523,7 @@ async function dryRun(
   }
   const all = [...items.values()];
   const result = listed(
+    env.envId,
     { ...emptyResult(resuming?.offboardingId, "dryRun", req.userId), resourcesVisited: visited },
     all.slice(0, maxListed),
   );
@@ -570,7 +542,8 @@ export interface OffboardingView {
   updatedAt: string;
   finishedAt?: string | undefined;
   resourcesVisited: number;
-  items: OffboardingItem[];
+  /** Each connection to fix with `resolveWith`, the route by which an owner takes it over (contract v2). */
+  items: (OffboardingItem & { connectionsToFix: (ConnectionToFix & { resolveWith: string })[] })[];
   continuationToken?: string | undefined;
 }
 
@@ -600,7 +573,10 @@ export async function getOffboarding(
     updatedAt: j.updatedAt,
     ...(j.status === "done" && j.finishedAt ? { finishedAt: j.finishedAt } : {}),
     resourcesVisited: j.resourcesVisited,
-    items: page.items,
+    items: page.items.map((i) => ({
+      ...i,
+      connectionsToFix: i.connectionsToFix.map((c) => withResolveRoute(envId, c)),
+    })),
     ...(page.continuation ? { continuationToken: encodeItemsToken(page.continuation) } : {}),
   };
 }

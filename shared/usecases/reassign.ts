@@ -1,5 +1,5 @@
 import { ConcurrencyError, conflict, invalid, ruleViolation } from "../errors.js";
-import type { Grant, Resource } from "../model/records.js";
+import type { Resource } from "../model/records.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
 import type { ConnectionToFix, ReassignmentItem, ReassignmentJob } from "../model/reassignments.js";
 import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
@@ -7,6 +7,9 @@ import { requireEnvironmentAdmin } from "./adminGate.js";
 import { type Capabilities, type Caller } from "./capabilities.js";
 import { catalogPages, forEachLimit, Lease, leaseHeld, walkCatalog, type PutRow } from "./catalogWalk.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
+import { ownerCapableRoles } from "../rules/successor.js";
+import { withResolveRoute } from "./connections.js";
+import { handOver } from "./primaryOwner.js";
 
 type Deps = Pick<Capabilities, "repo" | "reassignments" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
 
@@ -38,12 +41,11 @@ export interface ReassignResult {
     creatorKeptAsOwner: boolean;
   }[];
   needsCopy: { resourceId: string; kind: Resource["kind"]; displayName: string; reason: string }[];
-  connectionsToFix: ConnectionToFix[];
+  /** Each with `resolveWith`, the route by which an owner takes the connection over (contract v2). */
+  connectionsToFix: (ConnectionToFix & { resolveWith: string })[];
   resourcesScanned: number;
 }
 
-/** Roles that let a user own processes and flows (seed 000: EnvironmentMaker is enough for processes). */
-const ownerCapableRoles = ["EnvironmentMaker", "SystemAdministrator"];
 const defaultBudgetMs = 100_000;
 
 /**
@@ -87,7 +89,7 @@ export async function reassign(
       });
       scanned += page.resources.length;
     }
-    return summarize("dryRun", undefined, [...items.values()], req, scanned);
+    return summarize(envId, "dryRun", undefined, [...items.values()], req, scanned);
   }
 
   const now = deps.clock();
@@ -151,7 +153,7 @@ export async function reassign(
   }
   const job = lease.row;
   const items = await jobs.items(envId, job.runId);
-  return summarize(job.status, job.runId, items, req, job.resourcesScanned);
+  return summarize(envId, job.status, job.runId, items, req, job.resourcesScanned);
 }
 
 async function requireReassigner(deps: Deps, caller: Caller, envId: string): Promise<void> {
@@ -247,7 +249,7 @@ async function applyToResource(
   });
 }
 
-/** The new owner's grant and the meta row's ownerId in one transaction; the leaving user's grant goes unless they created the flow. */
+/** The new owner's side as every change of primary owner does it (`handOver`); the leaving user's grant goes unless they created the flow. */
 function ownerChange(
   deps: Deps,
   caller: Caller,
@@ -257,23 +259,16 @@ function ownerChange(
 ): ResourceChange {
   const r = state.resource;
   const now = deps.clock().toISOString();
-  const hasGrant = (id: string) =>
-    state.grants.some((g) => g.principalType === "user" && g.principalId === id && g.role === "owner");
-  const putGrants: Grant[] = hasGrant(job.toUserId)
-    ? []
-    : [
-        {
-          principalType: "user",
-          principalId: job.toUserId,
-          role: "owner",
-          grantedBy: caller.principalId,
-          grantedAt: now,
-        },
-      ];
-  const deleteGrants =
-    !creatorKept && hasGrant(job.fromUserId)
+  const handover = handOver(state, job.toUserId, caller.principalId, now);
+  const leaverOwns = state.grants.some(
+    (g) => g.principalType === "user" && g.principalId === job.fromUserId && g.role === "owner",
+  );
+  const deleteGrants = [
+    ...handover.deleteGrants,
+    ...(!creatorKept && leaverOwns
       ? [{ principal: { type: "user" as const, id: job.fromUserId }, role: "owner" as const }]
-      : [];
+      : []),
+  ];
   const entry = changeEntry(deps, {
     actorId: caller.principalId,
     action: "reassign",
@@ -284,8 +279,8 @@ function ownerChange(
   });
   return {
     etag: state.etag,
-    resource: { ...r, ownerId: job.toUserId, updatedAt: now },
-    putGrants,
+    resource: handover.resource,
+    putGrants: handover.putGrants,
     deleteGrants,
     changes: [entry],
     outbox: outboxItems(deps, [
@@ -305,6 +300,7 @@ function ownerChange(
 }
 
 function summarize(
+  envId: string,
   status: ReassignResult["status"],
   jobId: string | undefined,
   items: ReassignmentItem[],
@@ -334,7 +330,7 @@ function summarize(
         reason:
           "the flow is not solution-aware: its owner is part of its identity, so the new owner needs a copy (send a copy, or save as)",
       })),
-    connectionsToFix: sorted.flatMap((i) => i.connectionsToFix),
+    connectionsToFix: sorted.flatMap((i) => i.connectionsToFix.map((c) => withResolveRoute(envId, c))),
     resourcesScanned: scanned,
   };
 }

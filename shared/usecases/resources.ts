@@ -1,6 +1,6 @@
 import { decodePageToken, encodePageToken } from "../store/pageToken.js";
 import { z } from "zod";
-import { conflict, DomainError, forbidden, invalid, notFound } from "../errors.js";
+import { conflict, DomainError, forbidden, invalid, notFound, ruleViolation } from "../errors.js";
 import { connectorKey } from "../model/dlp.js";
 import { groupRef, type Connection, type Environment, type PrincipalRef, type Resource } from "../model/records.js";
 import { classOf, dlpViolation } from "../rules/dlp.js";
@@ -15,7 +15,7 @@ import {
   requireEnvironmentAdmin,
 } from "./adminGate.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
-import { requireOwnCredentials } from "./connections.js";
+import { requireOwnCredentials, withStoppedConnections } from "./connections.js";
 import { changeEntry, changeResource, knownNew, newResourceChange, outboxItems } from "./mutate.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
@@ -30,6 +30,9 @@ export interface ResourceInput {
   triggerKind?: "instant" | "automated" | undefined;
   connections?: Connection[] | undefined;
 }
+
+/** A flow's connections, as `resourceSchema` stores them (one row property). */
+const maxConnections = 100;
 
 /** The verb that edits a resource's registration, per kind. */
 const editAction: Record<ResourceKind, ActionName> = {
@@ -94,7 +97,16 @@ export async function putResource(
       if (input.kind !== current.resource.kind) throw conflict("a resource's kind can't change");
       if (input.creatorId !== current.resource.creatorId) throw conflict("a resource's creator can't change");
       if (!app) requireOwnCredentials(caller.principalId, current.resource.connections, input.connections);
-      const updated: Resource = { ...current.resource, ...stripUndefined(input), updatedAt: now };
+      const connections = withStoppedConnections(current.resource.connections, input.connections);
+      if (connections && connections.length > maxConnections)
+        throw ruleViolation(
+          `the flow would hold ${connections.length} connections, over ${maxConnections}: connections it stops using stay as "other" until an owner uses them again (seed 004), so list at most ${maxConnections} with those`,
+        );
+      const updated: Resource = {
+        ...current.resource,
+        ...stripUndefined({ ...input, connections }),
+        updatedAt: now,
+      };
       requireDlpCompliance(env, updated, input);
       const entry = changeEntry(deps, {
         actorId: caller.principalId,

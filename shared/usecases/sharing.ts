@@ -10,6 +10,7 @@ import type {
   TenantUser,
 } from "../model/records.js";
 import type { EmailJob } from "../model/emailJobs.js";
+import type { ConnectionToFix } from "../model/reassignments.js";
 import {
   grantableRoles,
   isRoleOf,
@@ -25,6 +26,7 @@ import { factsOf } from "../model/memberFacts.js";
 import { nonBusinessConnectors } from "../rules/dlp.js";
 import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
+import { withResolveRoute } from "./connections.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { principalKey, rolesOf, type Known } from "./relay.js";
 
@@ -427,6 +429,8 @@ async function addToEnvironment(deps: Deps, env: Environment, targets: Target[],
 export interface RevokeResult {
   revoked: { principalType: PrincipalRef["type"]; principalId: string; role: Role };
   warnings: string[];
+  /** Contract v2: the embedded connections the warnings name, each with the route that resolves it. */
+  connectionsToFix?: (ConnectionToFix & { resolveWith: string })[] | undefined;
 }
 
 /** `DELETE .../shares/{type}/{id}/{role}`. */
@@ -462,13 +466,21 @@ export async function revoke(
     );
     if (!grant) throw notFound(`${principal.type} ${principal.id} holds no ${role} grant on this resource`);
     const warnings: string[] = [];
+    const connectionsToFix: RevokeResult["connectionsToFix"] = [];
     if (resource.kind === "cloudFlow" && role === "owner") {
       const orphaned = (resource.connections ?? []).filter(
         (c) => c.usage === "embedded" && principal.type === "user" && c.ownerId === principal.id,
       );
       for (const c of orphaned) {
+        const fix = withResolveRoute(envId, {
+          resourceId,
+          connectionId: c.id,
+          connector: c.connector,
+          ownerId: c.ownerId,
+        });
+        connectionsToFix.push(fix);
         warnings.push(
-          `embedded connection ${c.id} (${c.connector}) uses the credentials of removed owner ${principal.id}; an owner must give it new credentials`,
+          `embedded connection ${c.id} (${c.connector}) uses the credentials of removed owner ${principal.id}; an owner must give it new credentials (${fix.resolveWith})`,
         );
       }
     }
@@ -493,7 +505,11 @@ export async function revoke(
           { type: "log", envId, entries: [entry] },
         ]),
       },
-      result: { revoked: { principalType: principal.type, principalId: principal.id, role }, warnings },
+      result: {
+        revoked: { principalType: principal.type, principalId: principal.id, role },
+        warnings,
+        ...(connectionsToFix.length > 0 ? { connectionsToFix } : {}),
+      },
       known: {
         resource: { ...resource, updatedAt: now.toISOString() },
         roles: new Map([[principalKey(principal), rolesOf(view.state.grants, principal).filter((r) => r !== role)]]),

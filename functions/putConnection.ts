@@ -1,0 +1,28 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { connectionBody, connectionParams, connectionTakeoverView } from "../shared/model/api.js";
+import { takeOverConnection } from "../shared/usecases/connectionTakeover.js";
+
+export const handler = defineHttp(
+  {
+    name: "putConnection",
+    route: "environments/{envId}/resources/{resourceId}/connections/{connectionId}",
+    method: "PUT",
+    summary:
+      "An owner of the flow puts their own credentials on a connection whose creator is no longer an enabled owner of it.",
+    params: connectionParams,
+    body: connectionBody,
+    responses: { 200: { description: "the connection, taken over, and the flow", schema: connectionTakeoverView } },
+  },
+  async ({ services, caller, params, body }) =>
+    json(
+      200,
+      await takeOverConnection(
+        services.caps,
+        caller,
+        params.envId,
+        params.resourceId,
+        params.connectionId,
+        body.ownerId,
+      ),
+    ),
+);
