@@ -222,11 +222,13 @@ describe("custom security roles, through HTTP", () => {
     const { w } = await rolesWorld(stack);
     const r = await w.as("pex", "GET", "/api/actions");
     expect(r.status, r.text).toBe(200);
-    const kinds = (r.json as { kinds: { kind: string; actions: { action: string; allowedFor: string[] }[] }[] }).kinds;
-    const allowedFor = (action: string) =>
-      kinds.flatMap((k) => k.actions).find((a) => a.action === action)?.allowedFor ?? [];
-    expect(allowedFor("processMining.share")).toContain("securityRole.share");
-    expect(allowedFor("cloudFlow.manageOwners")).toContain("securityRole.share");
-    expect(allowedFor("processMining.delete")).not.toContain("securityRole.share");
+    const kinds = (
+      r.json as { kinds: { kind: string; actions: { action: string; allowedForPrivileges: string[] }[] }[] }
+    ).kinds;
+    const privilegesFor = (action: string) =>
+      kinds.flatMap((k) => k.actions).find((a) => a.action === action)?.allowedForPrivileges;
+    expect(privilegesFor("processMining.share")).toEqual(["share"]);
+    expect(privilegesFor("cloudFlow.manageOwners")).toEqual(["share"]);
+    expect(privilegesFor("processMining.delete")).toEqual([]);
   });
 });

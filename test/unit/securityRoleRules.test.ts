@@ -96,12 +96,14 @@ describe("privilegeList: a membership's roles against the environment's defined 
 });
 
 describe("GET /api/actions lists the privilege", () => {
-  it("names securityRole.share beside the roles allowing each action it gives", () => {
+  it("names share among the privileges allowing each action it gives, and leaves allowedFor to roles and admin", () => {
     const catalog = actionsCatalog();
+    expect(catalog.privileges).toEqual(["share"]);
     for (const k of catalog.kinds) {
       for (const a of k.actions) {
         const verb = a.action.split(".")[1]!;
-        expect(a.allowedFor.includes("securityRole.share")).toBe(sharePrivilegeSpec[k.kind][verb] === "y");
+        expect(a.allowedForPrivileges).toEqual(sharePrivilegeSpec[k.kind][verb] === "y" ? ["share"] : []);
+        expect(a.allowedFor).not.toContain("securityRole.share");
       }
     }
   });
