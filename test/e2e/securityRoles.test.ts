@@ -218,6 +218,28 @@ describe("custom security roles, through HTTP", () => {
     expect(membership?.detail).toBe(`security roles: BasicUser, ${roleId}`);
   });
 
+  it("are in the OpenAPI document with their bodies, response schemas and paging parameters", async () => {
+    type Op = {
+      parameters?: { name: string; in: string }[];
+      requestBody?: unknown;
+      responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+    };
+    const doc = (await stack.api("GET", "/api/openapi.json")).json as { paths: Record<string, Record<string, Op>> };
+    const path = (p: string) => doc.paths[p] ?? doc.paths[`/api${p}`];
+    const one = path("/environments/{envId}/securityRoles/{roleId}");
+    const list = path("/environments/{envId}/securityRoles");
+    const schemaOf = (op: Op | undefined, status: string) =>
+      op?.responses[status]?.content?.["application/json"]?.schema;
+    expect(one?.put?.requestBody).toBeDefined();
+    expect(schemaOf(one?.put, "201")).toBeDefined();
+    expect(schemaOf(one?.put, "200")).toBeDefined();
+    expect(schemaOf(one?.get, "200")).toBeDefined();
+    expect(schemaOf(list?.get, "200")).toBeDefined();
+    expect(list?.get?.parameters?.filter((p) => p.in === "query").map((p) => p.name)).toEqual(
+      expect.arrayContaining(["continuationToken", "top"]),
+    );
+  });
+
   it("are listed by GET /api/actions beside the roles", async () => {
     const { w } = await rolesWorld(stack);
     const r = await w.as("pex", "GET", "/api/actions");
