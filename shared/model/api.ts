@@ -13,7 +13,9 @@ import {
   principalTypeSchema,
   resourceSchema,
   roleSchema,
-  securityRoleSchema,
+  customRoleIdSchema,
+  customSecurityRoleSchema,
+  maxMembershipRoles,
   tenantUserSchema,
 } from "./records.js";
 
@@ -35,7 +37,12 @@ export const principalResourcesParams = z.object({ envId: idSchema, principalId:
 
 export const environmentBody = environmentSchema.omit({ envId: true, lastAuditAt: true }).strict();
 export const userBody = tenantUserSchema.omit({ userId: true }).strict();
-export const membershipBody = z.object({ securityRoles: z.array(securityRoleSchema).max(3) }).strict();
+/** Built-in roles and the environment's custom role ids (checked against the environment's roles). */
+export const membershipBody = z.object({ securityRoles: z.array(idSchema).max(maxMembershipRoles) }).strict();
+
+export const securityRoleParams = z.object({ envId: idSchema, roleId: customRoleIdSchema });
+export const securityRoleBody = customSecurityRoleSchema.omit({ envId: true, roleId: true }).strict();
+export const securityRoleView = customSecurityRoleSchema;
 export const groupBody = groupSchema
   .omit({ envId: true, groupId: true, buckets: true })
   .extend({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { allRoles, principalTypes, resourceKinds } from "../rules/matrix.js";
+import { allRoles, principalTypes, privileges, resourceKinds } from "../rules/matrix.js";
 import { dlpPolicySchema } from "./dlp.js";
 
 /**
@@ -30,6 +30,45 @@ const text = (max: number) =>
     .max(max)
     .refine((s) => !/[\uD800-\uDFFF]/u.test(s), "must be well-formed Unicode (no lone surrogates)");
 const isoTime = z.string().datetime({ offset: true });
+
+/** Whether an id names a built-in role, in any case: a custom role may not pass for one. */
+export const isBuiltInRoleName = (id: string) =>
+  securityRoleSchema.options.some((r) => r.toLowerCase() === id.toLowerCase());
+
+/**
+ * A custom security role's id (sharing-rules.md, "Custom security roles"): an id that is not a
+ * built-in role's name, so a membership's `securityRoles` says unambiguously which is which.
+ */
+export const customRoleIdSchema = idSchema.refine(
+  (id) => !isBuiltInRoleName(id),
+  `must not be a built-in role's name (${securityRoleSchema.options.join(", ")})`,
+);
+
+/** What a custom role allows, per kind; `share` is the one privilege modelled. */
+export const rolePrivilegesSchema = z
+  .object({
+    processMining: z.array(z.enum(privileges)).max(privileges.length).optional(),
+    taskMining: z.array(z.enum(privileges)).max(privileges.length).optional(),
+    cloudFlow: z.array(z.enum(privileges)).max(privileges.length).optional(),
+  })
+  .strict();
+export type RolePrivileges = z.infer<typeof rolePrivilegesSchema>;
+
+export const customSecurityRoleSchema = z.object({
+  envId: idSchema,
+  roleId: customRoleIdSchema,
+  displayName: text(200),
+  privileges: rolePrivilegesSchema,
+});
+export type CustomSecurityRole = z.infer<typeof customSecurityRoleSchema>;
+
+/**
+ * The most custom roles an environment holds: their privileges are one row read beside every check
+ * (`keys.rolePrivilegesRk`), which stays small this way.
+ */
+export const maxCustomSecurityRoles = 100;
+/** The most roles one membership holds: the built-in ones and custom ones. */
+export const maxMembershipRoles = 20;
 
 export const environmentSchema = z.object({
   envId: idSchema,
@@ -68,7 +107,8 @@ export type TenantUser = z.infer<typeof tenantUserSchema>;
 export const membershipSchema = z.object({
   envId: idSchema,
   userId: idSchema,
-  securityRoles: z.array(securityRoleSchema).max(3),
+  /** Built-in roles and custom role ids of the environment (`customSecurityRoleSchema`). */
+  securityRoles: z.array(idSchema).max(maxMembershipRoles),
   /** How the user joined: put by an admin, or added by sharing (seed 004). */
   addedBy: z.enum(["admin", "sharing"]).default("admin"),
   /**
@@ -223,6 +263,9 @@ export const changeActionSchema = z.enum([
   // The seeds' remaining rules (contract v2): an in-place change of primary owner, a connection taken over.
   "owner.changed",
   "connection.takenOver",
+  // Custom security roles (contract v2, "The seeds' remaining rules").
+  "securityRole.created",
+  "securityRole.updated",
 ]);
 
 export const changeEntrySchema = z.object({

@@ -1,10 +1,13 @@
 import {
+  privilegeHolder,
+  resourceKinds,
   verbsByKind,
   verbsFor,
   verbsWithoutSecurityRole,
   type ActionName,
   type Holder,
   type PrincipalType,
+  type Privilege,
   type ResourceKind,
   type Role,
 } from "./matrix.js";
@@ -34,9 +37,32 @@ export interface PrincipalFacts {
   securityRoles: readonly string[] | undefined;
   /** Groups and SharePoint lists of this environment the user belongs to. */
   memberOf: readonly { type: PrincipalType; id: string }[];
+  /** What the custom security roles of the membership allow (read with it, so always current). */
+  privileges?: readonly HeldPrivilege[] | undefined;
 }
 
-export type Through = { type: PrincipalType; id: string } | "direct" | "admin";
+/** A privilege on a kind that one of the principal's custom security roles holds. */
+export interface HeldPrivilege {
+  roleId: string;
+  kind: ResourceKind;
+  privilege: Privilege;
+}
+
+/**
+ * The privileges a membership's custom roles hold, from every custom role's privileges by id (roles
+ * the environment doesn't define, such as the built-in ones, hold none).
+ */
+export function privilegeList(
+  securityRoles: readonly string[],
+  defined: Readonly<Record<string, Partial<Record<ResourceKind, readonly Privilege[]>>>>,
+): HeldPrivilege[] {
+  return securityRoles.flatMap((roleId) => {
+    const held = Object.hasOwn(defined, roleId) ? defined[roleId]! : {};
+    return resourceKinds.flatMap((kind) => (held[kind] ?? []).map((privilege) => ({ roleId, kind, privilege })));
+  });
+}
+
+export type Through = { type: PrincipalType; id: string } | { type: "securityRole"; id: string } | "direct" | "admin";
 
 export interface Decision {
   roles: Role[];
@@ -52,7 +78,8 @@ export function isEnvironmentAdmin(p: Pick<PrincipalFacts, "securityRoles">): bo
 
 /**
  * What a principal may do on a resource: every role it holds directly or through a group or list,
- * plus the environment admin's implicit rights, turned into actions by the rules' tables.
+ * plus the environment admin's implicit rights and its custom roles' privileges on the resource's
+ * kind, turned into actions by the rules' tables.
  */
 export function decide(resource: ResourceFacts, grants: readonly GrantFacts[], principal: PrincipalFacts): Decision {
   const via: Decision["via"] = [];
@@ -74,6 +101,12 @@ export function decide(resource: ResourceFacts, grants: readonly GrantFacts[], p
   if (isEnvironmentAdmin(principal)) {
     holders.push("admin");
     via.push({ role: "admin", through: "admin" });
+  }
+  for (const p of principal.privileges ?? []) {
+    if (p.kind !== resource.kind) continue;
+    const holder = privilegeHolder(p.privilege);
+    if (!holders.includes(holder)) holders.push(holder);
+    via.push({ role: holder, through: { type: "securityRole", id: p.roleId } });
   }
   const verbs = new Set<string>();
   for (const h of holders) {
@@ -113,9 +146,14 @@ export function limitationText(limitation: NonNullable<Decision["limitation"]>):
 /** A sentence saying why an action is not allowed, for 403 details and check results. */
 export function explainRefusal(action: ActionName, decision: Decision, resourceKind: ResourceKind): string {
   if (decision.limitation) return limitationText(decision.limitation);
-  if (decision.roles.length === 0 && !decision.via.some((v) => v.through === "admin")) {
-    return `the principal holds no role on this ${resourceKind} resource`;
-  }
-  const held = decision.via.map((v) => (v.role === "admin" ? "environment admin" : v.role)).join(", ");
+  if (decision.via.length === 0) return `the principal holds no role on this ${resourceKind} resource`;
+  const held = decision.via.map(describeHolder).join(", ");
   return `${action} is not allowed for ${held}`;
+}
+
+function describeHolder(v: Decision["via"][number]): string {
+  if (v.role === "admin") return "environment admin";
+  if (typeof v.through === "object" && v.through.type === "securityRole")
+    return `${v.role} (security role ${v.through.id})`;
+  return v.role;
 }

@@ -51,8 +51,20 @@ export const actionNames: readonly ActionName[] = resourceKinds.flatMap((kind) =
   verbsByKind[kind].map((verb) => `${kind}.${verb}` as ActionName),
 );
 
-/** Who acts: a role on the resource, or the environment's SystemAdministrator role. */
-export type Holder = Role | "admin";
+/**
+ * Privileges an environment's custom security roles may hold per kind (seeds 000–003: "any security
+ * role that has share permissions on the … system entities"). Environment-wide: a holder's privilege
+ * reaches every resource of that kind in the environment.
+ */
+export const privileges = ["share"] as const;
+export type Privilege = (typeof privileges)[number];
+
+/** The holder a privilege makes of its role's members, as the tables below and `via` name it. */
+export const privilegeHolder = (p: Privilege) => `securityRole.${p}` as const;
+export type PrivilegeHolder = ReturnType<typeof privilegeHolder>;
+
+/** Who acts: a role on the resource, the environment's SystemAdministrator role, or a custom role's privilege. */
+export type Holder = Role | "admin" | PrivilegeHolder;
 
 /**
  * Which holder may do which verb. Admin columns: process mining admins have every right (seed 000);
@@ -61,7 +73,9 @@ export type Holder = Role | "admin";
  * documents don't describe, may manage owners and run-only users and nothing else (our decision,
  * so that governance and reassignment need no content rights).
  */
-export const allowedVerbs: { [K in ResourceKind]: Record<RoleOf<K> | "admin", readonly VerbOf<K>[]> } = {
+export const allowedVerbs: {
+  [K in ResourceKind]: Record<RoleOf<K> | "admin" | PrivilegeHolder, readonly VerbOf<K>[]>;
+} = {
   // Owners may do everything their kind allows.
   processMining: {
     owner: verbsByKind.processMining,
@@ -69,6 +83,8 @@ export const allowedVerbs: { [K in ResourceKind]: Record<RoleOf<K> | "admin", re
     viewer: ["viewDetails", "viewAnalytics"],
     // Admins have access to every process implicitly (seed 000).
     admin: verbsByKind.processMining,
+    // A custom role's share privilege: view the details of, share and revoke, as an admin may, and no more.
+    "securityRole.share": ["viewDetails", "share"],
   },
   taskMining: {
     owner: verbsByKind.taskMining,
@@ -86,11 +102,14 @@ export const allowedVerbs: { [K in ResourceKind]: Record<RoleOf<K> | "admin", re
     ],
     contributor: ["viewDetails", "addRecording", "labelOwnRecording", "deleteOwnRecording"],
     admin: ["share"],
+    "securityRole.share": ["viewDetails", "share"],
   },
   cloudFlow: {
     owner: verbsByKind.cloudFlow,
     runOnly: ["run"],
     admin: ["manageOwners", "manageRunOnlyUsers"],
+    // Flows have no details verb: sharing them is managing owners and run-only users (the roles an owner grants).
+    "securityRole.share": ["manageOwners", "manageRunOnlyUsers"],
   },
 };
 

@@ -110,6 +110,13 @@ export const keys = {
   userGroupPrefix: (userId: string) => `ug|${userId}|`,
   userGroupRk: (userId: string, groupId: string) => `ug|${userId}|${groupId}`,
 
+  // Custom security roles, in the environment's directory partition: one row per role, and one row
+  // holding every role's privileges, written in the same transaction, which checks read beside the
+  // membership (one point read in the same round trip, however many roles there are).
+  securityRolePrefix: "securityRole|",
+  securityRoleRk: (roleId: string) => `securityRole|${roleId}`,
+  rolePrivilegesRk: "rolePrivileges",
+
   // Provisioning (SCIM), in the environment's directory partition: what a client sent beside our
   // own records, and lookups from `externalId` keyed by a digest, so any value fits a key.
   scimUserRk: (userId: string) => `scim|user|${userId}`,

@@ -38,6 +38,8 @@ import type { MemberFacts } from "../model/memberFacts.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
 import { ScimRows } from "./scimRows.js";
 import { ScimTokenRows } from "./scimTokenRows.js";
+import { SecurityRoleRows } from "./securityRoleRows.js";
+import { privilegeList, type HeldPrivilege } from "../rules/decide.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
 
 const tombstoneSchema = z.object({ deleted: z.literal(true), deletedAt: z.string(), kind: kindSchema });
@@ -48,6 +50,8 @@ export interface PrincipalContext {
   user: TenantUser | undefined;
   membership: Membership | undefined;
   memberOf: PrincipalRef[];
+  /** What the membership's custom security roles allow, as they stand now (empty for none). */
+  privileges: HeldPrivilege[];
 }
 
 export interface ResourceState {
@@ -92,6 +96,8 @@ export class SharingRepository {
   readonly scim: ScimRows;
   /** Provisioning secrets (hashes) per environment. */
   readonly scimTokens: ScimTokenRows;
+  /** The environments' custom security roles and their privileges. */
+  readonly securityRoles: SecurityRoleRows;
 
   constructor(
     readonly rows: RowStore,
@@ -103,6 +109,7 @@ export class SharingRepository {
     this.memberFacts = new MemberFactsRows(rows, tables);
     this.scim = new ScimRows(rows, tables);
     this.scimTokens = new ScimTokenRows(rows, tables);
+    this.securityRoles = new SecurityRoleRows(rows, tables);
   }
 
   // Environments
@@ -302,19 +309,24 @@ export class SharingRepository {
   }
 
   /**
-   * Three requests sent together: the user's profile, their membership of the environment, and the
-   * groups and lists they are in (one range of their membership bucket, whatever the groups' sizes).
+   * Four requests sent together: the user's profile, their membership of the environment, the groups
+   * and lists they are in (one range of their membership bucket, whatever the groups' sizes), and the
+   * environment's custom roles' privileges (one row). Reading the privileges with the membership,
+   * rather than copying them onto it, makes a role taken away or a privilege reduced count at once.
    */
   async principalContext(envId: string, userId: string): Promise<PrincipalContext> {
-    const [profile, member, memberOf] = await Promise.all([
+    const [profile, member, memberOf, roles] = await Promise.all([
       this.rows.get(this.tables.principals, keys.principalPk({ type: "user", id: userId }), keys.profileRk),
       this.rows.get(this.tables.directory, keys.directoryPk(envId), keys.envMemberRk(userId)),
       this.groups.groupsOf(envId, userId),
+      this.securityRoles.privileges(envId),
     ]);
+    const membership = member ? decodeRow(membershipSchema, member) : undefined;
     return {
       user: profile ? decodeRow(tenantUserSchema, profile) : undefined,
-      membership: member ? decodeRow(membershipSchema, member) : undefined,
+      membership,
       memberOf,
+      privileges: membership ? privilegeList(membership.securityRoles, roles.row.roles) : [],
     };
   }
 

@@ -16,6 +16,7 @@ export function factsOf(principalId: string, ctx: PrincipalContext): PrincipalFa
     suspended: ctx.membership?.suspended === true,
     securityRoles: ctx.membership?.securityRoles,
     memberOf: ctx.memberOf,
+    privileges: ctx.privileges,
   };
 }
 

@@ -1,5 +1,12 @@
 import { forbidden, invalid, notFound } from "../errors.js";
-import { groupRef, type Environment, type Group, type Membership, type TenantUser } from "../model/records.js";
+import {
+  groupRef,
+  securityRoleSchema,
+  type Environment,
+  type Group,
+  type Membership,
+  type TenantUser,
+} from "../model/records.js";
 import type { OutboxItem } from "../model/outbox.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
@@ -11,6 +18,8 @@ import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+
+const isBuiltInRole = (r: string) => securityRoleSchema.safeParse(r).success;
 
 function requireAppAdmin(caller: Caller): void {
   if (!isAppAdmin(caller)) throw forbidden("this needs the Sharing.Admin app role");
@@ -151,8 +160,19 @@ export async function putMembership(
   gate: EnvironmentAdminGate = directoryGate,
 ): Promise<{ created: boolean; membership: Membership }> {
   await requireEnvironmentAdmin(deps, caller, m.envId, gate);
-  const [user, previous] = await Promise.all([deps.repo.getUser(m.userId), deps.repo.getMembership(m.envId, m.userId)]);
+  const [user, previous, customRoles] = await Promise.all([
+    deps.repo.getUser(m.userId),
+    deps.repo.getMembership(m.envId, m.userId),
+    // One row, whatever the number of roles named: the environment's custom roles are capped.
+    deps.repo.securityRoles.privileges(m.envId),
+  ]);
   if (!user) throw notFound(`user ${m.userId} is not in the tenant directory`);
+  const unknownRoles = m.securityRoles.flatMap((r, i) =>
+    isBuiltInRole(r) || Object.hasOwn(customRoles.row.roles, r)
+      ? []
+      : [{ field: `body.securityRoles[${i}]`, message: `environment ${m.envId} has no security role ${r}` }],
+  );
+  if (unknownRoles.length > 0) throw invalid("some security roles are unknown", unknownRoles);
   const membership: Membership = {
     ...m,
     securityRoles: [...new Set(m.securityRoles)],

@@ -30,7 +30,7 @@ export const maxPageItems = 100;
 /** `s` names the listing a token pages, so a token of one listing can't be replayed against another's rows. */
 const tokenSchema = z.object({ s: z.string().min(1).max(20), c: z.string().min(1).max(4000) });
 
-function continuationOf(q: PageQuery, listing: string): string | undefined {
+export function continuationOf(q: PageQuery, listing: string): string | undefined {
   if (q.continuationToken === undefined) return undefined;
   const t = decodePageToken(tokenSchema, q.continuationToken);
   if (t.s !== listing)
@@ -40,11 +40,11 @@ function continuationOf(q: PageQuery, listing: string): string | undefined {
   return t.c;
 }
 
-function page<T>(items: T[], listing: string, continuation: string | undefined): Page<T> {
+export function page<T>(items: T[], listing: string, continuation: string | undefined): Page<T> {
   return { items, ...(continuation ? { continuationToken: encodePageToken({ s: listing, c: continuation }) } : {}) };
 }
 
-const topOf = (q: PageQuery) => Math.min(q.top ?? maxPageItems, maxPageItems);
+export const topOf = (q: PageQuery) => Math.min(q.top ?? maxPageItems, maxPageItems);
 
 /**
  * `GET /api/environments`: every environment for `Sharing.Admin` apps; for a user, those they are a

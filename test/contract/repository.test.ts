@@ -138,15 +138,16 @@ describe.each(backends())("repository on $name", (backend) => {
       { principalId: "bob", resourceId: "p1", action: "processMining.viewAnalytics" },
     ]);
     expect(results[0]?.allowed).toBe(true);
-    // The resource (meta, bob's grants, the groups' grants), bob's profile, membership and groups.
-    expect(meter.requests).toHaveLength(4);
-    expect(meter.maxInFlight).toBe(4);
+    // The resource (meta, bob's grants, the groups' grants), bob's profile, membership and groups, and
+    // the environment's custom roles' privileges (one row).
+    expect(meter.requests).toHaveLength(5);
+    expect(meter.maxInFlight).toBe(5);
     meter.start();
     const access = await effectiveAccess(caps, as("bob"), "e1", "p1", "bob");
     expect(access.roles).toEqual(["viewer"]);
     // The same, and the group of that id in case the principal is one.
-    expect(meter.requests).toHaveLength(5);
-    expect(meter.maxInFlight).toBe(5);
+    expect(meter.requests).toHaveLength(6);
+    expect(meter.maxInFlight).toBe(6);
   });
 
   it("shares one role with one principal in one entity-group transaction", async () => {

@@ -29,11 +29,18 @@ describe("putMembership handler", () => {
     expect(updated.json).toMatchObject({ securityRoles: ["EnvironmentMaker"] });
   });
 
-  it("names an unknown security role and a field the body doesn't take", async () => {
-    const p = problemOf(await put("maker", { securityRoles: ["Emperor"], extra: 1 }), 400);
+  it("names a field the body doesn't take, and a role id that is no id", async () => {
+    const p = problemOf(await put("maker", { securityRoles: ["Emp|eror"], extra: 1 }), 400);
     expect(p.detail).toBe("the request's body is not valid");
     expect(p.errors?.map((e) => e.field).sort()).toEqual(["body", "body.securityRoles[0]"]);
     expect(p.errors?.find((e) => e.field === "body")?.message).toMatch(/extra/);
+  });
+
+  it("names a security role the environment doesn't define (custom roles may be named beside the built-in ones)", async () => {
+    const p = problemOf(await put("maker", { securityRoles: ["BasicUser", "Emperor"] }), 400);
+    expect(p.errors).toEqual([
+      { field: "body.securityRoles[1]", message: "environment e has no security role Emperor" },
+    ]);
   });
 
   it("answers 404 for a user the tenant directory doesn't know", async () => {

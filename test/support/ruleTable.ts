@@ -63,3 +63,65 @@ export function specRows(): { kind: ResourceKind; holder: Role | "admin"; action
     ),
   );
 }
+
+/**
+ * The share privilege of a custom security role (sharing-rules.md, "Custom security roles"), copied
+ * by hand from its sentence: "view the details of, share and revoke (the roles an owner may grant)
+ * every resource of that kind … without its other powers". Flows have no details action; sharing
+ * them is managing owners and run-only users.
+ */
+export const sharePrivilegeSpec: Record<ResourceKind, Record<string, "y" | "n">> = {
+  processMining: {
+    viewDetails: "y",
+    viewAnalytics: "n",
+    editDetails: "n",
+    share: "y",
+    editDataflow: "n",
+    delete: "n",
+  },
+  taskMining: {
+    viewDetails: "y",
+    viewAnalytics: "n",
+    updateProperties: "n",
+    share: "y",
+    addRecording: "n",
+    labelOwnRecording: "n",
+    deleteOwnRecording: "n",
+    labelOthersRecording: "n",
+    deleteOthersRecording: "n",
+    analyze: "n",
+    delete: "n",
+  },
+  cloudFlow: {
+    run: "n",
+    viewRunHistory: "n",
+    manageProperties: "n",
+    editDefinition: "n",
+    manageOwners: "y",
+    manageRunOnlyUsers: "y",
+    sendCopy: "n",
+    delete: "n",
+  },
+};
+
+/**
+ * One row per kind the role holds `share` on × kind of resource × action: the privilege allows what
+ * the table says on resources of its own kind, and nothing on any other kind.
+ */
+export function sharePrivilegeRows(): {
+  privilegeOn: ResourceKind;
+  kind: ResourceKind;
+  action: ActionName;
+  allowed: boolean;
+}[] {
+  return resourceKinds.flatMap((privilegeOn) =>
+    resourceKinds.flatMap((kind) =>
+      Object.entries(sharePrivilegeSpec[kind]).map(([verb, mark]) => ({
+        privilegeOn,
+        kind,
+        action: `${kind}.${verb}` as ActionName,
+        allowed: privilegeOn === kind && mark === "y",
+      })),
+    ),
+  );
+}

@@ -1,0 +1,17 @@
+import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { securityRoleParams, securityRoleView } from "../shared/model/api.js";
+import { getSecurityRole } from "../shared/usecases/securityRoles.js";
+
+export const handler = defineHttp(
+  {
+    name: "getSecurityRole",
+    route: "environments/{envId}/securityRoles/{roleId}",
+    method: "GET",
+    narrowApps: ["Sharing.Provisioning"],
+    summary: "A custom security role of the environment.",
+    params: securityRoleParams,
+    responses: { 200: { description: "the role", schema: securityRoleView } },
+  },
+  async ({ services, caller, params }) =>
+    json(200, await getSecurityRole(services.caps, caller, params.envId, params.roleId)),
+);
