@@ -12,7 +12,7 @@ import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin, type EnvironmentAdminGate } from "./adminGate.js";
 import { isAppAdmin, isAppProvisioner, type Capabilities, type Caller } from "./capabilities.js";
-import { changeEntry, outboxItems } from "./mutate.js";
+import { changeEntry, logItem, outboxItems } from "./mutate.js";
 import { factsOf, sameFacts } from "../model/memberFacts.js";
 import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
@@ -91,17 +91,10 @@ export async function putEnvironment(
     previous && sameEnvironment(previous, stored)
       ? []
       : outboxItems(deps, [
-          {
-            type: "log",
-            envId: env.envId,
-            entries: [
-              changeEntry(deps, {
-                actorId: caller.principalId,
-                action: previous ? "environment.updated" : "environment.created",
-                detail: `${previous ? "updated" : "created"} environment ${stored.displayName}${dlpChange(previous, stored)}`,
-              }),
-            ],
-          },
+          logItem(deps, env.envId, caller, {
+            action: previous ? "environment.updated" : "environment.created",
+            detail: `${previous ? "updated" : "created"} environment ${stored.displayName}${dlpChange(previous, stored)}`,
+          }),
         ]);
   await deps.repo.putEnvironment(stored, items);
   if (items.length > 0) await relayNow(deps, "environments", keys.environmentPk, items);
@@ -185,18 +178,11 @@ export async function putMembership(
     previous && roles(previous) === roles(membership)
       ? []
       : outboxItems(deps, [
-          {
-            type: "log",
-            envId: m.envId,
-            entries: [
-              changeEntry(deps, {
-                actorId: caller.principalId,
-                action: previous ? "membership.updated" : "membership.added",
-                principal: { type: "user", id: m.userId },
-                detail: `security roles: ${roles(membership) || "none"}`,
-              }),
-            ],
-          },
+          logItem(deps, m.envId, caller, {
+            action: previous ? "membership.updated" : "membership.added",
+            principal: { type: "user", id: m.userId },
+            detail: `security roles: ${roles(membership) || "none"}`,
+          }),
         ]);
   await deps.repo.putMembership(membership, factsOf(user), items);
   if (items.length > 0) await relayNow(deps, "directory", keys.directoryPk(m.envId), items);
@@ -288,18 +274,11 @@ export async function putGroup(
   const same = previous && previous.group.displayName === group.displayName;
   if (!same) {
     const items = outboxItems(deps, [
-      {
-        type: "log",
-        envId: group.envId,
-        entries: [
-          changeEntry(deps, {
-            actorId: caller.principalId,
-            action: previous ? "group.updated" : "group.created",
-            principal: groupRef(group),
-            detail: `${previous ? "renamed" : "created"} ${group.kind} ${group.displayName}`,
-          }),
-        ],
-      },
+      logItem(deps, group.envId, caller, {
+        action: previous ? "group.updated" : "group.created",
+        principal: groupRef(group),
+        detail: `${previous ? "renamed" : "created"} ${group.kind} ${group.displayName}`,
+      }),
     ]);
     await deps.repo.putGroup(group, previous, items);
     await relayNow(deps, "directory", keys.directoryPk(group.envId), items);

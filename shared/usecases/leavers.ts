@@ -4,7 +4,7 @@ import type { Environment, Membership } from "../model/records.js";
 import { requireEnvironmentAdmin, type EnvironmentAdminGate } from "./adminGate.js";
 import { isAppProvisioner, type Capabilities, type Caller } from "./capabilities.js";
 import { keys } from "../store/keys.js";
-import { changeEntry, outboxItems } from "./mutate.js";
+import { logItem, outboxItems } from "./mutate.js";
 import { offboardMessage } from "./offboardingTrigger.js";
 import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
@@ -46,13 +46,7 @@ function leavingItems(
         ]
       : [];
   return outboxItems(deps, [
-    {
-      type: "log",
-      envId: env.envId,
-      entries: [
-        changeEntry(deps, { actorId: caller.principalId, action, principal: { type: "user", id: userId }, detail }),
-      ],
-    },
+    logItem(deps, env.envId, caller, { action, principal: { type: "user", id: userId }, detail }),
     ...offboard,
   ]);
 }

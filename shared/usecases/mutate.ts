@@ -5,7 +5,7 @@ import { keys } from "../store/keys.js";
 import type { OutboxItem, OutboxItemInput } from "../model/outbox.js";
 import type { ResourceChange } from "../store/repository.js";
 import { encodedLength, maxJsonChars } from "../store/rowJson.js";
-import type { Capabilities } from "./capabilities.js";
+import type { Capabilities, Caller } from "./capabilities.js";
 import { principalKey, relayNow, type Known } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId">;
@@ -68,6 +68,16 @@ export function changeEntry(
   entry: Omit<ChangeEntry, "changeId" | "at">,
 ): ChangeEntry {
   return { changeId: deps.newId(), at: deps.clock().toISOString(), ...entry };
+}
+
+/** The outbox item that writes one entry of an environment's change log, made by the caller. */
+export function logItem(
+  deps: Pick<Capabilities, "newId" | "clock">,
+  envId: string,
+  caller: Caller,
+  entry: Omit<ChangeEntry, "changeId" | "at" | "actorId">,
+): OutboxItemInput {
+  return { type: "log", envId, entries: [changeEntry(deps, { actorId: caller.principalId, ...entry })] };
 }
 
 /**

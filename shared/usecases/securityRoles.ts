@@ -5,7 +5,7 @@ import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
 import { isAppProvisioner, type Capabilities, type Caller } from "./capabilities.js";
-import { changeEntry, outboxItems } from "./mutate.js";
+import { logItem, outboxItems } from "./mutate.js";
 import { continuationOf, page, topOf, type Page, type PageQuery } from "./reads.js";
 import { relayNow } from "./relay.js";
 
@@ -61,17 +61,10 @@ export async function putSecurityRole(
       ? `updated security role ${role.roleId} (${role.displayName}): ${describePrivileges(previous.privileges)} → ${describePrivileges(role.privileges)}`
       : `created security role ${role.roleId} (${role.displayName}): ${describePrivileges(role.privileges)}`;
     const items = outboxItems(deps, [
-      {
-        type: "log",
-        envId: role.envId,
-        entries: [
-          changeEntry(deps, {
-            actorId: caller.principalId,
-            action: previous ? "securityRole.updated" : "securityRole.created",
-            detail: detail.slice(0, 2000),
-          }),
-        ],
-      },
+      logItem(deps, role.envId, caller, {
+        action: previous ? "securityRole.updated" : "securityRole.created",
+        detail: detail.slice(0, 2000),
+      }),
     ]);
     try {
       await deps.repo.securityRoles.put(role, all.row, all.etag, items);

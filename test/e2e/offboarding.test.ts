@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
-import type { WriteOp } from "../../shared/ports/rows.js";
 import { offboard } from "../../shared/usecases/offboarding.js";
 import { waitForMail } from "../support/mail.js";
+import { CrashingAzureStore } from "../support/crashingStore.js";
 import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { stackCaps } from "../support/stackCaps.js";
@@ -36,23 +35,6 @@ const lists = (r: Result) => ({
   needsCopy: r.needsCopy.map((x) => x.resourceId),
   connectionsToFix: r.connectionsToFix.map((x) => `${x.resourceId}/${x.connectionId}`),
 });
-
-/** The host's own Azurite storage, failing like a crash once `crashAfter` resource changes are written. */
-class CrashingAzureStore extends AzureRowStore {
-  crashAfter = Infinity;
-  changes = 0;
-  override async transact(table: string, pk: string, ops: readonly WriteOp[]) {
-    if (
-      table.endsWith("Resources") &&
-      ops.some((o) => o.op === "replace" && o.rk === "meta") &&
-      ops.some((o) => o.rk.startsWith("change|"))
-    ) {
-      if (this.changes >= this.crashAfter) throw new Error("injected crash");
-      this.changes++;
-    }
-    return super.transact(table, pk, ops);
-  }
-}
 
 describe("offboarding a leaver, through HTTP", () => {
   let stack: Stack;

@@ -1,7 +1,6 @@
 import { stackCaps } from "../support/stackCaps.js";
+import { CrashingAzureStore } from "../support/crashingStore.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
-import type { WriteOp } from "../../shared/ports/rows.js";
 import { reassign } from "../../shared/usecases/reassign.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { expectStatus, newWorld } from "../support/world.js";
@@ -24,23 +23,6 @@ const lists = (r: Result) => ({
   needsCopy: r.needsCopy.map((x) => x.resourceId),
   connectionsToFix: r.connectionsToFix.map((x) => `${x.resourceId}/${x.connectionId}`),
 });
-
-/** The Azurite-backed store the host uses, failing like a crash once `crashAfter` resource changes are written. */
-class CrashingAzureStore extends AzureRowStore {
-  crashAfter = Infinity;
-  ownerChanges = 0;
-  override async transact(table: string, pk: string, ops: readonly WriteOp[]) {
-    if (
-      table.endsWith("Resources") &&
-      ops.some((o) => o.op === "replace" && o.rk === "meta") &&
-      ops.some((o) => o.rk.startsWith("change|"))
-    ) {
-      if (this.ownerChanges >= this.crashAfter) throw new Error("injected crash");
-      this.ownerChanges++;
-    }
-    return super.transact(table, pk, ops);
-  }
-}
 
 describe("reassigning a leaving user's records, through HTTP", () => {
   let stack: Stack;

@@ -12,7 +12,7 @@ import { keys } from "../../store/keys.js";
 import { decodePageToken, encodePageToken } from "../../store/pageToken.js";
 import { requireEnvironmentAdmin } from "../adminGate.js";
 import type { Capabilities, Caller } from "../capabilities.js";
-import { changeEntry, outboxItems } from "../mutate.js";
+import { logItem, outboxItems } from "../mutate.js";
 import { relayNow } from "../relay.js";
 import { issueProvisioningSecret, parseProvisioningSecret, secretMatches } from "./secret.js";
 
@@ -66,19 +66,12 @@ export async function createScimToken(
     expiresAt: new Date(now.getTime() + (body.expiresInDays ?? defaultScimTokenDays) * dayMs).toISOString(),
   };
   const items = outboxItems(deps, [
-    {
-      type: "log",
-      envId,
-      entries: [
-        changeEntry(deps, {
-          actorId: caller.principalId,
-          action: "scimToken.created",
-          detail: `created SCIM provisioning token ${tokenId}${
-            record.description ? ` (${record.description})` : ""
-          }, expiring ${record.expiresAt}`,
-        }),
-      ],
-    },
+    logItem(deps, envId, caller, {
+      action: "scimToken.created",
+      detail: `created SCIM provisioning token ${tokenId}${
+        record.description ? ` (${record.description})` : ""
+      }, expiring ${record.expiresAt}`,
+    }),
   ]);
   await deps.repo.scimTokens.insert(record, items);
   await relayNow(deps, "directory", keys.directoryPk(envId), items);
@@ -114,19 +107,12 @@ export async function revokeScimToken(deps: Deps, caller: Caller, envId: string,
   const found = await deps.repo.scimTokens.get(envId, tokenId);
   if (!found) throw unknown();
   const items = outboxItems(deps, [
-    {
-      type: "log",
-      envId,
-      entries: [
-        changeEntry(deps, {
-          actorId: caller.principalId,
-          action: "scimToken.revoked",
-          detail: `revoked SCIM provisioning token ${tokenId}${
-            found.record.description ? ` (${found.record.description})` : ""
-          }`,
-        }),
-      ],
-    },
+    logItem(deps, envId, caller, {
+      action: "scimToken.revoked",
+      detail: `revoked SCIM provisioning token ${tokenId}${
+        found.record.description ? ` (${found.record.description})` : ""
+      }`,
+    }),
   ]);
   try {
     await deps.repo.scimTokens.delete(envId, tokenId, items);
