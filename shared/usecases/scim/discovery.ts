@@ -17,7 +17,8 @@ export async function serviceProviderConfig(deps: Pick<Deps, "repo">, caller: Ca
       {
         type: "oauthbearertoken",
         name: "OAuth Bearer Token",
-        description: "A Microsoft Entra ID app token carrying the Sharing.Provisioning app role",
+        description:
+          "A provisioning secret of this environment (POST .../scim/tokens), or a Microsoft Entra ID app token carrying the Sharing.Provisioning app role",
         primary: true,
       },
     ],
