@@ -1,4 +1,6 @@
+import { HttpRequest } from "@azure/functions";
 import { describe, expect, it } from "vitest";
+import { requestHash } from "../../shared/adapters/http/idempotency.js";
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import {
   IdempotencyStore,
@@ -100,5 +102,26 @@ describe("the Idempotency table", () => {
     const lease = leaseOf(await store.begin(odd, "h1", t0));
     expect(await store.complete(lease, answer)).toBe("stored");
     expect((await store.begin(odd, "h1", t0)).kind).toBe("replay");
+  });
+});
+
+describe("the request a key stands for", () => {
+  const req = (params: Record<string, string> = { envId: "e" }, query: Record<string, string> = {}) =>
+    new HttpRequest({ method: "POST", url: "http://localhost/api/x", params, query });
+
+  it("is the same for the same JSON in another key order or spacing, and differs for any other value", () => {
+    const h = requestHash(req(), '{"a":1,"b":[1,2]}');
+    expect(requestHash(req(), '{ "b": [1, 2], "a": 1.0 }')).toBe(h);
+    expect(requestHash(req(), '{"a":1,"b":[2,1]}')).not.toBe(h);
+    expect(requestHash(req({ envId: "f" }), '{"a":1,"b":[1,2]}')).not.toBe(h);
+    expect(requestHash(req({ envId: "e" }, { dryRun: "1" }), '{"a":1,"b":[1,2]}')).not.toBe(h);
+  });
+
+  it("hashes a body holding a lone surrogate (which RFC 8785 refuses) as sent, rather than failing", () => {
+    const body = '{"displayName":"\\ud800x"}';
+    const h = requestHash(req(), body);
+    expect(requestHash(req(), body)).toBe(h);
+    expect(requestHash(req(), '{"displayName":"\\ud801x"}')).not.toBe(h);
+    expect(requestHash(req(), '{ "displayName":"\\ud800x"}')).not.toBe(h);
   });
 });

@@ -29,12 +29,16 @@ export function idempotencyKeyOf(request: HttpRequest): string | undefined {
  */
 export function requestHash(request: HttpRequest, bodyText: string | undefined): string {
   const body = bodyText === undefined || bodyText.trim() === "" ? null : (JSON.parse(bodyText) as unknown);
-  const canonical = canonicalize({
-    method: request.method,
-    params: request.params,
-    query: Object.fromEntries([...request.query.entries()].sort(([a], [b]) => a.localeCompare(b))),
-    body,
-  });
+  const query = Object.fromEntries([...request.query.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  const what = { method: request.method, params: request.params, query };
+  let canonical: string | undefined;
+  try {
+    canonical = canonicalize({ ...what, body });
+  } catch {
+    // RFC 8785 refuses strings with a lone surrogate, which JSON text may hold (`"\ud800"`): such a
+    // body is hashed as sent, so only a byte-identical retry matches. Tagged, so it can't equal a canonical form.
+    canonical = `raw:${JSON.stringify({ ...what, body: bodyText })}`;
+  }
   return createHash("sha256")
     .update(canonical ?? "")
     .digest("hex");
