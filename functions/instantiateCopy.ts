@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "instantiateCopy",
     route: "copies/{copyId}/instantiate",
     method: "POST",
+    idempotent: true,
     summary: "Creates the recipient's own cloud flow from a copy, with no connections.",
     params: copyParams,
     responses: {

@@ -10,6 +10,7 @@ export const handler = defineHttp(
     name: "offboard",
     route: "environments/{envId}/offboardings",
     method: "POST",
+    idempotent: { continueStatuses: [202] },
     summary:
       "Offboards a leaver: revokes every grant they hold in the environment and passes what they own to the successor chain (dryRun: only says what would happen).",
     params: envParams,

@@ -10,6 +10,7 @@ export const handler = defineHttp(
     name: "reassign",
     route: "environments/{envId}/reassignments",
     method: "POST",
+    idempotent: { continueStatuses: [202] },
     summary: "Reassigns every record of a leaving user to another user (dryRun: only says what would happen).",
     params: envParams,
     body: reassignBody,

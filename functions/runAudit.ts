@@ -10,6 +10,7 @@ export const handler = defineHttp(
     name: "runAudit",
     route: "environments/{envId}/audits",
     method: "POST",
+    idempotent: true,
     summary: "Starts a compliance audit of the environment now.",
     params: envParams,
     responses: { 202: { description: "the audit's id; read it with GET .../audits/{auditId}" } },

@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "sendCopy",
     route: "environments/{envId}/resources/{resourceId}/copies",
     method: "POST",
+    idempotent: true,
     summary: "Sends each recipient an independent copy (template) of a cloud flow, and emails them.",
     params: resourceParams,
     body: sendCopyBody,

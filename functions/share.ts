@@ -7,6 +7,7 @@ export const handler = defineHttp(
     name: "share",
     route: "environments/{envId}/resources/{resourceId}/shares",
     method: "POST",
+    idempotent: true,
     summary: "Shares a role with principals and invites them.",
     params: resourceParams,
     body: shareBody,

@@ -16,6 +16,8 @@ export interface TableNames {
   copies: string;
   reassignments: string;
   offboardings: string;
+  /** Idempotency keys of creating POSTs, one row per caller, route and key (`idempotencyRows.ts`). */
+  idempotency: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -29,6 +31,7 @@ export function tableNames(prefix: string): TableNames {
     copies: `${prefix}Copies`,
     reassignments: `${prefix}Reassignments`,
     offboardings: `${prefix}Offboardings`,
+    idempotency: `${prefix}Idempotency`,
   };
 }
 

@@ -2,6 +2,7 @@ import type { RowStore } from "../ports/rows.js";
 import { AuditsRepository } from "./auditsRepository.js";
 import { CopiesRepository } from "./copiesRepository.js";
 import { EmailRecords } from "./emailRecords.js";
+import { IdempotencyStore } from "./idempotencyRows.js";
 import type { TableNames } from "./keys.js";
 import { OffboardingsRepository } from "./offboardingsRepository.js";
 import { ReassignmentsRepository } from "./reassignmentsRepository.js";
@@ -21,5 +22,6 @@ export function openStores(rows: RowStore, tables: TableNames) {
     reassignments: new ReassignmentsRepository(repo),
     offboardings: new OffboardingsRepository(repo),
     emailRecords: new EmailRecords(repo),
+    idempotency: new IdempotencyStore(rows, tables.idempotency),
   };
 }

@@ -3,6 +3,7 @@ import type { EmailQueue, FanoutQueue } from "../ports/queue.js";
 import type { AuditsRepository } from "../store/auditsRepository.js";
 import type { CopiesRepository } from "../store/copiesRepository.js";
 import type { EmailRecords } from "../store/emailRecords.js";
+import type { IdempotencyStore } from "../store/idempotencyRows.js";
 import type { OffboardingsRepository } from "../store/offboardingsRepository.js";
 import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
 import type { SharingRepository } from "../store/repository.js";
@@ -24,6 +25,8 @@ export interface Capabilities {
   offboardings: OffboardingsRepository;
   /** The mailer's record of each email, which makes a duplicate job send nothing. */
   emailRecords: EmailRecords;
+  /** Idempotency keys of creating POSTs and the answers they replay (the Idempotency table; `defineHttp` uses it). */
+  idempotency: IdempotencyStore;
   emailQueue: EmailQueue;
   /** Group fan-out work, handled off the request path by `functions/fanout.ts`. */
   fanoutQueue: FanoutQueue;

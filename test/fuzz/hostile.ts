@@ -34,7 +34,8 @@ export type Tag =
   | "validToken"
   | "wrongMethod"
   | "extraQuery"
-  | "validish";
+  | "validish"
+  | "idempotencyKey";
 
 /** What a string tries; a string may try several things. */
 export function classify(s: string, tags: Set<Tag>): void {

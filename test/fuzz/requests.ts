@@ -82,6 +82,8 @@ export interface Operation {
   queryParams: { name: string; schema: JsonSchema; required: boolean }[];
   body?: JsonSchema | undefined;
   auth: boolean;
+  /** Whether the route takes `Idempotency-Key` (the creating POSTs). */
+  idempotencyKey: boolean;
 }
 
 /** Every operation of the served OpenAPI document. */
@@ -103,6 +105,7 @@ export function operationsOf(document: unknown): Operation[] {
         body: Object.values(op.requestBody?.content ?? {})[0]?.schema,
         // An empty `security` list is how the document marks the routes that take no token.
         auth: !(op.security !== undefined && op.security.length === 0),
+        idempotencyKey: params.some((p) => p.in === "header" && p.name === "Idempotency-Key"),
       });
     }
   }
@@ -499,6 +502,25 @@ export function requestFor(op: Operation, world: FuzzWorld): fc.Arbitrary<Genera
           ),
       contentType: contentTypes,
       auth: authFor(op, world),
+      // Valid keys, and what an HTTP client can put in a header that a key may not hold: empty, too
+      // long, Latin-1 beyond ASCII, tabs (Node refuses to send CR, LF and NUL).
+      idempotencyKey: op.idempotencyKey
+        ? fc.option(
+            fc.oneof(
+              fc.string({
+                unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+                maxLength: 255,
+              }),
+              fc.string({
+                unit: fc.constantFrom("\t", "é", "\u00ff", "a", "#", "/", "?"),
+                minLength: 0,
+                maxLength: 300,
+              }),
+              fc.constant("k".repeat(256)),
+            ),
+            { nil: undefined, freq: 2 },
+          )
+        : fc.constant(undefined),
     })
     .map((g) => {
       const tags = new Set<Tag>(g.body.tags);
@@ -536,6 +558,10 @@ export function requestFor(op: Operation, world: FuzzWorld): fc.Arbitrary<Genera
       if (/%(?![0-9A-Fa-f]{2})/.test(path.split("?")[0] ?? "")) tags.add("badPercent");
       const headers: Record<string, string> = {};
       if (g.auth.header !== undefined) headers.authorization = g.auth.header;
+      if (g.idempotencyKey !== undefined) {
+        headers["idempotency-key"] = g.idempotencyKey;
+        tags.add("idempotencyKey");
+      }
       if (g.body.body !== undefined) {
         if (g.contentType === undefined) tags.add("noContentType");
         else {

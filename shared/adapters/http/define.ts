@@ -11,6 +11,7 @@ import { forbidden } from "../../errors.js";
 import { narrowAppRefusal, type Caller, type NarrowAppRole } from "../../usecases/capabilities.js";
 import { isProvisioningSecretHeader } from "../../usecases/scim/secret.js";
 import { authenticateProvisioningSecret } from "../../usecases/scim/tokens.js";
+import { idempotencyKeyOf, requestHash, runIdempotent } from "./idempotency.js";
 import { parseJsonText, parseWith } from "./parse.js";
 import { toProblem } from "./problem.js";
 
@@ -41,6 +42,12 @@ export interface RouteSpec<P, Q, B> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /**
+   * Honours `Idempotency-Key` (docs/idempotency.md): the creating POSTs say so. The object form names
+   * the statuses that mean "post the same request again to continue", which are not kept, so the same
+   * key continues the work rather than replaying the unfinished answer.
+   */
+  idempotent?: true | { continueStatuses: readonly number[] };
   /** Success responses for the OpenAPI document: status to description and schema. */
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
   /** The body's media type in the OpenAPI document (default `application/json`; any JSON type is accepted). */
@@ -83,6 +90,7 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
   startServices();
   registeredRoutes.push(spec as RouteSpec<unknown, unknown, unknown>);
   const handler: HttpHandler = async (request, context) => {
+    const errorResponse = (e: unknown) => (spec.errorFormat?.toResponse ?? toProblem)(e, (m) => context.error(m));
     try {
       const services = getServices();
       const authorization = request.headers.get("authorization");
@@ -98,16 +106,36 @@ export function defineHttp<P = Record<string, never>, Q = Record<string, never>,
       const query = spec.query
         ? parseWith("query", spec.query, Object.fromEntries(request.query.entries()))
         : ({} as Q);
+      const text = spec.body ? await request.text() : undefined;
       const body = spec.body
         ? parseWith(
             "body",
             spec.body,
-            parseJsonText(await request.text(), request.headers.get("content-type"), spec.maxBodyBytes),
+            parseJsonText(text ?? "", request.headers.get("content-type"), spec.maxBodyBytes),
           )
         : (undefined as B);
-      return await run({ caller, params, query, body, request, context, services });
+      const key = spec.idempotent ? idempotencyKeyOf(request) : undefined;
+      if (key === undefined) return await run({ caller, params, query, body, request, context, services });
+      // Checked after the request parsed: a request refused before it ran keeps nothing (as Stripe does).
+      return await runIdempotent(
+        services.caps.idempotency,
+        { callerId: caller.principalId, route: spec.name, key },
+        requestHash(request, text),
+        services.caps.clock(),
+        {
+          continueStatuses: spec.idempotent === true ? [] : (spec.idempotent?.continueStatuses ?? []),
+          log: (m) => context.warn(m),
+        },
+        async () => {
+          try {
+            return await run({ caller, params, query, body, request, context, services });
+          } catch (e) {
+            return errorResponse(e);
+          }
+        },
+      );
     } catch (e) {
-      return (spec.errorFormat?.toResponse ?? toProblem)(e, (m) => context.error(m));
+      return errorResponse(e);
     }
   };
   app.http(spec.name, { route: spec.route, methods: [spec.method], authLevel: "anonymous", handler });

@@ -9,6 +9,41 @@ const problemSchema = z.object({
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
 });
 
+/** The header of the creating POSTs (docs/idempotency.md). */
+const idempotencyKeyParameter = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description:
+    "Makes a retry safe: the same key and request within 24 hours answer the first answer again, with Idempotency-Replayed: true.",
+  schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x20-\\x7E]+$" },
+};
+
+/** The success answers marked as possibly replayed, and the key's two refusals. */
+function idempotencyResponses(success: Record<string, unknown>): Record<string, unknown> {
+  const replayed = {
+    "Idempotency-Replayed": {
+      description: "true when this is the stored answer of an earlier request with the same Idempotency-Key",
+      schema: { type: "string", enum: ["true"] },
+    },
+  };
+  const problemContent = { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } };
+  return {
+    ...Object.fromEntries(
+      Object.entries(success).map(([status, res]) => [
+        status,
+        { ...(res as object), headers: { ...((res as { headers?: object }).headers ?? {}), ...replayed } },
+      ]),
+    ),
+    409: { description: "a request with the same Idempotency-Key is still running", content: problemContent },
+    422: {
+      description:
+        "the Idempotency-Key was used with another request in the last 24 hours (or the request breaks a rule)",
+      content: problemContent,
+    },
+  };
+}
+
 const toSchema = (s: z.ZodType) => z.toJSONSchema(s, { target: "draft-2020-12", io: "input", unrepresentable: "any" });
 
 /** The OpenAPI 3.1 document of every route registered in this process, built from the same zod schemas that parse requests. */
@@ -31,6 +66,7 @@ export function openApiDocument(): Record<string, unknown> {
     };
     add("path", r.params);
     add("query", r.query);
+    if (r.idempotent) parameters.push(idempotencyKeyParameter);
     const responses: Record<string, unknown> = {};
     for (const [status, res] of Object.entries(r.responses)) {
       responses[status] = {
@@ -40,6 +76,7 @@ export function openApiDocument(): Record<string, unknown> {
           : {}),
       };
     }
+    if (r.idempotent) Object.assign(responses, idempotencyResponses(responses));
     responses.default = {
       description: "an error",
       content: r.errorFormat
