@@ -2,7 +2,7 @@
  * The OpenAPI document of the whole app: valid OpenAPI 3.1 by an independent validator, every
  * success answer of every route with a schema, and every schema one the e2e client can compile.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import SwaggerParser from "@apidevtools/swagger-parser";
@@ -101,6 +101,14 @@ describe("the OpenAPI document", () => {
         }
       }
     }
+  });
+
+  it("has every handler answer JSON through typedJson, held at compile time to its declared schema", () => {
+    // The document itself is checked by the validator above, not by a zod schema of OpenAPI.
+    const untyped = modules.filter(
+      (f) => f !== "openapi.ts" && /(^|[^A-Za-z])(json|scimJson)\(/.test(readFileSync(join(functionsDir, f), "utf8")),
+    );
+    expect(untyped).toEqual([]);
   });
 
   it("names the route, the status and the field when an answer drifts", () => {
