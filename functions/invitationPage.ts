@@ -23,6 +23,7 @@ export const handler = defineHttp(
       409: { description: "a conflicting change; try again", contentType: "text/html", schema: htmlPage },
       410: { description: "expired or revoked", contentType: "text/html", schema: htmlPage },
       503: { description: "storage is busy; try again in a moment", contentType: "text/html", schema: htmlPage },
+      500: { description: "an unexpected error, logged", contentType: "text/html", schema: htmlPage },
     },
   },
   async ({ services, params, context }) => {
