@@ -1,5 +1,7 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { actionsCatalog } from "../shared/usecases/catalog.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { actionsCatalogView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -8,7 +10,7 @@ export const handler = defineHttp(
     method: "GET",
     narrowApps: ["Sharing.Check"],
     summary: "Every action per resource kind, with the roles that allow it.",
-    responses: { 200: { description: "the matrix" } },
+    responses: { 200: { description: "the matrix", schema: actionsCatalogView } },
   },
-  async () => json(200, actionsCatalog()),
+  async () => typedJson(actionsCatalogView, 200, actionsCatalog()),
 );

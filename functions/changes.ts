@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { changesQuery, envParams } from "../shared/model/api.js";
 import { listChanges } from "../shared/usecases/changes.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { changesPage } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -10,8 +12,8 @@ export const handler = defineHttp(
     summary: "The change log, newest first, paged; filtered by resource or principal.",
     params: envParams,
     query: changesQuery,
-    responses: { 200: { description: "a page of changes" } },
+    responses: { 200: { description: "a page of changes", schema: changesPage } },
   },
   async ({ services, caller, params, query }) =>
-    json(200, await listChanges(services.caps, caller, params.envId, query)),
+    typedJson(changesPage, 200, await listChanges(services.caps, caller, params.envId, query)),
 );

@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { accessParams } from "../shared/model/api.js";
 import { effectiveAccess } from "../shared/usecases/access.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { effectiveAccessView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -10,8 +12,12 @@ export const handler = defineHttp(
     narrowApps: ["Sharing.Check"],
     summary: "A principal's roles, actions and where each role comes from.",
     params: accessParams,
-    responses: { 200: { description: "effective access" } },
+    responses: { 200: { description: "effective access", schema: effectiveAccessView } },
   },
   async ({ services, caller, params }) =>
-    json(200, await effectiveAccess(services.caps, caller, params.envId, params.resourceId, params.principalId)),
+    typedJson(
+      effectiveAccessView,
+      200,
+      await effectiveAccess(services.caps, caller, params.envId, params.resourceId, params.principalId),
+    ),
 );

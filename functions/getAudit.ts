@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { auditParams } from "../shared/model/api.js";
 import { findingsCsv, getAudit } from "../shared/usecases/audits/report.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { auditReportView, findingsCsvSchema } from "../shared/model/responses.js";
 
 /** CSV when the caller asks for it before (or instead of) JSON. */
 function wantsCsv(accept: string | null): boolean {
@@ -17,11 +19,13 @@ export const handler = defineHttp(
     method: "GET",
     summary: "An audit's status, stats and findings (Accept: text/csv for the findings as CSV).",
     params: auditParams,
-    responses: { 200: { description: "the audit report" } },
+    responses: {
+      200: { description: "the audit report", schema: auditReportView, alsoAs: { "text/csv": findingsCsvSchema } },
+    },
   },
   async ({ services, caller, params, request }) => {
     const report = await getAudit(services.caps, caller, params.envId, params.auditId);
-    if (!wantsCsv(request.headers.get("accept"))) return json(200, report);
+    if (!wantsCsv(request.headers.get("accept"))) return typedJson(auditReportView, 200, report);
     return {
       status: 200,
       headers: {

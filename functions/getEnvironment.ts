@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { environmentView, envParams } from "../shared/model/api.js";
 import { getEnvironment } from "../shared/usecases/reads.js";
 
@@ -11,5 +12,6 @@ export const handler = defineHttp(
     params: envParams,
     responses: { 200: { description: "the environment", schema: environmentView } },
   },
-  async ({ services, caller, params }) => json(200, await getEnvironment(services.caps, caller, params.envId)),
+  async ({ services, caller, params }) =>
+    typedJson(environmentView, 200, await getEnvironment(services.caps, caller, params.envId)),
 );

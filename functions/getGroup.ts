@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { envGroupParams, groupView } from "../shared/model/api.js";
 import { getGroup } from "../shared/usecases/directory.js";
 
@@ -13,5 +14,5 @@ export const handler = defineHttp(
     responses: { 200: { description: "the group", schema: groupView } },
   },
   async ({ services, caller, params }) =>
-    json(200, await getGroup(services.caps, caller, params.envId, params.groupId)),
+    typedJson(groupView, 200, await getGroup(services.caps, caller, params.envId, params.groupId)),
 );

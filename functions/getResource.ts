@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { resourceParams } from "../shared/model/api.js";
 import { getResource } from "../shared/usecases/resources.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { resourceView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -9,10 +11,10 @@ export const handler = defineHttp(
     method: "GET",
     summary: "The resource and the caller's allowed actions.",
     params: resourceParams,
-    responses: { 200: { description: "the resource" } },
+    responses: { 200: { description: "the resource", schema: resourceView } },
   },
   async ({ services, caller, params }) => {
     const { etag, ...view } = await getResource(services.caps, caller, params.envId, params.resourceId);
-    return json(200, view, { etag });
+    return typedJson(resourceView, 200, view, { etag });
   },
 );

@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { securityRoleParams, securityRoleView } from "../shared/model/api.js";
 import { getSecurityRole } from "../shared/usecases/securityRoles.js";
 
@@ -13,5 +14,5 @@ export const handler = defineHttp(
     responses: { 200: { description: "the role", schema: securityRoleView } },
   },
   async ({ services, caller, params }) =>
-    json(200, await getSecurityRole(services.caps, caller, params.envId, params.roleId)),
+    typedJson(securityRoleView, 200, await getSecurityRole(services.caps, caller, params.envId, params.roleId)),
 );

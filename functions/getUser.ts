@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { tenantUserView, userParams } from "../shared/model/api.js";
 import { getTenantUser } from "../shared/usecases/reads.js";
 
@@ -12,5 +13,6 @@ export const handler = defineHttp(
     params: userParams,
     responses: { 200: { description: "the user", schema: tenantUserView } },
   },
-  async ({ services, caller, params }) => json(200, await getTenantUser(services.caps, caller, params.userId)),
+  async ({ services, caller, params }) =>
+    typedJson(tenantUserView, 200, await getTenantUser(services.caps, caller, params.userId)),
 );

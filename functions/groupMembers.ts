@@ -1,7 +1,10 @@
 import { z } from "zod";
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { envGroupParams, pageOf, pageQuery } from "../shared/model/api.js";
 import { listGroupMembers } from "../shared/usecases/directory.js";
+
+const answer = pageOf(z.object({ userId: z.string() }));
 
 export const handler = defineHttp(
   {
@@ -13,9 +16,9 @@ export const handler = defineHttp(
     params: envGroupParams,
     query: pageQuery,
     responses: {
-      200: { description: "a page of members", schema: pageOf(z.object({ userId: z.string() })) },
+      200: { description: "a page of members", schema: answer },
     },
   },
   async ({ services, caller, params, query }) =>
-    json(200, await listGroupMembers(services.caps, caller, params.envId, params.groupId, query)),
+    typedJson(answer, 200, await listGroupMembers(services.caps, caller, params.envId, params.groupId, query)),
 );

@@ -1,5 +1,7 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { problem } from "../shared/adapters/http/problem.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { healthView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -8,12 +10,12 @@ export const handler = defineHttp(
     method: "GET",
     auth: false,
     summary: "Liveness: 200 when storage answers, 503 otherwise.",
-    responses: { 200: { description: "storage answers" } },
+    responses: { 200: { description: "storage answers", schema: healthView } },
   },
   async ({ services }) => {
     try {
       await services.caps.repo.rows.ping();
-      return json(200, { status: "ok" });
+      return typedJson(healthView, 200, { status: "ok" });
     } catch {
       return problem(503, "storage is not answering");
     }

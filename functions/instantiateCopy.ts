@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { copyParams } from "../shared/model/api.js";
 import { instantiateCopy } from "../shared/usecases/copies.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { resourceView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -11,14 +13,14 @@ export const handler = defineHttp(
     summary: "Creates the recipient's own cloud flow from a copy, with no connections.",
     params: copyParams,
     responses: {
-      201: { description: "the new flow" },
-      200: { description: "the flow was already created from this copy" },
+      201: { description: "the new flow", schema: resourceView },
+      200: { description: "the flow was already created from this copy", schema: resourceView },
     },
   },
   async ({ services, caller, params }) => {
     const r = await instantiateCopy(services.caps, caller, params.copyId);
     const { etag, ...view } = r.view;
-    return json(r.created ? 201 : 200, view, {
+    return typedJson(resourceView, r.created ? 201 : 200, view, {
       etag,
       location: `/api/environments/${view.resource.envId}/resources/${view.resource.resourceId}`,
     });

@@ -1,6 +1,9 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { environmentView, pageOf, pageQuery } from "../shared/model/api.js";
 import { listEnvironments } from "../shared/usecases/reads.js";
+
+const answer = pageOf(environmentView);
 
 export const handler = defineHttp(
   {
@@ -9,7 +12,7 @@ export const handler = defineHttp(
     method: "GET",
     summary: "Environments, paged: every one for Sharing.Admin apps, a user's own for a user.",
     query: pageQuery,
-    responses: { 200: { description: "a page of environments", schema: pageOf(environmentView) } },
+    responses: { 200: { description: "a page of environments", schema: answer } },
   },
-  async ({ services, caller, query }) => json(200, await listEnvironments(services.caps, caller, query)),
+  async ({ services, caller, query }) => typedJson(answer, 200, await listEnvironments(services.caps, caller, query)),
 );

@@ -1,6 +1,9 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { envParams, membershipView, pageOf, pageQuery } from "../shared/model/api.js";
 import { listMemberships } from "../shared/usecases/reads.js";
+
+const answer = pageOf(membershipView);
 
 export const handler = defineHttp(
   {
@@ -11,8 +14,8 @@ export const handler = defineHttp(
     summary: "The environment's memberships, paged in user id order.",
     params: envParams,
     query: pageQuery,
-    responses: { 200: { description: "a page of memberships", schema: pageOf(membershipView) } },
+    responses: { 200: { description: "a page of memberships", schema: answer } },
   },
   async ({ services, caller, params, query }) =>
-    json(200, await listMemberships(services.caps, caller, params.envId, query)),
+    typedJson(answer, 200, await listMemberships(services.caps, caller, params.envId, query)),
 );

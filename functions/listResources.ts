@@ -1,6 +1,9 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { envParams, pageOf, resourcesQuery, resourceWithOwnersView } from "../shared/model/api.js";
 import { listResources } from "../shared/usecases/reads.js";
+
+const answer = pageOf(resourceWithOwnersView);
 
 export const handler = defineHttp(
   {
@@ -10,8 +13,8 @@ export const handler = defineHttp(
     summary: "The environment's resources with their owners, paged; filtered by kind and owner.",
     params: envParams,
     query: resourcesQuery,
-    responses: { 200: { description: "a page of resources", schema: pageOf(resourceWithOwnersView) } },
+    responses: { 200: { description: "a page of resources", schema: answer } },
   },
   async ({ services, caller, params, query }) =>
-    json(200, await listResources(services.caps, caller, params.envId, query)),
+    typedJson(answer, 200, await listResources(services.caps, caller, params.envId, query)),
 );

@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { resourceParams } from "../shared/model/api.js";
 import { sharedWith } from "../shared/usecases/sharing.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { sharedWithView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -9,8 +11,8 @@ export const handler = defineHttp(
     method: "GET",
     summary: "Every grant, the creator, and the invitations.",
     params: resourceParams,
-    responses: { 200: { description: "shared with" } },
+    responses: { 200: { description: "shared with", schema: sharedWithView } },
   },
   async ({ services, caller, params }) =>
-    json(200, await sharedWith(services.caps, caller, params.envId, params.resourceId)),
+    typedJson(sharedWithView, 200, await sharedWith(services.caps, caller, params.envId, params.resourceId)),
 );

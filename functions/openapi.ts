@@ -1,5 +1,6 @@
 import { defineHttp, json } from "../shared/adapters/http/define.js";
 import { openApiDocument } from "../shared/adapters/http/openapi.js";
+import { openApiView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -8,7 +9,7 @@ export const handler = defineHttp(
     method: "GET",
     auth: false,
     summary: "This API's OpenAPI 3.1 document, generated from its zod schemas.",
-    responses: { 200: { description: "the document" } },
+    responses: { 200: { description: "the document", schema: openApiView } },
   },
   async () => json(200, openApiDocument()),
 );

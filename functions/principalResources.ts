@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { principalResourcesParams, principalResourcesQuery } from "../shared/model/api.js";
 import { groupResources, principalResources } from "../shared/usecases/resources.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { principalResourcesPage } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -10,10 +12,11 @@ export const handler = defineHttp(
     summary: "The resources a principal can act on.",
     params: principalResourcesParams,
     query: principalResourcesQuery,
-    responses: { 200: { description: "a page of resources" } },
+    responses: { 200: { description: "a page of resources", schema: principalResourcesPage } },
   },
   async ({ services, caller, params, query }) =>
-    json(
+    typedJson(
+      principalResourcesPage,
       200,
       query.principalType && query.principalType !== "user"
         ? await groupResources(

@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { connectionBody, connectionParams, connectionTakeoverView } from "../shared/model/api.js";
 import { takeOverConnection } from "../shared/usecases/connectionTakeover.js";
 
@@ -14,7 +15,8 @@ export const handler = defineHttp(
     responses: { 200: { description: "the connection, taken over, and the flow", schema: connectionTakeoverView } },
   },
   async ({ services, caller, params, body }) =>
-    json(
+    typedJson(
+      connectionTakeoverView,
       200,
       await takeOverConnection(
         services.caps,

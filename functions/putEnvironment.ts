@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { environmentBody, envParams } from "../shared/model/api.js";
 import { putEnvironment } from "../shared/usecases/directory.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { environmentResult } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -10,10 +12,13 @@ export const handler = defineHttp(
     summary: "Creates or updates an environment (Sharing.Admin).",
     params: envParams,
     body: environmentBody,
-    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+    responses: {
+      200: { description: "updated", schema: environmentResult },
+      201: { description: "created", schema: environmentResult },
+    },
   },
   async ({ services, caller, params, body }) => {
     const r = await putEnvironment(services.caps, caller, { ...body, envId: params.envId });
-    return json(r.created ? 201 : 200, r.environment);
+    return typedJson(environmentResult, r.created ? 201 : 200, r.environment);
   },
 );

@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { envGroupParams, groupBody, groupBodyMaxBytes } from "../shared/model/api.js";
 import { putGroup } from "../shared/usecases/directory.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { groupResult } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -13,10 +15,13 @@ export const handler = defineHttp(
     maxBodyBytes: groupBodyMaxBytes,
     params: envGroupParams,
     body: groupBody,
-    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+    responses: {
+      200: { description: "updated", schema: groupResult },
+      201: { description: "created", schema: groupResult },
+    },
   },
   async ({ services, caller, params, body }) => {
     const r = await putGroup(services.caps, caller, { ...body, envId: params.envId, groupId: params.groupId });
-    return json(r.created ? 201 : 200, r.group);
+    return typedJson(groupResult, r.created ? 201 : 200, r.group);
   },
 );

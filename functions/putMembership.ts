@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { envUserParams, membershipBody } from "../shared/model/api.js";
 import { putMembership } from "../shared/usecases/directory.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { membershipResult } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -11,7 +13,10 @@ export const handler = defineHttp(
     summary: "Sets a tenant user's membership and security roles in an environment.",
     params: envUserParams,
     body: membershipBody,
-    responses: { 200: { description: "updated" }, 201: { description: "created" } },
+    responses: {
+      200: { description: "updated", schema: membershipResult },
+      201: { description: "created", schema: membershipResult },
+    },
   },
   async ({ services, caller, params, body }) => {
     const r = await putMembership(services.caps, caller, {
@@ -19,6 +24,6 @@ export const handler = defineHttp(
       userId: params.userId,
       securityRoles: body.securityRoles,
     });
-    return json(r.created ? 201 : 200, r.membership);
+    return typedJson(membershipResult, r.created ? 201 : 200, r.membership);
   },
 );

@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { ownerBody, ownerChangeView, resourceParams } from "../shared/model/api.js";
 import { changeOwner } from "../shared/usecases/ownerChange.js";
 
@@ -14,7 +15,8 @@ export const handler = defineHttp(
     responses: { 200: { description: "the resource with its new primary owner", schema: ownerChangeView } },
   },
   async ({ services, caller, params, body, request }) =>
-    json(
+    typedJson(
+      ownerChangeView,
       200,
       await changeOwner(
         services.caps,

@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { recordingBody, recordingParams } from "../shared/model/api.js";
 import { putRecording } from "../shared/usecases/resources.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { recordingView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -10,7 +12,10 @@ export const handler = defineHttp(
     summary: "Adds or relabels a task mining recording.",
     params: recordingParams,
     body: recordingBody,
-    responses: { 200: { description: "relabelled" }, 201: { description: "added" } },
+    responses: {
+      200: { description: "relabelled", schema: recordingView },
+      201: { description: "added", schema: recordingView },
+    },
   },
   async ({ services, caller, params, body }) => {
     const r = await putRecording(
@@ -21,6 +26,6 @@ export const handler = defineHttp(
       params.recordingId,
       body.label,
     );
-    return json(r.created ? 201 : 200, r.recording);
+    return typedJson(recordingView, r.created ? 201 : 200, r.recording);
   },
 );

@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { resourceBody, resourceParams } from "../shared/model/api.js";
 import { putResource } from "../shared/usecases/resources.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { resourceView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -10,7 +12,10 @@ export const handler = defineHttp(
     summary: "Registers or updates a resource.",
     params: resourceParams,
     body: resourceBody,
-    responses: { 200: { description: "updated" }, 201: { description: "registered" } },
+    responses: {
+      200: { description: "updated", schema: resourceView },
+      201: { description: "registered", schema: resourceView },
+    },
   },
   async ({ services, caller, params, body, request }) => {
     const r = await putResource(
@@ -22,6 +27,6 @@ export const handler = defineHttp(
       request.headers.get("if-match") ?? undefined,
     );
     const { etag, ...view } = r.view;
-    return json(r.created ? 201 : 200, view, { etag });
+    return typedJson(resourceView, r.created ? 201 : 200, view, { etag });
   },
 );

@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { securityRoleBody, securityRoleParams, securityRoleView } from "../shared/model/api.js";
 import { putSecurityRole } from "../shared/usecases/securityRoles.js";
 
@@ -17,6 +18,6 @@ export const handler = defineHttp(
   },
   async ({ services, caller, params, body }) => {
     const r = await putSecurityRole(services.caps, caller, { ...body, envId: params.envId, roleId: params.roleId });
-    return json(r.created ? 201 : 200, r.role);
+    return typedJson(securityRoleView, r.created ? 201 : 200, r.role);
   },
 );

@@ -1,8 +1,10 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { resourceParams } from "../shared/model/api.js";
 import { idSchema } from "../shared/model/records.js";
 import { invitationSettings } from "../shared/invitations/links.js";
 import { resendInvitation } from "../shared/usecases/invitations.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { invitationResent } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -11,7 +13,7 @@ export const handler = defineHttp(
     method: "POST",
     summary: "Emails an invitation again with a new link; the old link stops working.",
     params: resourceParams.extend({ invitationId: idSchema }),
-    responses: { 200: { description: "queued again with a new link" } },
+    responses: { 200: { description: "queued again with a new link", schema: invitationResent } },
   },
   async ({ services, caller, params }) => {
     const invitation = await resendInvitation(
@@ -21,6 +23,6 @@ export const handler = defineHttp(
       params.resourceId,
       params.invitationId,
     );
-    return json(200, { invitation });
+    return typedJson(invitationResent, 200, { invitation });
   },
 );

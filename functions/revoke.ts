@@ -1,6 +1,8 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
 import { revokeParams } from "../shared/model/api.js";
 import { revoke } from "../shared/usecases/sharing.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
+import { revokeResult } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -9,10 +11,11 @@ export const handler = defineHttp(
     method: "DELETE",
     summary: "Revokes a role from a principal.",
     params: revokeParams,
-    responses: { 200: { description: "revoked" } },
+    responses: { 200: { description: "revoked", schema: revokeResult } },
   },
   async ({ services, caller, params }) =>
-    json(
+    typedJson(
+      revokeResult,
       200,
       await revoke(
         services.caps,

@@ -1,4 +1,5 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { envParams } from "../shared/model/api.js";
 import { scimTokenBody, scimTokenCreated } from "../shared/model/scim.js";
 import { createScimToken } from "../shared/usecases/scim/tokens.js";
@@ -15,5 +16,7 @@ export const handler = defineHttp(
     responses: { 201: { description: "the token, with its secret (shown only here)", schema: scimTokenCreated } },
   },
   async ({ services, caller, params, body }) =>
-    json(201, await createScimToken(services.caps, caller, params.envId, body), { "cache-control": "no-store" }),
+    typedJson(scimTokenCreated, 201, await createScimToken(services.caps, caller, params.envId, body), {
+      "cache-control": "no-store",
+    }),
 );

@@ -1,7 +1,10 @@
-import { defineHttp, json } from "../shared/adapters/http/define.js";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { typedJson } from "../shared/adapters/http/typed.js";
 import { envParams, pageOf, pageQuery } from "../shared/model/api.js";
 import { scimTokenView } from "../shared/model/scim.js";
 import { listScimTokens } from "../shared/usecases/scim/tokens.js";
+
+const answer = pageOf(scimTokenView);
 
 export const handler = defineHttp(
   {
@@ -12,8 +15,8 @@ export const handler = defineHttp(
       "The environment's provisioning secrets, oldest first, without the secrets (environment admins, Sharing.Admin).",
     params: envParams,
     query: pageQuery,
-    responses: { 200: { description: "a page of tokens", schema: pageOf(scimTokenView) } },
+    responses: { 200: { description: "a page of tokens", schema: answer } },
   },
   async ({ services, caller, params, query }) =>
-    json(200, await listScimTokens(services.caps, caller, params.envId, query)),
+    typedJson(answer, 200, await listScimTokens(services.caps, caller, params.envId, query)),
 );

@@ -1,7 +1,9 @@
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimBase, scimRoute } from "../shared/adapters/http/scim.js";
 import { scimPatchBody, scimResourceParams } from "../shared/model/scim.js";
 import { patchUser } from "../shared/usecases/scim/users.js";
+import { typedScimJson } from "../shared/adapters/http/typed.js";
+import { scimUserView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -13,10 +15,11 @@ export const handler = defineHttp(
       "SCIM: add, replace and remove a user's attributes (any letter case); replace active false suspends the member, true restores.",
     params: scimResourceParams,
     body: scimPatchBody,
-    responses: { 200: { description: "the User", contentType: "application/scim+json" } },
+    responses: { 200: { description: "the User", contentType: "application/scim+json", schema: scimUserView } },
   },
   async ({ services, caller, params, body, request }) =>
-    scimJson(
+    typedScimJson(
+      scimUserView,
       200,
       await patchUser(services.caps, caller, params.envId, params.id, body.Operations, scimBase(request, params.envId)),
     ),

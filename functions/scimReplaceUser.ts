@@ -1,7 +1,9 @@
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimBase, scimRoute } from "../shared/adapters/http/scim.js";
 import { scimResourceParams, scimUserBody } from "../shared/model/scim.js";
 import { replaceUser } from "../shared/usecases/scim/users.js";
+import { typedScimJson } from "../shared/adapters/http/typed.js";
+import { scimUserView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -12,10 +14,11 @@ export const handler = defineHttp(
     summary: "SCIM: replaces a user's attributes (active is kept when not sent).",
     params: scimResourceParams,
     body: scimUserBody,
-    responses: { 200: { description: "the User", contentType: "application/scim+json" } },
+    responses: { 200: { description: "the User", contentType: "application/scim+json", schema: scimUserView } },
   },
   async ({ services, caller, params, body, request }) =>
-    scimJson(
+    typedScimJson(
+      scimUserView,
       200,
       await replaceUser(services.caps, caller, params.envId, params.id, body, scimBase(request, params.envId)),
     ),

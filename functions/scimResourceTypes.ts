@@ -1,7 +1,9 @@
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimBase, scimRoute } from "../shared/adapters/http/scim.js";
 import { scimEnvParams } from "../shared/model/scim.js";
 import { listResourceTypes } from "../shared/usecases/scim/discovery.js";
+import { typedScimJson } from "../shared/adapters/http/typed.js";
+import { scimResourceTypeList } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -11,8 +13,18 @@ export const handler = defineHttp(
     method: "GET",
     summary: "SCIM: the resource types, User and Group (Sharing.Provisioning apps).",
     params: scimEnvParams,
-    responses: { 200: { description: "a ListResponse of ResourceType", contentType: "application/scim+json" } },
+    responses: {
+      200: {
+        description: "a ListResponse of ResourceType",
+        contentType: "application/scim+json",
+        schema: scimResourceTypeList,
+      },
+    },
   },
   async ({ services, caller, params, request }) =>
-    scimJson(200, await listResourceTypes(services.caps, caller, params.envId, scimBase(request, params.envId))),
+    typedScimJson(
+      scimResourceTypeList,
+      200,
+      await listResourceTypes(services.caps, caller, params.envId, scimBase(request, params.envId)),
+    ),
 );

@@ -1,7 +1,9 @@
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimBase, scimRoute } from "../shared/adapters/http/scim.js";
 import { scimEnvParams } from "../shared/model/scim.js";
 import { listSchemas } from "../shared/usecases/scim/discovery.js";
+import { typedScimJson } from "../shared/adapters/http/typed.js";
+import { scimSchemaList } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -11,8 +13,14 @@ export const handler = defineHttp(
     method: "GET",
     summary: "SCIM: the User and Group schemas as supported here (Sharing.Provisioning apps).",
     params: scimEnvParams,
-    responses: { 200: { description: "a ListResponse of Schema", contentType: "application/scim+json" } },
+    responses: {
+      200: { description: "a ListResponse of Schema", contentType: "application/scim+json", schema: scimSchemaList },
+    },
   },
   async ({ services, caller, params, request }) =>
-    scimJson(200, await listSchemas(services.caps, caller, params.envId, scimBase(request, params.envId))),
+    typedScimJson(
+      scimSchemaList,
+      200,
+      await listSchemas(services.caps, caller, params.envId, scimBase(request, params.envId)),
+    ),
 );

@@ -1,7 +1,9 @@
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { scimBase, scimJson, scimRoute } from "../shared/adapters/http/scim.js";
+import { scimBase, scimRoute } from "../shared/adapters/http/scim.js";
 import { scimEnvParams } from "../shared/model/scim.js";
 import { serviceProviderConfig } from "../shared/usecases/scim/discovery.js";
+import { typedScimJson } from "../shared/adapters/http/typed.js";
+import { scimServiceProviderConfigView } from "../shared/model/responses.js";
 
 export const handler = defineHttp(
   {
@@ -11,8 +13,18 @@ export const handler = defineHttp(
     method: "GET",
     summary: "SCIM: what this provisioning endpoint supports (Sharing.Provisioning apps).",
     params: scimEnvParams,
-    responses: { 200: { description: "the ServiceProviderConfig", contentType: "application/scim+json" } },
+    responses: {
+      200: {
+        description: "the ServiceProviderConfig",
+        contentType: "application/scim+json",
+        schema: scimServiceProviderConfigView,
+      },
+    },
   },
   async ({ services, caller, params, request }) =>
-    scimJson(200, await serviceProviderConfig(services.caps, caller, params.envId, scimBase(request, params.envId))),
+    typedScimJson(
+      scimServiceProviderConfigView,
+      200,
+      await serviceProviderConfig(services.caps, caller, params.envId, scimBase(request, params.envId)),
+    ),
 );

@@ -31,6 +31,7 @@ import { startAzurite } from "../../tools/azurite.js";
 import { freePort } from "../../tools/freePort.js";
 import { startMailSink, type MailSink } from "../../tools/mailSink.js";
 import { findProjectRoot, randomKey } from "../../tools/settings.js";
+import { assertMatchesDocument, checkerOf } from "./openapiCheck.js";
 
 export interface StackOptions {
   /** Extra settings for the host process (they win over the stack's own). */
@@ -53,6 +54,11 @@ export interface ApiOptions {
   /** A string is sent as is; anything else as JSON (with `content-type: application/json`). */
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * Skips the check of the answer against the served OpenAPI document, which every call makes by
+   * default (a mismatch throws `ResponseMismatch`): only for answers a test provokes outside the contract.
+   */
+  unchecked?: boolean;
 }
 
 export interface Stack {
@@ -233,6 +239,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 
   let stopping: Promise<void> | undefined;
+  // The served document, read once per stack (the app's code does not change when the host restarts).
+  let documentText: Promise<string> | undefined;
+  const servedDocument = () => {
+    documentText ??= fetch(`${baseUrl}/api/openapi.json`).then(async (r) => {
+      if (r.status !== 200) throw new Error(`GET /api/openapi.json answered ${r.status}`);
+      return r.text();
+    });
+    documentText.catch(() => (documentText = undefined));
+    return documentText;
+  };
   const stack: Stack = {
     hostCommand,
     baseUrl,
@@ -265,6 +281,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         json = text === "" ? undefined : JSON.parse(text);
       } catch {
         json = undefined;
+      }
+      if (apiOptions.unchecked !== true && path.startsWith("/api/")) {
+        const checker = checkerOf(await servedDocument());
+        assertMatchesDocument(checker, method, path, response.status, response.headers.get("content-type"), text);
       }
       return { status: response.status, headers: response.headers, json, text };
     },

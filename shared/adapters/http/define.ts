@@ -49,7 +49,16 @@ export interface RouteSpec<P, Q, B> {
    */
   idempotent?: true | { continueStatuses: readonly number[] };
   /** Success responses for the OpenAPI document: status to description and schema. */
-  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
+  responses: Record<
+    number,
+    {
+      description: string;
+      schema?: z.ZodType;
+      contentType?: string;
+      /** Other media types the same status answers with, as `Accept` asks (an audit's CSV): type to schema. */
+      alsoAs?: Record<string, z.ZodType>;
+    }
+  >;
   /** The body's media type in the OpenAPI document (default `application/json`; any JSON type is accepted). */
   bodyContentType?: string;
   /**

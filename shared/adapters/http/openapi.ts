@@ -45,8 +45,18 @@ function idempotencyResponses(success: Record<string, unknown>): Record<string, 
 }
 
 const toSchema = (s: z.ZodType) => z.toJSONSchema(s, { target: "draft-2020-12", io: "input", unrepresentable: "any" });
+/**
+ * Answers as the handler's output: zod's output mode closes each object (`additionalProperties:
+ * false`), so a field the handler adds without the schema fails the e2e client's check.
+ */
+const toResponseSchema = (s: z.ZodType) =>
+  z.toJSONSchema(s, { target: "draft-2020-12", io: "output", unrepresentable: "any" });
 
-/** The OpenAPI 3.1 document of every route registered in this process, built from the same zod schemas that parse requests. */
+/**
+ * The OpenAPI 3.1 document of every route registered in this process, built from the same zod schemas
+ * that parse requests and type the answers. No `webhooks` section yet: it comes with the webhook
+ * subscriptions (issue 11, items 1 and 2), from the event schema they send.
+ */
 export function openApiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of [...registeredRoutes].sort((a, b) => a.route.localeCompare(b.route))) {
@@ -72,7 +82,14 @@ export function openApiDocument(): Record<string, unknown> {
       responses[status] = {
         description: res.description,
         ...(res.schema
-          ? { content: { [res.contentType ?? "application/json"]: { schema: toSchema(res.schema) } } }
+          ? {
+              content: {
+                [res.contentType ?? "application/json"]: { schema: toResponseSchema(res.schema) },
+                ...Object.fromEntries(
+                  Object.entries(res.alsoAs ?? {}).map(([type, s]) => [type, { schema: toResponseSchema(s) }]),
+                ),
+              },
+            }
           : {}),
       };
     }
