@@ -126,21 +126,24 @@ function checkAnswer(g: Generated, res: RawResponse): string | undefined {
   // The answer as the document describes it for the operation the host routed to (problem+json, SCIM's
   // error body on SCIM routes, the invitation pages' HTML), or the host's own answer where none did.
   const contentType = res.headers["content-type"] ?? null;
-  const problems = checker.check(g.req.method, g.req.path, res.status, contentType, res.text);
+  const problems = checker.check(g.req.method, g.req.path, res.status, contentType, res.text, (n) => {
+    const v = res.headers[n.toLowerCase()];
+    return Array.isArray(v) ? v.join(", ") : v;
+  });
   if (problems.length > 0) return `not as the OpenAPI document says: ${problems.slice(0, 3).join("; ")}`;
-  // What a schema can't say: an error body's status is the HTTP status (a string in SCIM's), and the headers.
+  // What the document can't say: an error body's status is the HTTP status (a string in SCIM's), and the
+  // host's 405 names the allowed methods.
   if (res.status >= 400 && /json/.test(contentType ?? "")) {
     const echoed = (JSON.parse(res.text) as { status?: unknown }).status;
     if (String(echoed) !== String(res.status))
       return `the error body's status ${String(echoed)} is not the HTTP status`;
   }
-  if (res.status === 401 && !res.headers["www-authenticate"]) return "401 without WWW-Authenticate";
   if (res.status === 405 && !res.headers.allow) return "405 without Allow";
   return undefined;
 }
 
 describe("hostile requests on every route", () => {
-  it(`${total} generated requests: never a 5xx, every 4xx problem+json (seed ${seed})`, async () => {
+  it(`${total} generated requests: never a 5xx, every answer as the OpenAPI document says (seed ${seed})`, async () => {
     console.log(
       `fuzz: seed ${seed}, ${total} requests over ${ops.length} routes, ${concurrency} at a time (FUZZ_SEED, FUZZ_RUNS, FUZZ_SHRINK=1 to change)`,
     );

@@ -17,6 +17,7 @@ interface MediaType {
 }
 interface Response {
   content?: Record<string, MediaType>;
+  headers?: Record<string, { required?: boolean; schema?: unknown }>;
 }
 interface Operation {
   operationId?: string;
@@ -126,7 +127,15 @@ class Checker {
    * local host's promise (below): the status for that case, as a `Problem` whose `status` is the
    * HTTP status.
    */
-  check(method: string, path: string, status: number, contentType: string | null, text: string): string[] {
+  check(
+    method: string,
+    path: string,
+    status: number,
+    contentType: string | null,
+    text: string,
+    /** The answer's headers by name, to check the ones the document requires; without it they are not checked. */
+    headerOf?: (name: string) => string | null | undefined,
+  ): string[] {
     const route = this.routeOf(method, path);
     if (typeof route !== "object" || status === 413) {
       const where = `the host's answer ${status} to ${method} ${path.slice(0, 200)}`;
@@ -148,7 +157,17 @@ class Checker {
     const where = `${method} ${route.template} (${operation.operationId ?? "?"}) answered ${status}`;
     const declared = operation.responses?.[String(status)] ?? operation.responses?.default;
     if (!declared) return [`${where}, a status the document does not list (and it has no default)`];
-    return this.checkBody(where, declared.content, `${route.template} ${method} ${status}`, contentType, text, status);
+    const headerProblems = Object.entries(headerOf ? (declared.headers ?? {}) : {}).flatMap(([name, h]) => {
+      const value = headerOf!(name) ?? "";
+      if (value === "") return h.required === true ? [`${where} without the ${name} header the document requires`] : [];
+      if (h.schema === undefined) return [];
+      const validate = this.validator(`${route.template} ${method} ${status} header ${name}`, h.schema);
+      return validate(value) ? [] : [`${where} with ${name} "${String(value).slice(0, 100)}", not as declared`];
+    });
+    return [
+      ...headerProblems,
+      ...this.checkBody(where, declared.content, `${route.template} ${method} ${status}`, contentType, text, status),
+    ];
   }
 
   private checkBody(
@@ -216,8 +235,9 @@ export function assertMatchesDocument(
   status: number,
   contentType: string | null,
   text: string,
+  headerOf?: (name: string) => string | null | undefined,
 ): void {
-  const problems = checker.check(method, path, status, contentType, text);
+  const problems = checker.check(method, path, status, contentType, text, headerOf);
   if (problems.length > 0) {
     throw new ResponseMismatch(
       `the answer does not match the OpenAPI document:\n  ${problems.join("\n  ")}\nbody: ${text.slice(0, 1000)}`,

@@ -111,6 +111,17 @@ export function openApiDocument(): Record<string, unknown> {
           : { "application/problem+json": { schema: { $ref: "#/components/schemas/ValidationProblem" } } },
       };
     }
+    if (r.auth !== false && responses[401] === undefined) {
+      responses[401] = {
+        description: "no valid token (or provisioning secret): the answer says how to authenticate",
+        headers: {
+          "WWW-Authenticate": { required: true, schema: { type: "string", pattern: "^Bearer " } },
+        },
+        content: r.errorFormat
+          ? { [r.errorFormat.contentType]: { schema: toSchema(r.errorFormat.schema) } }
+          : { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+      };
+    }
     responses.default = {
       description: "an error",
       content: r.errorFormat
