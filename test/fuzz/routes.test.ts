@@ -17,7 +17,8 @@ import {
 } from "./requests.js";
 
 // Hostile input against every route of the OpenAPI document, through HTTP on the local host with
-// Azurite: never a 5xx, always problem+json (status, title, detail) for a 4xx. FUZZ_RUNS scales the
+// Azurite: never a 5xx, every answer as the document says for the operation the host routed it to
+// (or as the host promises where none took it: test/support/openapiCheck.ts). FUZZ_RUNS scales the
 // number of requests, FUZZ_SEED replays a run, FUZZ_SHRINK=1 lets fast-check shrink a failure.
 
 const seed = Number(process.env.FUZZ_SEED ?? 20_261_123);
