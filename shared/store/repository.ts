@@ -570,7 +570,10 @@ export class SharingRepository {
         fields: encodeRow(c),
       });
     for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) });
-    if (ops.length > 100) throw invalid("this request changes too many rows at once; split it into smaller requests");
+    if (ops.length > 100)
+      throw invalid("this request changes too many rows at once; split it into smaller requests", [
+        { field: "body", message: `changes ${ops.length} rows; at most 100 change at once` },
+      ]);
     await this.rows.transact(this.tables.resources, keys.resourcePk(r.envId, r.resourceId), ops);
   }
 

@@ -120,11 +120,83 @@ describe("the OpenAPI document", () => {
       JSON.stringify({ status: "ok", extra: 1 }),
     );
     expect(problems).toHaveLength(1);
-    expect(problems![0]).toMatch(
+    expect(problems[0]).toMatch(
       /^GET \/api\/health \(health\) answered 200: \(body\) must NOT have additional properties/,
     );
     expect(
       checkerOf(served.text).check("DELETE", "/api/environments/e1/scim/tokens/t1", 204, null, "unexpected"),
     ).toEqual([expect.stringContaining("with a body, but the document declares none")]);
+  });
+
+  const problem = (status: number, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ type: "about:blank", title: "t", status, detail: "d", ...extra });
+  const scimError = (status: number, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"],
+      status: String(status),
+      detail: "d",
+      ...extra,
+    });
+  const pj = "application/problem+json";
+
+  it("holds answers no operation makes to the local host's promise: the status for the case, as a Problem", () => {
+    const c = checkerOf(served.text);
+    expect(c.check("GET", "/api/nothing/here", 404, pj, problem(404))).toEqual([]);
+    expect(c.check("DELETE", "/api/health", 405, pj, problem(405))).toEqual([]);
+    expect(c.check("GET", "/api/environments/%ZZ", 400, pj, problem(400))).toEqual([]);
+    // The host's 413 comes before the app, so it is problem+json on SCIM routes too.
+    expect(c.check("PUT", "/api/environments/e1/scim/v2/Users/u1", 413, pj, problem(413))).toEqual([]);
+    expect(c.check("GET", "/api/nothing/here", 404, null, "")).toEqual([expect.stringContaining("with no body")]);
+    expect(c.check("DELETE", "/api/health", 404, pj, problem(404))).toEqual([
+      expect.stringContaining("so the host answers 405"),
+    ]);
+    expect(c.check("GET", "/api/nothing/here", 404, pj, problem(400))).toEqual([
+      expect.stringContaining("its problem says status 400"),
+    ]);
+    expect(c.check("GET", "/api/nothing/here", 200, "application/json", "{}")).toEqual([
+      expect.stringContaining("so the host answers 404"),
+    ]);
+  });
+
+  it("routes a path as the host does: decoded segments, literals in any case, empty segments dropped", () => {
+    const c = checkerOf(served.text);
+    const bad = (path: string) => c.check("GET", path, 200, "application/json", "[]");
+    expect(bad("/api/Environments/a%2Fb")).toEqual([expect.stringContaining("(getEnvironment) answered 200")]);
+    expect(bad("//api//environments/e1/")).toEqual([expect.stringContaining("(getEnvironment) answered 200")]);
+    expect(bad("/api/environments/e1/scim/v2/Users/u%2F1")).toEqual([
+      expect.stringContaining("(scimGetUser) answered 200"),
+    ]);
+  });
+
+  it("requires a 400 to name a field (SCIM: its scimType) and a 401 to carry WWW-Authenticate", () => {
+    const c = checkerOf(served.text);
+    const get = "/api/environments/e1";
+    const fields = { errors: [{ field: "params.envId", message: "m" }] };
+    expect(c.check("GET", get, 400, pj, problem(400, fields))).toEqual([]);
+    expect(c.check("GET", get, 400, pj, problem(400))).toEqual([
+      expect.stringContaining("must have required property 'errors'"),
+    ]);
+    expect(c.check("GET", get, 400, pj, problem(400, { errors: [] }))).toEqual([
+      expect.stringContaining("must NOT have fewer than 1 items"),
+    ]);
+    const scim = "/api/environments/e1/scim/v2/Users/u1";
+    const scimType = "application/scim+json";
+    expect(c.check("GET", scim, 400, scimType, scimError(400, { scimType: "invalidValue" }))).toEqual([]);
+    expect(c.check("GET", scim, 400, scimType, scimError(400))).toEqual([
+      expect.stringContaining("must have required property 'scimType'"),
+    ]);
+    expect(c.check("GET", scim, 400, pj, problem(400, fields))).toEqual([
+      expect.stringContaining("the document declares application/scim+json"),
+    ]);
+    const header = (value: string | undefined) => (n: string) =>
+      n.toLowerCase() === "www-authenticate" ? value : undefined;
+    expect(c.check("GET", get, 401, pj, problem(401), header('Bearer realm="sharing"'))).toEqual([]);
+    expect(c.check("GET", get, 401, pj, problem(401), header(undefined))).toEqual([
+      expect.stringContaining("without the WWW-Authenticate header"),
+    ]);
+    expect(c.check("GET", get, 401, pj, problem(401), header("Basic"))).toEqual([
+      expect.stringContaining('with WWW-Authenticate "Basic", not as declared'),
+    ]);
+    expect(c.check("GET", "/api/health", 401, pj, problem(401), header(undefined))).toEqual([]);
   });
 });

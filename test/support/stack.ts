@@ -284,7 +284,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
       if (apiOptions.unchecked !== true && path.startsWith("/api/")) {
         const checker = checkerOf(await servedDocument());
-        assertMatchesDocument(checker, method, path, response.status, response.headers.get("content-type"), text);
+        assertMatchesDocument(checker, method, path, response.status, response.headers.get("content-type"), text, (n) =>
+          response.headers.get(n),
+        );
       }
       return { status: response.status, headers: response.headers, json, text };
     },

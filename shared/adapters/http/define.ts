@@ -68,6 +68,8 @@ export interface RouteSpec<P, Q, B> {
   errorFormat?: {
     contentType: string;
     schema: z.ZodType;
+    /** The narrower shape of its 400s, when it has one. */
+    invalidInputSchema?: z.ZodType;
     toResponse: (e: unknown, log: (message: string) => void) => HttpResponseInit;
   };
 }

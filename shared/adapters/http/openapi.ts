@@ -8,6 +8,10 @@ const problemSchema = z.object({
   detail: z.string(),
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
 });
+/** A 400 names what was wrong: at least one field (`body.x`, `query.top`, `header.content-type`). */
+const validationProblemSchema = problemSchema.extend({
+  errors: z.array(z.object({ field: z.string().min(1), message: z.string() })).min(1),
+});
 
 /** The header of the creating POSTs (docs/idempotency.md). */
 const idempotencyKeyParameter = {
@@ -94,6 +98,30 @@ export function openApiDocument(): Record<string, unknown> {
       };
     }
     if (r.idempotent) Object.assign(responses, idempotencyResponses(responses));
+    // A route that reads input says how it refuses bad input: the fields named (SCIM: its scimType).
+    if ((r.params || r.query || r.body || r.idempotent) && responses[400] === undefined) {
+      responses[400] = {
+        description: "the request is invalid; the answer names each field that was wrong",
+        content: r.errorFormat
+          ? {
+              [r.errorFormat.contentType]: {
+                schema: toSchema(r.errorFormat.invalidInputSchema ?? r.errorFormat.schema),
+              },
+            }
+          : { "application/problem+json": { schema: { $ref: "#/components/schemas/ValidationProblem" } } },
+      };
+    }
+    if (r.auth !== false && responses[401] === undefined) {
+      responses[401] = {
+        description: "no valid token (or provisioning secret): the answer says how to authenticate",
+        headers: {
+          "WWW-Authenticate": { required: true, schema: { type: "string", pattern: "^Bearer " } },
+        },
+        content: r.errorFormat
+          ? { [r.errorFormat.contentType]: { schema: toSchema(r.errorFormat.schema) } }
+          : { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+      };
+    }
     responses.default = {
       description: "an error",
       content: r.errorFormat
@@ -123,7 +151,16 @@ export function openApiDocument(): Record<string, unknown> {
   }
   return {
     openapi: "3.1.0",
-    info: { title: "Sharing and access governance", version: "1.0.0" },
+    info: {
+      title: "Sharing and access governance",
+      version: "1.0.0",
+      description:
+        "Answers made by the Functions host before the app runs are no operation's: 404 for a path no route serves, " +
+        "405 with Allow for a method the path does not take, 413 for a body over the host's limit, 400 for a path " +
+        "that is not validly percent-encoded. The local host answers them as application/problem+json (Problem), " +
+        "also on the SCIM routes; in Azure the platform answers them with its own bodies (404 with no body, also " +
+        "for a wrong method).",
+    },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
     components: {
@@ -137,7 +174,7 @@ export function openApiDocument(): Record<string, unknown> {
           description: "A provisioning secret of the environment (POST /api/environments/{envId}/scim/tokens).",
         },
       },
-      schemas: { Problem: toSchema(problemSchema) },
+      schemas: { Problem: toSchema(problemSchema), ValidationProblem: toSchema(validationProblemSchema) },
     },
     paths,
   };

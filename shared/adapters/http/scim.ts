@@ -59,7 +59,13 @@ export const scimRoute = {
   narrowApps: ["Sharing.Provisioning"],
   // The environment's provisioning secrets (POST .../scim/tokens) work here, and on no other route.
   acceptsProvisioningSecret: true,
-  errorFormat: { contentType: scimContentType, schema: scimErrorSchema, toResponse: toScimError },
+  errorFormat: {
+    contentType: scimContentType,
+    schema: scimErrorSchema,
+    // Every invalid input gets a scimType (below): invalidSyntax, invalidValue or the ScimError's own.
+    invalidInputSchema: scimErrorSchema.required({ scimType: true }),
+    toResponse: toScimError,
+  },
   bodyContentType: scimContentType,
 } satisfies Partial<RouteSpec<unknown, unknown, unknown>>;
 
