@@ -56,17 +56,16 @@ const dlpChange = (previous: Environment | undefined, next: Environment) =>
       ? "; data loss prevention policy set"
       : "; data loss prevention policy removed";
 
-const sameUser = (a: TenantUser, b: TenantUser) =>
-  a.email === b.email &&
-  a.displayName === b.displayName &&
-  a.userType === b.userType &&
-  a.enabled === b.enabled &&
-  a.license === b.license;
+/** The profile fields a change of the tenant user logs. */
+const userFields = ["email", "displayName", "userType", "enabled", "license"] as const;
+
+const changedUserFields = (a: TenantUser, b: TenantUser) => userFields.filter((f) => a[f] !== b[f]);
 
 /** What changed in a profile, for the change log's detail. */
 function userChanges(a: TenantUser, b: TenantUser): string {
-  const fields = (["email", "displayName", "userType", "enabled", "license"] as const).filter((f) => a[f] !== b[f]);
-  return fields.map((f) => `${f} ${String(a[f])} → ${String(b[f])}`).join(", ");
+  return changedUserFields(a, b)
+    .map((f) => `${f} ${String(a[f])} → ${String(b[f])}`)
+    .join(", ");
 }
 
 export async function putEnvironment(
@@ -124,7 +123,7 @@ export async function storeUser(
   // follow through the outbox, written with the profile, so a crash before the relay leaves them to
   // the sweeper. A new user is in no environment yet, so there is nothing to log.
   const items =
-    previous && !sameUser(previous, user)
+    previous && changedUserFields(previous, user).length > 0
       ? outboxItems(deps, [
           ...(sameFacts(factsOf(previous), factsOf(user))
             ? []
