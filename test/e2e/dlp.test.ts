@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
-import { expectProblem, expectStatus, newWorld, type EnvironmentSpec } from "../support/world.js";
+import {
+  expectProblem,
+  expectStatus,
+  finishedAudit,
+  newWorld,
+  type AuditFinding,
+  type EnvironmentSpec,
+} from "../support/world.js";
 
 // Data loss prevention per environment and the best-practice audit rules (seed 004), through HTTP.
 
@@ -16,13 +23,7 @@ afterAll(async () => {
 const policy = { business: ["SharePoint", "Office 365 Outlook"], nonBusiness: ["Gmail"], blocked: ["Twitter"] };
 
 type Connection = { id: string; connector: string; ownerId: string; usage: "embedded" | "other" };
-interface Finding {
-  rule: string;
-  severity: string;
-  resourceId?: string;
-  principalId?: string;
-  detail: string;
-}
+type Finding = AuditFinding;
 
 async function world(spec: EnvironmentSpec = { dlp: policy }) {
   const w = await newWorld(stack, spec);
@@ -55,21 +56,7 @@ async function world(spec: EnvironmentSpec = { dlp: policy }) {
     ownerId: w.id("maker"),
     usage,
   });
-  const audit = async () => {
-    const { auditId } = (
-      await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, { token: w.adminToken })
-    ).json as { auditId: string };
-    return eventually(
-      `audit ${auditId}`,
-      async () =>
-        (
-          await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/audits/${auditId}`, {
-            token: w.adminToken,
-          })
-        ).json as { status: string; findings: Finding[] },
-      { until: (r) => r.status === "done" },
-    );
-  };
+  const audit = () => finishedAudit(stack, w.envId, w.adminToken);
   return { ...w, flow, conn, audit };
 }
 

@@ -5,7 +5,7 @@ import { CrashingAzureStore } from "../support/crashingStore.js";
 import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { stackCaps } from "../support/stackCaps.js";
-import { expectStatus, newWorld } from "../support/world.js";
+import { expectStatus, finishedAudit, newWorld } from "../support/world.js";
 
 interface Result {
   offboardingId?: string;
@@ -400,19 +400,7 @@ describe("offboarding a leaver, through HTTP", () => {
     await w.put("pV", "co1", { kind: "processMining", displayName: "V" });
     await w.share("pV", "co1", "viewer", ["leaver"]);
     await scimLeave(w, "deactivate");
-    const { auditId } = (
-      await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, { token: w.adminToken })
-    ).json as { auditId: string };
-    const report = await eventually(
-      `audit ${auditId}`,
-      async () =>
-        (
-          await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/audits/${auditId}`, {
-            token: w.adminToken,
-          })
-        ).json as { status: string; findings: { rule: string; resourceId?: string; principalId?: string }[] },
-      { until: (r) => r.status === "done" },
-    );
+    const report = await finishedAudit(stack, w.envId, w.adminToken);
     expect(report.findings.filter((f) => f.rule === "leaverNotOffboarded")).toMatchObject([
       { resourceId: "pV", principalId: w.leaver },
     ]);
@@ -430,20 +418,7 @@ describe("offboarding a leaver, through HTTP", () => {
     const w = await world();
     await w.put("pA", "leaver", { kind: "processMining", displayName: "A" });
     await w.updateUser("leaver", { enabled: false });
-    const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, {
-      token: w.adminToken,
-    });
-    const { auditId } = started.json as { auditId: string };
-    const report = await eventually(
-      `audit ${auditId}`,
-      async () =>
-        (
-          await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/audits/${auditId}`, {
-            token: w.adminToken,
-          })
-        ).json as { status: string; findings: { rule: string; resourceId?: string; principalId?: string }[] },
-      { until: (r) => r.status === "done" },
-    );
+    const report = await finishedAudit(stack, w.envId, w.adminToken);
     expect(report.findings.filter((f) => f.rule === "leaverNotOffboarded")).toMatchObject([
       { resourceId: "pA", principalId: w.leaver },
     ]);

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiResult, Stack } from "../support/stack.js";
-import { eventually } from "../support/poll.js";
 import { startStack } from "../support/stack.js";
-import { newWorld, uid, type World } from "../support/world.js";
+import { finishedAudit, newWorld, uid, type World } from "../support/world.js";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -399,18 +398,7 @@ describe("SCIM 2.0 provisioning, as Microsoft Entra's provisioning service drive
     });
     expect(roles.status, roles.text).toBe(200);
     expect((await allowed(w, w.id("maker"), pm)).reason).toMatch(/suspended/);
-    const started = await stack.api("POST", `/api/environments/${w.envId}/audits`, { token: w.adminToken });
-    expect(started.status, started.text).toBe(202);
-    const { auditId } = started.json as { auditId: string };
-    const report = await eventually(
-      `audit ${auditId} to finish`,
-      async () =>
-        (await stack.api("GET", `/api/environments/${w.envId}/audits/${auditId}`, { token: w.adminToken })).json as {
-          status: string;
-          findings: { rule: string; resourceId?: string }[];
-        },
-      { until: (r) => r.status === "done" },
-    );
+    const report = await finishedAudit(stack, w.envId, w.adminToken);
     expect(report.findings.filter((f) => f.rule === "noEnabledOwner").map((f) => f.resourceId)).toEqual([pm]);
   });
 

@@ -56,6 +56,36 @@ export async function expectStatus(
   return r;
 }
 
+/** A finding of an audit's report, as the contract gives it. */
+export interface AuditFinding {
+  rule: string;
+  severity: string;
+  resourceId?: string;
+  principalId?: string;
+  detail: string;
+}
+
+/** Runs an audit of the environment now (`POST .../audits`) and waits for its report. */
+export async function finishedAudit(
+  stack: Stack,
+  envId: string,
+  token: string,
+): Promise<{ auditId: string; status: string; findings: AuditFinding[] }> {
+  const { auditId } = (await expectStatus(stack, 202, "POST", `/api/environments/${envId}/audits`, { token })).json as {
+    auditId: string;
+  };
+  const report = await eventually(
+    `audit ${auditId} to finish`,
+    async () =>
+      (await expectStatus(stack, 200, "GET", `/api/environments/${envId}/audits/${auditId}`, { token })).json as {
+        status: string;
+        findings: AuditFinding[];
+      },
+    { until: (r) => r.status === "done" },
+  );
+  return { auditId, ...report };
+}
+
 const ok = (r: ApiResult, what: string) => {
   if (r.status >= 300) throw new Error(`${what} answered ${r.status}: ${r.text}`);
   return r;
