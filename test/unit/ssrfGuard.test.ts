@@ -125,6 +125,8 @@ describe("checkWebhookTarget", () => {
     }
     const r = await checkWebhookTarget("http://hooks.example.com/", local);
     expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/must use https/) });
+    const unresolved = await checkWebhookTarget("http://nowhere.example.com/", local);
+    expect(unresolved).toMatchObject({ ok: false, reason: expect.stringMatching(/must use https/) });
   });
 });
 

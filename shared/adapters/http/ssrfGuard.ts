@@ -77,7 +77,8 @@ export async function checkWebhookTarget(raw: string, policy: WebhookTargetPolic
   if (ipaddr.isValid(host)) addresses = [{ address: host, family: ipaddr.parse(host).kind() === "ipv6" ? 6 : 4 }];
   else {
     const found = await resolveWithin(policy.resolve ?? dnsResolver, host);
-    if (typeof found === "string") return refuse(found);
+    // Over http only a loopback host may pass, and a name that doesn't resolve is none: say the rule.
+    if (typeof found === "string") return refuse(url.protocol === "http:" ? httpsRule : found);
     addresses = found;
   }
   for (const a of addresses) {
