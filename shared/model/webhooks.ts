@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema } from "./records.js";
+import { idSchema, principalRefSchema, roleSchema } from "./records.js";
 
 /** The event types of the contract (api.md, "Events for integrations (webhooks)"). */
 export const webhookEventTypes = [
@@ -83,3 +83,30 @@ export const webhookSubscriptionWithSecret = webhookSubscriptionView.extend({
   secret: webhookSecretSchema,
 });
 export type WebhookSubscriptionWithSecret = z.infer<typeof webhookSubscriptionWithSecret>;
+
+/**
+ * An event as delivered: CloudEvents 1.0 in its JSON form (platform-facts.md, "Webhooks"). `source`
+ * and `id` identify it, so a receiver drops a repeat (the same `id` is the `webhook-id` on every
+ * retry).
+ */
+export const cloudEventSchema = z.object({
+  specversion: z.literal("1.0"),
+  /** The change log entry's id: one event per committed change. */
+  id: z.string().min(1).max(80),
+  /** `/environments/{envId}`. */
+  source: z.string().min(1),
+  type: webhookEventTypeSchema,
+  /** What the event is about, relative to `source`: `resources/{resourceId}`, `users/{userId}`. */
+  subject: z.string().optional(),
+  time: isoTime,
+  datacontenttype: z.literal("application/json"),
+  data: z.object({
+    actorId: idSchema,
+    resourceId: idSchema.optional(),
+    principal: principalRefSchema.optional(),
+    role: roleSchema.optional(),
+    /** The change log entry's own words. */
+    detail: z.string(),
+  }),
+});
+export type CloudEvent = z.infer<typeof cloudEventSchema>;
