@@ -1,6 +1,10 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormatsModule from "ajv-formats";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openApiDocument } from "../../shared/adapters/http/openapi.js";
 import { webhookEventTypes } from "../../shared/model/webhooks.js";
 import { signingSecrets } from "../../shared/usecases/webhooks.js";
+import { cloudEventOf } from "../../shared/webhooks/events.js";
 import { seedDirectory } from "../support/memoryCaps.js";
 import { call, handlerServices, problemOf, seed } from "./support.js";
 
@@ -232,5 +236,35 @@ describe("webhook subscriptions on the in-memory store", () => {
     );
     const update = await put("s3", body({ description: "still fine" }), "app", "full");
     expect(update.status, update.text).toBe(200);
+  });
+});
+
+describe("the OpenAPI document's webhooks", () => {
+  // ajv-formats is CommonJS with a default export; under NodeNext the function sits on `.default`.
+  const addFormats = addFormatsModule.default;
+
+  it("describe every event type, with a body schema the events we build obey", () => {
+    const doc = openApiDocument() as {
+      webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: object }> } } }>;
+    };
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...webhookEventTypes].sort());
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    const grantCreated = ajv.compile(
+      doc.webhooks["sharing.grant.created"]!.post.requestBody.content["application/json"]!.schema,
+    );
+    const event = cloudEventOf("e", {
+      changeId: "c1",
+      at: new Date().toISOString(),
+      actorId: "maker",
+      action: "grant",
+      resourceId: "p1",
+      principal: { type: "user", id: "viewer" },
+      role: "viewer",
+      detail: "shared",
+    });
+    expect(grantCreated(JSON.parse(JSON.stringify(event))), JSON.stringify(grantCreated.errors)).toBe(true);
+    expect(grantCreated({ ...event, type: "sharing.grant.revoked" })).toBe(false);
+    expect(grantCreated({ ...event, specversion: "0.3" })).toBe(false);
   });
 });
