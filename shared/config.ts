@@ -59,6 +59,10 @@ const fields = {
     .string()
     .regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/, "must be a letter then up to 20 letters or digits (a table name prefix)")
     .default(defaults.TABLE_PREFIX.default),
+  WEBHOOK_ALLOW_LOOPBACK_HTTP: z
+    .enum(["true", "false"], "must be true or false")
+    .transform((v) => v === "true")
+    .default(defaults.WEBHOOK_ALLOW_LOOPBACK_HTTP.default),
 } satisfies Record<SettingName, z.ZodType>;
 
 export const settingsSchema = z.object(fields);

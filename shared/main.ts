@@ -1,6 +1,7 @@
 import { AzureRowStore } from "./adapters/tables/azureRowStore.js";
 import { StorageQueue } from "./adapters/queues/storageQueue.js";
 import { createAuthenticator } from "./adapters/http/auth.js";
+import { webhookTargetGuard } from "./adapters/http/ssrfGuard.js";
 import { createAcsEmailSender } from "./adapters/email/acsEmailSender.js";
 import type { EmailSender } from "./ports/email.js";
 import type { FanoutMessage } from "./model/fanout.js";
@@ -41,6 +42,7 @@ export function createServices(settings: Settings): Services {
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: settings.INVITATION_TTL_DAYS,
+    checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: settings.WEBHOOK_ALLOW_LOOPBACK_HTTP }),
     log: (m) => console.warn(m),
   };
   let emailSender: EmailSender | undefined;

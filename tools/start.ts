@@ -70,6 +70,8 @@ async function main(): Promise<void> {
     if (!given("APP_BASE_URL")) env.APP_BASE_URL = `${running.sink.url}/app`;
   }
   if (!given("PUBLIC_BASE_URL")) env.PUBLIC_BASE_URL = `http://localhost:${port}`;
+  // A local run calls webhook receivers on this machine (contract v2, "More settings"); say false to try the guard as in Azure.
+  if (!given("WEBHOOK_ALLOW_LOOPBACK_HTTP")) env.WEBHOOK_ALLOW_LOOPBACK_HTTP = "true";
 
   // The app as built for Azure (npm run build), not a copy compiled with the tools.
   const functionsDir = join(root, "dist", "functions");

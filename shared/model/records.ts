@@ -266,6 +266,11 @@ export const changeActionSchema = z.enum([
   // Custom security roles (contract v2, "The seeds' remaining rules").
   "securityRole.created",
   "securityRole.updated",
+  // Webhook subscriptions (contract v2, "Events for integrations"): never a secret, only that it changed.
+  "webhook.created",
+  "webhook.updated",
+  "webhook.deleted",
+  "webhook.rotated",
 ]);
 
 export const changeEntrySchema = z.object({

@@ -128,6 +128,10 @@ export const keys = {
   // Provisioning secrets of the environment (hash only), one row each: one point read per SCIM call.
   scimTokenPrefix: "scimtoken|",
   scimTokenRk: (tokenId: string) => `scimtoken|${tokenId}`,
+  // Webhook subscriptions of the environment, one row each with its signing secrets (a few per
+  // environment, `maxWebhookSubscriptions`): every event of the environment reads them by one range.
+  webhookPrefix: "webhook|",
+  webhookRk: (subscriptionId: string) => `webhook|${subscriptionId}`,
 };
 
 /** How many partitions membership and tenant id rows are spread over. */

@@ -38,6 +38,7 @@ import type { MemberFacts } from "../model/memberFacts.js";
 import { PrincipalIndexRows } from "./principalIndexRows.js";
 import { ScimRows } from "./scimRows.js";
 import { ScimTokenRows } from "./scimTokenRows.js";
+import { WebhookRows } from "./webhookRows.js";
 import { SecurityRoleRows } from "./securityRoleRows.js";
 import { privilegeList, type HeldPrivilege } from "../rules/decide.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
@@ -98,6 +99,8 @@ export class SharingRepository {
   readonly scimTokens: ScimTokenRows;
   /** The environments' custom security roles and their privileges. */
   readonly securityRoles: SecurityRoleRows;
+  /** Webhook subscriptions per environment, with their signing secrets. */
+  readonly webhooks: WebhookRows;
 
   constructor(
     readonly rows: RowStore,
@@ -110,6 +113,7 @@ export class SharingRepository {
     this.scim = new ScimRows(rows, tables);
     this.scimTokens = new ScimTokenRows(rows, tables);
     this.securityRoles = new SecurityRoleRows(rows, tables);
+    this.webhooks = new WebhookRows(rows, tables);
   }
 
   // Environments

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { EmailQueue, FanoutQueue } from "../ports/queue.js";
+import type { CheckWebhookTarget } from "../ports/webhookTargets.js";
 import type { AuditsRepository } from "../store/auditsRepository.js";
 import type { CopiesRepository } from "../store/copiesRepository.js";
 import type { EmailRecords } from "../store/emailRecords.js";
@@ -34,6 +35,8 @@ export interface Capabilities {
   /** Unique ids that sort by creation time. */
   newId: () => string;
   invitationTtlDays: number;
+  /** The SSRF guard for webhook URLs (`adapters/http/ssrfGuard.ts`), with the loopback setting bound. */
+  checkWebhookTarget: CheckWebhookTarget;
   /** Warnings from background steps (the relay), written to the Functions log. */
   log: (message: string) => void;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { RowStore } from "../../shared/ports/rows.js";
 import { directoryMemberSchema } from "../../shared/model/memberFacts.js";
@@ -91,6 +92,7 @@ describe.each(backends())("repository on $name", (backend) => {
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: 14,
+      checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: false }),
       log: (m) => void logs.push(m),
     };
     await putEnvironment(caps, admin, {

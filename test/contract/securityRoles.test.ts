@@ -4,6 +4,7 @@
  * the caller's context carries the privileges as they stand.
  */
 import { describe, expect, it } from "vitest";
+import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import { ConcurrencyError } from "../../shared/errors.js";
 import { maxCustomSecurityRoles } from "../../shared/model/records.js";
 import { tableNames } from "../../shared/store/keys.js";
@@ -25,6 +26,7 @@ describe.each(backends())("custom security roles on '$name'", (backend) => {
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: 14,
+      checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: false }),
       log: () => undefined,
     };
     await seedDirectory(caps, "e1", [["pex", true, ["BasicUser"]]]);

@@ -1,4 +1,6 @@
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
+import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
+import { testDns } from "./testDns.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
 import { handleFanout } from "../../shared/usecases/fanout.js";
@@ -20,6 +22,7 @@ export function memoryCaps(store = new MemoryRowStore()) {
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
+    checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: true, resolve: testDns }),
     log: (m) => void logs.push(m),
   };
   /** Runs the fan-out queue's messages (and those they send on) until none is left, as the trigger would. */

@@ -152,6 +152,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     APP_BASE_URL: `${sink.url}/app`,
     // Messages a killed host was working on come back after this, not the Functions 10 minutes.
     LOCAL_QUEUE_LEASE_SECONDS: "10",
+    // The tests' webhook receivers listen on loopback, over http.
+    WEBHOOK_ALLOW_LOOPBACK_HTTP: "true",
     ...options.env,
   };
 

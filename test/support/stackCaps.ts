@@ -4,6 +4,7 @@
  */
 import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
+import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
@@ -28,6 +29,7 @@ export function stackCaps(
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
+    checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: true }),
     log: options.log ?? (() => undefined),
   };
 }

@@ -34,6 +34,8 @@ function sample(name: string): string {
       return "sharing";
     case "connectionString":
       return "UseDevelopmentStorage=true";
+    case "boolean":
+      return "false";
     default:
       return "some-value";
   }
@@ -54,6 +56,7 @@ function refused(name: string): string | undefined {
   if (spec.kind === "storageAccountName") return "Not_An_Account";
   if (spec.kind === "tablePrefix") return "sharing-dev";
   if (spec.kind === "email") return "nobody";
+  if (spec.kind === "boolean") return "yes";
   return undefined;
 }
 

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { TableClient } from "@azure/data-tables";
 import { startHost, type LocalHost } from "../host/index.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
+import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
 import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
@@ -44,6 +45,7 @@ export function capabilities(store: RowStore, tables: TableNames, connectionStri
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
+    checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: false }),
     log: (m) => log(`  [use case log] ${m}`),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cloudEventSchema, webhookEventTypes } from "../../model/webhooks.js";
 import { registeredRoutes } from "./define.js";
 
 const problemSchema = z.object({
@@ -177,5 +178,46 @@ export function openApiDocument(): Record<string, unknown> {
       schemas: { Problem: toSchema(problemSchema), ValidationProblem: toSchema(validationProblemSchema) },
     },
     paths,
+    webhooks: webhookOperations(),
   };
+}
+
+/**
+ * The events a subscription receives (OpenAPI 3.1 `webhooks`): one POST per event type, its body
+ * the CloudEvents schema with that type, signed with the Standard Webhooks headers.
+ */
+function webhookOperations(): Record<string, unknown> {
+  const header = (name: string, description: string) => ({
+    name,
+    in: "header",
+    required: true,
+    description,
+    schema: { type: "string" },
+  });
+  return Object.fromEntries(
+    webhookEventTypes.map((type) => [
+      type,
+      {
+        post: {
+          operationId: `webhook.${type}`,
+          summary: `The ${type} event, POSTed to each subscription of the environment that names it.`,
+          parameters: [
+            header("webhook-id", "The event's id, the same on every retry: drop a repeat."),
+            header("webhook-timestamp", "This attempt's time, Unix seconds: refuse one far from now."),
+            header("webhook-signature", "Space-separated `v1,{base64 HMAC-SHA256}` entries, one per signing secret."),
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: toSchema(cloudEventSchema.extend({ type: z.literal(type) })) },
+            },
+          },
+          responses: {
+            "2XX": { description: "received; any other answer is retried on the contract's schedule" },
+            "410": { description: "gone: the subscription is disabled" },
+          },
+        },
+      },
+    ]),
+  );
 }

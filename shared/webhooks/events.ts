@@ -1,0 +1,51 @@
+import type { ChangeEntry } from "../model/records.js";
+import type { CloudEvent, WebhookEventType } from "../model/webhooks.js";
+
+/**
+ * The event type each change log action is delivered as. Actions not named here (directory
+ * changes, settings) raise no event. `sharing.grant.expired`/`.expiring`, `.audit.completed` and
+ * `.review.completed` have no change log action yet: they come with the features that log them.
+ */
+export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEventType>> = {
+  grant: "sharing.grant.created",
+  revoke: "sharing.grant.revoked",
+  "invitation.accepted": "sharing.invitation.accepted",
+  "resource.registered": "sharing.resource.created",
+  "resource.deleted": "sharing.resource.deleted",
+  "owner.changed": "sharing.owner.changed",
+  "copy.sent": "sharing.copy.sent",
+  offboard: "sharing.user.offboarded",
+};
+
+const subjectFolder = { user: "users", group: "groups", sharePointList: "lists" } as const;
+
+/**
+ * The CloudEvents 1.0 event for a committed change log entry of `envId`, or undefined when the
+ * action raises none. Its `id` is the entry's id, so the event built again from the same entry (a
+ * relay that runs twice, a retry) is the same event, and receivers drop the repeat.
+ */
+export function cloudEventOf(envId: string, entry: ChangeEntry): CloudEvent | undefined {
+  const type = eventTypeOfAction[entry.action];
+  if (!type) return undefined;
+  const subject = entry.resourceId
+    ? `resources/${entry.resourceId}`
+    : entry.principal
+      ? `${subjectFolder[entry.principal.type]}/${entry.principal.id}`
+      : undefined;
+  return {
+    specversion: "1.0",
+    id: entry.changeId,
+    source: `/environments/${envId}`,
+    type,
+    ...(subject ? { subject } : {}),
+    time: entry.at,
+    datacontenttype: "application/json",
+    data: {
+      actorId: entry.actorId,
+      ...(entry.resourceId ? { resourceId: entry.resourceId } : {}),
+      ...(entry.principal ? { principal: entry.principal } : {}),
+      ...(entry.role ? { role: entry.role } : {}),
+      detail: entry.detail,
+    },
+  };
+}
