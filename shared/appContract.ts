@@ -20,3 +20,6 @@ export const fanoutQueueName: string = contract.queues.fanout.name;
 
 /** Where the host moves fan-out work after `maxDequeueCount` failed attempts. */
 export const fanoutPoisonQueueName: string = contract.queues.fanout.poisonQueue;
+
+/** Webhook events and their delivery attempts, retried through the message's visibility delay (`functions/webhookDelivery.ts`). */
+export const webhookQueueName: string = contract.queues.webhooks.name;

@@ -5,7 +5,9 @@ import { webhookTargetGuard } from "./adapters/http/ssrfGuard.js";
 import { createAcsEmailSender } from "./adapters/email/acsEmailSender.js";
 import type { EmailSender } from "./ports/email.js";
 import type { FanoutMessage } from "./model/fanout.js";
-import { emailQueueName, fanoutQueueName } from "./appContract.js";
+import { emailQueueName, fanoutQueueName, webhookQueueName } from "./appContract.js";
+import { postWebhook } from "./adapters/http/webhookSender.js";
+import type { WebhookMessage } from "./webhooks/messages.js";
 import { managedIdentity } from "./adapters/identity.js";
 import { parseSettings, storageTarget, type Settings } from "./config.js";
 import { tableNames } from "./store/keys.js";
@@ -35,14 +37,17 @@ export function createServices(settings: Settings): Services {
   );
   const queueTarget =
     "connectionString" in target ? target : { queueServiceUri: target.queueServiceUri, credential: credential! };
+  const checkWebhookTarget = webhookTargetGuard({ allowLoopbackHttp: settings.WEBHOOK_ALLOW_LOOPBACK_HTTP });
   const caps: Capabilities = {
     ...openStores(rows, tableNames(settings.TABLE_PREFIX)),
     emailQueue: new StorageQueue(queueTarget, emailQueueName),
     fanoutQueue: new StorageQueue<FanoutMessage>(queueTarget, fanoutQueueName),
+    webhookQueue: new StorageQueue<WebhookMessage>(queueTarget, webhookQueueName),
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: settings.INVITATION_TTL_DAYS,
-    checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: settings.WEBHOOK_ALLOW_LOOPBACK_HTTP }),
+    checkWebhookTarget,
+    deliverWebhook: (attempt) => postWebhook({ ...attempt, check: checkWebhookTarget }),
     log: (m) => console.warn(m),
   };
   let emailSender: EmailSender | undefined;

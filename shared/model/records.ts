@@ -271,6 +271,7 @@ export const changeActionSchema = z.enum([
   "webhook.updated",
   "webhook.deleted",
   "webhook.rotated",
+  "webhook.disabled",
 ]);
 
 export const changeEntrySchema = z.object({

@@ -20,6 +20,17 @@ export const webhookEventTypeSchema = z.enum(webhookEventTypes);
 export type WebhookEventType = z.infer<typeof webhookEventTypeSchema>;
 
 /**
+ * The event `POST .../webhooks/{id}/test` sends: to that subscription only, whatever types it
+ * subscribed to, so it is not one a subscription can name.
+ */
+export const webhookTestEventType = "sharing.webhook.test";
+
+/** Every type an event may carry: the contract's, and the test event. */
+export const deliveredEventTypes = [...webhookEventTypes, webhookTestEventType] as const;
+export const deliveredEventTypeSchema = z.enum(deliveredEventTypes);
+export type DeliveredEventType = z.infer<typeof deliveredEventTypeSchema>;
+
+/**
  * Subscriptions an environment may hold. Every event reads them all (one range of at most this many
  * rows), and each adds a delivery per event, so the number stays small.
  */
@@ -52,6 +63,12 @@ export const webhookSubscriptionRecordSchema = z.object({
   createdBy: idSchema,
   updatedAt: isoTime,
   secretRotatedAt: isoTime.optional(),
+  /**
+   * Set when a receiver answered `410 Gone`: nothing is delivered until a `PUT` enables it again.
+   * `disabledReason` says which delivery it was.
+   */
+  disabledAt: isoTime.optional(),
+  disabledReason: z.string().max(500).optional(),
 });
 export type WebhookSubscriptionRecord = z.infer<typeof webhookSubscriptionRecordSchema>;
 
@@ -95,7 +112,7 @@ export const cloudEventSchema = z.object({
   id: z.string().min(1).max(80),
   /** `/environments/{envId}`. */
   source: z.string().min(1),
-  type: webhookEventTypeSchema,
+  type: deliveredEventTypeSchema,
   /** What the event is about, relative to `source`: `resources/{resourceId}`, `users/{userId}`. */
   subject: z.string().optional(),
   time: isoTime,

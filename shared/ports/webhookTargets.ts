@@ -1,3 +1,6 @@
+import type { AttemptResult } from "../webhooks/deliveries.js";
+import type { WebhookHeaders } from "../webhooks/signing.js";
+
 /** One address a host name resolved to. */
 export interface ResolvedAddress {
   address: string;
@@ -17,3 +20,15 @@ export type WebhookTargetCheck =
  * again at every delivery, since what a name resolves to can change.
  */
 export type CheckWebhookTarget = (url: string) => Promise<WebhookTargetCheck>;
+
+/**
+ * One delivery attempt to a receiver (`adapters/http/webhookSender.ts`): the URL checked again, the
+ * signed body posted to the pinned address within the delivery timeout. Never throws for what the
+ * receiver or the network did; that is in the result.
+ */
+export type DeliverWebhook = (attempt: {
+  url: string;
+  body: string;
+  headers: WebhookHeaders;
+  now: Date;
+}) => Promise<AttemptResult>;

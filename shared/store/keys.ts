@@ -18,6 +18,8 @@ export interface TableNames {
   offboardings: string;
   /** Idempotency keys of creating POSTs, one row per caller, route and key (`idempotencyRows.ts`). */
   idempotency: string;
+  /** Each event's delivery to each subscription, one partition per subscription (`webhookDeliveryRows.ts`). */
+  webhookDeliveries: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -32,6 +34,7 @@ export function tableNames(prefix: string): TableNames {
     reassignments: `${prefix}Reassignments`,
     offboardings: `${prefix}Offboardings`,
     idempotency: `${prefix}Idempotency`,
+    webhookDeliveries: `${prefix}WebhookDeliveries`,
   };
 }
 

@@ -7,6 +7,7 @@ import type { TableNames } from "./keys.js";
 import { OffboardingsRepository } from "./offboardingsRepository.js";
 import { ReassignmentsRepository } from "./reassignmentsRepository.js";
 import { SharingRepository } from "./repository.js";
+import { WebhookDeliveryRows } from "./webhookDeliveryRows.js";
 
 /**
  * The repository and the stores of the lifecycle tables on top of it, built together so that every
@@ -23,5 +24,6 @@ export function openStores(rows: RowStore, tables: TableNames) {
     offboardings: new OffboardingsRepository(repo),
     emailRecords: new EmailRecords(repo),
     idempotency: new IdempotencyStore(rows, tables.idempotency),
+    webhookDeliveries: new WebhookDeliveryRows(rows, tables.webhookDeliveries),
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { EmailQueue, FanoutQueue } from "../ports/queue.js";
-import type { CheckWebhookTarget } from "../ports/webhookTargets.js";
+import type { EmailQueue, FanoutQueue, WebhookQueue } from "../ports/queue.js";
+import type { CheckWebhookTarget, DeliverWebhook } from "../ports/webhookTargets.js";
 import type { AuditsRepository } from "../store/auditsRepository.js";
 import type { CopiesRepository } from "../store/copiesRepository.js";
 import type { EmailRecords } from "../store/emailRecords.js";
@@ -8,6 +8,7 @@ import type { IdempotencyStore } from "../store/idempotencyRows.js";
 import type { OffboardingsRepository } from "../store/offboardingsRepository.js";
 import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
 import type { SharingRepository } from "../store/repository.js";
+import type { WebhookDeliveryRows } from "../store/webhookDeliveryRows.js";
 
 /**
  * Everything the use cases need from the outside world. Each use case asks for the part it uses
@@ -28,15 +29,21 @@ export interface Capabilities {
   emailRecords: EmailRecords;
   /** Idempotency keys of creating POSTs and the answers they replay (the Idempotency table; `defineHttp` uses it). */
   idempotency: IdempotencyStore;
+  /** Each event's delivery to each webhook subscription (the WebhookDeliveries table). */
+  webhookDeliveries: WebhookDeliveryRows;
   emailQueue: EmailQueue;
   /** Group fan-out work, handled off the request path by `functions/fanout.ts`. */
   fanoutQueue: FanoutQueue;
+  /** Webhook events and delivery attempts, handled by `functions/webhookDelivery.ts`. */
+  webhookQueue: WebhookQueue;
   clock: () => Date;
   /** Unique ids that sort by creation time. */
   newId: () => string;
   invitationTtlDays: number;
   /** The SSRF guard for webhook URLs (`adapters/http/ssrfGuard.ts`), with the loopback setting bound. */
   checkWebhookTarget: CheckWebhookTarget;
+  /** One delivery attempt to a receiver (`adapters/http/webhookSender.ts`), checked by that guard again. */
+  deliverWebhook: DeliverWebhook;
   /** Warnings from background steps (the relay), written to the Functions log. */
   log: (message: string) => void;
 }

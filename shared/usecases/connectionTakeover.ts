@@ -6,7 +6,7 @@ import { hasActiveMembership } from "./adminGate.js";
 import type { Capabilities, Caller } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 export interface ConnectionTakeoverResult {
   connection: Connection;

@@ -7,7 +7,10 @@ import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, changeResource, newResourceChange, outboxItems } from "./mutate.js";
 import { getResource, type ResourceView } from "./resources.js";
 
-type Deps = Pick<Capabilities, "repo" | "copies" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "copies" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock"
+>;
 
 export interface SendCopyRequest {
   recipientIds: string[];

@@ -17,7 +17,7 @@ import { factsOf, sameFacts } from "../model/memberFacts.js";
 import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 const isBuiltInRole = (r: string) => securityRoleSchema.safeParse(r).success;
 

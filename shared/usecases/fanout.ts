@@ -7,7 +7,10 @@ import { forEachLimit } from "./catalogWalk.js";
 import { offboardStep } from "./offboarding.js";
 import { groupGrantMessages, rolesOf, sendFanout } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "offboardings" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "offboardings" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock"
+>;
 
 /** Members a message carries: what one handler run writes, about 100 rows. */
 export const membersPerMessage = 100;

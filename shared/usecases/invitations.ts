@@ -12,7 +12,7 @@ import { invitationView, manageAction, standingGrant, type InvitationView } from
 
 export type InvitationDeps = Pick<
   Capabilities,
-  "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock" | "invitationTtlDays"
+  "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock" | "invitationTtlDays"
 > & {
   invitations: InvitationSettings;
 };

@@ -9,7 +9,7 @@ import { offboardMessage } from "./offboardingTrigger.js";
 import { recheckMemberFacts } from "./memberFacts.js";
 import { relayNow } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 /** Who may suspend, restore and remove members: environment admins, and provisioning apps. */
 export const leaversGate: EnvironmentAdminGate = {

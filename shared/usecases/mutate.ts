@@ -8,7 +8,7 @@ import { encodedLength, maxJsonChars } from "../store/rowJson.js";
 import type { Capabilities, Caller } from "./capabilities.js";
 import { principalKey, relayNow, type Known } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId">;
 
 /**
  * Gives a change's outbox items ids that sort in the order written, so the relay applies them in that

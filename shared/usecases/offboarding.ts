@@ -20,7 +20,10 @@ import { principalKey, rolesOf, type Known } from "./relay.js";
 
 export { leaverDetected, offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
 
-type Deps = Pick<Capabilities, "repo" | "offboardings" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "offboardings" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock"
+>;
 
 export interface OffboardRequest {
   userId: string;

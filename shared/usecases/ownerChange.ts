@@ -10,7 +10,7 @@ import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { cannotOwnBecause, handOver, ownerAlertJobs } from "./primaryOwner.js";
 import { principalKey, rolesOf } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 export interface OwnerChangeRequest {
   ownerId: string;

@@ -11,7 +11,10 @@ import { ownerCapableRoles } from "../rules/successor.js";
 import { withResolveRoute } from "./connections.js";
 import { handOver } from "./primaryOwner.js";
 
-type Deps = Pick<Capabilities, "repo" | "reassignments" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "reassignments" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock"
+>;
 
 export interface ReassignRequest {
   fromUserId: string;

@@ -1,6 +1,8 @@
 import type { OutboxItem } from "../model/outbox.js";
+import type { CloudEvent } from "../model/webhooks.js";
+import { cloudEventOf } from "../webhooks/events.js";
 import type { FanoutMessage } from "../model/fanout.js";
-import type { Grant, PrincipalRef, Resource } from "../model/records.js";
+import type { ChangeEntry, Grant, PrincipalRef, Resource } from "../model/records.js";
 import { isRoleOf, ownershipRoles, type Role } from "../rules/matrix.js";
 import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
@@ -8,7 +10,7 @@ import { forEachLimit } from "./catalogWalk.js";
 import { applyMemberFacts } from "./memberFacts.js";
 import { offboardIfDisabled } from "./offboardingTrigger.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log">;
 
 /** What a change knows right after its commit: the resource and each named principal's roles on it. */
 export interface Known {
@@ -111,7 +113,11 @@ async function applyItem(
       return undefined;
     }
     case "log":
-      await Promise.all(item.entries.map((e) => deps.repo.putEnvironmentChange(item.envId, e)));
+      // The events go beside the entries, not after them: no round trip more on the change's path.
+      await Promise.all([
+        ...item.entries.map((e) => deps.repo.putEnvironmentChange(item.envId, e)),
+        sendEvents(deps, item.envId, item.entries),
+      ]);
       return undefined;
     case "email":
       await Promise.all(item.jobs.map((j) => deps.emailQueue.send(j)));
@@ -135,6 +141,20 @@ async function applyItem(
       return undefined;
     }
   }
+}
+
+/**
+ * The events of committed change log entries, one webhook queue message each, for the delivery
+ * trigger (`usecases/webhookDelivery.ts`) to hand to the subscriptions that want them. A relay that
+ * runs twice sends them twice; the delivery rows make the repeat do nothing.
+ */
+export async function sendEvents(
+  deps: Pick<Deps, "webhookQueue">,
+  envId: string,
+  entries: readonly ChangeEntry[],
+): Promise<void> {
+  const events = entries.map((e) => cloudEventOf(envId, e)).filter((e): e is CloudEvent => e !== undefined);
+  await Promise.all(events.map((event) => deps.webhookQueue.send({ kind: "event", envId, event })));
 }
 
 export async function sendFanout(deps: Pick<Deps, "fanoutQueue">, messages: readonly FanoutMessage[]): Promise<void> {

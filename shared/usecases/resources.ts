@@ -18,7 +18,7 @@ import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { requireOwnCredentials, withStoppedConnections } from "./connections.js";
 import { changeEntry, changeResource, knownNew, newResourceChange, outboxItems } from "./mutate.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 export interface ResourceInput {
   kind: ResourceKind;

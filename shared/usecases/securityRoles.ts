@@ -9,7 +9,7 @@ import { logItem, outboxItems } from "./mutate.js";
 import { continuationOf, page, topOf, type Page, type PageQuery } from "./reads.js";
 import { relayNow } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 /** Attempts of one role write against concurrent writers of the environment's roles before 409. */
 const maxTries = 5;

@@ -30,7 +30,10 @@ import { withResolveRoute } from "./connections.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { principalKey, rolesOf, type Known } from "./relay.js";
 
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock" | "invitationTtlDays">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock" | "invitationTtlDays"
+>;
 
 export interface ShareRequest {
   role: Role;

@@ -21,7 +21,7 @@ import { relayNow } from "./relay.js";
  */
 type Deps = Pick<
   Capabilities,
-  "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock" | "checkWebhookTarget"
+  "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock" | "checkWebhookTarget"
 >;
 
 /** Attempts of one write against concurrent writers of the same subscription before 409. */
@@ -97,8 +97,11 @@ export async function putWebhookSubscription(
     const at = now.toISOString();
     try {
       if (found) {
-        if (sameSettings(found.record, body)) return { created: false, subscription: view(found.record, now) };
-        const { description: _old, ...kept } = found.record;
+        const disabled = found.record.disabledAt !== undefined;
+        if (!disabled && sameSettings(found.record, body))
+          return { created: false, subscription: view(found.record, now) };
+        // A PUT enables a subscription its receiver's 410 disabled: the admin says it is back.
+        const { description: _old, disabledAt: _at, disabledReason: _why, ...kept } = found.record;
         const next: WebhookSubscriptionRecord = {
           ...kept,
           url: body.url,
@@ -109,7 +112,11 @@ export async function putWebhookSubscription(
         const items = outboxItems(deps, [
           logItem(deps, envId, caller, {
             action: "webhook.updated",
-            detail: `updated webhook ${subscriptionId}: ${describe(found.record)} → ${describe(next)}`.slice(0, 2000),
+            detail:
+              `updated webhook ${subscriptionId}: ${describe(found.record)} → ${describe(next)}${disabled ? "; enabled again" : ""}`.slice(
+                0,
+                2000,
+              ),
           }),
         ]);
         await deps.repo.webhooks.replace(next, found.etag, items);

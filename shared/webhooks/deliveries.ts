@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { idSchema } from "../model/records.js";
-import { webhookEventTypeSchema } from "../model/webhooks.js";
+import { cloudEventSchema, deliveredEventTypeSchema, type CloudEvent } from "../model/webhooks.js";
 
 /**
  * The delivery log's model and the contract's retry schedule (api.md, "Events for integrations"),
- * as pure data and functions: the queue-triggered delivery (not built yet) records each attempt in
- * a delivery row and asks `nextAttemptDelay` when to try again.
+ * as pure data and functions: the queue-triggered delivery (`usecases/webhookDelivery.ts`) records
+ * each attempt in a delivery row and asks `nextAttemptDelaySeconds` when to try again.
  */
 
 /** Waits after the 1st, 2nd, … failed attempt; after the last the delivery is marked failed. */
@@ -32,14 +32,15 @@ export function retryAfterSeconds(header: string | null | undefined, now: Date):
 
 /**
  * How long to wait before the next attempt after `failedAttempts` failures, or undefined when the
- * schedule is spent. A receiver's `Retry-After` is honoured when it asks for longer than the
- * schedule (never shorter: the schedule protects receivers from a hot loop), capped at a day, the
- * schedule's longest wait.
+ * schedule is spent. A receiver's `Retry-After` is honoured in place of the schedule's wait, whether
+ * longer or shorter (the receiver knows when it will be back), but never below the schedule's
+ * shortest wait (no hot loop on `Retry-After: 0`) nor above a day, its longest.
  */
 export function nextAttemptDelaySeconds(failedAttempts: number, retryAfter?: number): number | undefined {
   const scheduled = retryDelaysSeconds[failedAttempts - 1];
   if (scheduled === undefined) return undefined;
-  return Math.min(Math.max(scheduled, retryAfter ?? 0), retryDelaysSeconds[retryDelaysSeconds.length - 1]!);
+  if (retryAfter === undefined) return scheduled;
+  return Math.min(Math.max(retryAfter, retryDelaysSeconds[0]), retryDelaysSeconds[retryDelaysSeconds.length - 1]!);
 }
 
 /** What became of one delivery attempt's answer. */
@@ -59,9 +60,13 @@ export const webhookDeliverySchema = z.object({
   subscriptionId: idSchema,
   /** The event's id: `webhook-id` on every attempt. */
   eventId: z.string().min(1).max(80),
-  eventType: webhookEventTypeSchema,
+  eventType: deliveredEventTypeSchema,
   status: z.enum(["pending", "delivered", "failed"]),
+  /** Attempts made since the delivery was created or last redelivered. */
   attempts: z.number().int().min(0),
+  createdAt: z.string().datetime({ offset: true }),
+  /** How many times `POST .../redeliver` started it over. */
+  redeliveries: z.number().int().min(0).optional(),
   lastAttemptAt: z.string().datetime({ offset: true }).optional(),
   /** The receiver's last HTTP status; absent when it never answered (timeout, refused connection, guard). */
   lastStatus: z.number().int().optional(),
@@ -72,3 +77,33 @@ export const webhookDeliverySchema = z.object({
   nextAttemptAt: z.string().datetime({ offset: true }).optional(),
 });
 export type WebhookDelivery = z.infer<typeof webhookDeliverySchema>;
+
+/** A delivery as stored: what the routes show, and the event it sends (the same bytes on every attempt). */
+export const webhookDeliveryRecordSchema = webhookDeliverySchema.extend({ event: cloudEventSchema });
+export type WebhookDeliveryRecord = z.infer<typeof webhookDeliveryRecordSchema>;
+
+/** What one delivery attempt came to, for the delivery row and the retry decision. */
+export interface AttemptResult {
+  outcome: AttemptOutcome;
+  /** The receiver's status; absent when it never answered. */
+  status?: number;
+  /** Why no answer counted: the guard's refusal, a timeout, a network error. */
+  error?: string;
+  /** The first KiB of a failed answer's body. */
+  response?: string;
+  /** The receiver's `Retry-After`, in seconds. */
+  retryAfter?: number;
+}
+
+const maxTimeMs = 8_640_000_000_000_000;
+
+/**
+ * A delivery's id: the event's time counted down, then the event's id. The same event to the same
+ * subscription always gets the same id (so a repeated event message finds its delivery already
+ * there), and ids sort newest first, the order `GET .../deliveries` pages in.
+ */
+export function deliveryIdOf(event: Pick<CloudEvent, "id" | "time">): string {
+  const newestFirst = (maxTimeMs - Date.parse(event.time)).toString(36).padStart(11, "0");
+  const eventId = /^[A-Za-z0-9._-]{1,80}$/.test(event.id) ? event.id : Buffer.from(event.id).toString("base64url");
+  return `${newestFirst}.${eventId}`.slice(0, 128);
+}

@@ -89,6 +89,9 @@ describe.each(backends())("repository on $name", (backend) => {
         },
       },
       fanoutQueue: { send: async () => undefined },
+      webhookQueue: { send: async () => undefined },
+      // Delivery is not what these tests are about: an attempt here would be a bug.
+      deliverWebhook: () => Promise.reject(new Error("no webhook delivery in this test")),
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: 14,

@@ -22,6 +22,9 @@ describe.each(backends())("webhook subscriptions on '$name'", (backend) => {
       ...openStores(backend.make(), tableNames(uniquePrefix())),
       emailQueue: { send: async () => undefined },
       fanoutQueue: { send: async () => undefined },
+      webhookQueue: { send: async () => undefined },
+      // Delivery is not what these tests are about: an attempt here would be a bug.
+      deliverWebhook: () => Promise.reject(new Error("no webhook delivery in this test")),
       clock: () => new Date(),
       newId: () => sortableId(),
       invitationTtlDays: 14,

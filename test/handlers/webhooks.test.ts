@@ -247,7 +247,7 @@ describe("the OpenAPI document's webhooks", () => {
     const doc = openApiDocument() as {
       webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: object }> } } }>;
     };
-    expect(Object.keys(doc.webhooks).sort()).toEqual([...webhookEventTypes].sort());
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...webhookEventTypes, "sharing.webhook.test"].sort());
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats(ajv);
     const grantCreated = ajv.compile(

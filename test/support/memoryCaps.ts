@@ -4,6 +4,9 @@ import { testDns } from "./testDns.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
 import { handleFanout } from "../../shared/usecases/fanout.js";
+import { postWebhook } from "../../shared/adapters/http/webhookSender.js";
+import { handleWebhookMessage } from "../../shared/usecases/webhookDelivery.js";
+import type { WebhookMessage } from "../../shared/webhooks/messages.js";
 import { tableNames } from "../../shared/store/keys.js";
 import { openStores } from "../../shared/store/stores.js";
 import type { SecurityRole } from "../../shared/model/records.js";
@@ -15,14 +18,19 @@ export function memoryCaps(store = new MemoryRowStore()) {
   const sent: EmailJob[] = [];
   const logs: string[] = [];
   const fanout: FanoutMessage[] = [];
+  /** Webhook queue messages with the delay each was sent with. */
+  const webhooks: { message: WebhookMessage; delaySeconds: number }[] = [];
+  const checkWebhookTarget = webhookTargetGuard({ allowLoopbackHttp: true, resolve: testDns });
   const caps: Capabilities = {
     ...openStores(store, tableNames("t")),
     emailQueue: { send: async (job) => void sent.push(job) },
     fanoutQueue: { send: async (m) => void fanout.push(m) },
+    webhookQueue: { send: async (message, o) => void webhooks.push({ message, delaySeconds: o?.delaySeconds ?? 0 }) },
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
-    checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: true, resolve: testDns }),
+    checkWebhookTarget,
+    deliverWebhook: (attempt) => postWebhook({ ...attempt, check: checkWebhookTarget }),
     log: (m) => void logs.push(m),
   };
   /** Runs the fan-out queue's messages (and those they send on) until none is left, as the trigger would. */
@@ -34,7 +42,19 @@ export function memoryCaps(store = new MemoryRowStore()) {
     }
     return handled;
   };
-  return { caps, store, sent, logs, fanout, drainFanout };
+  /**
+   * Runs the webhook queue's messages (and those they send on, delays ignored) until none is left,
+   * each as a first dequeue. Returns the delays the messages it ran were sent with.
+   */
+  const drainWebhooks = async (): Promise<number[]> => {
+    const delays: number[] = [];
+    for (let m = webhooks.shift(); m; m = webhooks.shift()) {
+      delays.push(m.delaySeconds);
+      await handleWebhookMessage(caps, m.message, { dequeueCount: 1 });
+    }
+    return delays;
+  };
+  return { caps, store, sent, logs, fanout, drainFanout, webhooks, drainWebhooks };
 }
 
 /** Who to put in the directory: an id, whether enabled, and roles in the environment (null: no membership). */

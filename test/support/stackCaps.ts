@@ -5,7 +5,9 @@
 import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
-import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
+import { emailQueueName, fanoutQueueName, webhookQueueName } from "../../shared/appContract.js";
+import { postWebhook } from "../../shared/adapters/http/webhookSender.js";
+import type { WebhookMessage } from "../../shared/webhooks/messages.js";
 import type { EmailJob } from "../../shared/model/emailJobs.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
 import type { RowStore } from "../../shared/ports/rows.js";
@@ -26,10 +28,12 @@ export function stackCaps(
     ),
     emailQueue: options.emailQueue ?? new StorageQueue<EmailJob>({ connectionString }, emailQueueName),
     fanoutQueue: new StorageQueue<FanoutMessage>({ connectionString }, fanoutQueueName),
+    webhookQueue: new StorageQueue<WebhookMessage>({ connectionString }, webhookQueueName),
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
     checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: true }),
+    deliverWebhook: (attempt) => postWebhook({ ...attempt, check: webhookTargetGuard({ allowLoopbackHttp: true }) }),
     log: options.log ?? (() => undefined),
   };
 }

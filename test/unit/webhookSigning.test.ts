@@ -136,10 +136,13 @@ describe("the delivery schedule", () => {
     expect(retryDelaysSeconds).toHaveLength(7);
   });
 
-  it("honours a longer Retry-After, never a shorter one, and at most a day", () => {
+  it("honours Retry-After in place of the schedule, longer or shorter, between 5 s and a day", () => {
     expect(nextAttemptDelaySeconds(1, 120)).toBe(120);
-    expect(nextAttemptDelaySeconds(3, 10)).toBe(1800);
+    expect(nextAttemptDelaySeconds(3, 10)).toBe(10);
+    expect(nextAttemptDelaySeconds(2, 0)).toBe(5);
     expect(nextAttemptDelaySeconds(2, 7 * 86400)).toBe(86400);
+    // The schedule still ends the retries, whatever the receiver asks.
+    expect(nextAttemptDelaySeconds(8, 10)).toBeUndefined();
   });
 
   it("reads Retry-After as seconds or as an HTTP date", () => {

@@ -12,7 +12,9 @@ import { startHost, type LocalHost } from "../host/index.js";
 import { signDevToken } from "../../shared/adapters/http/devToken.js";
 import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import { StorageQueue } from "../../shared/adapters/queues/storageQueue.js";
-import { emailQueueName, fanoutQueueName } from "../../shared/appContract.js";
+import { emailQueueName, fanoutQueueName, webhookQueueName } from "../../shared/appContract.js";
+import { postWebhook } from "../../shared/adapters/http/webhookSender.js";
+import type { WebhookMessage } from "../../shared/webhooks/messages.js";
 import type { FanoutMessage } from "../../shared/model/fanout.js";
 import type * as AppTables from "../../shared/adapters/tables/azureRowStore.js";
 import type * as AppSettings from "../../shared/config.js";
@@ -42,10 +44,12 @@ export function capabilities(store: RowStore, tables: TableNames, connectionStri
     ...stores,
     emailQueue: new StorageQueue({ connectionString }, `${emailQueueName}-bench`),
     fanoutQueue: new StorageQueue<FanoutMessage>({ connectionString }, `${fanoutQueueName}-bench`),
+    webhookQueue: new StorageQueue<WebhookMessage>({ connectionString }, `${webhookQueueName}-bench`),
     clock: () => new Date(),
     newId: () => sortableId(),
     invitationTtlDays: 14,
     checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: false }),
+    deliverWebhook: (attempt) => postWebhook({ ...attempt, check: webhookTargetGuard({ allowLoopbackHttp: false }) }),
     log: (m) => log(`  [use case log] ${m}`),
   };
 }

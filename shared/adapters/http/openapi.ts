@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cloudEventSchema, webhookEventTypes } from "../../model/webhooks.js";
+import { cloudEventSchema, deliveredEventTypes, webhookTestEventType } from "../../model/webhooks.js";
 import { registeredRoutes } from "./define.js";
 
 const problemSchema = z.object({
@@ -59,8 +59,7 @@ const toResponseSchema = (s: z.ZodType) =>
 
 /**
  * The OpenAPI 3.1 document of every route registered in this process, built from the same zod schemas
- * that parse requests and type the answers. No `webhooks` section yet: it comes with the webhook
- * subscriptions (issue 11, items 1 and 2), from the event schema they send.
+ * that parse requests and type the answers, and the events subscriptions receive (`webhooks`).
  */
 export function openApiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -195,12 +194,15 @@ function webhookOperations(): Record<string, unknown> {
     schema: { type: "string" },
   });
   return Object.fromEntries(
-    webhookEventTypes.map((type) => [
+    deliveredEventTypes.map((type) => [
       type,
       {
         post: {
           operationId: `webhook.${type}`,
-          summary: `The ${type} event, POSTed to each subscription of the environment that names it.`,
+          summary:
+            type === webhookTestEventType
+              ? "The test event, POSTed to one subscription by `POST .../webhooks/{subscriptionId}/test`, whatever types it names."
+              : `The ${type} event, POSTed to each subscription of the environment that names it.`,
           parameters: [
             header("webhook-id", "The event's id, the same on every retry: drop a repeat."),
             header("webhook-timestamp", "This attempt's time, Unix seconds: refuse one far from now."),

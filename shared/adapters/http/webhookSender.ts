@@ -6,23 +6,10 @@ import {
   keptResponseChars,
   outcomeOf,
   retryAfterSeconds,
-  type AttemptOutcome,
+  type AttemptResult,
 } from "../../webhooks/deliveries.js";
 import type { WebhookHeaders } from "../../webhooks/signing.js";
 import { pinnedLookup } from "./ssrfGuard.js";
-
-/** What one delivery attempt came to, for the delivery row and the retry decision. */
-export interface AttemptResult {
-  outcome: AttemptOutcome;
-  /** The receiver's status; absent when it never answered. */
-  status?: number;
-  /** Why no answer counted: the guard's refusal, a timeout, a network error. */
-  error?: string;
-  /** The first KiB of a failed answer's body. */
-  response?: string;
-  /** The receiver's `Retry-After`, in seconds. */
-  retryAfter?: number;
-}
 
 export interface WebhookPost {
   url: string;

@@ -27,7 +27,7 @@ export class StorageQueue<T = EmailJob> implements WorkQueue<T> {
         : new QueueClient(`${target.queueServiceUri.replace(/\/$/, "")}/${queueName}`, target.credential, options);
   }
 
-  async send(job: T): Promise<void> {
+  async send(job: T, options?: { delaySeconds?: number }): Promise<void> {
     try {
       // One bound for the whole send, retries included: the queue client's per-try timeout was seen
       // not to end a send to an account that accepts connections and never answers (the fault tests'
@@ -38,7 +38,11 @@ export class StorageQueue<T = EmailJob> implements WorkQueue<T> {
         throw e;
       });
       await this.created;
-      await this.client.sendMessage(Buffer.from(JSON.stringify(job)).toString("base64"), { abortSignal });
+      await this.client.sendMessage(Buffer.from(JSON.stringify(job)).toString("base64"), {
+        abortSignal,
+        // A delay (at most a day here) well inside the message's default 7-day life.
+        ...(options?.delaySeconds ? { visibilityTimeout: Math.ceil(options.delaySeconds) } : {}),
+      });
     } catch (e) {
       throw unavailable(`the queue ${this.client.name} is unavailable`, e);
     }

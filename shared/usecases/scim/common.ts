@@ -4,7 +4,10 @@ import type { EnvironmentAdminGate } from "../adminGate.js";
 import { isAppProvisioner, type Capabilities, type Caller } from "../capabilities.js";
 import { ScimError, scimNotFound } from "./errors.js";
 
-export type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+export type Deps = Pick<
+  Capabilities,
+  "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock"
+>;
 
 /** The most members, or groups, an unfiltered list reads; past it the client must filter (400 `tooMany`). */
 export const maxUnfilteredScan = 1000;

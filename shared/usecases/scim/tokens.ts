@@ -21,7 +21,7 @@ import { issueProvisioningSecret, parseProvisioningSecret, secretMatches } from 
  * environment's SCIM base, for clients that keep one token for months (Entra's Secret Token).
  * Stored as hashes in the environment's directory partition; see `secret.ts` for the format.
  */
-type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
 
 /** `lastUsedAt` is written at most this often per token, so a SCIM call rarely costs a write. */
 export const lastUsedInterval = 60 * 60 * 1000;
