@@ -272,6 +272,8 @@ export const changeActionSchema = z.enum([
   "webhook.deleted",
   "webhook.rotated",
   "webhook.disabled",
+  // A compliance audit finished (contract v2, "Events for integrations"): one entry per audit, with its counts.
+  "audit.completed",
 ]);
 
 export const changeEntrySchema = z.object({
@@ -285,6 +287,8 @@ export const changeEntrySchema = z.object({
   detail: z.string().max(2000),
   /** `group.members`: how many members one request added and removed (one entry, not one per member). */
   counts: z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) }).optional(),
+  /** `audit.completed`: the audit, so a reader (and the webhook event's subject) can fetch its report. */
+  auditId: idSchema.optional(),
 });
 export type ChangeEntry = z.infer<typeof changeEntrySchema>;
 

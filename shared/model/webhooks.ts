@@ -113,7 +113,7 @@ export const cloudEventSchema = z.object({
   /** `/environments/{envId}`. */
   source: z.string().min(1),
   type: deliveredEventTypeSchema,
-  /** What the event is about, relative to `source`: `resources/{resourceId}`, `users/{userId}`. */
+  /** What the event is about, relative to `source`: `resources/{resourceId}`, `users/{userId}`, `audits/{auditId}`. */
   subject: z.string().optional(),
   time: isoTime,
   datacontenttype: z.literal("application/json"),
@@ -122,6 +122,8 @@ export const cloudEventSchema = z.object({
     resourceId: idSchema.optional(),
     principal: principalRefSchema.optional(),
     role: roleSchema.optional(),
+    /** `sharing.audit.completed`: the audit (`GET .../audits/{auditId}` reads its report). */
+    auditId: idSchema.optional(),
     /** The change log entry's own words. */
     detail: z.string(),
   }),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ConcurrencyError } from "../errors.js";
+import type { OutboxItem } from "../model/outbox.js";
 import { auditRunSchema, findingSchema, type AuditRun, type Finding } from "../model/audits.js";
 import { environmentSchema, idSchema } from "../model/records.js";
 import { queryAll, type WriteOp } from "../ports/rows.js";
@@ -45,6 +46,9 @@ export function chunkFindings(findings: readonly Finding[]): Finding[][] {
   return chunks;
 }
 
+/** The audit's partition, which also holds the outbox rows of its completion (`OutboxTable` "audits"). */
+export const auditPartition = (envId: string, auditId: string) => auditKeys.pk(envId, auditId);
+
 export class AuditsRepository {
   /** What a run reads of the audited environment, by range. */
   readonly reads: AuditReads;
@@ -82,14 +86,23 @@ export class AuditsRepository {
     }
   }
 
-  /** Replaces the run row under its ETag; throws ConcurrencyError when another runner wrote it. */
-  async putRun(run: AuditRun, etag: string): Promise<string> {
-    return writeOneRow(this.repo.rows, this.table, auditKeys.pk(run.envId, run.auditId), {
-      op: "replace",
-      rk: auditKeys.runRk,
-      fields: encodeRow(run),
-      etag,
-    });
+  /**
+   * Replaces the run row under its ETag; throws ConcurrencyError when another runner wrote it.
+   * `outbox`: rows of what must follow (the finished audit's change log entry), in the same
+   * transaction, so the audit is never done without them.
+   */
+  async putRun(run: AuditRun, etag: string, outbox: readonly OutboxItem[] = []): Promise<string> {
+    const pk = auditKeys.pk(run.envId, run.auditId);
+    const op = { op: "replace", rk: auditKeys.runRk, fields: encodeRow(run), etag } as const;
+    if (outbox.length === 0) return writeOneRow(this.repo.rows, this.table, pk, op);
+    const etags = await this.repo.rows.transact(this.table, pk, [
+      op,
+      ...outbox.map((o): WriteOp => ({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) })),
+    ]);
+    // A batch's replaced rows may come back without their ETag (Azurite): read it (once an audit).
+    const written = etags.get(auditKeys.runRk) ?? (await this.getRun(run.envId, run.auditId))?.etag;
+    if (!written) throw new ConcurrencyError(`audit ${run.auditId} of ${run.envId} vanished right after its write`);
+    return written;
   }
 
   /**

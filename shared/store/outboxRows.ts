@@ -4,8 +4,13 @@ import { queryAll, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, type TableNames } from "./keys.js";
 import { decodeRow } from "./rowJson.js";
 
-/** The tables whose partitions hold outbox rows, written in the same transaction as the change they follow. */
-export type OutboxTable = "resources" | "directory" | "principals" | "environments";
+/**
+ * The tables whose partitions hold outbox rows, written in the same transaction as the change they
+ * follow. An audit's partition (`audits`) holds its completion's log item; the sweeper doesn't scan
+ * that table (its finding chunks grow with every audit): the audit's `pending` row, removed only
+ * once the item is relayed, brings the runner back to relay it (`usecases/audits/run.ts`).
+ */
+export type OutboxTable = "resources" | "directory" | "principals" | "environments" | "audits";
 
 /**
  * The outbox rows as the relay sees them: read a partition's items, delete the applied ones, and find

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { OutboxItem } from "../model/outbox.js";
 import type { Resource } from "../model/records.js";
 import type { SharingRepository } from "../store/repository.js";
 import type { Capabilities } from "./capabilities.js";
@@ -15,8 +16,11 @@ export interface WalkState {
   leaseUntil?: string | undefined;
 }
 
-/** Writes a row under the ETag it was read with, returning the new ETag; throws ConcurrencyError when someone else wrote it. */
-export type PutRow<R> = (row: R, etag: string) => Promise<string>;
+/**
+ * Writes a row under the ETag it was read with (and `outbox` rows, when given, in its transaction),
+ * returning the new ETag; throws ConcurrencyError when someone else wrote it.
+ */
+export type PutRow<R> = (row: R, etag: string, outbox?: readonly OutboxItem[]) => Promise<string>;
 
 /** A lease outlives its holder's time budget by this much, so a slow last write still holds it. */
 const leaseMarginMs = 60_000;
@@ -79,10 +83,13 @@ export class Lease<R extends WalkState> {
     this.etag = await this.put(this.current, this.etag);
   }
 
-  /** Writes the next row (by default the current one) without a lease: the next runner may take it at once. */
-  async release(next: R = this.current): Promise<void> {
+  /**
+   * Writes the next row (by default the current one) without a lease: the next runner may take it at
+   * once. `outbox`: what must follow this write (a finished job's log entry), in its transaction.
+   */
+  async release(next: R = this.current, outbox?: readonly OutboxItem[]): Promise<void> {
     this.current = { ...next, leaseId: undefined, leaseUntil: undefined };
-    this.etag = await this.put(this.current, this.etag);
+    this.etag = await this.put(this.current, this.etag, outbox);
   }
 }
 

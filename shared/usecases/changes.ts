@@ -25,6 +25,8 @@ export interface ChangeItem {
   detail: string;
   /** `group.members` entries: how many members were added and removed. */
   counts?: ChangeEntry["counts"];
+  /** `audit.completed` entries: the audit. */
+  auditId?: string | undefined;
 }
 
 /** Items a page aims at; a filtered page may hold fewer (even none) and still a token, as Table Storage pages do. */
@@ -130,5 +132,6 @@ function toItem(e: ChangeEntry): ChangeItem {
     ...(e.role !== undefined ? { role: e.role } : {}),
     detail: e.detail,
     ...(e.counts !== undefined ? { counts: e.counts } : {}),
+    ...(e.auditId !== undefined ? { auditId: e.auditId } : {}),
   };
 }

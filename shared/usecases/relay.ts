@@ -70,20 +70,25 @@ export async function relayPartition(deps: Deps, table: OutboxTable, pk: string)
   );
 }
 
-/** Relays a change's own items right away; a failure is left to the sweeper, never lost. */
+/**
+ * Relays a change's own items right away; a failure is left to the sweeper, never lost. Returns
+ * whether they were relayed (a caller whose partition the sweeper doesn't scan keeps its own marker).
+ */
 export async function relayNow(
   deps: Deps,
   table: OutboxTable,
   pk: string,
   items: readonly OutboxItem[],
   known?: Known,
-): Promise<void> {
+): Promise<boolean> {
   try {
     await relayItems(deps, table, pk, items, known);
+    return true;
   } catch (e) {
     deps.log(
       `relay of ${table}/${pk} failed and is left for the sweeper: ${e instanceof Error ? e.message : String(e)}`,
     );
+    return false;
   }
 }
 

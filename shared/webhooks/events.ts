@@ -3,8 +3,8 @@ import type { CloudEvent, WebhookEventType } from "../model/webhooks.js";
 
 /**
  * The event type each change log action is delivered as. Actions not named here (directory
- * changes, settings) raise no event. `sharing.grant.expired`/`.expiring`, `.audit.completed` and
- * `.review.completed` have no change log action yet: they come with the features that log them.
+ * changes, settings) raise no event. `sharing.grant.expired`/`.expiring` and `.review.completed`
+ * have no change log action yet: they come with the features that log them.
  */
 export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEventType>> = {
   grant: "sharing.grant.created",
@@ -15,6 +15,7 @@ export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEve
   "owner.changed": "sharing.owner.changed",
   "copy.sent": "sharing.copy.sent",
   offboard: "sharing.user.offboarded",
+  "audit.completed": "sharing.audit.completed",
 };
 
 const subjectFolder = { user: "users", group: "groups", sharePointList: "lists" } as const;
@@ -31,7 +32,9 @@ export function cloudEventOf(envId: string, entry: ChangeEntry): CloudEvent | un
     ? `resources/${entry.resourceId}`
     : entry.principal
       ? `${subjectFolder[entry.principal.type]}/${entry.principal.id}`
-      : undefined;
+      : entry.auditId
+        ? `audits/${entry.auditId}`
+        : undefined;
   return {
     specversion: "1.0",
     id: entry.changeId,
@@ -45,6 +48,7 @@ export function cloudEventOf(envId: string, entry: ChangeEntry): CloudEvent | un
       ...(entry.resourceId ? { resourceId: entry.resourceId } : {}),
       ...(entry.principal ? { principal: entry.principal } : {}),
       ...(entry.role ? { role: entry.role } : {}),
+      ...(entry.auditId ? { auditId: entry.auditId } : {}),
       detail: entry.detail,
     },
   };

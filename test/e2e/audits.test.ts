@@ -5,7 +5,7 @@ import { encodeRow } from "../../shared/store/rowJson.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { waitForSubject } from "../support/mail.js";
 import { eventually } from "../support/poll.js";
-import { expectStatus, newWorld, uid } from "../support/world.js";
+import { expectStatus, finishedAudit, newWorld, uid } from "../support/world.js";
 
 interface Finding {
   rule: string;
@@ -242,6 +242,29 @@ describe("compliance audits, through HTTP", () => {
       mail.plainText.indexOf("Flows with more owners than allowed"),
     );
     expect(mail.html).not.toContain("<script");
+  });
+
+  it("logs one audit.completed entry in the environment's change log when an audit finishes", async () => {
+    const w = await seeded();
+    const adminToken = await w.token("admin");
+    const { auditId } = await finishedAudit(stack, w.envId, adminToken);
+    const report = (await audit(w, auditId, adminToken)).json as Report;
+    // The runner timer passing over the finished audit writes nothing more.
+    await stack.runFunction("auditRunner");
+    const log = (await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes`, { token: adminToken }))
+      .json as { items: { at: string; actorId: string; action: string; auditId?: string; detail: string }[] };
+    const entries = log.items.filter((i) => i.action === "audit.completed");
+    expect(entries).toEqual([
+      {
+        at: report.finishedAt,
+        actorId: w.admin,
+        action: "audit.completed",
+        auditId,
+        detail: expect.stringContaining(
+          `audit ${auditId} done (requested): 8 resource(s), ${report.stats.grants} grant(s), ${report.stats.findings} finding(s)`,
+        ) as string,
+      },
+    ]);
   });
 
   it("is for environment admins and Sharing.Audit apps", async () => {

@@ -21,7 +21,7 @@ import type { MailerDeps } from "../../shared/usecases/email/handler.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import type { Group, SecurityRole, TenantUser } from "../../shared/model/records.js";
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
-import type { PartitionRange, RowKeyRange } from "../../shared/ports/rows.js";
+import type { PartitionRange, RowKeyRange, WriteOp } from "../../shared/ports/rows.js";
 import { keys } from "../../shared/store/keys.js";
 import { encodeRow } from "../../shared/store/rowJson.js";
 import { outboxItems } from "../../shared/usecases/mutate.js";
@@ -703,5 +703,145 @@ describe("compliance audits", () => {
     expect(lines.filter((l) => /page\(s\)/.test(l))).toHaveLength(101);
     const runs = c.audits;
     expect((await runs.getRun("e1", auditId))?.run.top).toHaveLength(20);
+  });
+});
+
+/**
+ * A memory store that fails chosen writes, as storage that goes down between two of them would, and
+ * (as Azurite does) leaves the ETags of replaced and upserted rows out of a batch's answer.
+ */
+class FaultyStore extends MemoryRowStore {
+  /** The change log's table refuses writes. */
+  changesDown = false;
+  /** Outbox rows of an audit's partition can't be deleted (the relay dies after applying them). */
+  auditOutboxDeleteDown = false;
+  /** An audit's completion (its run row with the outbox row) can't be written. */
+  auditCompletionDown = false;
+
+  override async transact(table: string, pk: string, ops: readonly WriteOp[]): Promise<Map<string, string>> {
+    const outboxOp = (op: WriteOp["op"]) => ops.some((o) => o.op === op && o.rk.startsWith(keys.outboxPrefix));
+    if (this.changesDown && table.endsWith("Changes")) throw new Error("the change log is down");
+    if (this.auditOutboxDeleteDown && table.endsWith("Audits") && outboxOp("delete")) throw new Error("relay died");
+    if (this.auditCompletionDown && table.endsWith("Audits") && outboxOp("upsert")) throw new Error("audits down");
+    const etags = await super.transact(table, pk, ops);
+    if (ops.length > 1) for (const o of ops) if (o.op !== "insert") etags.delete(o.rk);
+    return etags;
+  }
+}
+
+describe("the audit.completed change log entry", () => {
+  const completed = async (c: Caps, envId = "e1") => {
+    const entries = [];
+    let continuation: string | undefined;
+    do {
+      const page = await c.repo.environmentChanges(envId, continuation, 1000);
+      entries.push(...page.items.filter((e) => e.action === "audit.completed"));
+      continuation = page.continuation;
+    } while (continuation);
+    return entries;
+  };
+  const events = (webhooks: ReturnType<typeof memoryCaps>["webhooks"]) =>
+    webhooks.flatMap((w) =>
+      w.message.kind === "event" && w.message.event.type === "sharing.audit.completed" ? [w.message.event] : [],
+    );
+  const pendingIds = async (c: Caps) => {
+    const ids: string[] = [];
+    for await (const p of c.audits.pending()) ids.push(p.auditId);
+    return ids;
+  };
+
+  it("is written once when an audit finishes, with its counts by severity, and again by nothing that runs it later", async () => {
+    const store = new FaultyStore();
+    const { caps, webhooks } = await seeded(store);
+    const { auditId, status } = await requestAudit(caps, as("admin"), "e1");
+    expect(status).toBe("done");
+    const report = await getAudit(caps, app, "e1", auditId);
+    const n = (s: string) => report.findings.filter((f) => f.severity === s).length;
+    const [entry, ...more] = await completed(caps);
+    expect(more).toEqual([]);
+    expect(entry).toEqual({
+      changeId: `audit.${auditId}`,
+      at: report.finishedAt,
+      actorId: "admin",
+      action: "audit.completed",
+      auditId,
+      detail: `audit ${auditId} done (requested): 6 resource(s), 10 grant(s), ${report.stats.findings} finding(s): ${n("high")} high, ${n("medium")} medium, ${n("low")} low`,
+    });
+    expect(n("high") + n("medium") + n("low")).toBe(report.stats.findings);
+    expect(events(webhooks)).toEqual([
+      expect.objectContaining({ id: `audit.${auditId}`, subject: `audits/${auditId}`, time: report.finishedAt }),
+    ]);
+    // The runner, a second run of the same audit: the done run writes nothing more.
+    await runAudit(caps, "e1", auditId);
+    expect(await continuePendingAudits(caps)).toBe(0);
+    expect(await completed(caps)).toHaveLength(1);
+    expect(events(webhooks)).toHaveLength(1);
+    expect(await pendingIds(caps)).toEqual([]);
+  });
+
+  it("is written by the runner when the relay died before or after writing it, still as one row and one event id", async () => {
+    // Died after writing the entry and sending its event, before removing the outbox row.
+    const store = new FaultyStore();
+    const { caps, webhooks } = await seeded(store);
+    store.auditOutboxDeleteDown = true;
+    const { auditId } = await requestAudit(caps, as("admin"), "e1");
+    expect(await completed(caps)).toHaveLength(1);
+    expect(await pendingIds(caps)).toEqual([auditId]);
+    store.auditOutboxDeleteDown = false;
+    await continuePendingAudits(caps);
+    expect(await completed(caps)).toEqual([expect.objectContaining({ changeId: `audit.${auditId}` })]);
+    // The relay ran twice, so the event went twice, under one id: the delivery rows drop the repeat.
+    expect(events(webhooks).map((e) => e.id)).toEqual([`audit.${auditId}`, `audit.${auditId}`]);
+    expect(await pendingIds(caps)).toEqual([]);
+    expect(await caps.repo.outbox.items("audits", `e1|${auditId}`)).toEqual([]);
+
+    // Died before writing it: the audit is done, and its entry follows on the runner's next pass.
+    const second = await seeded(new FaultyStore());
+    const down = second.store as FaultyStore;
+    down.changesDown = true;
+    const next = await requestAudit(second.caps, as("admin"), "e1");
+    expect(next.status).toBe("done");
+    expect(second.logs.some((l) => l.includes("left for the sweeper"))).toBe(true);
+    down.changesDown = false;
+    expect(await completed(second.caps)).toEqual([]);
+    await continuePendingAudits(second.caps);
+    expect(await completed(second.caps)).toEqual([
+      expect.objectContaining({ changeId: `audit.${next.auditId}`, actorId: "admin" }),
+    ]);
+    // The first relay's event left beside the failed write (the relay sends them together): one id still.
+    expect(new Set(events(second.webhooks).map((e) => e.id))).toEqual(new Set([`audit.${next.auditId}`]));
+    expect(await pendingIds(second.caps)).toEqual([]);
+  });
+
+  it("is never left out when the completion itself fails: the run stays unfinished until a runner completes it", async () => {
+    const store = new FaultyStore();
+    const { caps } = await seeded(store);
+    store.auditCompletionDown = true;
+    const { auditId } = await requestAudit(caps, as("admin"), "e1");
+    const stuck = (await caps.audits.getRun("e1", auditId))!.run;
+    expect(stuck.status).toBe("running");
+    expect(stuck.attempts).toBe(0);
+    expect(await completed(caps)).toEqual([]);
+    store.auditCompletionDown = false;
+    // The failed holder's lease runs out; the next runner finishes the audit, with its entry.
+    const later = { ...caps, clock: () => new Date(Date.now() + 10 * 60_000) };
+    expect(await continuePendingAudits(later)).toBe(1);
+    expect((await getAudit(caps, app, "e1", auditId)).status).toBe("done");
+    expect(await completed(caps)).toEqual([expect.objectContaining({ changeId: `audit.${auditId}` })]);
+  });
+
+  it("names the system as the actor of a scheduled audit", async () => {
+    const { caps } = await seeded();
+    await auditEveryEnvironment(caps);
+    await auditEveryEnvironment(caps);
+    const id = scheduledAuditId(new Date());
+    expect(await completed(caps)).toEqual([
+      expect.objectContaining({
+        changeId: `audit.${id}`,
+        actorId: "system",
+        auditId: id,
+        detail: expect.stringMatching(new RegExp(`^audit ${id} done \\(scheduled\\): 6 resource\\(s\\)`)),
+      }),
+    ]);
   });
 });

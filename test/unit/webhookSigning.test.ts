@@ -122,6 +122,30 @@ describe("cloudEventOf", () => {
     expect(cloudEventOf("e1", entry({ action: "webhook.created" }))).toBeUndefined();
   });
 
+  it("raises sharing.audit.completed about the audit for a finished audit's entry, its id the entry's", () => {
+    const done = entry({
+      changeId: "audit.a1",
+      actorId: "system",
+      action: "audit.completed",
+      resourceId: undefined,
+      principal: undefined,
+      role: undefined,
+      auditId: "a1",
+      detail: "audit a1 done (scheduled): 6 resource(s), 10 grant(s), 3 finding(s): 1 high, 2 medium, 0 low",
+    });
+    expect(cloudEventSchema.parse(cloudEventOf("e1", done))).toEqual({
+      specversion: "1.0",
+      id: "audit.a1",
+      source: "/environments/e1",
+      type: "sharing.audit.completed",
+      subject: "audits/a1",
+      time: "2026-12-03T10:00:00.000Z",
+      datacontenttype: "application/json",
+      data: { actorId: "system", auditId: "a1", detail: done.detail },
+    });
+    expect(eventTypeOfAction["audit.completed"]).toBe("sharing.audit.completed");
+  });
+
   it("maps actions only onto event types of the contract", () => {
     for (const t of Object.values(eventTypeOfAction)) expect(webhookEventTypes).toContain(t);
   });

@@ -4,7 +4,10 @@ import { isAppAuditor, type Capabilities, type Caller } from "../capabilities.js
 import { requireEnvironmentAdmin } from "../adminGate.js";
 import { emptyStats, runAudit, type AuditOptions } from "./run.js";
 
-type Deps = Pick<Capabilities, "repo" | "audits" | "emailQueue" | "log" | "newId" | "clock">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "audits" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock"
+>;
 
 // Who may run and read audits
 

@@ -1,15 +1,29 @@
 import { ConcurrencyError } from "../../errors.js";
-import type { Environment } from "../../model/records.js";
-import { compareFindings, ownersAddedFindings, resourceFindings } from "../../rules/audit.js";
-import { auditRules, type AuditRule, type AuditRun, type AuditStats, type Finding } from "../../model/audits.js";
+import type { ChangeEntry, Environment } from "../../model/records.js";
+import { compareFindings, ownersAddedFindings, resourceFindings, severityOf } from "../../rules/audit.js";
+import {
+  auditRules,
+  severities,
+  type AuditRule,
+  type AuditRun,
+  type AuditStats,
+  type Finding,
+  type Severity,
+} from "../../model/audits.js";
 import { isResourceCursor } from "../../store/auditReads.js";
 import type { AuditsRepository } from "../../store/auditsRepository.js";
-import { chunkFindings } from "../../store/auditsRepository.js";
+import { auditPartition, chunkFindings } from "../../store/auditsRepository.js";
 import type { Capabilities } from "../capabilities.js";
 import { Lease, leaseHeld, walkPages } from "../catalogWalk.js";
+import { outboxItems } from "../mutate.js";
+import { systemActor } from "../offboarding.js";
+import { relayNow, relayPartition } from "../relay.js";
 import { DirectoryFacts } from "./directoryFacts.js";
 
-type Deps = Pick<Capabilities, "repo" | "audits" | "emailQueue" | "log" | "clock">;
+type Deps = Pick<
+  Capabilities,
+  "repo" | "audits" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
+>;
 
 export interface AuditOptions {
   /** Stop after the page during which this much time has passed; the runner timer continues later. */
@@ -67,6 +81,9 @@ export async function runAudit(
     return run;
   }
   if (run.status === "done") {
+    // What a stop right after the completion left: its change log entry (the outbox row written with
+    // it; one range read), the report. The pending row stays until both are out.
+    await relayPartition(deps, "audits", auditPartition(envId, auditId));
     if (!run.reportQueuedAt) await queueReport(deps, audits, envId, auditId);
     await audits.removePending(envId, auditId);
     return run;
@@ -89,7 +106,7 @@ export async function runAudit(
           run.since ?? env?.lastAuditAt ?? new Date(new Date(startedAt).getTime() - firstAuditLookbackMs).toISOString(),
       },
       etag,
-      (r, e) => audits.putRun(r, e),
+      (r, e, outbox) => audits.putRun(r, e, outbox),
       deps,
       budgetMs,
     );
@@ -108,10 +125,16 @@ export async function runAudit(
       progress(`audit ${auditId} of ${envId}: time budget used; the runner continues it`);
       return lease.row;
     }
-    await lease.release({ ...lease.row, status: "done", finishedAt: deps.clock().toISOString(), cursor: undefined });
+    const done: AuditRun = { ...lease.row, status: "done", finishedAt: deps.clock().toISOString(), cursor: undefined };
+    // The log entry is an outbox row of the completion's own transaction: only one write of a run can
+    // make it done (the row's ETag), so there is one entry, and a stop before its relay leaves it for
+    // the runner, which finds the run through its pending row.
+    const outbox = outboxItems(deps, [{ type: "log", envId, entries: [completedEntry(done)] }]);
+    await lease.release(done, outbox);
+    const relayed = await relayNow(deps, "audits", auditPartition(envId, auditId), outbox);
     await audits.markEnvironmentAudited(envId, startedAt);
     await queueReport(deps, audits, envId, auditId);
-    await audits.removePending(envId, auditId);
+    if (relayed) await audits.removePending(envId, auditId);
     const { stats } = lease.row;
     progress(
       `audit ${auditId} of ${envId}: done, ${stats.resources} resources, ${stats.grants} grants, ${stats.findings} findings`,
@@ -119,6 +142,9 @@ export async function runAudit(
     return lease.row;
   } catch (e) {
     if (e instanceof ConcurrencyError) return lease.row; // another runner took it over (our lease ran out)
+    // Past the completion (written or not), no write here may carry the run without its outbox row:
+    // the runner finishes it through the pending row, once the lease is free.
+    if (lease.row.status === "done") throw e;
     const attempts = lease.row.attempts + 1;
     const failed = attempts >= maxAttempts;
     const message = e instanceof Error ? e.message : String(e);
@@ -230,6 +256,25 @@ async function ownersAddedStep(
     findings,
     read: page.items.length,
     next: reachedSince || !page.continuation ? done : { phase: "changes", cursor: page.continuation },
+  };
+}
+
+/**
+ * The finished audit's one change log entry. Its id comes from the audit, so a repeat of its relay
+ * writes the same row and raises the same event. Counts only (by severity, from the rules' counts):
+ * the findings themselves are in the report.
+ */
+export function completedEntry(run: AuditRun): ChangeEntry {
+  const bySeverity = Object.fromEntries(severities.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const rule of auditRules) bySeverity[severityOf[rule]] += run.stats.byRule[rule] ?? 0;
+  const { resources, grants, findings } = run.stats;
+  return {
+    changeId: `audit.${run.auditId}`.slice(0, 80),
+    at: run.finishedAt ?? run.startedAt ?? run.createdAt,
+    actorId: run.trigger === "schedule" ? systemActor : run.requestedBy,
+    action: "audit.completed",
+    auditId: run.auditId,
+    detail: `audit ${run.auditId} done (${run.trigger === "schedule" ? "scheduled" : "requested"}): ${resources} resource(s), ${grants} grant(s), ${findings} finding(s): ${severities.map((s) => `${bySeverity[s]} ${s}`).join(", ")}`,
   };
 }
 
