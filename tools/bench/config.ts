@@ -39,11 +39,13 @@ export const config = {
     /** How long storage must see no request before the next sample runs (background work done). */
     quietMs: num("BENCH_SCALE_QUIET_MS", 500),
   },
+  /** Shares measured in each environment of the webhooks section (webhooks.ts), after 2 warm-up rounds. */
+  webhookSamples: num("BENCH_WEBHOOK_SAMPLES", 20),
   prefix: "bench",
   auditPrefix: "benchaudit",
-  /** Comma-separated subset of reads,writes,scale,decisions,audit (default: all). */
+  /** Comma-separated subset of reads,writes,scale,webhooks,decisions,audit (default: all). */
   sections: new Set(
-    (process.env.BENCH_SECTIONS ?? "reads,writes,scale,decisions,audit").split(",").map((x) => x.trim()),
+    (process.env.BENCH_SECTIONS ?? "reads,writes,scale,webhooks,decisions,audit").split(",").map((x) => x.trim()),
   ),
 };
 

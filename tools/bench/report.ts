@@ -103,6 +103,68 @@ export function addScaleFigure(
   });
 }
 
+/** The webhooks section (webhooks.ts): a share's answer's path with and without subscriptions. */
+export interface WebhookShareRow {
+  operation: string;
+  subscriptions: number;
+  n: number;
+  roundTrips: Summary;
+  /** Tables and queue requests on the answer's path. */
+  requests: Summary;
+  /** The meter's POSTs to the webhook queue on the answer's path. */
+  webhookSendsOnPath: Summary;
+  /** The wrapped webhook queue's event messages sent during the call. */
+  eventMessagesSent: Summary;
+  /** The fewest Tables requests in the round trip of any webhook send (0: a round trip of its own). */
+  fewestTableRequestsBesideAWebhookSend: number | undefined;
+  /** POSTs the loopback receiver got from the delivery trigger, off the path. */
+  deliveries: number;
+  medianMs: number;
+  breakdown: string;
+}
+
+export const webhookRows: WebhookShareRow[] = [];
+export const webhookTargets: { figure: string; value: string; target: string; met: boolean }[] = [];
+export const webhookNotes: string[] = [];
+
+function printWebhooks(): void {
+  console.log(
+    "Webhooks: share to one user through HTTP on the local host running every function, with 0 and with 3 subscriptions (answer's path):",
+  );
+  printColumns(
+    [
+      "operation",
+      "n",
+      "round trips (median, max)",
+      "requests (median)",
+      "webhook sends on path (median)",
+      "event msgs sent (median)",
+      "beside ≥ table reqs",
+      "deliveries",
+      "median ms",
+      "per call",
+    ],
+    webhookRows.map((r) => [
+      r.operation,
+      String(r.n),
+      `${r.roundTrips.median} (max ${r.roundTrips.max})`,
+      String(r.requests.median),
+      String(r.webhookSendsOnPath.median),
+      String(r.eventMessagesSent.median),
+      r.fewestTableRequestsBesideAWebhookSend === undefined ? "-" : String(r.fewestTableRequestsBesideAWebhookSend),
+      String(r.deliveries),
+      ms(r.medianMs),
+      r.breakdown,
+    ]),
+  );
+  console.log("");
+  printColumns(
+    ["target", "measured", "bound", "met?"],
+    webhookTargets.map((t) => [t.figure, t.value, t.target, t.met ? "yes" : "NO"]),
+  );
+  for (const note of webhookNotes) console.log(`  ${note}`);
+}
+
 export function addRoundTrips(row: RoundTripRow): void {
   roundTrips.push(row);
 }
@@ -270,6 +332,10 @@ export function report(results: {
     console.log("");
     printScale();
   }
+  if (webhookRows.length > 0) {
+    console.log("");
+    printWebhooks();
+  }
   if (decisions) {
     console.log("");
     printDecisions(decisions);
@@ -295,6 +361,8 @@ export function report(results: {
         requestCounts,
         hostOverhead,
         scale: scaleFigures.length > 0 ? { figures: scaleFigures, roundTrips, notes: scaleNotes } : undefined,
+        webhooks:
+          webhookRows.length > 0 ? { rows: webhookRows, targets: webhookTargets, notes: webhookNotes } : undefined,
         decisions,
         audit,
         durationSeconds: elapsedSeconds(),

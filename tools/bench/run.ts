@@ -7,11 +7,12 @@
  *
  * Knobs (environment, see config.ts): BENCH_ITERATIONS (per-operation samples, default 300),
  * BENCH_AUDIT_GRANTS (default 100000), BENCH_AUDIT_REPS (default 2), BENCH_DECISION_ROUND_MS
- * (default 1500), BENCH_SECTIONS (default reads,writes,scale,decisions,audit), and the scale
- * section's BENCH_SCALE_* (see config.ts).
+ * (default 1500), BENCH_SECTIONS (default reads,writes,scale,webhooks,decisions,audit), the scale
+ * section's BENCH_SCALE_* and the webhooks section's BENCH_WEBHOOK_SAMPLES (see config.ts).
  *
  * The sections: reads.ts, writes.ts, scale.ts (big groups and resources, through HTTP on the whole
- * app), casbin.ts (the decision step), audit.ts; setup.ts holds what they measure with, report.ts
+ * app), webhooks.ts (a share with and without webhook subscriptions, through HTTP), casbin.ts (the
+ * decision step), audit.ts; setup.ts holds what they measure with, report.ts
  * what they report.
  */
 import { createRequire } from "node:module";
@@ -26,6 +27,7 @@ import { config, elapsed, log } from "./config.js";
 import { RequestMeter } from "./meter.js";
 import { measureReads } from "./reads.js";
 import { measureScale } from "./scale.js";
+import { measureWebhooks } from "./webhooks.js";
 import { report, type AuditResult, type HostOverhead, type Machine } from "./report.js";
 import { capabilities, startLocalHost, type BenchHost } from "./setup.js";
 import { seedSmallWorld } from "./world.js";
@@ -93,6 +95,8 @@ async function main(): Promise<void> {
     }
 
     if (config.sections.has("scale")) await measureScale(azurite);
+
+    if (config.sections.has("webhooks")) await measureWebhooks(azurite);
 
     let decisions: DecisionComparison | undefined;
     if (config.sections.has("decisions")) {
