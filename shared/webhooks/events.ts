@@ -28,6 +28,9 @@ const subjectFolder = { user: "users", group: "groups", sharePointList: "lists" 
 export function cloudEventOf(envId: string, entry: ChangeEntry): CloudEvent | undefined {
   const type = eventTypeOfAction[entry.action];
   if (!type) return undefined;
+  // An offboarding logs each resource it changed and, at the end, its summary: the user was
+  // offboarded once, so only the summary (the entry naming no resource) is the event.
+  if (entry.action === "offboard" && entry.resourceId !== undefined) return undefined;
   const subject = entry.resourceId
     ? `resources/${entry.resourceId}`
     : entry.principal

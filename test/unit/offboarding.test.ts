@@ -147,6 +147,15 @@ describe("automatic offboarding on the fan-out queue", () => {
     const offboardingId = next.type === "offboard" ? next.offboardingId! : "";
     const run = await getOffboarding(c, app, "e1", offboardingId, {});
     expect(run).toMatchObject({ status: "done", trigger: "disabled", actorId: "system", userId: "leaver" });
+    // The summary entry raised its webhook event, once, under the entry's id.
+    const offboarded = m.webhooks
+      .map((w) => w.message)
+      .filter((w) => w.kind === "event" && w.event.type === "sharing.user.offboarded");
+    expect(offboarded).toEqual([
+      expect.objectContaining({
+        event: expect.objectContaining({ id: `offboarding.${offboardingId}`, subject: "users/leaver" }),
+      }),
+    ]);
     expect(run.items.map((i) => [i.resourceId, i.outcome, i.to ?? "-"])).toEqual([
       ["p1", "transferred", "co"],
       ["p2", "transferred", "heir"],

@@ -118,6 +118,8 @@ describe("cloudEventOf", () => {
   it("names the user as the subject of an offboarding, and raises no event for directory changes", () => {
     const off = cloudEventOf("e1", entry({ action: "offboard", resourceId: undefined, role: undefined }));
     expect(off).toMatchObject({ type: "sharing.user.offboarded", subject: "users/viewer" });
+    // A step of the run (one resource it changed) is not the event; the run's summary is.
+    expect(cloudEventOf("e1", entry({ action: "offboard" }))).toBeUndefined();
     expect(cloudEventOf("e1", entry({ action: "membership.added" }))).toBeUndefined();
     expect(cloudEventOf("e1", entry({ action: "webhook.created" }))).toBeUndefined();
   });
