@@ -16,7 +16,7 @@ import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
 import { withResolveRoute } from "./connections.js";
 import { cannotOwnBecause, handOver, ownerAlertJobs } from "./primaryOwner.js";
-import { principalKey, rolesOf, type Known } from "./relay.js";
+import { principalKey, rolesOf, sendEvents, type Known } from "./relay.js";
 
 export { leaverDetected, offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
 
@@ -433,14 +433,18 @@ async function writeSummary(deps: Deps, job: OffboardingJob): Promise<void> {
     if (i.outcome === "needsCopy") n.needsCopy++;
     n.connections += i.connectionsToFix.length;
   }
-  await deps.repo.putEnvironmentChange(job.envId, {
+  const entry: ChangeEntry = {
     changeId: `offboarding.${job.offboardingId}`.slice(0, 80),
     at: job.finishedAt ?? deps.clock().toISOString(),
     actorId: job.actorId,
     action: "offboard",
     principal: { type: "user", id: job.userId },
     detail: `offboarding ${job.offboardingId} of ${job.userId} done (${job.trigger === "request" ? "requested" : `automatic: ${job.trigger}`}): ${n.grants} grant(s) revoked on ${n.resources} resource(s), ${n.transferred} transferred, ${n.ownerless} ownerless, ${n.needsCopy} need a copy, ${n.connections} connection(s) to fix`,
-  });
+  };
+  // Written straight to the log, not through the outbox, so its event is sent here, beside it (as the
+  // relay does for outbox entries). A run resumed after a crash sends it again under the same id,
+  // which the delivery rows make a no-op.
+  await Promise.all([deps.repo.putEnvironmentChange(job.envId, entry), sendEvents(deps, job.envId, [entry])]);
 }
 
 function emptyResult(
