@@ -4,34 +4,19 @@
  * the caller's context carries the privileges as they stand.
  */
 import { describe, expect, it } from "vitest";
-import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import { ConcurrencyError } from "../../shared/errors.js";
 import { maxCustomSecurityRoles } from "../../shared/model/records.js";
-import { tableNames } from "../../shared/store/keys.js";
-import { openStores } from "../../shared/store/stores.js";
-import { sortableId, type Caller, type Capabilities } from "../../shared/usecases/capabilities.js";
+import type { Caller } from "../../shared/usecases/capabilities.js";
 import { putMembership } from "../../shared/usecases/directory.js";
 import { putSecurityRole } from "../../shared/usecases/securityRoles.js";
-import { backends, uniquePrefix } from "../support/backends.js";
+import { backends, quietCaps } from "../support/backends.js";
 import { seedDirectory } from "../support/memoryCaps.js";
 
 const admin: Caller = { principalId: "app", appRoles: ["Sharing.Admin"] };
 
 describe.each(backends())("custom security roles on '$name'", (backend) => {
   async function world() {
-    const caps: Capabilities = {
-      ...openStores(backend.make(), tableNames(uniquePrefix())),
-      emailQueue: { send: async () => undefined },
-      fanoutQueue: { send: async () => undefined },
-      webhookQueue: { send: async () => undefined },
-      // Delivery is not what these tests are about: an attempt here would be a bug.
-      deliverWebhook: () => Promise.reject(new Error("no webhook delivery in this test")),
-      clock: () => new Date(),
-      newId: () => sortableId(),
-      invitationTtlDays: 14,
-      checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: false }),
-      log: () => undefined,
-    };
+    const caps = quietCaps(backend.make());
     await seedDirectory(caps, "e1", [["pex", true, ["BasicUser"]]]);
     return caps;
   }

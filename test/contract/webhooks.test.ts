@@ -3,35 +3,20 @@
  * the ETag and insert semantics the use cases rely on.
  */
 import { describe, expect, it } from "vitest";
-import { webhookTargetGuard } from "../../shared/adapters/http/ssrfGuard.js";
 import { ConcurrencyError } from "../../shared/errors.js";
 import type { WebhookSubscriptionRecord } from "../../shared/model/webhooks.js";
-import { tableNames } from "../../shared/store/keys.js";
-import { openStores } from "../../shared/store/stores.js";
-import { sortableId, type Caller, type Capabilities } from "../../shared/usecases/capabilities.js";
+import type { Caller } from "../../shared/usecases/capabilities.js";
 import { listChanges } from "../../shared/usecases/changes.js";
 import { putWebhookSubscription, rotateWebhookSecret } from "../../shared/usecases/webhooks.js";
-import { backends, uniquePrefix } from "../support/backends.js";
+import { backends, quietCaps } from "../support/backends.js";
 import { seedDirectory } from "../support/memoryCaps.js";
 
 const admin: Caller = { principalId: "app", appRoles: ["Sharing.Admin"] };
 
 describe.each(backends())("webhook subscriptions on '$name'", (backend) => {
   async function world() {
-    const caps: Capabilities = {
-      ...openStores(backend.make(), tableNames(uniquePrefix())),
-      emailQueue: { send: async () => undefined },
-      fanoutQueue: { send: async () => undefined },
-      webhookQueue: { send: async () => undefined },
-      // Delivery is not what these tests are about: an attempt here would be a bug.
-      deliverWebhook: () => Promise.reject(new Error("no webhook delivery in this test")),
-      clock: () => new Date(),
-      newId: () => sortableId(),
-      invitationTtlDays: 14,
-      // Literal loopback addresses only: no DNS in these tests.
-      checkWebhookTarget: webhookTargetGuard({ allowLoopbackHttp: true }),
-      log: () => undefined,
-    };
+    // Literal loopback addresses only: no DNS in these tests.
+    const caps = quietCaps(backend.make(), { allowLoopbackHttp: true });
     await seedDirectory(caps, "e1", []);
     return caps;
   }

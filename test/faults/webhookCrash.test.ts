@@ -18,7 +18,7 @@ import {
   type ReceivedEvent,
   type WebhookReceiver,
 } from "../support/webhookReceiver.js";
-import { expectStatus, newWorld } from "../support/world.js";
+import { allPages, expectStatus, newWorld } from "../support/world.js";
 
 let stack: Stack;
 let hook: WebhookReceiver | undefined;
@@ -114,20 +114,10 @@ describe("webhook delivery through a crash", () => {
       };
     };
     // The entries that raise the subscribed events, every page.
-    const changeLog = async () => {
-      const items: LogItem[] = [];
-      let token: string | undefined;
-      do {
-        const q = token ? `?continuationToken=${encodeURIComponent(token)}` : "";
-        const r = await expectStatus(stack, 200, "GET", `/api/environments/${w.envId}/changes${q}`, {
-          token: w.adminToken,
-        });
-        const page = r.json as { items: LogItem[]; continuationToken?: string };
-        items.push(...page.items);
-        token = page.continuationToken;
-      } while (token);
-      return items.filter((e) => typeOfAction[e.action] !== undefined);
-    };
+    const changeLog = async () =>
+      (await allPages<LogItem>(stack, `/api/environments/${w.envId}/changes`, w.adminToken)).filter(
+        (e) => typeOfAction[e.action] !== undefined,
+      );
 
     const truth = await committed();
     // Every answered change committed; the kill cut some off before they did.

@@ -65,6 +65,22 @@ export interface AuditFinding {
   detail: string;
 }
 
+/** Every item of a paged listing (`items`, `continuationToken`), page after page, each page a 200. */
+export async function allPages<T>(stack: Stack, path: string, token: string): Promise<T[]> {
+  const items: T[] = [];
+  let next: string | undefined;
+  do {
+    const q = next ? `${path.includes("?") ? "&" : "?"}continuationToken=${encodeURIComponent(next)}` : "";
+    const page = (await expectStatus(stack, 200, "GET", `${path}${q}`, { token })).json as {
+      items: T[];
+      continuationToken?: string;
+    };
+    items.push(...page.items);
+    next = page.continuationToken;
+  } while (next);
+  return items;
+}
+
 /** Runs an audit of the environment now (`POST .../audits`) and waits for its report. */
 export async function finishedAudit(
   stack: Stack,
