@@ -138,6 +138,30 @@ export const resourceView = z.object({
   via: z.array(viaSchema),
 });
 
+/**
+ * `GET .../resources/{id}` for a flow's run-only user (who holds no other role or right that shows
+ * more): what they need to run it and nothing else, no owners, creator, grants, invitations or run
+ * history (seed 004: run-only users "cannot view the flow"). `view: "runOnly"` tells it apart.
+ */
+export const runOnlyResourceView = z.object({
+  view: z.literal("runOnly"),
+  resource: z.object({
+    envId: idSchema,
+    resourceId: idSchema,
+    kind: z.literal("cloudFlow"),
+    displayName: z.string(),
+    triggerKind: z.enum(["instant", "automated"]).optional(),
+    /** The connections "provided by run-only user": the caller supplies their own for each. */
+    connectionsToProvide: z.array(z.object({ id: idSchema, connector: z.string() })),
+  }),
+  roles: z.array(roleSchema),
+  allowedActions: z.array(actionNameSchema),
+  via: z.array(viaSchema),
+});
+
+/** What `GET .../resources/{id}` answers: exactly one of the two views (a `oneOf` in the document). */
+export const resourceReadView = z.xor([resourceView, runOnlyResourceView]);
+
 const connectionToFixView = connectionToFixSchema.extend({ resolveWith: z.string() });
 
 export const offboardingView = offboardingJobSchema

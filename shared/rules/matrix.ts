@@ -17,7 +17,7 @@ export type Role = RoleOf<ResourceKind>;
 export const allRoles = ["owner", "coOwner", "viewer", "contributor", "runOnly"] as const satisfies readonly Role[];
 
 export const verbsByKind = {
-  processMining: ["viewDetails", "viewAnalytics", "editDetails", "share", "editDataflow", "delete"],
+  processMining: ["viewDetails", "viewAnalytics", "editDetails", "share", "editDataflow", "delete", "viewSharing"],
   taskMining: [
     "viewDetails",
     "viewAnalytics",
@@ -30,6 +30,7 @@ export const verbsByKind = {
     "deleteOthersRecording",
     "analyze",
     "delete",
+    "viewSharing",
   ],
   cloudFlow: [
     "run",
@@ -40,6 +41,7 @@ export const verbsByKind = {
     "manageRunOnlyUsers",
     "sendCopy",
     "delete",
+    "viewSharing",
   ],
 } as const satisfies Record<ResourceKind, readonly string[]>;
 
@@ -72,6 +74,11 @@ export type Holder = Role | "admin" | PrivilegeHolder;
  * experience for processes they don't own isn't supported"); cloud flow admins, which the flow
  * documents don't describe, may manage owners and run-only users and nothing else (our decision,
  * so that governance and reassignment need no content rights).
+ *
+ * `viewSharing` is "see who it is shared with" (the shares listing: grants, creator, invitations).
+ * Processes keep it for every role that sees their details (the details page's "Shared with" card,
+ * seeds 000/003) and for whoever may share; flows give it to owners and to whoever may manage their
+ * owners and run-only users, never to run-only users, who "cannot view the flow" (seed 004).
  */
 export const allowedVerbs: {
   [K in ResourceKind]: Record<RoleOf<K> | "admin" | PrivilegeHolder, readonly VerbOf<K>[]>;
@@ -79,12 +86,12 @@ export const allowedVerbs: {
   // Owners may do everything their kind allows.
   processMining: {
     owner: verbsByKind.processMining,
-    coOwner: ["viewDetails", "viewAnalytics", "editDetails", "share"],
-    viewer: ["viewDetails", "viewAnalytics"],
+    coOwner: ["viewDetails", "viewAnalytics", "editDetails", "share", "viewSharing"],
+    viewer: ["viewDetails", "viewAnalytics", "viewSharing"],
     // Admins have access to every process implicitly (seed 000).
     admin: verbsByKind.processMining,
     // A custom role's share privilege: view the details of, share and revoke, as an admin may, and no more.
-    "securityRole.share": ["viewDetails", "share"],
+    "securityRole.share": ["viewDetails", "share", "viewSharing"],
   },
   taskMining: {
     owner: verbsByKind.taskMining,
@@ -99,17 +106,18 @@ export const allowedVerbs: {
       "labelOthersRecording",
       "deleteOthersRecording",
       "delete",
+      "viewSharing",
     ],
-    contributor: ["viewDetails", "addRecording", "labelOwnRecording", "deleteOwnRecording"],
-    admin: ["share"],
-    "securityRole.share": ["viewDetails", "share"],
+    contributor: ["viewDetails", "addRecording", "labelOwnRecording", "deleteOwnRecording", "viewSharing"],
+    admin: ["share", "viewSharing"],
+    "securityRole.share": ["viewDetails", "share", "viewSharing"],
   },
   cloudFlow: {
     owner: verbsByKind.cloudFlow,
     runOnly: ["run"],
-    admin: ["manageOwners", "manageRunOnlyUsers"],
+    admin: ["manageOwners", "manageRunOnlyUsers", "viewSharing"],
     // Flows have no details verb: sharing them is managing owners and run-only users (the roles an owner grants).
-    "securityRole.share": ["manageOwners", "manageRunOnlyUsers"],
+    "securityRole.share": ["manageOwners", "manageRunOnlyUsers", "viewSharing"],
   },
 };
 

@@ -7,7 +7,7 @@ import { classOf, dlpViolation } from "../rules/dlp.js";
 import { isEnvironmentAdmin, type Decision } from "../rules/decide.js";
 import type { ActionName, ResourceKind, Role } from "../rules/matrix.js";
 import type { IndexEntry } from "../model/records.js";
-import { requireAction, viewAsCaller } from "./access.js";
+import { requireAction, viewAsCaller, type CallerView } from "./access.js";
 import {
   actsAsEnvironmentAdmin,
   hasActiveMembership,
@@ -228,19 +228,111 @@ function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K],
   };
 }
 
-/** `GET .../resources/{id}`: the resource and the caller's allowed actions; content only with viewDetails. */
+/**
+ * The resource as put and instantiate answer it: the registration for those who see its content,
+ * else the summary (ids, kind, name, owner, creator).
+ */
 export async function getResource(
   deps: Deps,
   caller: Caller,
   envId: string,
   resourceId: string,
 ): Promise<ResourceView> {
+  return fullOrSummary(await viewAsCaller(deps, caller, envId, resourceId));
+}
+
+/**
+ * `GET .../resources/{id}`: as `getResource`, except that a flow's run-only user gets the run-only
+ * view: name, trigger and the connections they must supply (seed 004: they "cannot view the flow").
+ */
+export async function readResource(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+): Promise<ResourceView | RunOnlyView> {
   const view = await viewAsCaller(deps, caller, envId, resourceId);
+  return isRunOnlyCaller(view.decision, view.state.resource.kind)
+    ? runOnlyView(view, caller.principalId)
+    : fullOrSummary(view);
+}
+
+export interface RunOnlyView {
+  view: "runOnly";
+  resource: {
+    envId: string;
+    resourceId: string;
+    kind: "cloudFlow";
+    displayName: string;
+    triggerKind?: "instant" | "automated" | undefined;
+    connectionsToProvide: { id: string; connector: string }[];
+  };
+  roles: Role[];
+  allowedActions: ActionName[];
+  via: Decision["via"];
+  etag: string;
+}
+
+/**
+ * A flow's run-only user, holding nothing that shows more: not an owner (an owner without a
+ * security role still is one), and no right to see who it's shared with (admins, a custom role's
+ * share privilege).
+ */
+export function isRunOnlyCaller(decision: Decision, kind: ResourceKind): boolean {
+  return (
+    kind === "cloudFlow" &&
+    decision.roles.includes("runOnly") &&
+    !decision.roles.includes("owner") &&
+    !decision.actions.includes("cloudFlow.viewSharing")
+  );
+}
+
+function runOnlyView(view: CallerView, callerId: string): RunOnlyView {
+  const r = view.state.resource;
+  // The caller's run-only grants: direct, and those of the groups the decision went through.
+  const through = new Set(
+    view.decision.via.flatMap((v) =>
+      v.role !== "runOnly"
+        ? []
+        : v.through === "direct"
+          ? [`user|${callerId}`]
+          : typeof v.through === "object"
+            ? [`${v.through.type}|${v.through.id}`]
+            : [],
+    ),
+  );
+  const grants = view.state.grants.filter(
+    (g) => g.role === "runOnly" && through.has(`${g.principalType}|${g.principalId}`),
+  );
+  // A connection is theirs to supply when every run-only grant they hold says "invoker": one grant
+  // that embeds it lets them run with the flow's own. Connections the flow no longer uses need none.
+  const connectionsToProvide = (r.connections ?? [])
+    .filter((c) => c.usage === "embedded")
+    .filter((c) => grants.length > 0 && grants.every((g) => g.connectionChoices?.[c.id] === "invoker"))
+    .map((c) => ({ id: c.id, connector: c.connector }));
+  return {
+    view: "runOnly",
+    resource: {
+      envId: r.envId,
+      resourceId: r.resourceId,
+      kind: "cloudFlow",
+      displayName: r.displayName,
+      ...(r.triggerKind !== undefined ? { triggerKind: r.triggerKind } : {}),
+      connectionsToProvide,
+    },
+    roles: view.decision.roles,
+    allowedActions: view.decision.actions,
+    via: view.decision.via,
+    etag: view.state.etag,
+  };
+}
+
+function fullOrSummary(view: CallerView): ResourceView {
   const r = view.state.resource;
   const seesContent =
     view.decision.actions.includes(`${r.kind}.viewDetails` as ActionName) ||
     view.decision.actions.includes(`${r.kind}.editDefinition` as ActionName) ||
-    view.decision.actions.includes(`${r.kind}.run` as ActionName);
+    (view.decision.actions.includes(`${r.kind}.run` as ActionName) && !isRunOnlyCaller(view.decision, r.kind));
   const summary = {
     envId: r.envId,
     resourceId: r.resourceId,

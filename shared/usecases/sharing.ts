@@ -530,9 +530,13 @@ export interface SharedWith {
   invitations: InvitationView[];
 }
 
-/** `GET .../shares`: every grant, the creator, and the invitations (anyone who can see the resource). */
+/**
+ * `GET .../shares`: every grant, the creator, and the invitations, for those whose roles give the
+ * kind's `viewSharing` (owners and admins of flows, never their run-only users; every role of processes).
+ */
 export async function sharedWith(deps: Deps, caller: Caller, envId: string, resourceId: string): Promise<SharedWith> {
-  await viewAsCaller(deps, caller, envId, resourceId);
+  const view = await viewAsCaller(deps, caller, envId, resourceId);
+  requireAction(view, `${view.state.resource.kind}.viewSharing`);
   const full = await deps.repo.fullResourceState(envId, resourceId);
   if (!full) throw notFound(`resource ${resourceId} was not found in environment ${envId}`);
   const now = deps.clock();

@@ -129,7 +129,11 @@ describe("custom security roles, through HTTP", () => {
     const seen = await w.as("pex", "GET", `resources/${process}`);
     expect(seen.status, seen.text).toBe(200);
     const view = seen.json as { allowedActions: string[]; via: unknown[]; resource: { displayName?: string } };
-    expect(view.allowedActions).toEqual(["processMining.viewDetails", "processMining.share"]);
+    expect(view.allowedActions).toEqual([
+      "processMining.viewDetails",
+      "processMining.share",
+      "processMining.viewSharing",
+    ]);
     expect(view.via).toEqual([{ role: "securityRole.share", through: { type: "securityRole", id: roleId } }]);
     expect(view.resource.displayName).toBe("Invoices");
 

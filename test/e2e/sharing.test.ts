@@ -148,7 +148,10 @@ describe("sharing through HTTP", () => {
     const adminView = await w.as("admin", "GET", `resources/${t}`);
     expect(adminView.status).toBe(200);
     expect((adminView.json as { resource: Record<string, unknown> }).resource.description).toBeUndefined();
-    expect((adminView.json as { allowedActions: string[] }).allowedActions).toEqual(["taskMining.share"]);
+    expect((adminView.json as { allowedActions: string[] }).allowedActions).toEqual([
+      "taskMining.share",
+      "taskMining.viewSharing",
+    ]);
     expectProblem(await w.as("admin", "PUT", `resources/${t}/recordings/${uid("rec")}`, {}), 403);
     expect(
       (

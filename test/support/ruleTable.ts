@@ -16,6 +16,8 @@ export const spec: Record<ResourceKind, { holders: (Role | "admin")[]; rows: Rec
       share: "yyny",
       editDataflow: "ynny",
       delete: "ynny",
+      // Who it is shared with: the details page's "Shared with" card, for every role (seed 000).
+      viewSharing: "yyyy",
     },
   },
   taskMining: {
@@ -32,6 +34,8 @@ export const spec: Record<ResourceKind, { holders: (Role | "admin")[]; rows: Rec
       deleteOthersRecording: "yynn",
       analyze: "ynnn",
       delete: "yynn",
+      // Contributors see the details (seed 003); admins manage sharing, so they see it.
+      viewSharing: "yyyy",
     },
   },
   cloudFlow: {
@@ -46,6 +50,8 @@ export const spec: Record<ResourceKind, { holders: (Role | "admin")[]; rows: Rec
       manageRunOnlyUsers: "yny",
       sendCopy: "ynn",
       delete: "ynn",
+      // Run-only users "cannot view the flow" (seed 004): not who it is shared with either.
+      viewSharing: "yny",
     },
   },
 };
@@ -78,6 +84,7 @@ export const sharePrivilegeSpec: Record<ResourceKind, Record<string, "y" | "n">>
     share: "y",
     editDataflow: "n",
     delete: "n",
+    viewSharing: "y",
   },
   taskMining: {
     viewDetails: "y",
@@ -91,6 +98,7 @@ export const sharePrivilegeSpec: Record<ResourceKind, Record<string, "y" | "n">>
     deleteOthersRecording: "n",
     analyze: "n",
     delete: "n",
+    viewSharing: "y",
   },
   cloudFlow: {
     run: "n",
@@ -101,6 +109,7 @@ export const sharePrivilegeSpec: Record<ResourceKind, Record<string, "y" | "n">>
     manageRunOnlyUsers: "y",
     sendCopy: "n",
     delete: "n",
+    viewSharing: "y",
   },
 };
 

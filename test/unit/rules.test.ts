@@ -17,8 +17,8 @@ describe("the rule table: one row per kind × role × action", () => {
   it("covers every action of every kind", () => {
     for (const kind of resourceKinds)
       expect(Object.keys(spec[kind].rows).sort()).toEqual([...verbsByKind[kind]].sort());
-    expect(rows.length).toBe(6 * 4 + 11 * 4 + 8 * 3);
-    expect(new Set(actionNames).size).toBe(6 + 11 + 8);
+    expect(rows.length).toBe(7 * 4 + 12 * 4 + 9 * 3);
+    expect(new Set(actionNames).size).toBe(7 + 12 + 9);
   });
 
   it.each(rows)("$kind $holder $action → $allowed", ({ kind, holder, action, allowed }) => {
@@ -48,7 +48,11 @@ describe("decisions beyond the tables", () => {
       [{ principalType: "group", principalId: "g1", role: "viewer" }],
       member({ memberOf: [{ type: "group", id: "g1" }] }),
     );
-    expect(d.actions).toEqual(["processMining.viewDetails", "processMining.viewAnalytics"]);
+    expect(d.actions).toEqual([
+      "processMining.viewDetails",
+      "processMining.viewAnalytics",
+      "processMining.viewSharing",
+    ]);
     expect(d.via).toEqual([{ role: "viewer", through: { type: "group", id: "g1" } }]);
   });
 

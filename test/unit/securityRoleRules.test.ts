@@ -18,7 +18,7 @@ describe("the share privilege of a custom security role: one row per privilege k
   it("covers every action of every kind, for a privilege on each kind", () => {
     for (const kind of resourceKinds)
       expect(Object.keys(sharePrivilegeSpec[kind]).sort()).toEqual([...verbsByKind[kind]].sort());
-    expect(rows.length).toBe(3 * (6 + 11 + 8));
+    expect(rows.length).toBe(3 * (7 + 12 + 9));
   });
 
   it.each(rows)("share on $privilegeOn: $kind $action → $allowed", ({ privilegeOn, kind, action, allowed }) => {
@@ -48,7 +48,12 @@ describe("decisions with custom roles", () => {
       [{ principalType: "user", principalId: "u1", role: "viewer" }],
       member({ privileges: [{ roleId: "pex", kind: "processMining", privilege: "share" }] }),
     );
-    expect(d.actions).toEqual(["processMining.viewDetails", "processMining.viewAnalytics", "processMining.share"]);
+    expect(d.actions).toEqual([
+      "processMining.viewDetails",
+      "processMining.viewAnalytics",
+      "processMining.share",
+      "processMining.viewSharing",
+    ]);
   });
 
   it("gives nothing to a disabled or suspended member", () => {
