@@ -17,6 +17,8 @@ import { putEnvironment } from "../../shared/usecases/directory.js";
 import { offboard } from "../../shared/usecases/offboarding.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { share, sharedWith } from "../../shared/usecases/sharing.js";
+import { requestAudit } from "../../shared/usecases/audits/request.js";
+import { cloudEventOf } from "../../shared/webhooks/events.js";
 import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
 
 const at = (minute: number) => `2026-01-01T00:${String(minute).padStart(2, "0")}:00.000Z`;
@@ -120,6 +122,9 @@ describe("a claim on the in-memory store", () => {
   async function ownerless(sensitive = false) {
     const m = memoryCaps();
     const c = m.caps;
+    // A clock a second ahead at each reading, so grants made one after another have distinct times.
+    let t = Date.now();
+    c.clock = () => new Date((t += 1000));
     await seedDirectory(c, "e1", [
       ["admin", true, ["SystemAdministrator"]],
       ["leaver", true, ["EnvironmentMaker"]],
@@ -160,7 +165,7 @@ describe("a claim on the in-memory store", () => {
         resourceId: "t1",
         claimId: claim.claimId,
         userId,
-        expiresAt: new Date(Date.now() + 86_400_000),
+        expiresAt: new Date(t + 86_400_000),
       });
     return { m, c, claim, deps, tokenOf };
   }
@@ -200,7 +205,10 @@ describe("a claim on the in-memory store", () => {
       expect.objectContaining({ resourceId: "t1", principal: { type: "user", id: winner } }),
     ]);
     const log = await c.repo.environmentChanges("e1", undefined, 50);
-    expect(log.items.filter((e) => e.action === "owner.claimed").map((e) => e.principal?.id)).toEqual([winner]);
+    const claimed = log.items.filter((e) => e.action === "owner.claimed");
+    expect(claimed.map((e) => e.principal?.id)).toEqual([winner]);
+    // Its webhook event is the owner change.
+    expect(cloudEventOf("e1", claimed[0]!)).toMatchObject({ type: "sharing.owner.changed", subject: "resources/t1" });
     // Accepting again leads to it again; the page of the winner says so.
     expect(await acceptClaim(deps, await tokenOf(winner))).toMatchObject({ ok: true });
     expect(await openClaim(deps, await tokenOf(winner))).toMatchObject({ ok: true, page: { claimedByYou: true } });
@@ -240,5 +248,44 @@ describe("a claim on the in-memory store", () => {
       expiresAt: new Date(Date.now() + 60_000),
     });
     expect(await openClaim(deps, other)).toEqual({ ok: false, reason: "ended" });
+  });
+
+  it("is started by the audit for an ownerless resource that has none, once however often the audit runs", async () => {
+    const m = memoryCaps();
+    const c = m.caps;
+    await seedDirectory(c, "e1", [
+      ["admin", true, ["SystemAdministrator"]],
+      ["ann", true, ["EnvironmentMaker"]],
+      ["off", false, ["EnvironmentMaker"]],
+    ]);
+    // Left ownerless before claims existed: the owner's place vacant, no claim row.
+    const now = new Date().toISOString();
+    await c.repo.commit({
+      etag: "new",
+      resource: {
+        envId: "e1",
+        resourceId: "old1",
+        kind: "taskMining",
+        displayName: "Old",
+        ownerId: "gone",
+        creatorId: "gone",
+        createdAt: now,
+        updatedAt: now,
+      },
+      putGrants: [
+        { principalType: "user", principalId: "ann", role: "contributor", grantedBy: "gone", grantedAt: now },
+        { principalType: "user", principalId: "off", role: "coOwner", grantedBy: "gone", grantedAt: now },
+      ],
+    });
+    await requestAudit(c, app, "e1");
+    const claim = await new ClaimRows(c.repo).get("e1", "old1");
+    expect(claim).toMatchObject({ status: "open", origin: "audit", vacantOwnerId: "gone" });
+    // The disabled co-owner is no candidate.
+    expect(claim?.candidates.map((x) => x.userId)).toEqual(["ann"]);
+    await requestAudit(c, app, "e1");
+    expect((await new ClaimRows(c.repo).get("e1", "old1"))?.claimId).toBe(claim?.claimId);
+    expect(m.sent.filter((j) => j.kind === "claim")).toEqual([
+      { kind: "claim", envId: "e1", resourceId: "old1", claimId: claim?.claimId, userId: "ann" },
+    ]);
   });
 });
