@@ -72,7 +72,6 @@ const typeOfAction: Record<string, string> = {
   "copy.sent": "sharing.copy.sent",
   offboard: "sharing.user.offboarded",
   "audit.completed": "sharing.audit.completed",
-  "owner.claimed": "sharing.owner.changed",
 };
 
 /**
