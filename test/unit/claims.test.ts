@@ -18,6 +18,8 @@ import { offboard } from "../../shared/usecases/offboarding.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { share, sharedWith } from "../../shared/usecases/sharing.js";
 import { requestAudit } from "../../shared/usecases/audits/request.js";
+import { handleEmailMessage } from "../../shared/usecases/email/mailer.js";
+import type { OutgoingEmail } from "../../shared/ports/email.js";
 import { cloudEventOf } from "../../shared/webhooks/events.js";
 import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
 
@@ -287,5 +289,53 @@ describe("a claim on the in-memory store", () => {
     expect(m.sent.filter((j) => j.kind === "claim")).toEqual([
       { kind: "claim", envId: "e1", resourceId: "old1", claimId: claim?.claimId, userId: "ann" },
     ]);
+  });
+
+  it("mails each candidate a link bound to them, and the admins once though the timer crashed after queueing", async () => {
+    const { m, c, claim, deps } = await ownerless();
+    const delivered: OutgoingEmail[] = [];
+    const mailer = {
+      ...c,
+      sender: {
+        send: async (e: OutgoingEmail) => {
+          delivered.push(e);
+          return { messageId: e.operationId };
+        },
+      },
+      invitations: deps.invitations,
+    };
+    let n = 0;
+    const mail = async (kind: string) => {
+      for (const job of m.sent.filter((j) => j.kind === kind))
+        await handleEmailMessage(mailer, job, { messageId: `msg-${++n}`, dequeueCount: 1 });
+    };
+    await mail("claim");
+    expect(delivered.map((e) => e.to[0]?.address).sort()).toEqual(["ann@x.test", "basic@x.test", "ben@x.test"]);
+    for (const e of delivered) {
+      const token = /\/api\/claims\/([^\s]+)/.exec(e.plainText)![1]!;
+      const checked = await verifyClaimToken(key, decodeURIComponent(token));
+      expect(checked).toMatchObject({
+        ok: true,
+        claims: { claimId: claim.claimId, userId: e.to[0]!.address.split("@")[0] },
+      });
+    }
+    // The same jobs again (a relay repeated by the sweeper): nothing more goes out.
+    await mail("claim");
+    expect(delivered).toHaveLength(3);
+
+    // The timer dies after queueing the job, before removing the deadline row; the next run queues it again.
+    const rows = c.repo.rows;
+    const realDelete = rows.delete.bind(rows);
+    rows.delete = async () => {
+      rows.delete = realDelete;
+      throw new Error("injected crash");
+    };
+    await expect(escalateDueClaims(c, { now: new Date(claim.deadline) })).rejects.toThrow("injected crash");
+    expect(await escalateDueClaims(c, { now: new Date(claim.deadline) })).toEqual({ escalated: 1, dropped: 0 });
+    expect(m.sent.filter((j) => j.kind === "claimEscalation")).toHaveLength(2);
+    await mail("claimEscalation");
+    const escalations = delivered.filter((e) => /Nobody claimed/.test(e.subject));
+    expect(escalations.map((e) => e.to.map((t) => t.address))).toEqual([["admin@x.test"]]);
+    expect(escalations[0]!.plainText).toContain("3 of its co-owners and contributors were asked to claim it");
   });
 });
