@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SinkMessage } from "../../tools/mailSink.js";
+import { signClaimToken } from "../../shared/claims/token.js";
 import { ClaimRows } from "../../shared/store/claimRows.js";
 import { escalateDueClaims } from "../../shared/usecases/claims.js";
-import { mailTo, waitForMail } from "../support/mail.js";
+import { mailTo, waitForMail, waitForSubject } from "../support/mail.js";
 import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { stackCaps } from "../support/stackCaps.js";
@@ -42,7 +43,7 @@ describe("ownership claims, through HTTP", () => {
     const env = w.envId;
     await expectStatus(stack, 200, "PUT", `/api/environments/${env}`, {
       token: w.adminToken,
-      body: { displayName: `Env ${env}`, claimDays: 3 },
+      body: { displayName: `Env ${env}`, claimDays: 3, sensitive: true },
     });
     const tC = await w.resource("leaver", { kind: "taskMining", displayName: "Invoices" });
     for (const [who, role] of [
@@ -103,6 +104,17 @@ describe("ownership claims, through HTTP", () => {
     const payload = JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>;
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: w.id("basic") })).toString("base64url")}.${s}`;
     expect((await accept(`${stack.baseUrl}/api/claims/${tampered}`)).status).toBe(400);
+    // Signed with the host's key but expired: 410, and the page says so.
+    const expired = await signClaimToken(stack.settings.INVITATION_SIGNING_KEY!, {
+      envId: env,
+      resourceId: tC,
+      claimId: String(payload.clm),
+      userId: w.id("ann"),
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    const expiredPage = await open(`${stack.baseUrl}/api/claims/${expired}`);
+    expect(expiredPage.status).toBe(410);
+    expect(await expiredPage.text()).toContain("This claim link has expired");
 
     // The race: both accept at once; one is redirected to the product, the other is told who won.
     const [a, b] = await Promise.all([accept(annLink), accept(benLink)]);
@@ -132,6 +144,14 @@ describe("ownership claims, through HTTP", () => {
         .filter((i) => i.action === "owner.claimed")
         .map((i) => i.actorId),
     ).toEqual([winnerId]);
+
+    // A sensitive environment: the admins are alerted of the new owner, as on every path.
+    const alert = await waitForSubject(
+      stack,
+      w.email("admin"),
+      new RegExp(`${winnerName} \\(.*\\) was made an owner of the task mining process "Invoices"`),
+    );
+    expect(alert.plainText).toContain(`${winnerName} made ${winnerName}`);
 
     // Claimed resources leave the audit; the unclaimed one stays.
     expect(ownerlessIds(await finishedAudit(stack, env, w.adminToken))).toEqual([pX]);
