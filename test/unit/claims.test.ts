@@ -18,6 +18,7 @@ import { offboard } from "../../shared/usecases/offboarding.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { share, sharedWith } from "../../shared/usecases/sharing.js";
 import { requestAudit } from "../../shared/usecases/audits/request.js";
+import { sweepOutbox } from "../../shared/usecases/relay.js";
 import { handleEmailMessage } from "../../shared/usecases/email/mailer.js";
 import type { OutgoingEmail } from "../../shared/ports/email.js";
 import { cloudEventOf } from "../../shared/webhooks/events.js";
@@ -337,5 +338,40 @@ describe("a claim on the in-memory store", () => {
     const escalations = delivered.filter((e) => /Nobody claimed/.test(e.subject));
     expect(escalations.map((e) => e.to.map((t) => t.address))).toEqual([["admin@x.test"]]);
     expect(escalations[0]!.plainText).toContain("3 of its co-owners and contributors were asked to claim it");
+  });
+
+  it("loses no candidate's email when the queue fails right after the claim's commit (the sweeper relays it, once)", async () => {
+    const m = memoryCaps();
+    const c = m.caps;
+    await seedDirectory(c, "e1", [
+      ["leaver", true, ["EnvironmentMaker"]],
+      ["ann", true, ["EnvironmentMaker"]],
+    ]);
+    await putResource(c, app, "e1", "t1", { kind: "taskMining", displayName: "T1", creatorId: "leaver" }, undefined);
+    await share(c, as("leaver"), "e1", "t1", {
+      role: "contributor",
+      principals: [{ type: "user", id: "ann" }],
+      sendInvitation: false,
+    });
+    // The email queue is down right after the commit: the relay of the resource's outbox fails.
+    const send = c.emailQueue.send.bind(c.emailQueue);
+    c.emailQueue.send = async () => {
+      throw new Error("queue down");
+    };
+    // The relay leaves what it couldn't do in the outbox for the sweeper; the answer is already right.
+    const first = await offboard(c, app, "e1", { userId: "leaver", dryRun: false });
+    expect(first.ownerless.map((o) => o.resourceId)).toEqual(["t1"]);
+    const claim = await new ClaimRows(c.repo).get("e1", "t1");
+    expect(claim).toMatchObject({ status: "open", candidates: [{ userId: "ann" }] });
+    expect(m.sent).toEqual([]);
+    // Back up: the sweeper relays what the commit left; posting the offboarding again starts no second claim.
+    c.emailQueue.send = send;
+    expect(await sweepOutbox(c)).toBeGreaterThanOrEqual(1);
+    await offboard(c, app, "e1", { userId: "leaver", dryRun: false });
+    await sweepOutbox(c);
+    expect((await new ClaimRows(c.repo).get("e1", "t1"))?.claimId).toBe(claim?.claimId);
+    expect(m.sent.filter((j) => j.kind === "claim")).toEqual([
+      { kind: "claim", envId: "e1", resourceId: "t1", claimId: claim?.claimId, userId: "ann" },
+    ]);
   });
 });
