@@ -34,5 +34,9 @@ export const emailJobSchema = z.discriminatedUnion("kind", [
     toUserId: idSchema,
   }),
   z.object({ kind: z.literal("auditReport"), envId: idSchema, auditId: idSchema }),
+  /** A candidate's link to claim an ownerless resource (docs/claims.md): once per claim and candidate. */
+  z.object({ kind: z.literal("claim"), envId: idSchema, resourceId: idSchema, claimId: idSchema, userId: idSchema }),
+  /** Nobody claimed the resource by the claim's deadline: the environment admins are told, once per claim. */
+  z.object({ kind: z.literal("claimEscalation"), envId: idSchema, resourceId: idSchema, claimId: idSchema }),
 ]);
 export type EmailJob = z.infer<typeof emailJobSchema>;

@@ -274,6 +274,8 @@ export const changeActionSchema = z.enum([
   "webhook.disabled",
   // A compliance audit finished (contract v2, "Events for integrations"): one entry per audit, with its counts.
   "audit.completed",
+  // An ownerless resource claimed by one of its candidates (docs/claims.md): raises sharing.owner.changed.
+  "owner.claimed",
 ]);
 
 export const changeEntrySchema = z.object({

@@ -28,6 +28,8 @@ import {
 } from "../model/records.js";
 import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
+import type { Claim } from "../model/claims.js";
+import { claimKeys } from "./claimRows.js";
 import { keysPerQuery } from "./existingKeys.js";
 import { outboxItemSchema, type OutboxItem } from "../model/outbox.js";
 import { OutboxRows } from "./outboxRows.js";
@@ -81,6 +83,8 @@ export interface ResourceChange {
   outbox?: OutboxItem[];
   /** Marks the resource deleted; its rows are purged by the outbox relay. */
   tombstone?: boolean;
+  /** The resource's ownership claim (docs/claims.md): started, or ended by the accept that makes its owner. */
+  putClaim?: Claim;
 }
 
 /** The domain's view of the sharing tables; every key comes from `keys.ts`, every record goes through `rowJson.ts`. */
@@ -574,6 +578,7 @@ export class SharingRepository {
         fields: encodeRow(c),
       });
     for (const o of change.outbox ?? []) ops.push({ op: "upsert", rk: keys.outboxRk(o.id), fields: encodeRow(o) });
+    if (change.putClaim) ops.push({ op: "upsert", rk: claimKeys.claimRk, fields: encodeRow(change.putClaim) });
     if (ops.length > 100)
       throw invalid("this request changes too many rows at once; split it into smaller requests", [
         { field: "body", message: `changes ${ops.length} rows; at most 100 change at once` },

@@ -16,6 +16,7 @@ import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
 import { withResolveRoute } from "./connections.js";
 import { cannotOwnBecause, handOver, ownerAlertJobs } from "./primaryOwner.js";
+import { startClaim, withClaim } from "./claims.js";
 import { principalKey, rolesOf, sendEvents, type Known } from "./relay.js";
 
 export { leaverDetected, offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
@@ -326,7 +327,11 @@ async function applyToResource(
     );
     if (!item) return { result: undefined };
     await store.putItem(job.envId, job.offboardingId, item);
-    return { ...offboardChange(deps, env, job, state, item), result: undefined };
+    const planned = offboardChange(deps, env, job, state, item);
+    if (item.outcome !== "ownerless") return { ...planned, result: undefined };
+    // Ownerless: its claim starts in the same transaction (docs/claims.md).
+    const start = await startClaim(deps, env, state, job.userId, "offboarding");
+    return { ...planned, change: withClaim(deps, planned.change, start), result: undefined };
   });
 }
 

@@ -16,6 +16,7 @@ export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEve
   "copy.sent": "sharing.copy.sent",
   offboard: "sharing.user.offboarded",
   "audit.completed": "sharing.audit.completed",
+  "owner.claimed": "sharing.owner.changed",
 };
 
 const subjectFolder = { user: "users", group: "groups", sharePointList: "lists" } as const;

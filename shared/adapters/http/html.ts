@@ -47,7 +47,8 @@ const privateHeaders = {
   "x-frame-options": "DENY",
 };
 
-function page(
+/** One page of this API's HTML (also the claim pages, `claimPages.ts`): escaped by the caller, under the CSP above. */
+export function page(
   status: number,
   title: string,
   body: string,

@@ -18,6 +18,7 @@ import { Lease, leaseHeld, walkPages } from "../catalogWalk.js";
 import { outboxItems } from "../mutate.js";
 import { systemActor } from "../offboarding.js";
 import { relayNow, relayPartition } from "../relay.js";
+import { startClaimIfNone } from "../claims.js";
 import { DirectoryFacts } from "./directoryFacts.js";
 
 type Deps = Pick<
@@ -185,7 +186,11 @@ async function walkPhases(
       let grants = 0;
       for (const state of page.resources) {
         grants += state.grants.length;
-        findings.push(...resourceFindings(state, env, await facts.of(state)));
+        const found = resourceFindings(state, env, await facts.of(state));
+        findings.push(...found);
+        // An ownerless resource without an open claim gets one (docs/claims.md); one point read otherwise.
+        if (found.some((f) => f.rule === "ownerlessResource"))
+          await startClaimIfNone(deps, env, state.resource.resourceId);
       }
       const next = await recordStep(
         audits,

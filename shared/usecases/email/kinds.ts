@@ -1,4 +1,5 @@
 import { prepareAuditReportEmail } from "./auditReport.js";
+import { prepareClaimEmail, prepareClaimEscalationEmail } from "./claim.js";
 import { prepareCopyEmail } from "./copy.js";
 import type { EmailJobHandlers } from "./handler.js";
 import { prepareInvitationEmail } from "./invitation.js";
@@ -15,4 +16,6 @@ export const emailJobHandlers: EmailJobHandlers = {
   copy: prepareCopyEmail,
   auditReport: prepareAuditReportEmail,
   newOwner: prepareNewOwnerEmail,
+  claim: prepareClaimEmail,
+  claimEscalation: prepareClaimEscalationEmail,
 };
