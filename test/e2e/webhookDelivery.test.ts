@@ -64,7 +64,8 @@ interface LogItem {
 
 /** The types the app raises, by the change log action each comes from. */
 const typeOfAction: Record<string, string | undefined> = eventTypeOfAction;
-const raisedTypes = Object.values(eventTypeOfAction);
+// Distinct: two actions may raise one type (an owner change and a claim both change the owner).
+const raisedTypes = [...new Set(Object.values(eventTypeOfAction))];
 
 /**
  * Whether a change log entry raises an event: its action maps to a type, except an offboarding's
