@@ -1,6 +1,7 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import {
   groupRef,
+  idSchema,
   securityRoleSchema,
   type Environment,
   type Group,
@@ -237,7 +238,8 @@ async function changeMembers(
               memberIds,
               joined,
               changeId: deps.newId(),
-              actorId: caller.principalId,
+              // A token's `sub` may not be an id the message schema takes; an unparsable message would stall listings.
+              actorId: idSchema.safeParse(caller.principalId).success ? caller.principalId : "system",
             },
           ],
         },

@@ -19,6 +19,7 @@ import { reassign } from "../../shared/usecases/reassign.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { memoryCaps } from "../support/memoryCaps.js";
+import { renderOwnerAlertEmail } from "../../shared/emails/ownerAlert.js";
 import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import type { WriteOp } from "../../shared/ports/rows.js";
 import { sweepOutbox } from "../../shared/usecases/relay.js";
@@ -293,5 +294,31 @@ describe("owner alerts when a group is shared with, or someone joins it", () => 
       "groupMembership|f1|user:j3|owner",
       "groupMembership|p1|user:j3|coOwner",
     ]);
+  });
+});
+
+describe("what an owner alert says of how it happened", () => {
+  const base = {
+    environmentName: "Env",
+    resource: { name: "Invoices", kind: "processMining" as const },
+    resourceId: "p1",
+    principalLabel: "Jo (jo@x.test)",
+    role: "coOwner" as const,
+    actorName: "Ada",
+    at: "2026-01-01T00:00:00.000Z",
+    link: "https://app.example.test/p1",
+  };
+  it("names the path, the group joined, and reads as before for jobs without one", () => {
+    expect(renderOwnerAlertEmail(base).plainText).toMatch(
+      /^Ada made Jo \(jo@x\.test\) a co-owner of .* in the sensitive/,
+    );
+    expect(renderOwnerAlertEmail({ ...base, how: "reassignment" }).plainText).toMatch(
+      /^Ada made Jo \(jo@x\.test\) a co-owner of .* by reassigning a user's records in the sensitive/,
+    );
+    expect(
+      renderOwnerAlertEmail({ ...base, how: "groupMembership", viaLabel: "Finance (security group)" }).plainText,
+    ).toMatch(
+      /^Jo \(jo@x\.test\) became a co-owner of .* in the sensitive environment "Env" on .*: Ada added them to Finance \(security group\), which holds that role\./,
+    );
   });
 });
