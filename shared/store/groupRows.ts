@@ -187,6 +187,7 @@ export class GroupRows {
       const added = chunk.filter((id) => wanted.get(id) && !present.has(id));
       const removed = chunk.filter((id) => !wanted.get(id) && present.has(id));
       if (added.length + removed.length === 0) return { added, removed };
+      // Joiners first: the members message counts them (`joinedCount`) rather than listing them twice.
       const item = outboxFor([...added, ...removed], added);
       const ops: WriteOp[] = [{ op: "upsert", rk: keys.outboxRk(item.id), fields: encodeRow(item) }];
       for (const id of added) {

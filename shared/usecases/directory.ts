@@ -226,7 +226,7 @@ async function changeMembers(
     remove,
     // Each committed chunk is one membership change: its id makes the owner alerts its joiners get
     // (fanout.ts) the same however often the message is sent or run.
-    (memberIds, joined) =>
+    (memberIds, added) =>
       outboxItems(deps, [
         {
           type: "fanout",
@@ -236,7 +236,7 @@ async function changeMembers(
               envId,
               group: ref,
               memberIds,
-              joined,
+              joinedCount: added.length,
               changeId: deps.newId(),
               // A token's `sub` may not be an id the message schema takes; an unparsable message would stall listings.
               actorId: idSchema.safeParse(caller.principalId).success ? caller.principalId : "system",

@@ -151,7 +151,7 @@ async function alertJoiners(
   present: ReadonlySet<string>,
 ): Promise<number> {
   const { changeId, actorId } = m;
-  const joined = (m.joined ?? []).filter((id) => present.has(id));
+  const joined = m.memberIds.slice(0, m.joinedCount ?? 0).filter((id) => present.has(id));
   const owned = entries.flatMap((e) =>
     ownershipRoles.filter((r) => e.roles.includes(r)).map((role) => ({ resourceId: e.resourceId, role })),
   );
