@@ -17,7 +17,19 @@ export interface OwnerAlertInput {
   at: string;
   /** Where the resource's sharing can be reviewed in the product. */
   link: string;
+  /** How it happened, when known (older jobs: a share). */
+  how?: "share" | "ownerChange" | "reassignment" | "offboarding" | "claim" | "groupMembership" | undefined;
+  /** For `groupMembership`: the group or list joined, which holds the role. */
+  viaLabel?: string | undefined;
 }
+
+const howPhrases = {
+  share: "by sharing",
+  ownerChange: "by changing the primary owner",
+  reassignment: "by reassigning a user's records",
+  offboarding: "by offboarding a user who left",
+  claim: "by an ownership claim",
+} as const;
 
 /**
  * Sent to the environment's admins at once when someone is made owner or co-owner in an environment
@@ -31,7 +43,11 @@ export function renderOwnerAlertEmail(input: OwnerAlertInput): RenderedEmail {
     ? `the ${kindNames[input.resource.kind]} "${oneLine(input.resource.name, 200)}"`
     : `resource ${input.resourceId} (since deleted)`;
   const subject = oneLine(`[${env}] ${principal} was made ${roleNames[input.role]} of ${what}`, 250);
-  const sentence = `${actor} made ${principal} ${roleNames[input.role]} of ${what} in the sensitive environment "${env}" on ${formatDate(input.at)}.`;
+  const where = `in the sensitive environment "${env}" on ${formatDate(input.at)}`;
+  const sentence =
+    input.how === "groupMembership"
+      ? `${principal} became ${roleNames[input.role]} of ${what} ${where}: ${actor} added them to ${oneLine(input.viaLabel ?? "a group", 200)}, which holds that role.`
+      : `${actor} made ${principal} ${roleNames[input.role]} of ${what} ${input.how ? `${howPhrases[input.how]} ` : ""}${where}.`;
   const why =
     "You are receiving this because you are a system administrator of this environment, and it is marked sensitive: every new owner or co-owner is reported at once.";
   const review = "If this wasn't expected, review who the resource is shared with and revoke the grant.";

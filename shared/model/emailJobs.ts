@@ -1,6 +1,17 @@
 import { z } from "zod";
 import { idSchema, principalRefSchema, roleSchema } from "./records.js";
 
+/** The paths by which someone becomes owner or co-owner, each alerted in a sensitive environment. */
+export const ownerAlertHowSchema = z.enum([
+  "share",
+  "ownerChange",
+  "reassignment",
+  "offboarding",
+  "claim",
+  "groupMembership",
+]);
+export type OwnerAlertHow = z.infer<typeof ownerAlertHowSchema>;
+
 /**
  * Messages on the outbound email queue. Each names what to send, never the email itself: the mailer
  * reads the current state, so a revoked grant or a resent invitation is seen at send time.
@@ -22,6 +33,10 @@ export const emailJobSchema = z.discriminatedUnion("kind", [
     actorId: idSchema,
     at: z.string(),
     alertId: z.string().min(1).max(80),
+    /** How the principal became owner or co-owner (absent in jobs queued before it was added: a share). */
+    how: ownerAlertHowSchema.optional(),
+    /** For `groupMembership`: the group or list the user joined, which holds the role. */
+    via: principalRefSchema.optional(),
   }),
   z.object({ kind: z.literal("copy"), envId: idSchema, copyId: idSchema }),
   /** An offboarding made this user primary owner of the resource: they are told once per resource and run. */

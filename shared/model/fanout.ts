@@ -31,6 +31,16 @@ export const fanoutMessageSchema = z.discriminatedUnion("type", [
     group: groupRefSchema,
     memberIds: z.array(idSchema).min(1).max(100),
     continuation: z.string().max(4000).optional(),
+    /**
+     * How many of `memberIds`, first in the list, joined (the others left; a count keeps the row small
+     * for a 50,000-member PUT), the membership change's id and who made it:
+     * joining a group that holds owner or co-owner in a sensitive environment alerts the admins, one
+     * email per (resource, member, role) with an id derived from these, so a repeat sends nothing.
+     * Absent on messages queued before alerts were added: those alert nobody.
+     */
+    joinedCount: z.number().int().min(0).max(100).optional(),
+    changeId: idSchema.optional(),
+    actorId: idSchema.optional(),
   }),
   /** A resource was renamed: every principal's rows for it follow. */
   z.object({ type: z.literal("reindex"), envId: idSchema, resourceId: idSchema }),

@@ -141,7 +141,7 @@ export class GroupRows {
     group: PrincipalRef,
     add: readonly string[],
     remove: readonly string[],
-    outboxFor: (memberIds: string[]) => OutboxItem,
+    outboxFor: (memberIds: string[], added: string[]) => OutboxItem,
     options: { concurrency?: number; diffKnown?: boolean } = {},
   ): Promise<{ added: string[]; removed: string[]; outbox: { pk: string; item: OutboxItem }[] }> {
     const wanted = new Map<string, boolean>();
@@ -173,7 +173,7 @@ export class GroupRows {
     group: PrincipalRef,
     chunk: string[],
     wanted: Map<string, boolean>,
-    outboxFor: (memberIds: string[]) => OutboxItem,
+    outboxFor: (memberIds: string[], added: string[]) => OutboxItem,
     diffKnown: boolean,
   ): Promise<{ added: string[]; removed: string[]; outbox?: OutboxItem }> {
     const pk = keys.memberBucketPk(envId, chunk[0]!);
@@ -187,7 +187,8 @@ export class GroupRows {
       const added = chunk.filter((id) => wanted.get(id) && !present.has(id));
       const removed = chunk.filter((id) => !wanted.get(id) && present.has(id));
       if (added.length + removed.length === 0) return { added, removed };
-      const item = outboxFor([...added, ...removed]);
+      // Joiners first: the members message counts them (`joinedCount`) rather than listing them twice.
+      const item = outboxFor([...added, ...removed], added);
       const ops: WriteOp[] = [{ op: "upsert", rk: keys.outboxRk(item.id), fields: encodeRow(item) }];
       for (const id of added) {
         ops.push({ op: "upsert", rk: keys.groupMemberRk(group.id, id), fields: encodeRow({ userId: id }) });

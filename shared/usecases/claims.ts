@@ -14,7 +14,7 @@ import { ClaimRows } from "../store/claimRows.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
 import type { Capabilities } from "./capabilities.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
-import { cannotOwnBecause, handOver, ownerAlertJobs } from "./primaryOwner.js";
+import { cannotOwnBecause, handOver, ownerAlertId, ownerAlertJobs } from "./primaryOwner.js";
 import { principalKey, rolesOf } from "./relay.js";
 
 /**
@@ -305,7 +305,13 @@ export async function acceptClaim(deps: ClaimDeps, token: string): Promise<Claim
       role: "owner",
       detail: `${userId} claimed ${r.kind} ${r.displayName}, ownerless since ${claim.vacantOwnerId} left (claim ${claim.claimId}), and is now its primary owner`,
     });
-    const jobs = env ? ownerAlertJobs(deps, env, r.resourceId, to, userId, now) : [];
+    // One alert per claim won, whatever retries the accept takes.
+    const jobs = env
+      ? ownerAlertJobs(deps, env, r.resourceId, to, userId, now, {
+          how: "claim",
+          alertId: ownerAlertId("claim", claim.claimId, r.resourceId, userId, "owner"),
+        })
+      : [];
     return {
       change: {
         etag: state.etag,

@@ -1,6 +1,7 @@
 import { forbidden, invalid, notFound } from "../errors.js";
 import {
   groupRef,
+  idSchema,
   securityRoleSchema,
   type Environment,
   type Group,
@@ -208,6 +209,7 @@ async function requireKnownUsers(deps: Deps, ids: readonly string[], field: stri
  */
 async function changeMembers(
   deps: Deps,
+  caller: Caller,
   envId: string,
   group: Group,
   add: readonly string[],
@@ -222,8 +224,26 @@ async function changeMembers(
     ref,
     add,
     remove,
-    (memberIds) =>
-      outboxItems(deps, [{ type: "fanout", messages: [{ type: "members", envId, group: ref, memberIds }] }])[0]!,
+    // Each committed chunk is one membership change: its id makes the owner alerts its joiners get
+    // (fanout.ts) the same however often the message is sent or run.
+    (memberIds, added) =>
+      outboxItems(deps, [
+        {
+          type: "fanout",
+          messages: [
+            {
+              type: "members",
+              envId,
+              group: ref,
+              memberIds,
+              joinedCount: added.length,
+              changeId: deps.newId(),
+              // A token's `sub` may not be an id the message schema takes; an unparsable message would stall listings.
+              actorId: idSchema.safeParse(caller.principalId).success ? caller.principalId : "system",
+            },
+          ],
+        },
+      ])[0]!,
     { diffKnown },
   );
   const byPk = new Map<string, OutboxItem[]>();
@@ -287,6 +307,7 @@ export async function putGroup(
     const wanted = new Set(memberIds);
     const done = await changeMembers(
       deps,
+      caller,
       group.envId,
       group,
       memberIds.filter((id) => !stored.has(id)),
@@ -321,7 +342,7 @@ export async function patchGroupMembers(
     requireKnownUsers(deps, add, "body.add", body.add ?? []),
   ]);
   if (!found) throw notFound(`group ${groupId} was not found in environment ${envId}`);
-  const done = await changeMembers(deps, envId, found.group, add, remove);
+  const done = await changeMembers(deps, caller, envId, found.group, add, remove);
   await logMembers(deps, caller, found.group, done);
   return { added: done.added, removed: done.removed };
 }

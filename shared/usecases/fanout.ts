@@ -1,10 +1,11 @@
 import { fanoutMessageSchema, type FanoutMessage } from "../model/fanout.js";
 import type { IndexEntry, PrincipalRef, Resource } from "../model/records.js";
-import type { Role } from "../rules/matrix.js";
+import { ownershipRoles, type Role } from "../rules/matrix.js";
 import { PrincipalIndexRows } from "../store/principalIndexRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { forEachLimit } from "./catalogWalk.js";
 import { offboardStep } from "./offboarding.js";
+import { ownerAlertId, ownerAlertJobs } from "./primaryOwner.js";
 import { groupGrantMessages, rolesOf, sendFanout } from "./relay.js";
 
 type Deps = Pick<
@@ -126,11 +127,51 @@ async function membersJoinedOrLeft(deps: Deps, m: Extract<FanoutMessage, { type:
         );
     });
     const fresh = await read();
-    if (basis(fresh) === basis(state))
-      return `${m.memberIds.length} member(s) of ${m.group.id} on ${page.entries.length} resource(s)`;
+    if (basis(fresh) === basis(state)) {
+      const alerts = await alertJoiners(deps, m, page.entries, present);
+      return `${m.memberIds.length} member(s) of ${m.group.id} on ${page.entries.length} resource(s)${alerts ? `; ${alerts} owner alert(s)` : ""}`;
+    }
     if (round >= maxRounds) throw new Error(`members of ${m.group.id} kept changing; the queue retries`);
     state = fresh;
   }
+}
+
+/**
+ * Members who joined a group that holds owner or co-owner on resources of a sensitive environment:
+ * the admins are alerted, one job per (resource, member, role) of this page, sent here, off the
+ * request path, since a group can hold many resources. Each job's id is derived from the membership
+ * change, the resource, the member and the role, so a message run twice, or again after a crash,
+ * queues the same jobs and the mailer sends each once. A member who left again before this runs is
+ * not named (they no longer hold the role).
+ */
+async function alertJoiners(
+  deps: Deps,
+  m: Extract<FanoutMessage, { type: "members" }>,
+  entries: readonly { resourceId: string; roles: readonly string[] }[],
+  present: ReadonlySet<string>,
+): Promise<number> {
+  const { changeId, actorId } = m;
+  const joined = m.memberIds.slice(0, m.joinedCount ?? 0).filter((id) => present.has(id));
+  const owned = entries.flatMap((e) =>
+    ownershipRoles.filter((r) => e.roles.includes(r)).map((role) => ({ resourceId: e.resourceId, role })),
+  );
+  if (!changeId || !actorId || joined.length === 0 || owned.length === 0) return 0;
+  // Read only when something could alert: most membership changes touch groups that own nothing.
+  const env = await deps.repo.getEnvironment(m.envId);
+  if (!env?.sensitive) return 0;
+  const at = deps.clock().toISOString();
+  const jobs = owned.flatMap(({ resourceId, role }) =>
+    joined.flatMap((id) =>
+      ownerAlertJobs(deps, env, resourceId, { type: "user", id }, actorId, at, {
+        how: "groupMembership",
+        role,
+        via: m.group,
+        alertId: ownerAlertId("groupMembership", changeId, resourceId, id, role),
+      }),
+    ),
+  );
+  await forEachLimit(jobs, 16, (j) => deps.emailQueue.send(j));
+  return jobs.length;
 }
 
 /** Every grant of the resource, grouped by principal, and a basis to tell whether they changed. */

@@ -15,7 +15,7 @@ import { forEachLimit, Lease, leaseHeld, walkPages, type PutRow } from "./catalo
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
 import { withResolveRoute } from "./connections.js";
-import { cannotOwnBecause, handOver, ownerAlertJobs } from "./primaryOwner.js";
+import { cannotOwnBecause, handOver, ownerAlertId, ownerAlertJobs } from "./primaryOwner.js";
 import { startClaim, withClaim } from "./claims.js";
 import { principalKey, rolesOf, sendEvents, type Known } from "./relay.js";
 
@@ -395,7 +395,13 @@ function offboardChange(
       fromUserId: job.userId,
       toUserId: item.to,
     });
-    jobs.push(...ownerAlertJobs(deps, env, r.resourceId, to, job.actorId, now));
+    // Offboarding gives no co-owner grants (a successor's is superseded by owning): the owner alert is its one.
+    jobs.push(
+      ...ownerAlertJobs(deps, env, r.resourceId, to, job.actorId, now, {
+        how: "offboarding",
+        alertId: ownerAlertId("offboarding", job.offboardingId, r.resourceId, item.to, "owner"),
+      }),
+    );
   }
   return {
     change: {

@@ -103,7 +103,7 @@ export async function changeOwner(
         previousKept ? `stays ${r.kind === "cloudFlow" ? "an owner" : "a co-owner"}` : "is no longer an owner"
       }`,
     });
-    const jobs = ownerAlertJobs(deps, env, resourceId, target, caller.principalId, now);
+    const jobs = ownerAlertJobs(deps, env, resourceId, target, caller.principalId, now, { how: "ownerChange" });
     const change: ResourceChange = {
       etag: view.state.etag,
       resource: handover.resource,

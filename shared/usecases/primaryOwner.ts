@@ -1,4 +1,5 @@
-import type { EmailJob } from "../model/emailJobs.js";
+import { createHash } from "node:crypto";
+import type { EmailJob, OwnerAlertHow } from "../model/emailJobs.js";
 import type { Environment, Grant, PrincipalRef, Resource } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
 import { ownerCapableRoles } from "../rules/successor.js";
@@ -55,6 +56,18 @@ export function handOver(state: ResourceState, toUserId: string, grantedBy: stri
   };
 }
 
+/**
+ * An owner alert's id from what makes it one alert (the path's run or change, the resource, the
+ * person, the role): the mailer derives the email's `Operation-Id` from it and records each sent,
+ * so the same alert queued again, by a retry, a message run twice or a resumed run, is not sent twice.
+ */
+export function ownerAlertId(how: OwnerAlertHow, ...parts: string[]): string {
+  const h = createHash("sha256")
+    .update(JSON.stringify([how, ...parts]), "utf8")
+    .digest("hex");
+  return `${how}.${h.slice(0, 48)}`;
+}
+
 /** Adding an owner in a sensitive environment alerts its admins however it happens (sharing-rules.md). */
 export function ownerAlertJobs(
   deps: Pick<Capabilities, "newId">,
@@ -63,9 +76,22 @@ export function ownerAlertJobs(
   principal: PrincipalRef,
   actorId: string,
   at: string,
+  /** The path, and an id that is the same every time this path's step runs again (`ownerAlertId`). */
+  options: { how?: OwnerAlertHow; alertId?: string; role?: Role; via?: PrincipalRef } = {},
 ): EmailJob[] {
   if (!env.sensitive) return [];
   return [
-    { kind: "ownerAlert", envId: env.envId, resourceId, principal, role: "owner", actorId, at, alertId: deps.newId() },
+    {
+      kind: "ownerAlert",
+      envId: env.envId,
+      resourceId,
+      principal,
+      role: options.role ?? "owner",
+      actorId,
+      at,
+      alertId: options.alertId ?? deps.newId(),
+      ...(options.how ? { how: options.how } : {}),
+      ...(options.via ? { via: options.via } : {}),
+    },
   ];
 }

@@ -1,5 +1,6 @@
-import { ConcurrencyError, conflict, invalid, ruleViolation } from "../errors.js";
-import type { Resource } from "../model/records.js";
+import { ConcurrencyError, conflict, invalid, notFound, ruleViolation } from "../errors.js";
+import type { EmailJob } from "../model/emailJobs.js";
+import type { Environment, Resource } from "../model/records.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
 import type { ConnectionToFix, ReassignmentItem, ReassignmentJob } from "../model/reassignments.js";
 import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
@@ -9,7 +10,7 @@ import { catalogPages, forEachLimit, Lease, leaseHeld, walkCatalog, type PutRow 
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { ownerCapableRoles } from "../rules/successor.js";
 import { withResolveRoute } from "./connections.js";
-import { handOver } from "./primaryOwner.js";
+import { handOver, ownerAlertId, ownerAlertJobs } from "./primaryOwner.js";
 
 type Deps = Pick<
   Capabilities,
@@ -95,6 +96,9 @@ export async function reassign(
     return summarize(envId, "dryRun", undefined, [...items.values()], req, scanned);
   }
 
+  // Whether moved resources alert the admins (a sensitive environment); read once for the run.
+  const env = await deps.repo.getEnvironment(envId);
+  if (!env) throw notFound(`environment ${envId} was not found`);
   const now = deps.clock();
   if (resuming && leaseHeld(resuming, now)) {
     throw conflict(
@@ -135,7 +139,7 @@ export async function reassign(
       envId,
       lease,
       { pageSize, concurrency, endsTheJob: true },
-      (r) => applyToResource(deps, jobs, caller, lease.row, r.resourceId),
+      (r) => applyToResource(deps, jobs, caller, env, lease.row, r.resourceId),
       async (job, page) => ({
         ...job,
         pagesDone: job.pagesDone + 1,
@@ -224,6 +228,7 @@ async function applyToResource(
   deps: Deps,
   jobs: ReassignmentsRepository,
   caller: Caller,
+  env: Environment,
   job: ReassignmentJob,
   resourceId: string,
 ): Promise<void> {
@@ -248,14 +253,22 @@ async function applyToResource(
     await jobs.putItem(job.envId, job.runId, item);
     recorded = item;
     if (item.outcome !== "reassigned" || state.resource.ownerId !== job.fromUserId) return { result: undefined };
-    return { change: ownerChange(deps, caller, job, state, item.creatorKeptAsOwner === true), result: undefined };
+    return {
+      change: ownerChange(deps, caller, env, job, state, item.creatorKeptAsOwner === true),
+      result: undefined,
+    };
   });
 }
 
-/** The new owner's side as every change of primary owner does it (`handOver`); the leaving user's grant goes unless they created the flow. */
+/**
+ * The new owner's side as every change of primary owner does it (`handOver`); the leaving user's
+ * grant goes unless they created the flow. In a sensitive environment the admins' alert goes in the
+ * same outbox, its id derived from the run and the resource, so a resumed run alerts nothing twice.
+ */
 function ownerChange(
   deps: Deps,
   caller: Caller,
+  env: Environment,
   job: ReassignmentJob,
   state: ResourceState,
   creatorKept: boolean,
@@ -280,6 +293,11 @@ function ownerChange(
     role: "owner",
     detail: `owner of ${r.kind} ${r.displayName} reassigned from ${job.fromUserId} to ${job.toUserId}${creatorKept ? `; ${job.fromUserId} created the flow and stays an owner` : ""} (reassignment ${job.runId})`,
   });
+  const to = { type: "user" as const, id: job.toUserId };
+  const emails: EmailJob[] = ownerAlertJobs(deps, env, r.resourceId, to, caller.principalId, now, {
+    how: "reassignment",
+    alertId: ownerAlertId("reassignment", job.runId, r.resourceId, job.toUserId, "owner"),
+  });
   return {
     etag: state.etag,
     resource: handover.resource,
@@ -298,6 +316,7 @@ function ownerChange(
       },
       { type: "catalog", envId: r.envId, resourceId: r.resourceId },
       { type: "log", envId: r.envId, entries: [entry] },
+      ...(emails.length > 0 ? [{ type: "email" as const, jobs: emails }] : []),
     ]),
   };
 }

@@ -251,6 +251,8 @@ export async function share(
           actorId: caller.principalId,
           at: g.grantedAt,
           alertId: deps.newId(),
+          // A group or list granted a role is named once, not member by member (members who join later are alerted then).
+          how: "share",
         });
       }
     }

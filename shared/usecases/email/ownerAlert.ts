@@ -26,6 +26,8 @@ export const prepareOwnerAlertEmail: EmailJobHandler<"ownerAlert"> = async (deps
     actorName: sharerName(actor),
     at: job.at,
     link: sharingPageUrl(deps.invitations.appBaseUrl, job.envId, job.resourceId),
+    how: job.how,
+    viaLabel: job.via ? await principalLabel(deps, job.envId, job.via) : undefined,
   });
   const noteOnly = async () => undefined;
   return {
