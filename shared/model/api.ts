@@ -116,8 +116,13 @@ export const shareBody = z
     sendInvitation: z.boolean().default(true),
     message: z.string().max(2000).optional(),
     connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
+    /** Time-bound grants: when the grants end (ISO 8601 with an offset, in the future; docs/expiry.md). */
+    expiresAt: z.string().datetime({ offset: true }).optional(),
   })
   .strict();
+
+/** `PATCH .../shares/{type}/{id}/{role}`: a grant's new expiry, or null for none (where no cap applies). */
+export const expiryBody = z.object({ expiresAt: z.string().datetime({ offset: true }).nullable() }).strict();
 
 export const recordingBody = z.object({ label: z.string().max(200).optional() }).strict();
 

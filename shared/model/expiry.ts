@@ -27,10 +27,7 @@ export const expiryRowSchema = z.object({
 export type ExpiryRow = z.infer<typeof expiryRowSchema>;
 
 /** The steps a grant expiring at `expiresAt` needs, set at `setAt`: reminders whose lead the grant is shorter than are skipped. */
-export function expirySteps(
-  base: Omit<ExpiryRow, "step" | "dueAt">,
-  setAt: Date,
-): ExpiryRow[] {
+export function expirySteps(base: Omit<ExpiryRow, "step" | "dueAt">, setAt: Date): ExpiryRow[] {
   const end = Date.parse(base.expiresAt);
   const rows: ExpiryRow[] = [];
   for (const step of ["remind14", "remind1"] as const) {

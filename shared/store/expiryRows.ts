@@ -37,9 +37,11 @@ export class ExpiryRows {
   async put(rows: readonly ExpiryRow[], now: Date): Promise<void> {
     await Promise.all(
       rows.map((r) =>
-        this.rows.transact(this.tables.directory, expiryKeys.dayPk(dayOf(Math.max(Date.parse(r.dueAt), now.getTime()))), [
-          { op: "upsert", rk: expiryKeys.rk(r), fields: encodeRow(r) },
-        ]),
+        this.rows.transact(
+          this.tables.directory,
+          expiryKeys.dayPk(dayOf(Math.max(Date.parse(r.dueAt), now.getTime()))),
+          [{ op: "upsert", rk: expiryKeys.rk(r), fields: encodeRow(r) }],
+        ),
       ),
     );
   }

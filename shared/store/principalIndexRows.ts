@@ -73,7 +73,11 @@ export class PrincipalIndexRows {
     else if (!resource) throw new Error(`an index row of ${resourceId} with roles needs the resource's kind and name`);
     else
       await this.rows.transact(this.tables.principals, pk, [
-        { op: "upsert", rk, fields: encodeRow(PrincipalIndexRows.entry({ ...resource, resourceId }, roles, through, expiries)) },
+        {
+          op: "upsert",
+          rk,
+          fields: encodeRow(PrincipalIndexRows.entry({ ...resource, resourceId }, roles, through, expiries)),
+        },
       ]);
   }
 

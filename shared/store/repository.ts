@@ -703,7 +703,9 @@ export class SharingRepository {
           { prefix: keys.ownerPrefix },
         ]);
         const now = this.now();
-        const held = rows.map((r) => decodeRow(ownerRowSchema, r)).filter((o) => o.held && !isExpired(o.expiresAt, now));
+        const held = rows
+          .map((r) => decodeRow(ownerRowSchema, r))
+          .filter((o) => o.held && !isExpired(o.expiresAt, now));
         return [id, held] as const;
       }),
     );

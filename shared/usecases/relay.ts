@@ -208,7 +208,11 @@ async function applyIndex(
       b.resource?.kind,
       b.resource?.displayName,
       b.roles.map((r) => [...r].sort()),
-      b.expiries.map((e, i) => Object.entries(e).filter(([r]) => b.roles[i]!.includes(r as Role)).sort()),
+      b.expiries.map((e, i) =>
+        Object.entries(e)
+          .filter(([r]) => b.roles[i]!.includes(r as Role))
+          .sort(),
+      ),
     ]);
   const same = (a: Basis, b: Basis) => canon(a) === canon(b);
   const write = (b: Basis) =>

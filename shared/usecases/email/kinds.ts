@@ -4,6 +4,7 @@ import type { EmailJobHandlers } from "./handler.js";
 import { prepareInvitationEmail } from "./invitation.js";
 import { prepareNewOwnerEmail } from "./newOwner.js";
 import { prepareOwnerAlertEmail } from "./ownerAlert.js";
+import { prepareGrantExpiryEmail } from "./grantExpiry.js";
 
 /**
  * The handler of each job kind: the one module that imports every kind. A kind imports only
@@ -15,4 +16,5 @@ export const emailJobHandlers: EmailJobHandlers = {
   copy: prepareCopyEmail,
   auditReport: prepareAuditReportEmail,
   newOwner: prepareNewOwnerEmail,
+  grantExpiry: prepareGrantExpiryEmail,
 };
