@@ -109,6 +109,17 @@ export const resourceBody = z
   })
   .strict();
 
+/**
+ * An instant a caller sends (ISO 8601 with a time zone), bounded in length: zod's date-time allows
+ * any number of fraction digits, and every request field has a bound (test/unit/rowLimits.test.ts).
+ */
+export const instantPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const requestInstant = z
+  .string()
+  .max(35)
+  .regex(instantPattern, "must be an ISO 8601 date-time with a time zone, e.g. 2027-01-31T17:00:00Z")
+  .refine((s) => !Number.isNaN(Date.parse(s)), "must be a valid date-time");
+
 export const shareBody = z
   .object({
     role: roleSchema,
@@ -117,12 +128,12 @@ export const shareBody = z
     message: z.string().max(2000).optional(),
     connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
     /** Time-bound grants: when the grants end (ISO 8601 with an offset, in the future; docs/expiry.md). */
-    expiresAt: z.string().datetime({ offset: true }).optional(),
+    expiresAt: requestInstant.optional(),
   })
   .strict();
 
 /** `PATCH .../shares/{type}/{id}/{role}`: a grant's new expiry, or null for none (where no cap applies). */
-export const expiryBody = z.object({ expiresAt: z.string().datetime({ offset: true }).nullable() }).strict();
+export const expiryBody = z.object({ expiresAt: requestInstant.nullable() }).strict();
 
 export const recordingBody = z.object({ label: z.string().max(200).optional() }).strict();
 
