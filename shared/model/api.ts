@@ -114,11 +114,16 @@ export const resourceBody = z
  * any number of fraction digits, and every request field has a bound (test/unit/rowLimits.test.ts).
  */
 export const instantPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const calendarInstant = z.iso.datetime({ offset: true });
 const requestInstant = z
   .string()
   .max(35)
-  .regex(instantPattern, "must be an ISO 8601 date-time with a time zone, e.g. 2027-01-31T17:00:00Z")
-  .refine((s) => !Number.isNaN(Date.parse(s)), "must be a valid date-time");
+  // One message for a value of the wrong shape; the calendar (no 30 February) is checked after.
+  .regex(instantPattern, {
+    message: "must be an ISO 8601 date-time with a time zone, e.g. 2027-01-31T17:00:00Z",
+    abort: true,
+  })
+  .refine((s) => calendarInstant.safeParse(s).success, "must be a real date and time");
 
 export const shareBody = z
   .object({
