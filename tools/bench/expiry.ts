@@ -13,7 +13,7 @@ import { putEnvironment, putGroup, putMembership, putUser } from "../../shared/u
 import { putResource } from "../../shared/usecases/resources.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { config, elapsed, log } from "./config.js";
-import { RequestMeter } from "./meter.js";
+import type { RequestMeter } from "./meter.js";
 import { addRow, countRequests, requestCounts } from "./report.js";
 import { capabilities } from "./setup.js";
 import { interleave, summarize } from "./stats.js";
