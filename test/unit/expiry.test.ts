@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { judgeExpiry, capFor } from "../../shared/rules/expiry.js";
+import { resourceFindings } from "../../shared/rules/audit.js";
 import { expirySteps } from "../../shared/model/expiry.js";
 import { putEnvironment, putUser, putMembership } from "../../shared/usecases/directory.js";
 import { putResource, principalResources } from "../../shared/usecases/resources.js";
@@ -364,5 +365,66 @@ describe("time-bound grants on the in-memory store", () => {
     open.at(t0 + 3 * day);
     await runExpiries(open.c);
     expect(await open.canView("bob")).toBe(true);
+  });
+});
+
+describe("the expiry audit rules", () => {
+  const resource = {
+    envId: "e1",
+    resourceId: "p1",
+    kind: "processMining" as const,
+    displayName: "Invoices",
+    creatorId: "maker",
+    ownerId: "maker",
+    createdAt: iso(t0),
+    updatedAt: iso(t0),
+  };
+  const g = (principalId: string, role: "owner" | "viewer", expiresAt?: string) => ({
+    principalType: "user" as const,
+    principalId,
+    role,
+    grantedBy: "maker",
+    grantedAt: iso(t0),
+    ...(expiresAt ? { expiresAt } : {}),
+  });
+  const users = new Map([
+    ["maker", { known: true, enabled: true, guest: true, groupIds: [] }],
+    ["bob", { known: true, enabled: true, guest: false, groupIds: [] }],
+    ["gus", { known: true, enabled: true, guest: true, groupIds: [] }],
+    ["gia", { known: true, enabled: true, guest: true, groupIds: [] }],
+  ]);
+  const findings = (env: { guestMaxGrantDays?: number; maxGrantDays?: number }, grants: ReturnType<typeof g>[]) =>
+    resourceFindings(
+      { resource, grants },
+      { expectedOwnerGroupIds: [], ...env },
+      {
+        users,
+        groupsWithEnabledMember: new Set(),
+        now: new Date(t0),
+      },
+    )
+      .filter((f) => f.rule === "grantExpiringSoon" || f.rule === "guestGrantWithoutExpiry")
+      .map((f) => [f.rule, f.principalId]);
+
+  it("flags grants ending within 14 days, not later ones", () => {
+    expect(
+      findings({}, [
+        g("maker", "owner"),
+        g("bob", "viewer", iso(t0 + 14 * day)),
+        g("gus", "viewer", iso(t0 + 14 * day + 1)),
+      ]),
+    ).toEqual([["grantExpiringSoon", "bob"]]);
+  });
+
+  it("flags guests' grants without expiry only where a guest cap applies, never the creator's owner grant", () => {
+    const grants = [
+      g("maker", "owner"),
+      g("bob", "viewer"),
+      g("gus", "viewer"),
+      g("gia", "viewer", iso(t0 + 30 * day)),
+    ];
+    expect(findings({}, grants)).toEqual([]);
+    expect(findings({ guestMaxGrantDays: 7 }, grants)).toEqual([["guestGrantWithoutExpiry", "gus"]]);
+    expect(findings({ maxGrantDays: 90 }, grants)).toEqual([["guestGrantWithoutExpiry", "gus"]]);
   });
 });
