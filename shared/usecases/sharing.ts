@@ -532,6 +532,7 @@ export async function revoke(
       known: {
         resource: { ...resource, updatedAt: now.toISOString() },
         roles: new Map([[principalKey(principal), rolesOf(view.state.grants, principal).filter((r) => r !== role)]]),
+        expiries: new Map([[principalKey(principal), expiriesOf(view.state.grants, principal)]]),
       },
     };
   });

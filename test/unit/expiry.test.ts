@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { judgeExpiry, capFor } from "../../shared/rules/expiry.js";
 import { resourceFindings } from "../../shared/rules/audit.js";
 import { expirySteps } from "../../shared/model/expiry.js";
-import { putEnvironment, putUser, putMembership } from "../../shared/usecases/directory.js";
+import { putEnvironment, putGroup, putUser, putMembership } from "../../shared/usecases/directory.js";
 import { putResource, principalResources } from "../../shared/usecases/resources.js";
 import { setExpiry, share, sharedWith } from "../../shared/usecases/sharing.js";
 import { check, effectiveAccess } from "../../shared/usecases/access.js";
@@ -277,6 +277,40 @@ describe("time-bound grants on the in-memory store", () => {
       .map((e) => e.id);
     expect(new Set(ids).size).toBe(2);
     expect(await w.canView("bob")).toBe(true);
+  });
+
+  it("end a group's grant for its members at the instant, and the timer's fan-out removes their rows", async () => {
+    const w = await world();
+    await putGroup(w.c, app, {
+      envId: "e1",
+      groupId: "g1",
+      displayName: "G1",
+      kind: "securityGroup",
+      memberIds: ["bob"],
+    });
+    await share(w.c, as("maker"), "e1", "p1", {
+      role: "viewer",
+      principals: [{ type: "group", id: "g1" }],
+      sendInvitation: false,
+      expiresAt: iso(t0 + 3 * day),
+    });
+    await w.m.drainFanout();
+    expect(await w.canView("bob")).toBe(true);
+    expect(await w.listed("bob")).toEqual(["p1"]);
+    const bobRows = async () =>
+      (await w.c.repo.rows.queryPage(w.c.repo.tables.principals, "user|bob", [{ prefix: "env|e1|res|" }])).rows.length;
+    expect(await bobRows()).toBe(1);
+    w.at(t0 + 3 * day);
+    expect(await w.canView("bob")).toBe(false);
+    expect(await w.listed("bob")).toEqual([]);
+    // The row through the group is still stored until the timer's removal fans out.
+    expect(await bobRows()).toBe(1);
+    await runExpiries(w.c);
+    await w.m.drainFanout();
+    expect(await bobRows()).toBe(0);
+    expect((await w.log()).filter((e) => e.action === "expire").map((e) => e.principal)).toEqual([
+      { type: "group", id: "g1" },
+    ]);
   });
 
   it("skips reminders longer than the grant, and a changed expiry's old steps do nothing", async () => {
