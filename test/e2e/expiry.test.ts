@@ -213,4 +213,64 @@ describe("time-bound grants", () => {
     );
     expect(removal.detail).toMatch(/maxGrantDays/);
   });
+
+  it("sends each reminder once when the host is killed in the middle of the timer's run", async () => {
+    const w = await newWorld(stack);
+    await w.user("maker");
+    const names = Array.from({ length: 30 }, (_, i) => `grantee${i}`);
+    for (const n of names) await w.user(n, { roles: ["BasicUser"] });
+    await expectStatus(stack, 201, "PUT", `/api/environments/${w.envId}/webhooks/crash`, {
+      token: w.adminToken,
+      body: { url: receiver.url, eventTypes: ["sharing.grant.expiring"] },
+    });
+    // Every grant's one-day reminder is due 3 s from now: one run of the timer has 30 steps to do.
+    const expiresAt = inMs(86_400_000 + 3_000);
+    for (const part of [names.slice(0, 15), names.slice(15)]) {
+      const resourceId = await w.resource("maker", { kind: "processMining" });
+      const r = await w.share(
+        "maker",
+        resourceId,
+        "viewer",
+        part.map((n) => ({ type: "user", id: w.id(n) })),
+        { expiresAt },
+      );
+      expect(r.status, r.text).toBe(201);
+    }
+    await eventually("the reminders to come due", () => Date.now(), {
+      until: (now) => now >= Date.parse(expiresAt) - 86_400_000,
+      timeoutMs: 15_000,
+    });
+    const expiring = async () => (await log(w)).filter((e) => e.action === "expiring");
+    const run = stack.runFunction("grantExpiry").catch(() => "killed");
+    await eventually("the run's first reminder", expiring, { until: (es) => es.length > 0, intervalMs: 10 });
+    await stack.killHost();
+    await run;
+
+    await stack.restartHost();
+    // What the killed run committed (nothing runs the timer until this test does).
+    const atKill = (await expiring()).length;
+    await stack.runFunction("outboxSweeper");
+    await stack.runFunction("grantExpiry");
+    await stack.runFunction("grantExpiry");
+    expect((await expiring()).map((e) => e.principal?.id).sort()).toEqual(names.map((n) => w.id(n)).sort());
+    for (const n of names) expect((await waitForMail(stack, w.email(n))).map((m) => m.subject)).toHaveLength(1);
+    await waitForMail(stack, w.email("maker"), 30);
+    const ids = await eventually(
+      "one event per reminder",
+      () =>
+        new Set(
+          receiver
+            .events()
+            .filter((e) => e.source === `/environments/${w.envId}` && e.type === "sharing.grant.expiring")
+            .map((e) => e.id),
+        ),
+      { until: (s) => s.size >= 30 },
+    );
+    expect(ids.size).toBe(30);
+    // Whatever was in flight at the kill has landed by now: still one email each.
+    await stack.runFunction("outboxSweeper");
+    for (const n of names) expect(mailTo(stack, w.email(n))).toHaveLength(1);
+    expect(mailTo(stack, w.email("maker"))).toHaveLength(30);
+    console.log(`expiry crash: ${atKill} of 30 reminders logged when the host was killed`);
+  });
 });
