@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { conflict, invalid, notFound, ruleViolation, type FieldError } from "../errors.js";
+import { conflict, forbidden, invalid, notFound, ruleViolation, type FieldError } from "../errors.js";
 import type {
   Environment,
   Grant,
@@ -569,6 +569,10 @@ export async function setExpiry(
     if (action) requireAction(view, action);
     else if (!isPermanentOwner(resource, principal, role))
       throw conflict(`the ${role} of a ${resource.kind} resource changes only by reassignment`);
+    // The primary owner's grant, which no share manages: only those who may share something here get
+    // to hear that it can't expire.
+    else if (!view.decision.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a)))
+      throw forbidden(`only those who may share this ${resource.kind} resource may change its grants`);
     const grant = view.state.grants.find(
       (g) => g.principalType === principal.type && g.principalId === principal.id && g.role === role,
     );

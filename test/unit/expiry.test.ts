@@ -384,6 +384,9 @@ describe("time-bound grants on the in-memory store", () => {
     await expect(
       setExpiry(w.c, as("maker"), "e1", "p1", { type: "user", id: "maker" }, "owner", iso(t0 + day)),
     ).rejects.toMatchObject({ code: "ruleViolation", message: expect.stringMatching(/can't expire/) });
+    await expect(
+      setExpiry(w.c, as("bob"), "e1", "p1", { type: "user", id: "maker" }, "owner", null),
+    ).rejects.toMatchObject({ code: "forbidden" });
     w.at(t0 + 2 * day);
     expect(await w.canView("bob")).toBe(false);
 
