@@ -109,6 +109,22 @@ export const resourceBody = z
   })
   .strict();
 
+/**
+ * An instant a caller sends (ISO 8601 with a time zone), bounded in length: zod's date-time allows
+ * any number of fraction digits, and every request field has a bound (test/unit/rowLimits.test.ts).
+ */
+export const instantPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const calendarInstant = z.iso.datetime({ offset: true });
+const requestInstant = z
+  .string()
+  .max(35)
+  // One message for a value of the wrong shape; the calendar (no 30 February) is checked after.
+  .regex(instantPattern, {
+    message: "must be an ISO 8601 date-time with a time zone, e.g. 2027-01-31T17:00:00Z",
+    abort: true,
+  })
+  .refine((s) => calendarInstant.safeParse(s).success, "must be a real date and time");
+
 export const shareBody = z
   .object({
     role: roleSchema,
@@ -116,8 +132,13 @@ export const shareBody = z
     sendInvitation: z.boolean().default(true),
     message: z.string().max(2000).optional(),
     connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
+    /** Time-bound grants: when the grants end (ISO 8601 with an offset, in the future; docs/expiry.md). */
+    expiresAt: requestInstant.optional(),
   })
   .strict();
+
+/** `PATCH .../shares/{type}/{id}/{role}`: a grant's new expiry, or null for none (where no cap applies). */
+export const expiryBody = z.object({ expiresAt: requestInstant.nullable() }).strict();
 
 export const recordingBody = z.object({ label: z.string().max(200).optional() }).strict();
 

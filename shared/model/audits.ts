@@ -18,6 +18,9 @@ export const auditRules = [
   "nonBusinessFlowShared",
   "ownerNotMember",
   "ownerWithoutMakerRole",
+  // Time-bound grants (sharing-rules.md, "Time-bound access"; docs/expiry.md).
+  "grantExpiringSoon",
+  "guestGrantWithoutExpiry",
 ] as const;
 export type AuditRule = (typeof auditRules)[number];
 export const severities = ["high", "medium", "low"] as const;

@@ -53,5 +53,20 @@ export const emailJobSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("claim"), envId: idSchema, resourceId: idSchema, claimId: idSchema, userId: idSchema }),
   /** Nobody claimed the resource by the claim's deadline: the environment admins are told, once per claim. */
   z.object({ kind: z.literal("claimEscalation"), envId: idSchema, resourceId: idSchema, claimId: idSchema }),
+  /**
+   * Time-bound grants (docs/expiry.md): a reminder before the grant's expiry (`expiring`, to the
+   * grantee or to the owners) or the note to the owners once it expired (`expired`). The operation
+   * id names the grant, its expiresAt, the step and the audience, so a timer that runs twice sends once.
+   */
+  z.object({
+    kind: z.literal("grantExpiry"),
+    envId: idSchema,
+    resourceId: idSchema,
+    principal: principalRefSchema,
+    role: roleSchema,
+    expiresAt: z.string().datetime(),
+    step: z.enum(["remind14", "remind1", "expire"]),
+    audience: z.enum(["grantee", "owners"]),
+  }),
 ]);
 export type EmailJob = z.infer<typeof emailJobSchema>;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { emailJobSchema } from "./emailJobs.js";
+import { expiryRowSchema } from "./expiry.js";
 import { fanoutMessageSchema } from "./fanout.js";
 import { changeEntrySchema, idSchema, principalRefSchema } from "./records.js";
 
@@ -40,6 +41,8 @@ export const outboxItemSchema = z.discriminatedUnion("type", [
   }),
   /** Copy one change entry about the user (a profile change) into the log of every environment they are in. */
   z.object({ id: z.string(), type: z.literal("userLog"), userId: idSchema, entry: changeEntrySchema }),
+  /** Write a time-bound grant's expiry rows (its reminders and its removal), which the expiry timer reads when due. */
+  z.object({ id: z.string(), type: z.literal("expiry"), rows: z.array(expiryRowSchema).max(60) }),
 ]);
 export type OutboxItem = z.infer<typeof outboxItemSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

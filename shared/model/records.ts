@@ -85,9 +85,9 @@ export const environmentSchema = z.object({
   defaultSuccessorId: idSchema.optional(),
   /** Days an ownerless resource waits for a claim before its admins are told (claims: stored only for now). */
   claimDays: z.number().int().min(1).max(365).optional(),
-  /** The longest a grant may last, in days (time-bound grants: stored only for now). */
+  /** The longest a grant may last, in days (time-bound grants, docs/expiry.md). */
   maxGrantDays: z.number().int().min(1).max(3650).optional(),
-  /** The longest a guest's grant may last, in days (stored only for now). */
+  /** The longest a guest's grant may last, in days (docs/expiry.md). */
   guestMaxGrantDays: z.number().int().min(1).max(3650).optional(),
   /** Data loss prevention: connectors classified business, non-business or blocked (shared/rules/dlp.ts). */
   dlp: dlpPolicySchema.optional(),
@@ -190,8 +190,14 @@ export const grantSchema = z.object({
   connectionChoices: z.record(idSchema, connectionChoiceSchema).optional(),
   /** The invitation sent with this grant: an invitation works only while its own grant stands. */
   invitationId: idSchema.optional(),
+  /** Time-bound grants: from this instant on the grant reads as absent, swept or not (docs/expiry.md). */
+  expiresAt: isoTime.optional(),
 });
 export type Grant = z.infer<typeof grantSchema>;
+
+/** Whether a grant (or an index row's role) has expired at `now`: exact at the instant, before any sweep. */
+export const isExpired = (expiresAt: string | undefined, now: Date) =>
+  expiresAt !== undefined && Date.parse(expiresAt) <= now.getTime();
 
 export const invitationStatusSchema = z.enum(["queued", "sent", "failed", "accepted", "expired", "revoked"]);
 export type InvitationStatus = z.infer<typeof invitationStatusSchema>;
@@ -228,6 +234,8 @@ export const ownerRowSchema = z.object({
   principalId: idSchema,
   role: roleSchema,
   held: z.boolean(),
+  /** The ownership grant's expiry, so the resources listing drops it at the instant (docs/expiry.md). */
+  expiresAt: isoTime.optional(),
 });
 export type OwnerRow = z.infer<typeof ownerRowSchema>;
 
@@ -276,6 +284,10 @@ export const changeActionSchema = z.enum([
   "audit.completed",
   // An ownerless resource claimed by one of its candidates (docs/claims.md): raises sharing.owner.changed.
   "owner.claimed",
+  // Time-bound grants (contract v2): an expiry set or changed, a reminder before it, the removal at it (by `system`).
+  "expiry.changed",
+  "expiring",
+  "expire",
 ]);
 
 export const changeEntrySchema = z.object({
@@ -305,5 +317,7 @@ export const indexEntrySchema = z.object({
   through: z.union([z.literal("direct"), principalRefSchema]),
   kind: kindSchema,
   displayName: z.string(),
+  /** Time-bound grants: each expiring role's `expiresAt`; the listing drops a role from that instant. */
+  expiries: z.partialRecord(roleSchema, isoTime).optional(),
 });
 export type IndexEntry = z.infer<typeof indexEntrySchema>;

@@ -272,6 +272,9 @@ export const revokeResult = z.object({
   connectionsToFix: z.array(connectionToFixView).optional(),
 });
 
+/** `PATCH .../shares/{type}/{id}/{role}`: the grant with its new expiry (none: no `expiresAt`). */
+export const expiryResult = z.object({ grant: grantSchema });
+
 export const shareResult = z.object({
   grants: z.array(grantSchema),
   invitations: z.array(z.object({ id: idSchema, principalId: idSchema, status: invitationStatusSchema })),

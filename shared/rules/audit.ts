@@ -6,6 +6,7 @@
 import type { ChangeEntry, Environment, Grant, Resource } from "../model/records.js";
 import { auditRules, severities, type AuditRule, type Finding, type Severity } from "../model/audits.js";
 import { nonBusinessConnectors } from "./dlp.js";
+import { capFor, type CapFacts } from "./expiry.js";
 import { ownershipRoles, type Role } from "./matrix.js";
 
 /** How bad each finding is; reports list the worst first. */
@@ -22,7 +23,49 @@ export const severityOf: Record<AuditRule, Severity> = {
   nonBusinessFlowShared: "medium",
   ownerNotMember: "medium",
   ownerWithoutMakerRole: "low",
+  grantExpiringSoon: "low",
+  guestGrantWithoutExpiry: "medium",
 };
+
+/** Lead of the `grantExpiringSoon` rule: the first reminder's (sharing-rules.md, "Time-bound access"). */
+export const expiringSoonMs = 14 * 86_400_000;
+
+/**
+ * Time-bound grants: grants ending within 14 days (so their owners can extend them), and guests'
+ * grants that never end although a cap applies to guests (given before the cap, or a cap set later).
+ * The creator's and primary owner's owner grants never expire, so they are never flagged.
+ */
+function expiryFindings(
+  state: { resource: Resource; grants: readonly Grant[] },
+  env: CapFacts,
+  user: (id: string) => UserFacts,
+  now: Date,
+  what: string,
+  add: (rule: AuditRule, detail: string, principalId?: string) => void,
+): void {
+  const r = state.resource;
+  for (const g of state.grants) {
+    const who = `${g.principalType} ${g.principalId}`;
+    if (g.expiresAt) {
+      const left = Date.parse(g.expiresAt) - now.getTime();
+      if (left > 0 && left <= expiringSoonMs)
+        add("grantExpiringSoon", `${g.role} of ${who} on ${what} expires at ${g.expiresAt}`, g.principalId);
+      continue;
+    }
+    const permanentOwner =
+      g.role === "owner" &&
+      g.principalType === "user" &&
+      (g.principalId === r.creatorId || g.principalId === r.ownerId);
+    const guest = g.principalType === "user" && user(g.principalId).guest;
+    const cap = guest ? capFor(env, { guest, permanentOwner }) : undefined;
+    if (cap)
+      add(
+        "guestGrantWithoutExpiry",
+        `guest ${g.principalId} holds ${g.role} of ${what} with no expiry, though the environment caps guests' grants at ${cap.days} day(s) (${cap.setting}); give it an expiry (PATCH .../shares/user/${g.principalId}/${g.role})`,
+        g.principalId,
+      );
+  }
+}
 
 /** What each rule means, in the words of sharing-rules.md, for reports and emails. */
 export const ruleTitles: Record<AuditRule, string> = {
@@ -38,6 +81,8 @@ export const ruleTitles: Record<AuditRule, string> = {
   nonBusinessFlowShared: "Flows with non-business connectors shared with guests or run-only users",
   ownerNotMember: "Owners who are not members of the environment",
   ownerWithoutMakerRole: "Owners and co-owners without a maker role",
+  grantExpiringSoon: "Grants expiring within 14 days",
+  guestGrantWithoutExpiry: "Guests' grants without expiry where a guest cap applies",
 };
 
 const severityRank = (s: Severity) => severities.indexOf(s);
@@ -75,6 +120,8 @@ export interface ResourceFacts {
   users: ReadonlyMap<string, UserFacts>;
   /** Owner groups and lists with an enabled member (only needed when no user owner is enabled). */
   groupsWithEnabledMember: ReadonlySet<string>;
+  /** The audit's instant, for the expiry rules (given, as this module reads no clock); none: they don't run. */
+  now?: Date | undefined;
 }
 
 /** The users whose facts `resourceFindings` needs: grant holders first, then embedded connections' owners. */
@@ -99,7 +146,8 @@ const embeddedConnections = (r: Resource) =>
 /** The findings about one resource, from its grants, its connections and the directory. */
 export function resourceFindings(
   state: { resource: Resource; grants: readonly Grant[] },
-  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners" | "autoOffboard" | "dlp">,
+  env: Pick<Environment, "expectedOwnerGroupIds" | "maxOwners" | "autoOffboard" | "dlp"> &
+    Partial<Pick<Environment, "maxGrantDays" | "guestMaxGrantDays">>,
   facts: ResourceFacts,
 ): Finding[] {
   const r = state.resource;
@@ -192,6 +240,7 @@ export function resourceFindings(
     }
   }
   ownerBestPracticeFindings(state.grants, user, leavers, what, add);
+  if (facts.now) expiryFindings(state, env, user, facts.now, what, add);
   if (r.kind === "cloudFlow") {
     const nonBusiness = nonBusinessConnectors(env.dlp, r.connections);
     // Run-only holders of any kind (a group included), and guests holding any role.

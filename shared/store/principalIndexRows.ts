@@ -1,10 +1,13 @@
-import { indexEntrySchema, type IndexEntry, type PrincipalRef } from "../model/records.js";
+import { indexEntrySchema, isExpired, type IndexEntry, type PrincipalRef } from "../model/records.js";
 import type { Role } from "../rules/matrix.js";
 import type { RowStore, WriteOp } from "../ports/rows.js";
 import { existingKeys } from "./existingKeys.js";
 import type { Resource } from "../model/records.js";
 import { keys, throughKey, type TableNames } from "./keys.js";
 import { decodeRow, encodeRow } from "./rowJson.js";
+
+/** Each expiring role's `expiresAt` on one index row. */
+export type Expiries = Partial<Record<Role, string>>;
 
 /**
  * The writing side of the per-principal index: in each principal's partition one row per resource
@@ -17,20 +20,33 @@ export class PrincipalIndexRows {
   constructor(
     private readonly rows: RowStore,
     private readonly tables: TableNames,
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
   static entry(
     resource: Pick<Resource, "resourceId" | "kind" | "displayName">,
     roles: Role[],
     through: IndexEntry["through"],
-  ) {
+    expiries?: Expiries,
+  ): IndexEntry {
+    const sorted = [...roles].sort();
+    const kept = Object.entries(expiries ?? {}).filter(([r]) => sorted.includes(r as Role));
     return {
       resourceId: resource.resourceId,
-      roles: [...roles].sort(),
+      roles: sorted,
       through,
       kind: resource.kind,
       displayName: resource.displayName,
-    } satisfies IndexEntry;
+      ...(kept.length > 0 ? { expiries: Object.fromEntries(kept.sort()) as Expiries } : {}),
+    };
+  }
+
+  /** The row as it reads at `now`: roles past their expiry dropped, none left means no row (docs/expiry.md). */
+  static live(e: IndexEntry, now: Date): IndexEntry | undefined {
+    if (!e.expiries) return e;
+    const roles = e.roles.filter((r) => !isExpired(e.expiries?.[r], now));
+    if (roles.length === e.roles.length) return e;
+    return roles.length === 0 ? undefined : PrincipalIndexRows.entry(e, roles, e.through, e.expiries);
   }
 
   static rk(envId: string, resourceId: string, through: IndexEntry["through"]): string {
@@ -49,6 +65,7 @@ export class PrincipalIndexRows {
     through: IndexEntry["through"],
     roles: Role[],
     resource: Pick<Resource, "kind" | "displayName"> | undefined,
+    expiries?: Expiries,
   ): Promise<void> {
     const pk = keys.principalPk(principal);
     const rk = PrincipalIndexRows.rk(envId, resourceId, through);
@@ -56,7 +73,11 @@ export class PrincipalIndexRows {
     else if (!resource) throw new Error(`an index row of ${resourceId} with roles needs the resource's kind and name`);
     else
       await this.rows.transact(this.tables.principals, pk, [
-        { op: "upsert", rk, fields: encodeRow(PrincipalIndexRows.entry({ ...resource, resourceId }, roles, through)) },
+        {
+          op: "upsert",
+          rk,
+          fields: encodeRow(PrincipalIndexRows.entry({ ...resource, resourceId }, roles, through, expiries)),
+        },
       ]);
   }
 
@@ -109,8 +130,11 @@ export class PrincipalIndexRows {
       [{ prefix: keys.indexPrefix(envId) }],
       { continuation, pageSize },
     );
+    const now = this.now();
     return {
-      entries: page.rows.map((r) => decodeRow(indexEntrySchema, r)).filter((e) => e.through === "direct"),
+      entries: page.rows
+        .map((r) => PrincipalIndexRows.live(decodeRow(indexEntrySchema, r), now))
+        .filter((e): e is IndexEntry => e !== undefined && e.through === "direct"),
       continuation: page.continuation,
     };
   }

@@ -25,7 +25,9 @@ import {
   type Recording,
   type Resource,
   type TenantUser,
+  isExpired,
 } from "../model/records.js";
+import { ExpiryRows } from "./expiryRows.js";
 import { queryAll, type Row, type RowKeyRange, type RowStore, type WriteOp } from "../ports/rows.js";
 import { keys, newestFirstKey, searchKey, type TableNames } from "./keys.js";
 import type { Claim } from "../model/claims.js";
@@ -105,13 +107,21 @@ export class SharingRepository {
   readonly securityRoles: SecurityRoleRows;
   /** Webhook subscriptions per environment, with their signing secrets. */
   readonly webhooks: WebhookRows;
+  /** The expiry index of time-bound grants, as the relay writes it and the expiry timer reads it. */
+  readonly expiries: ExpiryRows;
 
   constructor(
     readonly rows: RowStore,
     readonly tables: TableNames,
+    /**
+     * The instant reads are exact at: grants and index rows whose `expiresAt` has passed read as
+     * absent, swept or not (docs/expiry.md). The capabilities' clock, so tests can move it.
+     */
+    readonly now: () => Date = () => new Date(),
   ) {
     this.outbox = new OutboxRows(rows, tables);
-    this.index = new PrincipalIndexRows(rows, tables);
+    this.index = new PrincipalIndexRows(rows, tables, now);
+    this.expiries = new ExpiryRows(rows, tables);
     this.groups = new GroupRows(rows, tables);
     this.memberFacts = new MemberFactsRows(rows, tables);
     this.scim = new ScimRows(rows, tables);
@@ -471,6 +481,8 @@ export class SharingRepository {
     envId: string,
     resourceId: string,
     principals: readonly PrincipalRef[],
+    /** The expiry timer reads the expired grant it removes; every other reader sees live grants only. */
+    options: { includeExpired?: boolean } = {},
   ): Promise<ResourceState | undefined> {
     const ranges = new Map<string, RowKeyRange>([
       [keys.metaRk, { eq: keys.metaRk }],
@@ -481,7 +493,7 @@ export class SharingRepository {
     const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, resourceId), [
       ...ranges.values(),
     ]);
-    return this.assemble(rows)?.state;
+    return this.assemble(rows, options.includeExpired === true)?.state;
   }
 
   /** One request: the resource's meta row and every grant on it. */
@@ -535,12 +547,17 @@ export class SharingRepository {
     return { resource: meta, tombstone: false, ...(row.etag ? { etag: row.etag } : {}) };
   }
 
-  private assemble(rows: Row[]): { state: ResourceState } | undefined {
+  private assemble(rows: Row[], includeExpired = false): { state: ResourceState } | undefined {
     const meta = rows.find((r) => r.rk === keys.metaRk);
     if (!meta || !meta.etag) return undefined;
     const resource = decodeRow(metaSchema, meta);
     if ("deleted" in resource) return undefined;
-    const grants = rows.filter((r) => r.rk.startsWith(keys.grantPrefix)).map((r) => decodeRow(grantSchema, r));
+    const now = this.now();
+    // Exact at the instant of expiry: an expired grant is absent from here on, in the same read.
+    const grants = rows
+      .filter((r) => r.rk.startsWith(keys.grantPrefix))
+      .map((r) => decodeRow(grantSchema, r))
+      .filter((g) => includeExpired || !isExpired(g.expiresAt, now));
     return { state: { resource, etag: meta.etag, grants } };
   }
 
@@ -646,9 +663,13 @@ export class SharingRepository {
     );
     let membership: Membership | undefined;
     const entries: IndexEntry[] = [];
+    const now = this.now();
     for (const row of page.rows) {
       if (row.rk === keys.memberRk(envId)) membership = decodeRow(membershipSchema, row);
-      else entries.push(decodeRow(indexEntrySchema, row));
+      else {
+        const live = PrincipalIndexRows.live(decodeRow(indexEntrySchema, row), now);
+        if (live) entries.push(live);
+      }
     }
     return { membership, entries, continuation: page.continuation };
   }
@@ -686,7 +707,11 @@ export class SharingRepository {
         const rows = await queryAll(this.rows, this.tables.resources, keys.resourcePk(envId, id), [
           { prefix: keys.ownerPrefix },
         ]);
-        return [id, rows.map((r) => decodeRow(ownerRowSchema, r)).filter((o) => o.held)] as const;
+        const now = this.now();
+        const held = rows
+          .map((r) => decodeRow(ownerRowSchema, r))
+          .filter((o) => o.held && !isExpired(o.expiresAt, now));
+        return [id, held] as const;
       }),
     );
     return new Map(found);
@@ -720,7 +745,9 @@ export class SharingRepository {
       [{ prefix: keys.indexPrefix(envId) }],
       { continuation, pageSize },
     );
-    return { entries: page.rows.map((r) => decodeRow(indexEntrySchema, r)), continuation: page.continuation };
+    const now = this.now();
+    const entries = page.rows.flatMap((r) => PrincipalIndexRows.live(decodeRow(indexEntrySchema, r), now) ?? []);
+    return { entries, continuation: page.continuation };
   }
 
   async catalogPage(envId: string, continuation: string | undefined, pageSize = 1000) {

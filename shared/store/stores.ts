@@ -14,8 +14,8 @@ import { WebhookDeliveryRows } from "./webhookDeliveryRows.js";
  * place that builds `Capabilities` (`shared/main.ts`, the tests, the bench) gets the same set over one
  * row store, and no use case builds storage of its own.
  */
-export function openStores(rows: RowStore, tables: TableNames) {
-  const repo = new SharingRepository(rows, tables);
+export function openStores(rows: RowStore, tables: TableNames, now?: () => Date) {
+  const repo = new SharingRepository(rows, tables, now);
   return {
     repo,
     audits: new AuditsRepository(repo),

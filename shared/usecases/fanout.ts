@@ -1,12 +1,12 @@
 import { fanoutMessageSchema, type FanoutMessage } from "../model/fanout.js";
-import type { IndexEntry, PrincipalRef, Resource } from "../model/records.js";
+import { isExpired, type IndexEntry, type PrincipalRef, type Resource } from "../model/records.js";
 import { ownershipRoles, type Role } from "../rules/matrix.js";
-import { PrincipalIndexRows } from "../store/principalIndexRows.js";
+import { PrincipalIndexRows, type Expiries } from "../store/principalIndexRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { forEachLimit } from "./catalogWalk.js";
 import { offboardStep } from "./offboarding.js";
 import { ownerAlertId, ownerAlertJobs } from "./primaryOwner.js";
-import { groupGrantMessages, rolesOf, sendFanout } from "./relay.js";
+import { expiriesOf, groupGrantMessages, rolesOf, sendFanout } from "./relay.js";
 
 type Deps = Pick<
   Capabilities,
@@ -53,7 +53,12 @@ type GrantMessage = Extract<FanoutMessage, { type: "grant" }>;
 /** A group's roles on one resource, from its grant rows (none when the resource is gone). */
 async function groupRoles(deps: Deps, envId: string, resourceId: string, group: PrincipalRef) {
   const state = await deps.repo.resourceStateFor(envId, resourceId, []);
-  return { resource: state?.resource, roles: state ? rolesOf(state.grants, group).sort() : [] };
+  return {
+    resource: state?.resource,
+    roles: state ? rolesOf(state.grants, group).sort() : [],
+    // Members' rows through the group carry its grants' expiries, so their listings drop them at the instant.
+    expiries: state ? expiriesOf(state.grants, group) : {},
+  };
 }
 
 /**
@@ -61,8 +66,8 @@ async function groupRoles(deps: Deps, envId: string, resourceId: string, group: 
  * below finds the resource in the group's index), then one message per 100 members.
  */
 async function splitGrant(deps: Deps, m: GrantMessage): Promise<string> {
-  const { resource, roles } = await groupRoles(deps, m.envId, m.resourceId, m.group);
-  await deps.repo.index.set(m.group, m.envId, m.resourceId, "direct", roles, resource);
+  const { resource, roles, expiries } = await groupRoles(deps, m.envId, m.resourceId, m.group);
+  await deps.repo.index.set(m.group, m.envId, m.resourceId, "direct", roles, resource, expiries);
   // The group's buckets read 16 at a time, then one message per 100 members (a few buckets each,
   // so reading their membership back costs a few queries), sent 16 at a time.
   const found = await deps.repo.getGroup(m.envId, m.group.id);
@@ -83,12 +88,20 @@ async function grantToMembers(deps: Deps, m: GrantMessage, memberIds: readonly s
       deps.repo.groups.present(m.envId, m.group.id, memberIds),
     ]);
   const basis = ([g, present]: Awaited<ReturnType<typeof read>>) =>
-    JSON.stringify([g.roles, g.resource?.kind, g.resource?.displayName, [...present].sort()]);
+    JSON.stringify([g.roles, g.expiries, g.resource?.kind, g.resource?.displayName, [...present].sort()]);
   let state = await read();
   for (let round = 1; ; round++) {
-    const [{ resource, roles }, present] = state;
+    const [{ resource, roles, expiries }, present] = state;
     await forEachLimit([...memberIds], parallelWrites, (id) =>
-      deps.repo.index.set({ type: "user", id }, m.envId, m.resourceId, m.group, present.has(id) ? roles : [], resource),
+      deps.repo.index.set(
+        { type: "user", id },
+        m.envId,
+        m.resourceId,
+        m.group,
+        present.has(id) ? roles : [],
+        resource,
+        expiries,
+      ),
     );
     const fresh = await read();
     if (basis(fresh) === basis(state)) return `${memberIds.length} member(s) of ${m.group.id} on ${m.resourceId}`;
@@ -115,7 +128,7 @@ async function membersJoinedOrLeft(deps: Deps, m: Extract<FanoutMessage, { type:
   for (let round = 1; ; round++) {
     const [page, present] = state;
     const viaGroup = page.entries.map((e): IndexEntry =>
-      PrincipalIndexRows.entry({ ...e }, e.roles as Role[], m.group),
+      PrincipalIndexRows.entry({ ...e }, e.roles as Role[], m.group, e.expiries),
     );
     await forEachLimit([...m.memberIds], parallelWrites, async (id) => {
       const member: PrincipalRef = { type: "user", id };
@@ -179,16 +192,22 @@ async function eachPrincipal(
   deps: Deps,
   envId: string,
   resourceId: string,
-): Promise<{ principals: Map<string, { ref: PrincipalRef; roles: Role[] }>; basis: string }> {
-  const grants = await deps.repo.grantRows(envId, resourceId);
-  const principals = new Map<string, { ref: PrincipalRef; roles: Role[] }>();
+): Promise<{ principals: Map<string, { ref: PrincipalRef; roles: Role[]; expiries: Expiries }>; basis: string }> {
+  const now = deps.clock();
+  // The raw rows hold grants past their expiry that the timer hasn't removed yet: they give no role.
+  const grants = (await deps.repo.grantRows(envId, resourceId)).filter((g) => !isExpired(g.expiresAt, now));
+  const principals = new Map<string, { ref: PrincipalRef; roles: Role[]; expiries: Expiries }>();
   for (const g of grants) {
     const k = `${g.principalType}|${g.principalId}`;
-    const p = principals.get(k) ?? { ref: { type: g.principalType, id: g.principalId }, roles: [] };
+    const p = principals.get(k) ?? { ref: { type: g.principalType, id: g.principalId }, roles: [], expiries: {} };
     p.roles.push(g.role);
+    if (g.expiresAt) p.expiries[g.role] = g.expiresAt;
     principals.set(k, p);
   }
-  return { principals, basis: JSON.stringify(grants.map((g) => [g.principalType, g.principalId, g.role])) };
+  return {
+    principals,
+    basis: JSON.stringify(grants.map((g) => [g.principalType, g.principalId, g.role, g.expiresAt ?? null])),
+  };
 }
 
 /**
@@ -199,11 +218,11 @@ async function ownRowsThenMembers(
   deps: Deps,
   envId: string,
   resourceId: string,
-  principals: readonly { ref: PrincipalRef; roles: Role[] }[],
+  principals: readonly { ref: PrincipalRef; roles: Role[]; expiries: Expiries }[],
   resource: Resource | undefined,
 ): Promise<void> {
   await forEachLimit([...principals], parallelWrites, (p) =>
-    deps.repo.index.set(p.ref, envId, resourceId, "direct", resource ? p.roles : [], resource),
+    deps.repo.index.set(p.ref, envId, resourceId, "direct", resource ? p.roles : [], resource, p.expiries),
   );
   await sendFanout(
     deps,

@@ -4,6 +4,7 @@ import { cloudEventOf } from "../webhooks/events.js";
 import type { FanoutMessage } from "../model/fanout.js";
 import type { ChangeEntry, Grant, PrincipalRef, Resource } from "../model/records.js";
 import { isRoleOf, ownershipRoles, type Role } from "../rules/matrix.js";
+import type { Expiries } from "../store/principalIndexRows.js";
 import type { OutboxTable } from "../store/outboxRows.js";
 import type { Capabilities } from "./capabilities.js";
 import { forEachLimit } from "./catalogWalk.js";
@@ -16,6 +17,8 @@ type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQ
 export interface Known {
   resource: Resource;
   roles: ReadonlyMap<string, Role[]>;
+  /** Each principal's expiring roles; absent, the rows are written without and the check after the write adds them. */
+  expiries?: ReadonlyMap<string, Expiries> | undefined;
 }
 
 export const principalKey = (p: PrincipalRef) => `${p.type}|${p.id}`;
@@ -23,6 +26,14 @@ export const principalKey = (p: PrincipalRef) => `${p.type}|${p.id}`;
 /** The roles each principal holds on the resource by its own grants. */
 export function rolesOf(grants: readonly Grant[], p: PrincipalRef): Role[] {
   return grants.filter((g) => g.principalType === p.type && g.principalId === p.id).map((g) => g.role);
+}
+
+/** The `expiresAt` of each of the principal's own grants that has one. */
+export function expiriesOf(grants: readonly Grant[], p: PrincipalRef): Expiries {
+  const out: Expiries = {};
+  for (const g of grants)
+    if (g.principalType === p.type && g.principalId === p.id && g.expiresAt) out[g.role] = g.expiresAt;
+  return out;
 }
 
 /**
@@ -145,6 +156,9 @@ async function applyItem(
       await forEachLimit(envIds, 16, (envId) => deps.repo.putEnvironmentChange(envId, item.entry));
       return undefined;
     }
+    case "expiry":
+      await deps.repo.expiries.put(item.rows, deps.repo.now());
+      return undefined;
   }
 }
 
@@ -180,20 +194,41 @@ async function applyIndex(
   known: Known | undefined,
 ): Promise<() => Promise<void>> {
   /** What the rows derive from: the resource (none once deleted) and each principal's roles. */
-  type Basis = { resource: Resource | undefined; roles: Role[][] };
+  type Basis = { resource: Resource | undefined; roles: Role[][]; expiries: Expiries[] };
   const read = async (): Promise<Basis> => {
     const state = await deps.repo.resourceStateFor(envId, resourceId, principals);
-    return { resource: state?.resource, roles: principals.map((p) => (state ? rolesOf(state.grants, p) : [])) };
+    return {
+      resource: state?.resource,
+      roles: principals.map((p) => (state ? rolesOf(state.grants, p) : [])),
+      expiries: principals.map((p) => (state ? expiriesOf(state.grants, p) : {})),
+    };
   };
-  const same = (a: Basis, b: Basis) =>
-    JSON.stringify([a.resource?.kind, a.resource?.displayName, a.roles.map((r) => [...r].sort())]) ===
-    JSON.stringify([b.resource?.kind, b.resource?.displayName, b.roles.map((r) => [...r].sort())]);
+  const canon = (b: Basis) =>
+    JSON.stringify([
+      b.resource?.kind,
+      b.resource?.displayName,
+      b.roles.map((r) => [...r].sort()),
+      b.expiries.map((e, i) =>
+        Object.entries(e)
+          .filter(([r]) => b.roles[i]!.includes(r as Role))
+          .sort(),
+      ),
+    ]);
+  const same = (a: Basis, b: Basis) => canon(a) === canon(b);
   const write = (b: Basis) =>
-    Promise.all(principals.map((p, i) => deps.repo.index.set(p, envId, resourceId, "direct", b.roles[i]!, b.resource)));
+    Promise.all(
+      principals.map((p, i) =>
+        deps.repo.index.set(p, envId, resourceId, "direct", b.roles[i]!, b.resource, b.expiries[i]),
+      ),
+    );
   const usable =
     known && known.resource.resourceId === resourceId && principals.every((p) => known.roles.has(principalKey(p)));
   let current: Basis = usable
-    ? { resource: known.resource, roles: principals.map((p) => known.roles.get(principalKey(p))!) }
+    ? {
+        resource: known.resource,
+        roles: principals.map((p) => known.roles.get(principalKey(p))!),
+        expiries: principals.map((p) => known.expiries?.get(principalKey(p)) ?? {}),
+      }
     : await read();
   await Promise.all([write(current), sendFanout(deps, groupGrantMessages(envId, resourceId, principals))]);
   return async () => {
@@ -225,12 +260,16 @@ async function applyOwners(
     if (!state) return undefined;
     const roles = ownershipRoles.filter((r) => isRoleOf(state.resource.kind, r));
     return principals.flatMap((p) =>
-      roles.map((role) => ({
-        principalType: p.type,
-        principalId: p.id,
-        role,
-        held: rolesOf(state.grants, p).includes(role),
-      })),
+      roles.map((role) => {
+        const expiresAt = expiriesOf(state.grants, p)[role];
+        return {
+          principalType: p.type,
+          principalId: p.id,
+          role,
+          held: rolesOf(state.grants, p).includes(role),
+          ...(expiresAt ? { expiresAt } : {}),
+        };
+      }),
     );
   };
   let rows = await read();

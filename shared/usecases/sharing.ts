@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { conflict, invalid, notFound, ruleViolation, type FieldError } from "../errors.js";
+import { conflict, forbidden, invalid, notFound, ruleViolation, type FieldError } from "../errors.js";
 import type {
   Environment,
   Grant,
@@ -28,7 +28,8 @@ import { requireAction, viewAsCaller } from "./access.js";
 import { isAppAdmin, type Capabilities, type Caller } from "./capabilities.js";
 import { withResolveRoute } from "./connections.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
-import { principalKey, rolesOf, type Known } from "./relay.js";
+import { expiriesOf, principalKey, rolesOf, type Known } from "./relay.js";
+import { expiryItems, isPermanentOwner, requireExpiryAllowed } from "./expiry.js";
 
 type Deps = Pick<
   Capabilities,
@@ -41,6 +42,8 @@ export interface ShareRequest {
   sendInvitation: boolean;
   message?: string | undefined;
   connectionChoices?: Record<string, "embedded" | "invoker"> | undefined;
+  /** Time-bound grants: when the grants end (ISO 8601, in the future; docs/expiry.md). */
+  expiresAt?: string | undefined;
 }
 
 export interface InvitationView {
@@ -171,6 +174,8 @@ export async function share(
     checkShareRules(view.ctx?.user, isAppAdmin(caller), resource, env, req, principals);
 
     const now = deps.clock();
+    const expiresAt = req.expiresAt === undefined ? undefined : new Date(req.expiresAt).toISOString();
+    for (const t of targets) requireExpiryAllowed(env, resource, t.ref, req.role, t.user, expiresAt, now);
     const existing = new Set(view.state.grants.map((g) => `${g.principalType}|${g.principalId}|${g.role}`));
     const fresh = targets.filter((t) => !existing.has(`${t.ref.type}|${t.ref.id}|${req.role}`));
     const warnings = shareWarnings(req, targets, resource, env);
@@ -209,6 +214,7 @@ export async function share(
       grantedAt: now.toISOString(),
       ...(req.role === "runOnly" ? { connectionChoices: runOnlyChoices(resource, req.connectionChoices) } : {}),
       ...invitationIdFor(t.ref),
+      ...(expiresAt ? { expiresAt } : {}),
     }));
     await addToEnvironment(deps, env, fresh, caller.principalId);
     const changes: ChangeEntry[] = [
@@ -271,6 +277,7 @@ export async function share(
         },
         { type: "log", envId, entries: changes },
         ...(jobs.length > 0 ? [{ type: "email" as const, jobs }] : []),
+        ...expiryItems(envId, resourceId, grants, now),
       ]),
     };
     const result: ShareResult = {
@@ -284,6 +291,15 @@ export async function share(
       resource,
       roles: new Map(
         fresh.map((t) => [principalKey(t.ref), [...rolesOf(view.state.grants, t.ref), req.role]] as const),
+      ),
+      expiries: new Map(
+        fresh.map(
+          (t) =>
+            [
+              principalKey(t.ref),
+              { ...expiriesOf(view.state.grants, t.ref), ...(expiresAt ? { [req.role]: expiresAt } : {}) },
+            ] as const,
+        ),
       ),
     };
     return { change, result, known };
@@ -518,6 +534,84 @@ export async function revoke(
       known: {
         resource: { ...resource, updatedAt: now.toISOString() },
         roles: new Map([[principalKey(principal), rolesOf(view.state.grants, principal).filter((r) => r !== role)]]),
+        expiries: new Map([[principalKey(principal), expiriesOf(view.state.grants, principal)]]),
+      },
+    };
+  });
+}
+
+/**
+ * `PATCH .../shares/{type}/{id}/{role}` `{expiresAt}`: whoever may share that role extends, shortens
+ * or (null, where no cap applies) removes a grant's expiry, within the environment's caps. The same
+ * path as a share: one transaction under the resource's ETag with the grant, the change entry and
+ * the outbox (index rows with the new expiry, the expiry rows of the new instant, the log).
+ */
+export async function setExpiry(
+  deps: Deps,
+  caller: Caller,
+  envId: string,
+  resourceId: string,
+  principal: PrincipalRef,
+  role: Role,
+  expiresAtAsked: string | null,
+): Promise<Grant> {
+  return changeResource(deps, async () => {
+    const [view, env] = await Promise.all([
+      viewAsCaller(deps, caller, envId, resourceId, [principal]),
+      deps.repo.getEnvironment(envId),
+    ]);
+    const resource = view.state.resource;
+    if (!env) throw notFound(`environment ${envId} was not found`);
+    if (!isRoleOf(resource.kind, role)) {
+      throw invalid(`${resource.kind} resources have no role ${role}`, [
+        { field: "params.role", message: `must be one of ${grantableRoles[resource.kind].join(", ")}` },
+      ]);
+    }
+    const action = manageAction(resource.kind, role);
+    if (action) requireAction(view, action);
+    else if (!isPermanentOwner(resource, principal, role))
+      throw conflict(`the ${role} of a ${resource.kind} resource changes only by reassignment`);
+    // The primary owner's grant, which no share manages: only those who may share something here get
+    // to hear that it can't expire.
+    else if (!view.decision.actions.some((a) => /\.(share|manageOwners|manageRunOnlyUsers)$/.test(a)))
+      throw forbidden(`only those who may share this ${resource.kind} resource may change its grants`);
+    const grant = view.state.grants.find(
+      (g) => g.principalType === principal.type && g.principalId === principal.id && g.role === role,
+    );
+    if (!grant) throw notFound(`${principal.type} ${principal.id} holds no ${role} grant on this resource`);
+    const now = deps.clock();
+    const expiresAt = expiresAtAsked === null ? null : new Date(expiresAtAsked).toISOString();
+    const user = principal.type === "user" ? await deps.repo.getUser(principal.id) : undefined;
+    requireExpiryAllowed(env, resource, principal, role, user, expiresAt, now);
+    if ((grant.expiresAt ?? null) === expiresAt) return { result: grant };
+    const { expiresAt: _old, ...rest } = grant;
+    const updated: Grant = { ...rest, ...(expiresAt ? { expiresAt } : {}) };
+    const entry = changeEntry(deps, {
+      actorId: caller.principalId,
+      action: "expiry.changed",
+      resourceId,
+      principal,
+      role,
+      detail: expiresAt ? `${role} now expires at ${expiresAt}` : `${role} no longer expires`,
+    });
+    const grants = view.state.grants.map((g) => (g === grant ? updated : g));
+    return {
+      result: updated,
+      change: {
+        etag: view.state.etag,
+        resource,
+        putGrants: [updated],
+        changes: [entry],
+        outbox: outboxItems(deps, [
+          { type: "index", envId, resourceId, principals: [principal] },
+          { type: "log", envId, entries: [entry] },
+          ...expiryItems(envId, resourceId, [updated], now),
+        ]),
+      },
+      known: {
+        resource,
+        roles: new Map([[principalKey(principal), rolesOf(grants, principal)]]),
+        expiries: new Map([[principalKey(principal), expiriesOf(grants, principal)]]),
       },
     };
   });

@@ -3,8 +3,8 @@ import type { CloudEvent, WebhookEventType } from "../model/webhooks.js";
 
 /**
  * The event type each change log action is delivered as. Actions not named here (directory
- * changes, settings) raise no event. `sharing.grant.expired`/`.expiring` and `.review.completed`
- * have no change log action yet: they come with the features that log them.
+ * changes, settings) raise no event. `.review.completed` has no change log action yet: it comes with
+ * the feature that logs it.
  */
 export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEventType>> = {
   grant: "sharing.grant.created",
@@ -17,6 +17,9 @@ export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEve
   offboard: "sharing.user.offboarded",
   "audit.completed": "sharing.audit.completed",
   "owner.claimed": "sharing.owner.changed",
+  // Time-bound grants (docs/expiry.md): the removal at expiry and each reminder before it.
+  expire: "sharing.grant.expired",
+  expiring: "sharing.grant.expiring",
 };
 
 const subjectFolder = { user: "users", group: "groups", sharePointList: "lists" } as const;

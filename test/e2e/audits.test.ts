@@ -35,6 +35,8 @@ const rules = [
   "nonBusinessFlowShared",
   "ownerNotMember",
   "ownerWithoutMakerRole",
+  "grantExpiringSoon",
+  "guestGrantWithoutExpiry",
 ];
 /** With autoOffboard off an owner who is no member is a leaver, never also ownerNotMember (test/e2e/dlp.test.ts has it). */
 const oneOfEach = Object.fromEntries(rules.map((r) => [r, r === "ownerNotMember" ? 0 : 1]));
@@ -182,6 +184,27 @@ describe("compliance audits, through HTTP", () => {
     stack.sink.clear();
 
     await w.share("p-clean", "coOwner", ["u2"]);
+    // Time-bound grants: one ending within 14 days; and once guests' grants are capped, the guest's
+    // coOwner grant without expiry.
+    await expectStatus(stack, 201, "POST", `${w.path("p-clean")}/shares`, {
+      token: await w.token("maker"),
+      body: {
+        role: "viewer",
+        principals: [{ type: "user", id: w.id("u3") }],
+        sendInvitation: false,
+        expiresAt: new Date(Date.now() + 5 * 86_400_000).toISOString(),
+      },
+    });
+    const envPath = `/api/environments/${w.envId}`;
+    const {
+      envId: _id,
+      lastAuditAt: _last,
+      ...settings
+    } = (await expectStatus(stack, 200, "GET", envPath, { token: w.adminToken })).json as Record<string, unknown>;
+    await expectStatus(stack, 200, "PUT", envPath, {
+      token: w.adminToken,
+      body: { ...settings, guestMaxGrantDays: 7 },
+    });
     const started = await expectStatus(stack, 202, "POST", `/api/environments/${w.envId}/audits`, {
       token: await w.token("admin"),
     });
@@ -193,7 +216,7 @@ describe("compliance audits, through HTTP", () => {
       async () => (await audit(w, auditId, adminToken)).json as Report,
       { until: (r) => r.status === "done" },
     );
-    expect(report.stats).toMatchObject({ resources: 8, findings: 11 });
+    expect(report.stats).toMatchObject({ resources: 8, findings: 13 });
     expect(
       Object.fromEntries(rules.map((rule) => [rule, report.findings.filter((f) => f.rule === rule).length])),
     ).toEqual(oneOfEach);
@@ -210,6 +233,8 @@ describe("compliance audits, through HTTP", () => {
     expect(by("leaverNotOffboarded")).toMatchObject({ resourceId: "p-orphan", principalId: w.leaver });
     expect(by("ownerWithoutMakerRole")).toMatchObject({ resourceId: "f-vacant", principalId: w.basic });
     expect(by("nonBusinessFlowShared")).toMatchObject({ resourceId: "f-dlp", severity: "medium" });
+    expect(by("grantExpiringSoon")).toMatchObject({ resourceId: "p-clean", principalId: w.id("u3") });
+    expect(by("guestGrantWithoutExpiry")).toMatchObject({ resourceId: "p-guest", principalId: w.guest });
     expect(report.findings.slice(0, 3).every((f) => f.severity === "high")).toBe(true);
 
     const csv = await audit(w, auditId, await w.token("admin"), { accept: "text/csv" });
@@ -226,7 +251,7 @@ describe("compliance audits, through HTTP", () => {
     const mail = await waitForSubject(
       stack,
       w.email("admin"),
-      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 11 findings`),
+      new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 13 findings`),
     );
     const link = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
     expect(mail.html).toContain(`href="${link}"`);

@@ -60,6 +60,7 @@ describe("the OpenAPI document", () => {
       "outboxSweeper",
       "scheduledAudit",
       "claimEscalation",
+      "grantExpiry",
     ];
     const ids = operations.map((o) => o.op.operationId).sort();
     expect(ids).toEqual(

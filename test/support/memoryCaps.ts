@@ -14,7 +14,7 @@ import { sortableId, type Caller, type Capabilities } from "../../shared/usecase
 import { putEnvironment, putMembership, putUser } from "../../shared/usecases/directory.js";
 
 /** Use-case capabilities on the in-memory store, with the email queue kept in an array. */
-export function memoryCaps(store = new MemoryRowStore()) {
+export function memoryCaps(store = new MemoryRowStore(), clock: () => Date = () => new Date()) {
   const sent: EmailJob[] = [];
   const logs: string[] = [];
   const fanout: FanoutMessage[] = [];
@@ -22,11 +22,12 @@ export function memoryCaps(store = new MemoryRowStore()) {
   const webhooks: { message: WebhookMessage; delaySeconds: number }[] = [];
   const checkWebhookTarget = webhookTargetGuard({ allowLoopbackHttp: true, resolve: testDns });
   const caps: Capabilities = {
-    ...openStores(store, tableNames("t")),
+    // The repository reads at the same clock, so a test that moves it sees grants expire (docs/expiry.md).
+    ...openStores(store, tableNames("t"), clock),
     emailQueue: { send: async (job) => void sent.push(job) },
     fanoutQueue: { send: async (m) => void fanout.push(m) },
     webhookQueue: { send: async (message, o) => void webhooks.push({ message, delaySeconds: o?.delaySeconds ?? 0 }) },
-    clock: () => new Date(),
+    clock,
     newId: () => sortableId(),
     invitationTtlDays: 14,
     checkWebhookTarget,

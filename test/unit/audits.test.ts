@@ -220,6 +220,16 @@ describe("compliance audits", () => {
       principals: [{ type: "user", id: "u2" }],
       sendInvitation: false,
     });
+    // Time-bound grants: one ending within 14 days, and, once guests' grants are capped, the guest's
+    // coOwner grant that has no expiry.
+    await share(caps, as("maker"), "e1", "p-clean", {
+      role: "viewer",
+      principals: [{ type: "user", id: "u3" }],
+      sendInvitation: false,
+      expiresAt: new Date(Date.now() + 5 * 86_400_000).toISOString(),
+    });
+    const { lastAuditAt: _lastAudit, ...settings } = (await caps.repo.getEnvironment("e1"))!;
+    await putEnvironment(caps, app, { ...settings, guestMaxGrantDays: 7 });
     const second = await requestAudit(caps, auditor, "e1");
     const report = await getAudit(caps, auditor, "e1", second.auditId);
     expect(report.status).toBe("done");
@@ -246,7 +256,7 @@ describe("compliance audits", () => {
         (a, b) => ["high", "medium", "low"].indexOf(a) - ["high", "medium", "low"].indexOf(b),
       ),
     );
-    expect(report.stats).toMatchObject({ resources: 8, findings: 11 });
+    expect(report.stats).toMatchObject({ resources: 8, findings: 13 });
     expect(sent.filter((j) => j.kind === "auditReport")).toEqual([
       { kind: "auditReport", envId: "e1", auditId: first.auditId },
       { kind: "auditReport", envId: "e1", auditId: second.auditId },

@@ -12,6 +12,8 @@ import {
   resourceBody,
   sendCopyBody,
   shareBody,
+  expiryBody,
+  instantPattern,
   userBody,
   changesQuery,
 } from "../../shared/model/api.js";
@@ -117,6 +119,8 @@ function largest(schema: z.ZodType, bounds: Bounds = {}): unknown {
     const branches = s.oneOf ?? s.anyOf;
     if (branches) return longest(branches.map((b) => build(b, path)));
     switch (s.type) {
+      case "null":
+        return null;
       case "boolean":
         return false;
       case "integer":
@@ -125,6 +129,8 @@ function largest(schema: z.ZodType, bounds: Bounds = {}): unknown {
       case "string": {
         // Times are the server's (`toISOString`); no request body carries one (see the request test).
         if (s.format === "date-time") return "2026-12-31T23:59:59.999999999+23:59";
+        // An instant a caller sends (`expiresAt`): the longest its pattern and maxLength allow.
+        if (s.pattern === instantPattern.source) return "2026-12-31T23:59:59.999999999+23:59";
         if (s.pattern === idPattern) return id(`u${unique++}`);
         // A policy's connector: no character JSON escapes is allowed, so the longest is any other, unique per class list.
         if (s.pattern === connectorPattern)
@@ -458,6 +464,7 @@ describe("every field a caller sends is bounded by its schema", () => {
       },
     ],
     ["recordingBody", recordingBody],
+    ["expiryBody", expiryBody],
     ["checkBody", checkBody],
     ["directoryQuery", directoryQuery],
     ["kindQuery", kindQuery],

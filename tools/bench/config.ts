@@ -43,9 +43,11 @@ export const config = {
   webhookSamples: num("BENCH_WEBHOOK_SAMPLES", 20),
   prefix: "bench",
   auditPrefix: "benchaudit",
-  /** Comma-separated subset of reads,writes,scale,webhooks,decisions,audit (default: all). */
+  /** Comma-separated subset of reads,writes,scale,webhooks,expiry,decisions,audit (default: all). */
   sections: new Set(
-    (process.env.BENCH_SECTIONS ?? "reads,writes,scale,webhooks,decisions,audit").split(",").map((x) => x.trim()),
+    (process.env.BENCH_SECTIONS ?? "reads,writes,scale,webhooks,expiry,decisions,audit")
+      .split(",")
+      .map((x) => x.trim()),
   ),
 };
 

@@ -7,11 +7,12 @@
  *
  * Knobs (environment, see config.ts): BENCH_ITERATIONS (per-operation samples, default 300),
  * BENCH_AUDIT_GRANTS (default 100000), BENCH_AUDIT_REPS (default 2), BENCH_DECISION_ROUND_MS
- * (default 1500), BENCH_SECTIONS (default reads,writes,scale,webhooks,decisions,audit), the scale
+ * (default 1500), BENCH_SECTIONS (default reads,writes,scale,webhooks,expiry,decisions,audit), the scale
  * section's BENCH_SCALE_* and the webhooks section's BENCH_WEBHOOK_SAMPLES (see config.ts).
  *
  * The sections: reads.ts, writes.ts, scale.ts (big groups and resources, through HTTP on the whole
- * app), webhooks.ts (a share with and without webhook subscriptions, through HTTP), casbin.ts (the
+ * app), webhooks.ts (a share with and without webhook subscriptions, through HTTP), expiry.ts (a
+ * check on grants with expiries against the same without), casbin.ts (the
  * decision step), audit.ts; setup.ts holds what they measure with, report.ts
  * what they report.
  */
@@ -28,6 +29,7 @@ import { RequestMeter } from "./meter.js";
 import { measureReads } from "./reads.js";
 import { measureScale } from "./scale.js";
 import { measureWebhooks } from "./webhooks.js";
+import { measureExpiry } from "./expiry.js";
 import { report, type AuditResult, type HostOverhead, type Machine } from "./report.js";
 import { capabilities, startLocalHost, type BenchHost } from "./setup.js";
 import { seedSmallWorld } from "./world.js";
@@ -97,6 +99,8 @@ async function main(): Promise<void> {
     if (config.sections.has("scale")) await measureScale(azurite);
 
     if (config.sections.has("webhooks")) await measureWebhooks(azurite);
+
+    if (config.sections.has("expiry")) await measureExpiry(azurite, meter);
 
     let decisions: DecisionComparison | undefined;
     if (config.sections.has("decisions")) {

@@ -1,5 +1,5 @@
 import { ConcurrencyError } from "../../errors.js";
-import type { ChangeEntry, Environment } from "../../model/records.js";
+import { isExpired, type ChangeEntry, type Environment } from "../../model/records.js";
 import { compareFindings, ownersAddedFindings, resourceFindings, severityOf } from "../../rules/audit.js";
 import {
   auditRules,
@@ -184,9 +184,12 @@ async function walkPhases(
     const end = await walkPages(lease, pages, false, async (run, page) => {
       const findings: Finding[] = [];
       let grants = 0;
-      for (const state of page.resources) {
+      const now = deps.clock();
+      for (const stored of page.resources) {
+        // Grants past their expiry that the timer hasn't removed yet are gone for the audit too.
+        const state = { ...stored, grants: stored.grants.filter((g) => !isExpired(g.expiresAt, now)) };
         grants += state.grants.length;
-        const found = resourceFindings(state, env, await facts.of(state));
+        const found = resourceFindings(state, env, { ...(await facts.of(state)), now });
         findings.push(...found);
         // An ownerless resource without an open claim gets one (docs/claims.md); one point read otherwise.
         if (found.some((f) => f.rule === "ownerlessResource"))

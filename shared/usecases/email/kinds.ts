@@ -5,6 +5,7 @@ import type { EmailJobHandlers } from "./handler.js";
 import { prepareInvitationEmail } from "./invitation.js";
 import { prepareNewOwnerEmail } from "./newOwner.js";
 import { prepareOwnerAlertEmail } from "./ownerAlert.js";
+import { prepareGrantExpiryEmail } from "./grantExpiry.js";
 
 /**
  * The handler of each job kind: the one module that imports every kind. A kind imports only
@@ -18,4 +19,5 @@ export const emailJobHandlers: EmailJobHandlers = {
   newOwner: prepareNewOwnerEmail,
   claim: prepareClaimEmail,
   claimEscalation: prepareClaimEscalationEmail,
+  grantExpiry: prepareGrantExpiryEmail,
 };
