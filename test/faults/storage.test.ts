@@ -81,7 +81,8 @@ function wrongWhileDown(a: Answer, expect503: boolean): string | undefined {
   if (
     res.status >= 400 &&
     !/^application\/problem\+json/.test(type) &&
-    !(a.what.includes("/invitations/") && /^text\/html/.test(type)) &&
+    // The pages people open from an email answer as pages: invitations and ownership claims.
+    !((a.what.includes("/invitations/") || a.what.includes("/claims/")) && /^text\/html/.test(type)) &&
     !(a.what.includes("/scim/v2/") && /^application\/scim\+json/.test(type))
   )
     return `${a.what}: ${res.status} as ${type}`;
