@@ -1,4 +1,5 @@
 import { app } from "@azure/functions";
+import { appContract } from "../shared/appContract.js";
 import { getServices, startServices } from "../shared/main.js";
 import { runExpiries } from "../shared/usecases/expiry.js";
 
@@ -11,8 +12,10 @@ startServices();
  * grants. Idempotent, safe to run twice; what fails stays for the next run.
  */
 app.timer("grantExpiry", {
-  // `GRANT_EXPIRY_SCHEDULE` (NCRONTAB) lets a test host move it out of the way; every minute otherwise.
-  schedule: process.env.GRANT_EXPIRY_SCHEDULE ? "%GRANT_EXPIRY_SCHEDULE%" : "0 */1 * * * *",
+  // `GRANT_EXPIRY_SCHEDULE` (NCRONTAB; Bicep sets it, a test host moves it out of the way); every minute by default.
+  schedule: process.env.GRANT_EXPIRY_SCHEDULE
+    ? "%GRANT_EXPIRY_SCHEDULE%"
+    : appContract.settings.GRANT_EXPIRY_SCHEDULE.default,
   handler: async (_timer, context) => {
     const caps = getServices().caps;
     const r = await runExpiries({ ...caps, log: (m) => context.log(m) }, { budgetMs: 50_000 });

@@ -39,6 +39,9 @@ param invitationTtlDays int = 14
 @description('NCRONTAB (six fields, seconds first) of the audit timer.')
 param auditSchedule string = '0 0 3 * * *'
 
+@description('NCRONTAB of the timer that sends expiry reminders and removes expired grants.')
+param grantExpirySchedule string = '0 */1 * * * *'
+
 @description('Prefix of the table names the app creates.')
 param tablePrefix string = 'sharing'
 
@@ -191,6 +194,7 @@ module appSettings 'modules/appSettings.bicep' = {
     invitationTtlDays: invitationTtlDays
     appBaseUrl: appBaseUrl
     auditSchedule: auditSchedule
+    grantExpirySchedule: grantExpirySchedule
     tablePrefix: tablePrefix
   }
 }

@@ -55,6 +55,7 @@ const fields = {
   PUBLIC_BASE_URL: url,
   APP_BASE_URL: url,
   AUDIT_SCHEDULE: ncrontab.default(defaults.AUDIT_SCHEDULE.default),
+  GRANT_EXPIRY_SCHEDULE: ncrontab.default(defaults.GRANT_EXPIRY_SCHEDULE.default),
   TABLE_PREFIX: z
     .string()
     .regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/, "must be a letter then up to 20 letters or digits (a table name prefix)")

@@ -31,6 +31,8 @@ param appBaseUrl string
 
 param auditSchedule string
 
+param grantExpirySchedule string
+
 param tablePrefix string
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
@@ -71,6 +73,7 @@ var values = {
   PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
   APP_BASE_URL: appBaseUrl
   AUDIT_SCHEDULE: auditSchedule
+  GRANT_EXPIRY_SCHEDULE: grantExpirySchedule
   TABLE_PREFIX: tablePrefix
 }
 
