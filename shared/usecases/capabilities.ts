@@ -62,6 +62,12 @@ export interface Caller {
   envId?: string;
 }
 
+/**
+ * The actor the change log names for what nobody did by hand: automatic offboarding, scheduled
+ * audits, the expiry timer (sharing-rules.md: "recorded ... as `expire` by `system`").
+ */
+export const systemActor = "system";
+
 export const isAppAdmin = (c: Caller) => c.appRoles.includes("Sharing.Admin");
 export const isAppAuditor = (c: Caller) => c.appRoles.includes("Sharing.Audit");
 export const isAppChecker = (c: Caller) => c.appRoles.includes("Sharing.Check");

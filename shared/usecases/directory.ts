@@ -12,7 +12,7 @@ import type { OutboxItem } from "../model/outbox.js";
 import { keys } from "../store/keys.js";
 import { requireEnvironmentPart } from "./access.js";
 import { requireEnvironmentAdmin, type EnvironmentAdminGate } from "./adminGate.js";
-import { isAppAdmin, isAppProvisioner, type Capabilities, type Caller } from "./capabilities.js";
+import { isAppAdmin, isAppProvisioner, systemActor, type Capabilities, type Caller } from "./capabilities.js";
 import { changeEntry, logItem, outboxItems } from "./mutate.js";
 import { factsOf, sameFacts } from "../model/memberFacts.js";
 import { recheckMemberFacts } from "./memberFacts.js";
@@ -239,7 +239,7 @@ async function changeMembers(
               joinedCount: added.length,
               changeId: deps.newId(),
               // A token's `sub` may not be an id the message schema takes; an unparsable message would stall listings.
-              actorId: idSchema.safeParse(caller.principalId).success ? caller.principalId : "system",
+              actorId: idSchema.safeParse(caller.principalId).success ? caller.principalId : systemActor,
             },
           ],
         },

@@ -7,14 +7,11 @@ import type { ChangeEntry, Environment, Grant, PrincipalRef, Resource, TenantUse
 import { judgeExpiry } from "../rules/expiry.js";
 import type { Role } from "../rules/matrix.js";
 import { dayOf } from "../store/expiryRows.js";
-import type { Capabilities } from "./capabilities.js";
+import { systemActor, type Capabilities } from "./capabilities.js";
 import { changeResource, outboxItems } from "./mutate.js";
 import { expiriesOf, principalKey, rolesOf } from "./relay.js";
 
 type Deps = Pick<Capabilities, "repo" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "newId" | "clock">;
-
-/** The actor of changes the expiry timer makes (sharing-rules.md: "recorded ... as `expire` by `system`"). */
-export const systemActor = "system";
 
 /** Whether the grant is the creator's or primary owner's owner grant, which never expires. */
 export const isPermanentOwner = (resource: Resource, p: PrincipalRef, role: Role) =>

@@ -10,7 +10,7 @@ import { chooseSuccessor, coOwnersByTenure, ownerChangesInPlace } from "../rules
 import { decodePageToken, encodePageToken } from "../store/pageToken.js";
 import type { ResourceChange, ResourceState } from "../store/repository.js";
 import { requireEnvironmentAdmin } from "./adminGate.js";
-import type { Capabilities, Caller } from "./capabilities.js";
+import { systemActor, type Capabilities, type Caller } from "./capabilities.js";
 import { forEachLimit, Lease, leaseHeld, walkPages, type PutRow } from "./catalogWalk.js";
 import { changeEntry, changeResource, outboxItems } from "./mutate.js";
 import { offboardMessage, type LeaverReason } from "./offboardingTrigger.js";
@@ -58,8 +58,6 @@ export interface OffboardResult {
   truncated?: boolean;
 }
 
-/** The actor of automatic runs in the change log (sharing-rules.md names the system as actor of what nobody did). */
-export const systemActor = "system";
 const defaultBudgetMs = 100_000;
 /** Result rows one POST answer lists; the GET pages through the rest. */
 const maxListed = 1000;

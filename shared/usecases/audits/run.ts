@@ -13,10 +13,9 @@ import {
 import { isResourceCursor } from "../../store/auditReads.js";
 import type { AuditsRepository } from "../../store/auditsRepository.js";
 import { auditPartition, chunkFindings } from "../../store/auditsRepository.js";
-import type { Capabilities } from "../capabilities.js";
 import { Lease, leaseHeld, walkPages } from "../catalogWalk.js";
 import { outboxItems } from "../mutate.js";
-import { systemActor } from "../offboarding.js";
+import { systemActor, type Capabilities } from "../capabilities.js";
 import { relayNow, relayPartition } from "../relay.js";
 import { startClaimIfNone } from "../claims.js";
 import { DirectoryFacts } from "./directoryFacts.js";
