@@ -133,21 +133,34 @@ export function verifyWithPackage(r: ReceivedRequest, secret: string): void {
 }
 
 /**
- * Verifies from the spec alone: base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under the
- * base64-decoded key after `whsec_`, against each space-separated `v1,` signature. True when one matches.
+ * Verifies from the Standard Webhooks text alone, sharing no code with the package: base64
+ * HMAC-SHA256 of `{id}.{timestamp}.{body}` under the base64-decoded key after `whsec_`, compared in
+ * constant time with each space-separated `v1,` signature. True when one matches.
  */
-export function verifyIndependently(r: ReceivedRequest, secret: string): boolean {
+export function independentlyVerified(
+  secret: string,
+  headers: Record<"webhook-id" | "webhook-timestamp" | "webhook-signature", string>,
+  body: string,
+): boolean {
   const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
-  const signed = `${header(r, "webhook-id")}.${header(r, "webhook-timestamp")}.${r.body}`;
+  const signed = `${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`;
   const expected = createHmac("sha256", key).update(signed, "utf8").digest();
-  return header(r, "webhook-signature")
-    .split(" ")
-    .some((entry) => {
-      const [version, sig] = entry.split(",", 2);
-      if (version !== "v1" || sig === undefined) return false;
-      const given = Buffer.from(sig, "base64");
-      return given.length === expected.length && timingSafeEqual(given, expected);
-    });
+  return headers["webhook-signature"].split(" ").some((entry) => {
+    const [version, sig] = entry.split(",", 2);
+    if (version !== "v1" || sig === undefined) return false;
+    const given = Buffer.from(sig, "base64");
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+/** `independentlyVerified` for a request as it arrived. */
+export function verifyIndependently(r: ReceivedRequest, secret: string): boolean {
+  const headers = {
+    "webhook-id": header(r, "webhook-id"),
+    "webhook-timestamp": header(r, "webhook-timestamp"),
+    "webhook-signature": header(r, "webhook-signature"),
+  };
+  return independentlyVerified(secret, headers, r.body);
 }
 
 /** The first request of each `webhook-id`, in arrival order: what a receiver that drops duplicates keeps. */

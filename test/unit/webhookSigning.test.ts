@@ -1,4 +1,3 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import type { ChangeEntry } from "../../shared/model/records.js";
@@ -12,24 +11,7 @@ import {
 } from "../../shared/webhooks/deliveries.js";
 import { cloudEventOf, eventTypeOfAction } from "../../shared/webhooks/events.js";
 import { signWebhook } from "../../shared/webhooks/signing.js";
-
-/**
- * A receiver written from the Standard Webhooks text alone, sharing no code with the package:
- * HMAC-SHA256 over `{id}.{timestamp}.{body}` keyed by the base64-decoded secret after `whsec_`,
- * compared in constant time with each `v1,` entry of the header.
- */
-function independentlyVerified(secret: string, headers: Record<string, string>, body: string): boolean {
-  const key = Buffer.from(secret.slice("whsec_".length), "base64");
-  const expected = createHmac("sha256", key)
-    .update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`)
-    .digest();
-  return headers["webhook-signature"]!.split(" ").some((entry) => {
-    const [version, signature] = entry.split(",");
-    if (version !== "v1" || !signature) return false;
-    const given = Buffer.from(signature, "base64");
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
-}
+import { independentlyVerified } from "../support/webhookReceiver.js";
 
 const entry = (over: Partial<ChangeEntry> = {}): ChangeEntry => ({
   changeId: "01JCHANGE0000000000000001",
