@@ -7,6 +7,7 @@
  * item does not grow with the size of the review.
  */
 import type { Azurite } from "../azurite.js";
+import { MemoryRowStore } from "../../shared/adapters/memory/memoryRowStore.js";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import type { ReviewDefinition } from "../../shared/model/reviews.js";
 import type { RowStore, WriteOp } from "../../shared/ports/rows.js";
@@ -21,6 +22,12 @@ const num = (name: string, fallback: number) => {
   const v = Number(process.env[name]);
   return Number.isFinite(v) && v > 0 ? v : fallback;
 };
+
+/**
+ * `azurite` (default) or `memory`: the in-memory store measures the snapshot's own work (rows,
+ * requests, CPU) apart from the emulator, whose writes into one large partition slow with its size.
+ */
+const storeKind = process.env.BENCH_REVIEW_STORE === "memory" ? "memory" : "azurite";
 
 export interface ReviewBenchResult {
   grants: number;
@@ -57,7 +64,10 @@ async function snapshotOnce(azurite: Azurite, grants: number): Promise<ReviewBen
   const tables = tableNames(`benchreview${grants}`);
   // Azurite answers a batch into one large partition slowly (docs/reviews.md, "Measured"): a longer
   // timeout than the service's 5 s keeps the bench measuring instead of failing.
-  const store = new AzureRowStore({ connectionString: conn, requestTimeoutMs: 120_000 });
+  const store: RowStore =
+    storeKind === "memory"
+      ? new MemoryRowStore()
+      : new AzureRowStore({ connectionString: conn, requestTimeoutMs: 120_000 });
   const envId = `reviewenv${grants}`;
   const grantsPerResource = num("BENCH_REVIEW_GRANTS_PER_RESOURCE", 10);
   log(`[${elapsed()}] reviews: seeding ${grants} grants (${grantsPerResource} a resource)…`);
@@ -124,7 +134,7 @@ export async function measureReviews(
   const ratio = +(large.msPerItem / small.msPerItem).toFixed(2);
   const lines = [
     "",
-    "Access review snapshot (runSnapshot to the end, Azurite):",
+    `Access review snapshot (runSnapshot to the end, ${storeKind} store):`,
     `  grants   items    seconds  items/s  rows/item  requests/item  ms/item  calls`,
     ...[small, large].map(
       (r) =>
