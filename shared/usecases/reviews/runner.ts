@@ -4,12 +4,13 @@ import type { EmailJob } from "../../model/emailJobs.js";
 import type { ChangeEntry, TenantUser } from "../../model/records.js";
 import type { ApplyCounts, ReviewerKey, ReviewInstance, ReviewItem } from "../../model/reviews.js";
 import { reviewKeys } from "../../store/reviewRows.js";
-import { systemActor, type Capabilities } from "../capabilities.js";
+import { requireEnvironmentAdmin } from "../adminGate.js";
+import { systemActor, type Caller, type Capabilities } from "../capabilities.js";
 import { forEachLimit, Lease, leaseHeld } from "../catalogWalk.js";
 import { changeResource, outboxItems } from "../mutate.js";
 import { expiriesOf, principalKey, relayNow, relayPartition, rolesOf } from "../relay.js";
 import { manageAction } from "../sharing.js";
-import { decideItems } from "./decisions.js";
+import { decideItems, maxDecisionsPerCall } from "./decisions.js";
 import { runSnapshot } from "./snapshot.js";
 
 type Deps = Pick<
@@ -231,17 +232,19 @@ class PhaseRunner {
         this.pageSize,
       );
       const undecided = page.items.filter((i) => !i.decision);
-      if (undecided.length > 0) {
-        await decideItems(this.deps, {
-          envId: run.envId,
-          reviewId: run.reviewId,
-          instanceId: run.instanceId,
-          decisions: undecided.map((i) => ({ itemId: i.itemId, decision })),
-          by: systemActor,
-          via: "default",
-        });
-        await this.retake();
+      for (let n = 0; n < undecided.length; n += maxDecisionsPerCall) {
+        const chunk = undecided.slice(n, n + maxDecisionsPerCall).map((i) => ({ itemId: i.itemId, decision }));
+        await decideItems(
+          this.deps,
+          { userId: systemActor },
+          run.envId,
+          run.reviewId,
+          run.instanceId,
+          chunk,
+          "default",
+        );
       }
+      if (undecided.length > 0) await this.retake();
       // Counted from the page's items (those defaulted before a stop too): the run row is written with
       // the cursor after the page, so a repeated page was never counted.
       const defaulted = page.items.filter((i) => !i.decision || i.defaulted).length;
@@ -433,11 +436,15 @@ export async function enabledAdminsOf(deps: Pick<Capabilities, "repo">, envId: s
  */
 export async function requestApply(
   deps: Deps,
+  caller: Caller,
   envId: string,
   reviewId: string,
   instanceId: string,
   options: AdvanceOptions = {},
 ): Promise<ReviewInstance> {
+  await requireEnvironmentAdmin(deps, caller, envId, {
+    refusal: "applying a review's results is for environment admins and apps with the Sharing.Admin role",
+  });
   for (let tries = 0; ; tries++) {
     const got = await deps.reviews.getRun(envId, reviewId, instanceId);
     if (!got) throw notFound(`review instance ${instanceId} was not found`);
