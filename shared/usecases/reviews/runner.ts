@@ -222,7 +222,10 @@ class PhaseRunner {
   private async walkDefaults(): Promise<boolean> {
     const run = this.row;
     const decision = run.definition.defaultDecision ?? "none";
-    if (decision === "none") return false;
+    if (decision === "none") {
+      await this.lease.save({ ...run, defaulted: 0 });
+      return false;
+    }
     for (;;) {
       const page = await this.deps.reviews.itemsPage(
         run.envId,
@@ -320,7 +323,10 @@ class PhaseRunner {
 
 /** An id derived from the instance and the item: applying again writes the same entry (and event). */
 export const denyChangeId = (run: Pick<ReviewInstance, "envId" | "reviewId" | "instanceId">, itemId: string) =>
-  `rd${createHash("sha256").update(JSON.stringify([run.envId, run.reviewId, run.instanceId, itemId])).digest("hex").slice(0, 40)}`;
+  `rd${createHash("sha256")
+    .update(JSON.stringify([run.envId, run.reviewId, run.instanceId, itemId]))
+    .digest("hex")
+    .slice(0, 40)}`;
 
 /**
  * Revokes one denied grant as a revoke does (the grant row goes, index rows and a group's members
@@ -330,31 +336,28 @@ export const denyChangeId = (run: Pick<ReviewInstance, "envId" | "reviewId" | "i
  * creator, a role that changes only by reassignment) or a conflict after `changeResource`'s retries:
  * `failed`, with why.
  */
-export async function applyDenial(
-  deps: Deps,
-  run: ReviewInstance,
-  item: ReviewItem,
-): Promise<Pick<ReviewItem, "outcome" | "outcomeDetail">> {
+type Outcome = Pick<ReviewItem, "outcome" | "outcomeDetail">;
+
+export async function applyDenial(deps: Deps, run: ReviewInstance, item: ReviewItem): Promise<Outcome> {
   const p = item.principal;
   try {
-    return await changeResource(deps, async () => {
+    return await changeResource<Outcome>(deps, async () => {
       const state = await deps.repo.resourceStateFor(run.envId, item.resourceId, [p]);
       const grant = state?.grants.find(
         (g) => g.principalType === p.type && g.principalId === p.id && g.role === item.role,
       );
-      if (!state || !grant || grant.grantedAt !== item.since)
-        return { result: { outcome: "alreadyGone" as const } };
+      if (!state || !grant || grant.grantedAt !== item.since) return { result: { outcome: "alreadyGone" } };
       const resource = state.resource;
       if (!manageAction(resource.kind, item.role))
         return {
           result: {
-            outcome: "failed" as const,
+            outcome: "failed",
             outcomeDetail: `the ${item.role} of a ${resource.kind} resource changes only by reassignment`,
           },
         };
       if (resource.kind === "cloudFlow" && item.role === "owner" && p.type === "user" && p.id === resource.creatorId)
         return {
-          result: { outcome: "failed" as const, outcomeDetail: "the creator of a flow can never be removed as owner" },
+          result: { outcome: "failed", outcomeDetail: "the creator of a flow can never be removed as owner" },
         };
       const entry: ChangeEntry = {
         changeId: denyChangeId(run, item.itemId),
@@ -366,15 +369,16 @@ export async function applyDenial(
         role: item.role,
         reviewId: run.reviewId,
         instanceId: run.instanceId,
-        detail: `revoked ${item.role}: denied in access review "${run.definition.displayName}"${item.defaulted ? " (the default decision)" : ""}${item.justification ? `: ${item.justification}` : ""}`.slice(
-          0,
-          2000,
-        ),
+        detail:
+          `revoked ${item.role}: denied in access review "${run.definition.displayName}"${item.defaulted ? " (the default decision)" : ""}${item.justification ? `: ${item.justification}` : ""}`.slice(
+            0,
+            2000,
+          ),
       };
       const live = state.grants.filter((g) => g !== grant);
       const updated = { ...resource, updatedAt: entry.at };
       return {
-        result: { outcome: "applied" as const },
+        result: { outcome: "applied" },
         change: {
           etag: state.etag,
           resource: updated,
@@ -405,7 +409,10 @@ export async function applyDenial(
 export function completedEntry(run: ReviewInstance): ChangeEntry {
   const c = run.counts;
   const a = run.applyCounts;
-  const applied = run.status === "applied" ? `; applied: ${a.applied} revoked, ${a.alreadyGone} already gone, ${a.failed} failed` : "";
+  const applied =
+    run.status === "applied"
+      ? `; applied: ${a.applied} revoked, ${a.alreadyGone} already gone, ${a.failed} failed`
+      : "";
   return {
     changeId: `review.${run.instanceId}`.slice(0, 80),
     at: run.finishedAt ?? run.completedAt ?? run.createdAt,
@@ -413,10 +420,11 @@ export function completedEntry(run: ReviewInstance): ChangeEntry {
     action: "review.completed",
     reviewId: run.reviewId,
     instanceId: run.instanceId,
-    detail: `access review "${run.definition.displayName}" instance ${run.instanceId} completed: ${c.items} item(s), ${c.approve} approved, ${c.deny} denied, ${c.dontKnow} don't know, ${c.undecided} undecided${applied}`.slice(
-      0,
-      2000,
-    ),
+    detail:
+      `access review "${run.definition.displayName}" instance ${run.instanceId} completed: ${c.items} item(s), ${c.approve} approved, ${c.deny} denied, ${c.dontKnow} don't know, ${c.undecided} undecided${applied}`.slice(
+        0,
+        2000,
+      ),
   };
 }
 

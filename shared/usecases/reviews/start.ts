@@ -61,10 +61,7 @@ export async function startInstance(
 
 /** A scheduled start's instance id, from its due time: `r{yyyymmddhhmm}`, so a timer run twice starts one. */
 export const scheduleInstanceId = (nextStartAt: string) =>
-  `r${new Date(nextStartAt)
-    .toISOString()
-    .replace(/[-:T]/g, "")
-    .slice(0, 12)}`;
+  `r${new Date(nextStartAt).toISOString().replace(/[-:T]/g, "").slice(0, 12)}`;
 
 /** `iso` plus one period, months clamped to the month's last day (31 January + 1 month = 28/29 February). */
 export function nextPeriod(iso: string, every: "week" | "month" | "quarter"): string {
@@ -122,10 +119,7 @@ async function startDue(deps: Deps, row: RecurRow, now: Date): Promise<boolean> 
   while (new Date(next) <= now) next = nextPeriod(next, def.recurrence.every);
   await deps.reviews.putRecur({ envId: row.envId, reviewId: row.reviewId, nextStartAt: next });
   try {
-    await deps.reviews.putDefinition(
-      { ...def, nextStartAt: next, lastInstanceId: instanceId },
-      got.etag,
-    );
+    await deps.reviews.putDefinition({ ...def, nextStartAt: next, lastInstanceId: instanceId }, got.etag);
   } catch (e) {
     // Edited meanwhile: the edit's own `nextStartAt` rules; the row just written is dropped when due if stale.
     if (!(e instanceof ConcurrencyError)) throw e;
