@@ -1,11 +1,8 @@
-import { z } from "zod";
 import { defineHttp } from "../shared/adapters/http/define.js";
 import { typedJson } from "../shared/adapters/http/typed.js";
-import { idSchema } from "../shared/model/records.js";
 import { reviewInstanceSchema } from "../shared/model/reviews.js";
+import { reviewInstanceParams } from "../shared/model/reviewsApi.js";
 import { requestApply } from "../shared/usecases/reviews/runner.js";
-
-const params = z.object({ envId: idSchema, reviewId: idSchema, instanceId: idSchema });
 
 /** The instance as the apply left it: the runner goes on with what one request's budget didn't finish. */
 const applyAccepted = reviewInstanceSchema.pick({ instanceId: true, status: true, phase: true, applyCounts: true });
@@ -20,7 +17,7 @@ export const handler = defineHttp(
     method: "POST",
     summary:
       "Applies a completed review instance's results: revokes the denied grants (change log review-deny), each item recording its outcome.",
-    params,
+    params: reviewInstanceParams,
     responses: {
       202: {
         description: "the apply started; GET the instance for its status and outcomes",

@@ -1,6 +1,6 @@
 import { renderReviewRequestEmail, renderReviewSummaryEmail } from "../../emails/reviews.js";
 import { signReviewToken } from "../../reviews/token.js";
-import { isEnabledEnvironmentAdmin } from "../adminGate.js";
+import { mayReviewAs } from "../reviews/decisions.js";
 import { emailOperationId, enabledAdmins, joinUrl, type EmailJobHandler } from "./handler.js";
 
 /** Items counted for the email: one storage page of the reviewer's index; beyond it, "more than". */
@@ -27,12 +27,8 @@ export const prepareReviewRequestEmail: EmailJobHandler<"reviewRequest"> = async
     return { skip: `review instance ${job.instanceId} is over (${run.status}, ${run.phase})` };
   if (!user?.enabled) return { skip: `the reviewer ${job.userId} is not an enabled user` };
   const key = job.reviewerKey;
-  const allowed = key.startsWith("u.")
-    ? key.slice(2) === job.userId
-    : key === "fallback"
-      ? (run.definition.fallbackReviewerIds ?? []).includes(job.userId)
-      : isEnabledEnvironmentAdmin(await deps.repo.principalContext(job.envId, job.userId));
-  if (!allowed) return { skip: `${job.userId} does not review under ${key}` };
+  const may = await mayReviewAs(deps, job.envId, run, key, job.userId);
+  if (!may.ok) return { skip: may.why };
   // Undecided rows come first in a reviewer's index: one page says how many wait (or that more do).
   const page = await deps.reviews.reviewerPage(job.envId, job.reviewId, job.instanceId, key, undefined, countedItems);
   const undecided = page.items.filter((i) => !i.decision).length;

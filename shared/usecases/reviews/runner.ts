@@ -15,7 +15,7 @@ import { runSnapshot } from "./snapshot.js";
 
 type Deps = Pick<
   Capabilities,
-  "repo" | "reviews" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
+  "repo" | "reviews" | "audits" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
 >;
 
 export interface AdvanceOptions {

@@ -2,11 +2,12 @@ import { ConcurrencyError } from "../../errors.js";
 import type { ReviewDefinition, ReviewInstance } from "../../model/reviews.js";
 import type { RecurRow } from "../../store/reviewRows.js";
 import { systemActor, type Capabilities } from "../capabilities.js";
+import { newReviewInstance } from "./instances.js";
 import { advanceReview } from "./runner.js";
 
 type Deps = Pick<
   Capabilities,
-  "repo" | "reviews" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
+  "repo" | "reviews" | "audits" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
 >;
 
 const dayMs = 86_400_000;
@@ -31,23 +32,7 @@ export async function startInstance(
   start: StartRequest,
   options: { budgetMs?: number } = {},
 ): Promise<{ instance: ReviewInstance; created: boolean }> {
-  const now = deps.clock();
-  const ends = now.getTime() + definition.durationDays * dayMs;
-  const run: ReviewInstance = {
-    envId: definition.envId,
-    reviewId: definition.reviewId,
-    instanceId: start.instanceId,
-    status: "inProgress",
-    phase: "snapshot",
-    trigger: start.trigger,
-    startedBy: start.startedBy,
-    createdAt: now.toISOString(),
-    endsAt: new Date(ends).toISOString(),
-    remindAt: new Date(now.getTime() + (ends - now.getTime()) / 2).toISOString(),
-    definition,
-    counts: { items: 0, approve: 0, deny: 0, dontKnow: 0, undecided: 0 },
-    applyCounts: { applied: 0, alreadyGone: 0, failed: 0 },
-  };
+  const run = newReviewInstance(definition, start.instanceId, start.trigger, start.startedBy, deps.clock());
   const created = await deps.reviews.createInstance(run);
   const budgetMs = options.budgetMs ?? 0;
   const advanced =

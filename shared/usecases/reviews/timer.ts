@@ -5,7 +5,7 @@ import { startDueReviews } from "./start.js";
 
 type Deps = Pick<
   Capabilities,
-  "repo" | "reviews" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
+  "repo" | "reviews" | "audits" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "log" | "clock" | "newId"
 >;
 
 export interface ReviewTimerRun {
