@@ -16,7 +16,10 @@ import type { MailerDeps } from "../../shared/usecases/email/handler.js";
 import { handleEmailMessage } from "../../shared/usecases/email/mailer.js";
 import { putResource } from "../../shared/usecases/resources.js";
 import { decideItems } from "../../shared/usecases/reviews/decisions.js";
+import { putReviewDefinition } from "../../shared/usecases/reviews/definitions.js";
 import { advanceReview, requestApply } from "../../shared/usecases/reviews/runner.js";
+import { nextPeriod, scheduleInstanceId } from "../../shared/usecases/reviews/start.js";
+import { runReviewTimer } from "../../shared/usecases/reviews/timer.js";
 import { revoke, share } from "../../shared/usecases/sharing.js";
 import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";
 
@@ -324,5 +327,65 @@ describe("the review runner", () => {
     expect((await w.log()).filter((e) => e.action === "review.completed")).toHaveLength(1);
     expect(await w.openRows()).toEqual([]);
     await expect(requestApply(w.c, as("admin"), "e1", "rv", "in1")).rejects.toMatchObject({ code: "conflict" });
+  });
+});
+
+describe("recurring starts", () => {
+  it("adds a week, a month or a quarter, clamping to the month's last day", () => {
+    expect(nextPeriod("2027-01-31T09:00:00.000Z", "month")).toBe("2027-02-28T09:00:00.000Z");
+    expect(nextPeriod("2028-01-31T09:00:00.000Z", "month")).toBe("2028-02-29T09:00:00.000Z");
+    expect(nextPeriod("2027-11-30T09:00:00.000Z", "quarter")).toBe("2028-02-29T09:00:00.000Z");
+    expect(nextPeriod("2027-12-29T23:30:00.000Z", "week")).toBe("2028-01-05T23:30:00.000Z");
+    expect(scheduleInstanceId("2027-03-08T10:05:00.000Z")).toBe("r202703081005");
+  });
+
+  it("starts one instance per due time however often the timer runs, and move to the next period", async () => {
+    let now = t0;
+    const m = memoryCaps(undefined, () => new Date(now));
+    const c = m.caps;
+    await seedDirectory(c, "e1", [
+      ["maker", true, ["EnvironmentMaker"]],
+      ["admin", true, ["SystemAdministrator"]],
+      ["bob", true, ["BasicUser"]],
+    ]);
+    await putResource(
+      c,
+      as("maker"),
+      "e1",
+      "p1",
+      { kind: "processMining", displayName: "P1", creatorId: "maker" },
+      undefined,
+    );
+    await share(c, as("maker"), "e1", "p1", {
+      role: "viewer",
+      sendInvitation: false,
+      principals: [{ type: "user", id: "bob" }],
+    });
+    await putReviewDefinition(c, app, "e1", "weekly", {
+      displayName: "Weekly",
+      scope: { roles: ["viewer"] },
+      reviewers: "admins",
+      durationDays: 3,
+      recurrence: { every: "week" },
+    });
+    const firstDue = new Date(t0 + 7 * day).toISOString();
+    expect((await c.reviews.getDefinition("e1", "weekly"))!.definition.nextStartAt).toBe(firstDue);
+
+    // Not due yet: nothing starts.
+    expect((await runReviewTimer(c, { budgetMs: 30_000 })).started).toBe(0);
+    now = t0 + 7 * day + 30_000;
+    const first = await runReviewTimer(c, { budgetMs: 30_000 });
+    const second = await runReviewTimer(c, { budgetMs: 30_000 });
+    expect([first.started, second.started]).toEqual([1, 0]);
+    const instanceId = scheduleInstanceId(firstDue);
+    const run = (await c.reviews.getRun("e1", "weekly", instanceId))!.run;
+    expect(run).toMatchObject({ trigger: "schedule", startedBy: "system", phase: "open", counts: { items: 1 } });
+    expect((await c.reviews.instancesPage("e1", "weekly", undefined, 10)).instances).toHaveLength(1);
+    const def = (await c.reviews.getDefinition("e1", "weekly"))!.definition;
+    expect(def).toMatchObject({ nextStartAt: new Date(t0 + 14 * day).toISOString(), lastInstanceId: instanceId });
+    const due = await c.reviews.dueRecurPage(new Date(t0 + 100 * day), undefined);
+    expect(due.rows.map((r) => r.nextStartAt)).toEqual([new Date(t0 + 14 * day).toISOString()]);
+    // The admins were emailed once for the one instance.
+    expect(requestJobs(m.sent)).toEqual(["admins>admin:start"]);
   });
 });

@@ -103,11 +103,20 @@ async function startDue(deps: Deps, row: RecurRow, now: Date): Promise<boolean> 
   let next = nextPeriod(row.nextStartAt, def.recurrence.every);
   while (new Date(next) <= now) next = nextPeriod(next, def.recurrence.every);
   await deps.reviews.putRecur({ envId: row.envId, reviewId: row.reviewId, nextStartAt: next });
-  try {
-    await deps.reviews.putDefinition({ ...def, nextStartAt: next, lastInstanceId: instanceId }, got.etag);
-  } catch (e) {
-    // Edited meanwhile: the edit's own `nextStartAt` rules; the row just written is dropped when due if stale.
-    if (!(e instanceof ConcurrencyError)) throw e;
+  // The definition moves on to the next start, under its ETag. An edit meanwhile that kept the
+  // recurrence kept this due time too: read again and move it on; one that changed it rules.
+  let current: typeof got | undefined = got;
+  for (let tries = 0; current?.definition.nextStartAt === row.nextStartAt; tries++) {
+    try {
+      await deps.reviews.putDefinition(
+        { ...current.definition, nextStartAt: next, lastInstanceId: instanceId },
+        current.etag,
+      );
+      break;
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError) || tries >= 5) throw e;
+      current = await deps.reviews.getDefinition(row.envId, row.reviewId);
+    }
   }
   await deps.reviews.deleteRecur(row);
   return created;
