@@ -389,3 +389,24 @@ describe("recurring starts", () => {
     expect(requestJobs(m.sent)).toEqual(["admins>admin:start"]);
   });
 });
+
+describe("the finish", () => {
+  it("is relayed by the next run when its relay failed, once, and only then is the open row removed", async () => {
+    const w = await world({ defaultDecision: "approve", autoApply: false });
+    await w.advance();
+    w.m.sent.splice(0);
+    w.at(t0 + 10 * day);
+    // The email queue is down as the finish is relayed: its outbox rows stay in the instance partition.
+    const down = { ...w.c, emailQueue: { send: async () => Promise.reject(new Error("queue down")) } };
+    expect(await w.advance(down)).toMatchObject({ phase: "done", status: "completed" });
+    expect(await w.openRows()).toHaveLength(1);
+    expect(w.m.sent).toEqual([]);
+
+    await w.advance();
+    expect(await w.openRows()).toEqual([]);
+    expect(w.m.sent).toEqual([{ kind: "reviewSummary", envId: "e1", reviewId: "rv", instanceId: "in1" }]);
+    expect((await w.log()).filter((e) => e.action === "review.completed")).toHaveLength(1);
+    await w.advance();
+    expect(w.m.sent).toHaveLength(1);
+  });
+});
