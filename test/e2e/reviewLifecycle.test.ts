@@ -2,7 +2,7 @@
  * An access review's lifecycle end to end (docs/reviews.md, "Lifecycle"): through HTTP on the local
  * host with real Azurite and the mail sink. A review by owners with a fallback reviewer; the
  * reviewers' emails with their links; decisions by API; the reminder halfway once across two timer
- * runs; the default decision at the end; auto-apply revoking denied grants (the grantee loses
+ * runs and across a runner that dies between queuing the reminders and recording them; the default decision at the end; auto-apply revoking denied grants (the grantee loses
  * access), "already gone" for a grant revoked meanwhile; the admins' summary; the `review-deny`
  * change log entries and the `sharing.review.completed` event.
  *
@@ -11,9 +11,12 @@
  * storage), and runs the `reviewRunner` timer through the host's admin API.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import { ConcurrencyError } from "../../shared/errors.js";
 import type { ReviewInstance } from "../../shared/model/reviews.js";
+import type { WriteOp } from "../../shared/ports/rows.js";
 import type { Capabilities } from "../../shared/usecases/capabilities.js";
+import { advanceReview } from "../../shared/usecases/reviews/runner.js";
 import { mailTo, waitForMail, waitForSubject } from "../support/mail.js";
 import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
@@ -60,18 +63,43 @@ interface LogItem {
   instanceId?: string;
 }
 
-/** Moves one of the instance's deadlines to now, as the passing of time would. */
-async function moveDeadline(w: World, reviewId: string, instanceId: string, field: "remindAt" | "endsAt") {
+/** Rewrites the instance's run row (under its ETag; the host's own timer may write it meanwhile: read again). */
+async function rewriteRun(
+  w: World,
+  reviewId: string,
+  instanceId: string,
+  change: (run: ReviewInstance) => ReviewInstance,
+) {
   for (;;) {
     const got = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!;
-    const now = new Date().toISOString();
-    const moved: ReviewInstance = { ...got.run, [field]: now, ...(field === "endsAt" ? { remindAt: now } : {}) };
     try {
-      await caps.reviews.putRun(moved, got.etag);
+      await caps.reviews.putRun(change(got.run), got.etag);
       return;
     } catch (e) {
-      if (!(e instanceof ConcurrencyError)) throw e; // the host's own timer wrote it: read again
+      if (!(e instanceof ConcurrencyError)) throw e;
     }
+  }
+}
+
+/** Moves one of the instance's deadlines to now, as the passing of time would. */
+async function moveDeadline(w: World, reviewId: string, instanceId: string, field: "remindAt" | "endsAt") {
+  const now = new Date().toISOString();
+  await rewriteRun(w, reviewId, instanceId, (run) => ({
+    ...run,
+    [field]: now,
+    ...(field === "endsAt" ? { remindAt: now } : {}),
+  }));
+}
+
+/** Azurite as the host uses it, failing like a dead process from the write that records the reminders on. */
+class DiesRecordingReminders extends AzureRowStore {
+  override async transact(table: string, pk: string, ops: readonly WriteOp[]) {
+    if (
+      table.endsWith("Reviews") &&
+      ops.some((o) => o.rk === "run" && "fields" in o && String(o.fields.json).includes('"remindedAt"'))
+    )
+      throw new Error("injected crash");
+    return super.transact(table, pk, ops);
   }
 }
 
@@ -311,5 +339,54 @@ describe("an access review's lifecycle", () => {
     expect(shares.grants.map((g) => g.principalId)).toEqual([w.id("maker")]);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(mailTo(stack, w.email("admin")).filter((m) => /finished/.test(m.subject))).toHaveLength(1);
+  }, 180_000);
+
+  it("reminds once across a crash between queuing the reminders and recording them", async () => {
+    const w = await newWorld(stack);
+    await w.user("maker");
+    await w.user("admin", { roles: ["SystemAdministrator"] });
+    await w.user("bob", { roles: ["BasicUser"] });
+    const p1 = await w.resource("maker", { kind: "processMining", analyticsReady: true });
+    expect((await w.share("maker", p1, "viewer", [{ type: "user", id: w.id("bob") }])).status).toBe(201);
+    const reviewId = "crashy";
+    await expectStatus(stack, 201, "PUT", `/api/environments/${w.envId}/reviews/${reviewId}`, {
+      token: w.adminToken,
+      body: { displayName: "Crashy", scope: { roles: ["viewer"] }, reviewers: "admins", durationDays: 1 },
+    });
+    const base = `/api/environments/${w.envId}/reviews/${reviewId}`;
+    const { instanceId } = (await expectStatus(stack, 202, "POST", `${base}/instances`, { token: w.adminToken }))
+      .json as { instanceId: string };
+    await stack.runFunction("reviewRunner");
+    await waitForMail(stack, w.email("admin"));
+
+    // Halfway, a runner (another process on the same storage and queues) queues the reminders and
+    // dies as it records them: its lease stays on the row.
+    await moveDeadline(w, reviewId, instanceId, "remindAt");
+    const dying = stackCaps(stack, {
+      rows: new DiesRecordingReminders({ connectionString: stack.storageConnectionString }),
+    });
+    await expect(advanceReview(dying, w.envId, reviewId, instanceId, { budgetMs: 1_000 })).rejects.toThrow(
+      "injected crash",
+    );
+    const reminder = await waitForSubject(stack, w.email("admin"), /Reminder/);
+    expect(reminder.subject).toContain("1 grant still to review");
+    const held = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!.run;
+    expect(held).toMatchObject({ phase: "remind" });
+    expect(held.remindedAt).toBeUndefined();
+
+    // Its lease runs out (time moved, as for the deadlines); the timer, twice, does the reminder again.
+    await rewriteRun(w, reviewId, instanceId, (run) => ({
+      ...run,
+      leaseUntil: new Date(Date.now() - 1000).toISOString(),
+    }));
+    await stack.runFunction("reviewRunner");
+    await stack.runFunction("reviewRunner");
+    const after = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!.run;
+    expect(after.phase).toBe("open");
+    expect(after.remindedAt).toBeDefined();
+    // Queued twice, sent once: the repeat carried the same operation id.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(mailTo(stack, w.email("admin")).filter((m) => /Reminder/.test(m.subject))).toHaveLength(1);
+    expect(mailTo(stack, w.email("admin"))).toHaveLength(2);
   }, 180_000);
 });
