@@ -187,9 +187,12 @@ describe("the review runner", () => {
 
     // Before the reminder nothing more is sent, however often the timer runs.
     w.at(t0 + 5 * day - 1);
+    const etag = (await w.c.reviews.getRun("e1", "rv", "in1"))!.etag;
     await w.advance();
     await w.advance();
     expect(w.m.sent).toEqual([]);
+    // Waiting costs a read, never a write.
+    expect((await w.c.reviews.getRun("e1", "rv", "in1"))!.etag).toBe(etag);
     expect((await w.getRun()).phase).toBe("open");
   });
 

@@ -62,7 +62,7 @@ export async function advanceReview(
     await deps.reviews.deleteOpen({ envId, reviewId, instanceId });
     return got.run;
   }
-  if (leaseHeld(got.run, deps.clock())) return got.run;
+  if (leaseHeld(got.run, deps.clock()) || waiting(got.run, deps.clock())) return got.run;
   let lease: Lease<ReviewInstance>;
   try {
     lease = await Lease.take<ReviewInstance>(
@@ -87,6 +87,16 @@ export async function advanceReview(
     await lease.release({ ...lease.row, error: message.slice(0, 1000) }).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * An open instance before its reminder (or after it) and before its end has nothing to do: no
+ * lease is taken, so no write (the timer reads every open instance each minute).
+ */
+function waiting(run: ReviewInstance, now: Date): boolean {
+  return (
+    run.phase === "open" && now < new Date(run.endsAt) && (run.remindedAt !== undefined || now < new Date(run.remindAt))
+  );
 }
 
 class PhaseRunner {
