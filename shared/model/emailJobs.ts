@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { idSchema, principalRefSchema, roleSchema } from "./records.js";
+import { reviewerKeySchema } from "./reviews.js";
 
 /** The paths by which someone becomes owner or co-owner, each alerted in a sensitive environment. */
 export const ownerAlertHowSchema = z.enum([
@@ -68,5 +69,21 @@ export const emailJobSchema = z.discriminatedUnion("kind", [
     step: z.enum(["remind14", "remind1", "expire"]),
     audience: z.enum(["grantee", "owners"]),
   }),
+  /**
+   * Access reviews (docs/reviews.md, "Lifecycle"): one reviewer's link, when the instance opens
+   * (`start`) and halfway through (`reminder`, only while the key has undecided items). The
+   * operation id names the instance, the reviewer key, the person and the step: a rerun sends once.
+   */
+  z.object({
+    kind: z.literal("reviewRequest"),
+    envId: idSchema,
+    reviewId: idSchema,
+    instanceId: idSchema,
+    reviewerKey: reviewerKeySchema,
+    userId: idSchema,
+    step: z.enum(["start", "reminder"]),
+  }),
+  /** A finished review instance: its counts (and apply outcomes) to the environment's admins, once. */
+  z.object({ kind: z.literal("reviewSummary"), envId: idSchema, reviewId: idSchema, instanceId: idSchema }),
 ]);
 export type EmailJob = z.infer<typeof emailJobSchema>;

@@ -288,6 +288,10 @@ export const changeActionSchema = z.enum([
   "expiry.changed",
   "expiring",
   "expire",
+  // Access reviews (docs/reviews.md): a denied grant revoked when a review applies (by its reviewer, or
+  // `system` for a default decision), and one entry per finished review instance.
+  "review-deny",
+  "review.completed",
 ]);
 
 export const changeEntrySchema = z.object({
@@ -303,6 +307,9 @@ export const changeEntrySchema = z.object({
   counts: z.object({ added: z.number().int().min(0), removed: z.number().int().min(0) }).optional(),
   /** `audit.completed`: the audit, so a reader (and the webhook event's subject) can fetch its report. */
   auditId: idSchema.optional(),
+  /** `review-deny` and `review.completed`: the review and its instance (`GET .../reviews/{reviewId}/instances/{instanceId}`). */
+  reviewId: idSchema.optional(),
+  instanceId: idSchema.optional(),
 });
 export type ChangeEntry = z.infer<typeof changeEntrySchema>;
 

@@ -114,6 +114,13 @@ export const reviewInstanceSchema = z.object({
   remindedAt: isoTime.optional(),
   completedAt: isoTime.optional(),
   appliedAt: isoTime.optional(),
+  /**
+   * When the instance first finished: its `review.completed` entry and the admins' summary were
+   * written then. A later apply (POST .../apply) ends without sending them again.
+   */
+  finishedAt: isoTime.optional(),
+  /** Items that took the definition's default decision at the end (the admins' summary says how many). */
+  defaulted: z.number().int().min(0).optional(),
   /** The definition as it was when the instance started: later edits apply to later instances. */
   definition: reviewDefinitionSchema,
   counts: reviewCountsSchema,

@@ -113,7 +113,7 @@ export const cloudEventSchema = z.object({
   /** `/environments/{envId}`. */
   source: z.string().min(1),
   type: deliveredEventTypeSchema,
-  /** What the event is about, relative to `source`: `resources/{resourceId}`, `users/{userId}`, `audits/{auditId}`. */
+  /** What the event is about, relative to `source`: `resources/{resourceId}`, `users/{userId}`, `audits/{auditId}`, `reviews/{reviewId}/instances/{instanceId}`. */
   subject: z.string().optional(),
   time: isoTime,
   datacontenttype: z.literal("application/json"),
@@ -124,6 +124,9 @@ export const cloudEventSchema = z.object({
     role: roleSchema.optional(),
     /** `sharing.audit.completed`: the audit (`GET .../audits/{auditId}` reads its report). */
     auditId: idSchema.optional(),
+    /** `sharing.review.completed` and a review's revokes: the review and its instance. */
+    reviewId: idSchema.optional(),
+    instanceId: idSchema.optional(),
     /** The change log entry's own words. */
     detail: z.string(),
   }),

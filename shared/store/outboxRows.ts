@@ -8,9 +8,11 @@ import { decodeRow } from "./rowJson.js";
  * The tables whose partitions hold outbox rows, written in the same transaction as the change they
  * follow. An audit's partition (`audits`) holds its completion's log item; the sweeper doesn't scan
  * that table (its finding chunks grow with every audit): the audit's `pending` row, removed only
- * once the item is relayed, brings the runner back to relay it (`usecases/audits/run.ts`).
+ * once the item is relayed, brings the runner back to relay it (`usecases/audits/run.ts`). A review
+ * instance's partition (`reviews`) holds its finish's log entry and summary email the same way,
+ * brought back by its `open` row (`usecases/reviews/runner.ts`).
  */
-export type OutboxTable = "resources" | "directory" | "principals" | "environments" | "audits";
+export type OutboxTable = "resources" | "directory" | "principals" | "environments" | "audits" | "reviews";
 
 /**
  * The outbox rows as the relay sees them: read a partition's items, delete the applied ones, and find

@@ -27,6 +27,9 @@ export interface ChangeItem {
   counts?: ChangeEntry["counts"];
   /** `audit.completed` entries: the audit. */
   auditId?: string | undefined;
+  /** `review-deny` and `review.completed` entries: the review and its instance. */
+  reviewId?: string | undefined;
+  instanceId?: string | undefined;
 }
 
 /** Items a page aims at; a filtered page may hold fewer (even none) and still a token, as Table Storage pages do. */
@@ -133,5 +136,7 @@ function toItem(e: ChangeEntry): ChangeItem {
     detail: e.detail,
     ...(e.counts !== undefined ? { counts: e.counts } : {}),
     ...(e.auditId !== undefined ? { auditId: e.auditId } : {}),
+    ...(e.reviewId !== undefined ? { reviewId: e.reviewId } : {}),
+    ...(e.instanceId !== undefined ? { instanceId: e.instanceId } : {}),
   };
 }

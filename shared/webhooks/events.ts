@@ -3,8 +3,8 @@ import type { CloudEvent, WebhookEventType } from "../model/webhooks.js";
 
 /**
  * The event type each change log action is delivered as. Actions not named here (directory
- * changes, settings) raise no event. `.review.completed` has no change log action yet: it comes with
- * the feature that logs it.
+ * changes, settings) raise no event. A review's revoke (`review-deny`) is a revoke to receivers;
+ * `review.completed` is one finished review instance (docs/reviews.md).
  */
 export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEventType>> = {
   grant: "sharing.grant.created",
@@ -20,6 +20,9 @@ export const eventTypeOfAction: Partial<Record<ChangeEntry["action"], WebhookEve
   // Time-bound grants (docs/expiry.md): the removal at expiry and each reminder before it.
   expire: "sharing.grant.expired",
   expiring: "sharing.grant.expiring",
+  // Access reviews (docs/reviews.md): a denial applied, and a finished instance.
+  "review-deny": "sharing.grant.revoked",
+  "review.completed": "sharing.review.completed",
 };
 
 const subjectFolder = { user: "users", group: "groups", sharePointList: "lists" } as const;
@@ -41,7 +44,9 @@ export function cloudEventOf(envId: string, entry: ChangeEntry): CloudEvent | un
       ? `${subjectFolder[entry.principal.type]}/${entry.principal.id}`
       : entry.auditId
         ? `audits/${entry.auditId}`
-        : undefined;
+        : entry.reviewId && entry.instanceId
+          ? `reviews/${entry.reviewId}/instances/${entry.instanceId}`
+          : undefined;
   return {
     specversion: "1.0",
     id: entry.changeId,
@@ -56,6 +61,8 @@ export function cloudEventOf(envId: string, entry: ChangeEntry): CloudEvent | un
       ...(entry.principal ? { principal: entry.principal } : {}),
       ...(entry.role ? { role: entry.role } : {}),
       ...(entry.auditId ? { auditId: entry.auditId } : {}),
+      ...(entry.reviewId ? { reviewId: entry.reviewId } : {}),
+      ...(entry.instanceId ? { instanceId: entry.instanceId } : {}),
       detail: entry.detail,
     },
   };

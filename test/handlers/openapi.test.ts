@@ -61,6 +61,7 @@ describe("the OpenAPI document", () => {
       "scheduledAudit",
       "claimEscalation",
       "grantExpiry",
+      "reviewRunner",
     ];
     const ids = operations.map((o) => o.op.operationId).sort();
     expect(ids).toEqual(

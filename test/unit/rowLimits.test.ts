@@ -37,6 +37,7 @@ import {
   resourceSchema,
   tenantUserSchema,
 } from "../../shared/model/records.js";
+import { reviewerKeySchema } from "../../shared/model/reviews.js";
 import { reassignmentItemSchema, reassignmentJobSchema } from "../../shared/model/reassignments.js";
 import { offboardingItemSchema, offboardingJobSchema } from "../../shared/model/offboardings.js";
 import { scimGroupRecordSchema, scimLookupSchema, scimUserRecordSchema } from "../../shared/model/scim.js";
@@ -98,6 +99,8 @@ type Bounds = Record<string, { max: number; why: string }>;
 
 const idPattern = (z.toJSONSchema(idSchema) as JsonSchema).pattern;
 const connectorPattern = (z.toJSONSchema(connectorNameSchema) as JsonSchema).pattern;
+/** A review's reviewer key (`u.{userId}`, `fallback`, `admins`): the longest is a user's. */
+const reviewerKeyPattern = (z.toJSONSchema(reviewerKeySchema) as JsonSchema).pattern;
 
 /**
  * The value of the schema that takes the most characters once encoded: every optional field
@@ -132,6 +135,7 @@ function largest(schema: z.ZodType, bounds: Bounds = {}): unknown {
         // An instant a caller sends (`expiresAt`): the longest its pattern and maxLength allow.
         if (s.pattern === instantPattern.source) return "2026-12-31T23:59:59.999999999+23:59";
         if (s.pattern === idPattern) return id(`u${unique++}`);
+        if (s.pattern === reviewerKeyPattern) return `u.${id(`u${unique++}`)}`;
         // A policy's connector: no character JSON escapes is allowed, so the longest is any other, unique per class list.
         if (s.pattern === connectorPattern)
           return `${unique++}`.padStart(s.maxLength ?? bound(path, "string"), "\u00e9");

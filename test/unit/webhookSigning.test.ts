@@ -130,6 +130,36 @@ describe("cloudEventOf", () => {
     expect(eventTypeOfAction["audit.completed"]).toBe("sharing.audit.completed");
   });
 
+  it("raises sharing.review.completed about the instance, and a review's revoke as sharing.grant.revoked", () => {
+    const done = entry({
+      changeId: "review.r1.i1",
+      actorId: "system",
+      action: "review.completed",
+      resourceId: undefined,
+      principal: undefined,
+      role: undefined,
+      reviewId: "r1",
+      instanceId: "i1",
+      detail: "review r1 instance i1 completed: 3 item(s)",
+    });
+    expect(cloudEventSchema.parse(cloudEventOf("e1", done))).toEqual({
+      specversion: "1.0",
+      id: "review.r1.i1",
+      source: "/environments/e1",
+      type: "sharing.review.completed",
+      subject: "reviews/r1/instances/i1",
+      time: "2026-12-03T10:00:00.000Z",
+      datacontenttype: "application/json",
+      data: { actorId: "system", reviewId: "r1", instanceId: "i1", detail: done.detail },
+    });
+    const deny = cloudEventOf("e1", entry({ action: "review-deny", reviewId: "r1", instanceId: "i1" }));
+    expect(deny).toMatchObject({
+      type: "sharing.grant.revoked",
+      subject: "resources/p1",
+      data: { reviewId: "r1", instanceId: "i1" },
+    });
+  });
+
   it("maps actions only onto event types of the contract", () => {
     for (const t of Object.values(eventTypeOfAction)) expect(webhookEventTypes).toContain(t);
   });

@@ -13,7 +13,7 @@ import type { Capabilities } from "../capabilities.js";
 /** What the mailer needs: storage, time, a log, the email service and the settings links are made from. */
 export interface MailerDeps extends Pick<
   Capabilities,
-  "repo" | "audits" | "copies" | "emailRecords" | "clock" | "log"
+  "repo" | "audits" | "copies" | "emailRecords" | "reviews" | "clock" | "log"
 > {
   sender: EmailSender;
   invitations: InvitationSettings;

@@ -6,6 +6,7 @@ import { prepareInvitationEmail } from "./invitation.js";
 import { prepareNewOwnerEmail } from "./newOwner.js";
 import { prepareOwnerAlertEmail } from "./ownerAlert.js";
 import { prepareGrantExpiryEmail } from "./grantExpiry.js";
+import { prepareReviewRequestEmail, prepareReviewSummaryEmail } from "./reviews.js";
 
 /**
  * The handler of each job kind: the one module that imports every kind. A kind imports only
@@ -20,4 +21,6 @@ export const emailJobHandlers: EmailJobHandlers = {
   claim: prepareClaimEmail,
   claimEscalation: prepareClaimEscalationEmail,
   grantExpiry: prepareGrantExpiryEmail,
+  reviewRequest: prepareReviewRequestEmail,
+  reviewSummary: prepareReviewSummaryEmail,
 };
