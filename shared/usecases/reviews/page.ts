@@ -15,6 +15,8 @@ import { verifyReviewToken, type ReviewTokenClaims } from "../../reviews/token.j
 /** What the page needs of the review core (shared/usecases/reviews/decisions.ts and the Reviews table). */
 export interface ReviewPageCore {
   getRun(envId: string, reviewId: string, instanceId: string): Promise<ReviewInstance | undefined>;
+  /** Whether the instance takes decisions now (`openForDecisions`). */
+  isOpen(run: ReviewInstance, now: Date): boolean;
   /** Whether the user may decide under the key now (`u.X` is X; `fallback` and `admins` as the design says). */
   mayReviewAs(run: ReviewInstance, userId: string, reviewerKey: string): Promise<boolean>;
   /** The key's items, undecided first; a garbled continuation throws `invalidInput`. */
@@ -77,14 +79,14 @@ async function check(
   const run = await deps.core.getRun(claims.env, claims.review, claims.instance);
   // A signed link to an instance that is no longer stored: the review was removed, so it has ended.
   if (!run) return { ok: false, reason: "ended" };
-  if (run.status !== "inProgress" || now >= new Date(run.endsAt) || !openPhases.has(run.phase))
-    return { ok: false, reason: run.phase === "snapshot" ? "notStarted" : "ended" };
+  if (run.status !== "inProgress" || !deps.core.isOpen(run, now))
+    return { ok: false, reason: notYet.has(run.phase) && now < new Date(run.endsAt) ? "notStarted" : "ended" };
   if (!(await deps.core.mayReviewAs(run, claims.userId, claims.reviewer))) return { ok: false, reason: "notAllowed" };
   return { ok: true, c: { claims, run } };
 }
 
-// `notify` and `remind` queue emails while decisions are open, as in `open`.
-const openPhases = new Set<ReviewInstance["phase"]>(["notify", "open", "remind"]);
+// Before decisions open: the items are being gathered, or the reviewers' emails queued.
+const notYet = new Set<ReviewInstance["phase"]>(["snapshot", "notify"]);
 
 async function model(deps: ReviewPageDeps, c: Checked, continuation: string | undefined): Promise<ReviewPageOpened> {
   const { run, claims } = c;
