@@ -20,6 +20,8 @@ export interface TableNames {
   idempotency: string;
   /** Each event's delivery to each subscription, one partition per subscription (`webhookDeliveryRows.ts`). */
   webhookDeliveries: string;
+  /** Access reviews: definitions, recurring starts, open instances, each instance's items (`reviewRows.ts`). */
+  reviews: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -35,6 +37,7 @@ export function tableNames(prefix: string): TableNames {
     offboardings: `${prefix}Offboardings`,
     idempotency: `${prefix}Idempotency`,
     webhookDeliveries: `${prefix}WebhookDeliveries`,
+    reviews: `${prefix}Reviews`,
   };
 }
 

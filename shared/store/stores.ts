@@ -7,6 +7,7 @@ import type { TableNames } from "./keys.js";
 import { OffboardingsRepository } from "./offboardingsRepository.js";
 import { ReassignmentsRepository } from "./reassignmentsRepository.js";
 import { SharingRepository } from "./repository.js";
+import { ReviewRows } from "./reviewRows.js";
 import { WebhookDeliveryRows } from "./webhookDeliveryRows.js";
 
 /**
@@ -25,5 +26,6 @@ export function openStores(rows: RowStore, tables: TableNames, now?: () => Date)
     emailRecords: new EmailRecords(repo),
     idempotency: new IdempotencyStore(rows, tables.idempotency),
     webhookDeliveries: new WebhookDeliveryRows(rows, tables.webhookDeliveries),
+    reviews: new ReviewRows(rows, tables.reviews),
   };
 }

@@ -8,6 +8,7 @@ import type { IdempotencyStore } from "../store/idempotencyRows.js";
 import type { OffboardingsRepository } from "../store/offboardingsRepository.js";
 import type { ReassignmentsRepository } from "../store/reassignmentsRepository.js";
 import type { SharingRepository } from "../store/repository.js";
+import type { ReviewRows } from "../store/reviewRows.js";
 import type { WebhookDeliveryRows } from "../store/webhookDeliveryRows.js";
 
 /**
@@ -31,6 +32,8 @@ export interface Capabilities {
   idempotency: IdempotencyStore;
   /** Each event's delivery to each webhook subscription (the WebhookDeliveries table). */
   webhookDeliveries: WebhookDeliveryRows;
+  /** Access review definitions, instances, items and reviewer index rows (the Reviews table). */
+  reviews: ReviewRows;
   emailQueue: EmailQueue;
   /** Group fan-out work, handled off the request path by `functions/fanout.ts`. */
   fanoutQueue: FanoutQueue;
