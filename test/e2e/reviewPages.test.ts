@@ -188,7 +188,7 @@ describe("the reviewer page over HTTP", () => {
       [
         await reviewLink(
           stack,
-          { envId: w.envId, ...review, userId: w.id("olga"), expiresAt: new Date(Date.now() - 60_000) },
+          { envId: w.envId, ...review, userId: w.id("olga"), endsAt: new Date(Date.now() - 60_000) },
           new Date(Date.now() - 120_000),
         ),
         410,

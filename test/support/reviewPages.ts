@@ -60,7 +60,8 @@ export async function reviewLink(
     reviewId: string;
     instanceId: string;
     userId: string;
-    expiresAt: string | Date;
+    /** When the link stops working: the instance's `endsAt`. */
+    endsAt: string | Date;
     /** The reviewer key; the user's own (`u.{userId}`) by default. */
     reviewer?: string;
   },
@@ -76,7 +77,7 @@ export async function reviewLink(
       instance: claims.instanceId,
       reviewer: claims.reviewer ?? `u.${claims.userId}`,
       userId: claims.userId,
-      expiresAt: new Date(claims.expiresAt),
+      expiresAt: new Date(claims.endsAt),
     },
     now,
   );
