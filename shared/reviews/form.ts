@@ -12,6 +12,8 @@ export const reviewPageSize = 50;
 /** 50 justifications of 1,000 characters, percent-encoded (up to 9 bytes a character), and the rest. */
 export const maxReviewFormBytes = 512 * 1024;
 export const maxJustificationLength = 1000;
+/** A page's continuation (`?page=`, the form's `page`): the reviewer rows' tokens are far shorter. */
+export const maxContinuationLength = 2000;
 /** csrf, the page continuation, and two fields an item. */
 const maxFields = 2 + 2 * reviewPageSize;
 
@@ -64,7 +66,7 @@ export function parseReviewForm(text: string, contentType: string | null): Revie
       continue;
     }
     if (name === "page") {
-      if (value.length > 4000) errors.push("The page field is too long.");
+      if (value.length > maxContinuationLength) errors.push("The page field is too long.");
       else if (value !== "") form.page = value;
       continue;
     }

@@ -263,6 +263,7 @@ describe("openReviewPage", () => {
     expect(await reason(fakeCore(run(), false).deps, link())).toBe("notAllowed");
     expect(await reason(open, link({ userId: "someoneElse" }))).toBe("notAllowed");
     expect(await reason(open, link(), "tampered")).toBe("badPage");
+    expect(await reason(open, link(), "p".repeat(2001))).toBe("badPage");
   });
 });
 

@@ -1,7 +1,13 @@
 import { DomainError } from "../../errors.js";
 import type { ReviewDecision, ReviewInstance, ReviewItemView } from "../../model/reviews.js";
 import { csrfRefusal, type CsrfInput } from "../../reviews/csrf.js";
-import { parseReviewForm, reviewPageSize, type EnteredItem, type FormDecision } from "../../reviews/form.js";
+import {
+  maxContinuationLength,
+  parseReviewForm,
+  reviewPageSize,
+  type EnteredItem,
+  type FormDecision,
+} from "../../reviews/form.js";
 import { verifyReviewToken, type ReviewTokenClaims } from "../../reviews/token.js";
 
 /**
@@ -125,6 +131,9 @@ export async function openReviewPage(
 ): Promise<ReviewPageOpened> {
   const checked = await check(deps, token);
   if (!checked.ok) return checked;
+  // Far longer than any continuation the reviewer rows give out: not one of ours.
+  if (continuation !== undefined && continuation.length > maxContinuationLength)
+    return { ok: false, reason: "badPage" };
   return model(deps, checked.c, continuation);
 }
 
