@@ -233,7 +233,6 @@ describe("review decisions", () => {
   it("refuses with 409 before the snapshot is done, after the end, and once completed", async () => {
     for (const [phase, at] of [
       ["snapshot", undefined],
-      ["notify", undefined],
       ["complete", undefined],
       ["done", undefined],
       ["open", new Date(t0.getTime() + 8 * 86_400_000)],
@@ -245,10 +244,12 @@ describe("review decisions", () => {
       );
       expect(e.code).toBe("conflict");
     }
-    // Reminding is still open for decisions.
-    const w = await world({}, { phase: "remind" });
-    await decideItems(w.caps, { userId: "owner1" }, "e1", "rv", "i1", [{ itemId: "b", decision: "deny" }], "api");
-    expect(await w.decision("b")).toBe("deny");
+    // Once the snapshot is done, until the end: notifying, open and reminding take decisions.
+    for (const phase of ["notify", "open", "remind"] as const) {
+      const w = await world({}, { phase });
+      await decideItems(w.caps, { userId: "owner1" }, "e1", "rv", "i1", [{ itemId: "b", decision: "deny" }], "api");
+      expect(await w.decision("b")).toBe("deny");
+    }
   });
 
   it("takes default decisions at completion for undecided items only, as system", async () => {

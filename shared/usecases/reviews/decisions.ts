@@ -35,9 +35,12 @@ export interface DecisionsResult {
 /** At most this many decisions in one call (api.md: up to 100). */
 export const maxDecisionsPerCall = 100;
 
-/** Whether the instance takes reviewers' decisions now: its items are out and it has not ended. */
+/**
+ * Whether the instance takes reviewers' decisions now: its snapshot is done (phase `notify`, `open`
+ * or `remind`: a reviewer may decide before their email is queued) and it has not ended.
+ */
 export function openForDecisions(run: ReviewInstance, now: Date): boolean {
-  return (run.phase === "open" || run.phase === "remind") && now < new Date(run.endsAt);
+  return (run.phase === "notify" || run.phase === "open" || run.phase === "remind") && now < new Date(run.endsAt);
 }
 
 /**
@@ -135,7 +138,7 @@ export async function decideItems(
       throw conflict(
         isDefault
           ? `review instance ${instanceId} is not completing (phase ${run.phase})`
-          : run.phase === "snapshot" || run.phase === "notify"
+          : run.phase === "snapshot"
             ? `review instance ${instanceId} is not open for decisions yet: its items are still being collected`
             : `review instance ${instanceId} is not open for decisions: it ended at ${run.endsAt}`,
       );
