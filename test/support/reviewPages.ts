@@ -43,7 +43,7 @@ async function waitUntilOpen(stack: Stack, w: World, path: string): Promise<stri
   for (let i = 0; i < 30; i++) {
     const got = await expectStatus(stack, 200, "GET", path, { token: w.adminToken });
     const run = got.json as { phase?: string; status: string; endsAt: string };
-    if (run.phase === undefined || run.phase === "open" || run.phase === "remind") return run.endsAt;
+    if (run.phase !== undefined && run.phase !== "snapshot") return run.endsAt;
     await stack.runFunction("reviewRunner").catch(() => new Promise((r) => setTimeout(r, 200)));
   }
   throw new Error(`the instance at ${path} did not open for decisions`);

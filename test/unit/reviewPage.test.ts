@@ -14,6 +14,7 @@ import {
 } from "../../shared/reviews/csrf.js";
 import { maxReviewFormBytes, parseReviewForm } from "../../shared/reviews/form.js";
 import { signReviewToken } from "../../shared/reviews/token.js";
+import { openForDecisions } from "../../shared/usecases/reviews/decisions.js";
 import {
   openReviewPage,
   submitReviewPage,
@@ -178,8 +179,7 @@ function fakeCore(r: ReviewInstance | undefined, allowed = true) {
   const decided: unknown[] = [];
   const core: ReviewPageCore = {
     getRun: async () => r,
-    // As the core's openForDecisions: phases open and remind, before the end.
-    isOpen: (x, at) => (x.phase === "open" || x.phase === "remind") && at < new Date(x.endsAt),
+    isOpen: openForDecisions,
     mayReviewAs: async (_run, userId, k) => allowed && userId === "owner1" && k === "u.owner1",
     reviewerItemsPage: async (_run, _k, continuation) => {
       if (continuation !== undefined && continuation !== "p2") throw invalid("bad continuation");
@@ -258,7 +258,7 @@ describe("openReviewPage", () => {
     expect(await reason(fakeCore(run({ status: "completed", phase: "finish" })).deps, link())).toBe("ended");
     expect(await reason(fakeCore(run({ endsAt: now.toISOString() })).deps, link())).toBe("ended");
     expect(await reason(fakeCore(run({ phase: "snapshot" })).deps, link())).toBe("notStarted");
-    expect(await reason(fakeCore(run({ phase: "notify" })).deps, link())).toBe("notStarted");
+    expect(await reason(fakeCore(run({ phase: "notify" })).deps, link())).toBe("ok");
     expect(await reason(fakeCore(undefined).deps, link())).toBe("ended");
     expect(await reason(fakeCore(run(), false).deps, link())).toBe("notAllowed");
     expect(await reason(open, link({ userId: "someoneElse" }))).toBe("notAllowed");

@@ -91,8 +91,8 @@ async function check(
   return { ok: true, c: { claims, run } };
 }
 
-// Before decisions open: the items are being gathered, or the reviewers' emails queued.
-const notYet = new Set<ReviewInstance["phase"]>(["snapshot", "notify"]);
+// Before decisions open: the items are being gathered.
+const notYet = new Set<ReviewInstance["phase"]>(["snapshot"]);
 
 async function model(deps: ReviewPageDeps, c: Checked, continuation: string | undefined): Promise<ReviewPageOpened> {
   const { run, claims } = c;
