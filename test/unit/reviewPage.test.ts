@@ -397,6 +397,8 @@ describe("the reviewer page's HTML", () => {
     for (const s of styles) expect(csp).toContain(`'sha256-${createHash("sha256").update(s).digest("base64")}'`);
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("form-action 'self'");
+    // The form's POST must carry our Origin: no-referrer would make it `null` (refused).
+    expect((res.headers as Record<string, string>)["referrer-policy"]).toBe("same-origin");
   });
 
   it("shows a refused post's errors on its items with what was entered, as a 400", () => {
