@@ -401,6 +401,39 @@ describe("the reviewer page's HTML", () => {
     expect((res.headers as Record<string, string>)["referrer-policy"]).toBe("same-origin");
   });
 
+  it("sets every colour as a text and background pair of at least 4.5:1 (WCAG AA)", () => {
+    const html = String(reviewItemsPage(model, "t", { csrf: "c" }).body);
+    const luminance = (short: string) => {
+      const hex = short.length === 4 ? `#${[...short.slice(1)].map((c) => c + c).join("")}` : short;
+      const [r, g, b] = [1, 3, 5].map((i) => {
+        const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      }) as [number, number, number];
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a: string, b: string) => {
+      const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+      return (hi + 0.05) / (lo + 0.05);
+    };
+    const rules = [...html.matchAll(/([^{}]+)\{([^}]*)\}/g)].filter((m) =>
+      /(^|;)\s*(background|color):\s*#/.test(m[2] ?? ""),
+    );
+    const pairs = rules.map((m) => {
+      const body = m[2] ?? "";
+      return {
+        rule: (m[1] ?? "").trim(),
+        bg: /background:\s*(#[0-9a-f]{6}|#[0-9a-f]{3})\b/i.exec(body)?.[1],
+        fg: /(?:^|;)\s*color:\s*(#[0-9a-f]{6}|#[0-9a-f]{3})\b/i.exec(body)?.[1],
+      };
+    });
+    // The page's badge, notice and error boxes, and the shared button.
+    expect(pairs.length).toBeGreaterThanOrEqual(4);
+    for (const p of pairs) {
+      expect(p.bg && p.fg, `${p.rule} sets both colours`).toBeTruthy();
+      expect(ratio(p.bg ?? "#000000", p.fg ?? "#000000"), p.rule).toBeGreaterThanOrEqual(4.5);
+    }
+  });
+
   it("shows a refused post's errors on its items with what was entered, as a 400", () => {
     const res = reviewItemsPage(model, "t", {
       csrf: "c",
