@@ -66,6 +66,18 @@ beforeAll(async () => {
   const copyId = (copy.json as { copies?: { copyId: string }[] } | undefined)?.copies?.[0]?.copyId;
   const audit = await stack.api("POST", `/api/environments/${a.envId}/audits`, { token: a.adminToken });
   const auditId = (audit.json as { auditId?: string } | undefined)?.auditId;
+  // An access review with one instance, so the review routes are fuzzed past their 404s.
+  const reviewId = uid("review");
+  const reviewBody = { displayName: "Fuzz review", scope: {}, reviewers: "owners", durationDays: 7 };
+  const reviewPut = await stack.api("PUT", `/api/environments/${a.envId}/reviews/${reviewId}`, {
+    token: a.adminToken,
+    body: reviewBody,
+  });
+  expect(reviewPut.status, reviewPut.text).toBe(201);
+  const started = await stack.api("POST", `/api/environments/${a.envId}/reviews/${reviewId}/instances`, {
+    token: a.adminToken,
+  });
+  const instanceId = (started.json as { instanceId?: string } | undefined)?.instanceId;
 
   const devKey = stack.settings.AUTH_DEV_SIGNING_KEY;
   if (devKey === undefined) throw new Error("the fuzz stack needs development tokens");
@@ -80,6 +92,8 @@ beforeAll(async () => {
       ...(invitationId ? { invitationId: [invitationId] } : {}),
       ...(copyId ? { copyId: [copyId] } : {}),
       ...(auditId ? { auditId: [auditId] } : {}),
+      reviewId: [reviewId],
+      ...(instanceId ? { instanceId: [instanceId] } : {}),
       token: ["a.b.c", "not-a-token", uid("inv")],
     },
     tokens: {

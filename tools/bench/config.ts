@@ -43,9 +43,9 @@ export const config = {
   webhookSamples: num("BENCH_WEBHOOK_SAMPLES", 20),
   prefix: "bench",
   auditPrefix: "benchaudit",
-  /** Comma-separated subset of reads,writes,scale,webhooks,expiry,decisions,audit (default: all). */
+  /** Comma-separated subset of reads,writes,scale,webhooks,expiry,reviews,decisions,audit (default: all). */
   sections: new Set(
-    (process.env.BENCH_SECTIONS ?? "reads,writes,scale,webhooks,expiry,decisions,audit")
+    (process.env.BENCH_SECTIONS ?? "reads,writes,scale,webhooks,expiry,reviews,decisions,audit")
       .split(",")
       .map((x) => x.trim()),
   ),

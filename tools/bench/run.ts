@@ -7,12 +7,13 @@
  *
  * Knobs (environment, see config.ts): BENCH_ITERATIONS (per-operation samples, default 300),
  * BENCH_AUDIT_GRANTS (default 100000), BENCH_AUDIT_REPS (default 2), BENCH_DECISION_ROUND_MS
- * (default 1500), BENCH_SECTIONS (default reads,writes,scale,webhooks,expiry,decisions,audit), the scale
+ * (default 1500), BENCH_SECTIONS (default reads,writes,scale,webhooks,expiry,reviews,decisions,audit), the scale
  * section's BENCH_SCALE_* and the webhooks section's BENCH_WEBHOOK_SAMPLES (see config.ts).
  *
  * The sections: reads.ts, writes.ts, scale.ts (big groups and resources, through HTTP on the whole
  * app), webhooks.ts (a share with and without webhook subscriptions, through HTTP), expiry.ts (a
- * check on grants with expiries against the same without), casbin.ts (the
+ * check on grants with expiries against the same without), reviews.ts (an access review's snapshot
+ * at 10,000 and 100,000 grants: BENCH_REVIEW_SMALL, BENCH_REVIEW_GRANTS), casbin.ts (the
  * decision step), audit.ts; setup.ts holds what they measure with, report.ts
  * what they report.
  */
@@ -30,6 +31,7 @@ import { measureReads } from "./reads.js";
 import { measureScale } from "./scale.js";
 import { measureWebhooks } from "./webhooks.js";
 import { measureExpiry } from "./expiry.js";
+import { measureReviews } from "./reviews.js";
 import { report, type AuditResult, type HostOverhead, type Machine } from "./report.js";
 import { capabilities, startLocalHost, type BenchHost } from "./setup.js";
 import { seedSmallWorld } from "./world.js";
@@ -101,6 +103,8 @@ async function main(): Promise<void> {
     if (config.sections.has("webhooks")) await measureWebhooks(azurite);
 
     if (config.sections.has("expiry")) await measureExpiry(azurite, meter);
+
+    if (config.sections.has("reviews")) await measureReviews(azurite);
 
     let decisions: DecisionComparison | undefined;
     if (config.sections.has("decisions")) {
