@@ -84,6 +84,7 @@ describe.skipIf(!haveChromium)("the reviewer's page in a browser", () => {
     expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe("Access review: Viewers of processes");
     expect(await page.locator("fieldset").count()).toBe(2);
     expect(await fieldsetOf(page, "gus").locator(".badge").textContent()).toBe("Guest");
+    expect(await fieldsetOf(page, "vic").locator("dd").first().textContent()).toBe(`Vic Viewer (${w.email("vic")})`);
     await shot(page, "items");
 
     // On a phone: nothing wider than the screen.

@@ -86,7 +86,8 @@ describe("the reviewer page over HTTP", () => {
     expect(first.items).toHaveLength(2);
     expect(first.text).toContain("Viewers of processes");
     expect(first.text).toContain("Quarterly close");
-    // The person's id always; their name and email when the snapshot recorded them.
+    // The person's name and email (read for the page: the snapshot keeps none) and id.
+    expect(first.text).toContain(`Gus Guest (${w.email("gus")})`);
     expect(first.text).toContain(`<dt>Id</dt><dd>${w.id("gus")}</dd>`);
     expect(first.text).toContain('<span class="badge">Guest</span>');
     const again = await get(link, first.cookie);

@@ -175,8 +175,14 @@ function run(over: Partial<ReviewInstance> = {}, justificationRequired = false):
 }
 
 function fakeCore(r: ReviewInstance | undefined, allowed = true) {
-  const items = [item(1), item(2)];
+  // Item 2 as the snapshot writes it (no name); item 9's user is gone from the directory.
+  const unnamed = (n: number) => {
+    const { principalName: _n, principalEmail: _e, ...rest } = item(n);
+    return rest;
+  };
+  const items = [item(1), unnamed(2), unnamed(9)];
   const decided: unknown[] = [];
+  const profileReads: string[][] = [];
   const core: ReviewPageCore = {
     getRun: async () => r,
     isOpen: openForDecisions,
@@ -201,9 +207,17 @@ function fakeCore(r: ReviewInstance | undefined, allowed = true) {
       return { decided: ds.length };
     },
     environmentName: async () => "Finance",
+    profiles: async (ids) => {
+      profileReads.push([...ids]);
+      return new Map(
+        ids
+          .filter((id) => id !== "user9")
+          .map((id) => [id, { displayName: `Name of ${id}`, email: `${id}@x.example` }]),
+      );
+    },
   };
   const deps: ReviewPageDeps = { clock: () => now, signingKey: key, publicBaseUrl: base, core };
-  return { deps, decided };
+  return { deps, decided, profileReads };
 }
 
 const link = (over: { expiresAt?: Date; reviewer?: string; userId?: string } = {}) =>
@@ -222,8 +236,9 @@ const link = (over: { expiresAt?: Date; reviewer?: string; userId?: string } = {
 
 describe("openReviewPage", () => {
   it("shows the reviewer's first page with the next page's continuation, and a later page", async () => {
-    const { deps } = fakeCore(run({}, true));
+    const { deps, profileReads } = fakeCore(run({}, true));
     const opened = await openReviewPage(deps, await link(), undefined);
+    expect(profileReads).toEqual([["user2", "user9"]]);
     if (!opened.ok) throw new Error(opened.reason);
     expect(opened.model).toMatchObject({
       reviewName: "Quarterly guests",
@@ -233,7 +248,13 @@ describe("openReviewPage", () => {
       isFirstPage: true,
       pageSize: 50,
     });
-    expect(opened.model.items.map((i) => i.itemId)).toEqual(["item1", "item2"]);
+    expect(opened.model.items.map((i) => i.itemId)).toEqual(["item1", "item2", "item9"]);
+    // Names the snapshot didn't keep are read for this page's users only, once.
+    expect(opened.model.items.map((i) => [i.principalName, i.principalEmail])).toEqual([
+      ["Person 1", "p1@example.com"],
+      ["Name of user2", "user2@x.example"],
+      [undefined, undefined],
+    ]);
     const second = await openReviewPage(deps, await link(), "p2");
     expect(second.ok && second.model.isFirstPage === false && second.model.items.length === 0).toBe(true);
   });
@@ -346,7 +367,7 @@ describe("submitReviewPage", () => {
       item1: { decision: "approve", justification: "still needed" },
       item2: { decision: "deny" },
     });
-    expect(refused.model.items).toHaveLength(2);
+    expect(refused.model.items).toHaveLength(3);
 
     const plain = fakeCore(run()).deps;
     expect(await post(plain, { "decision.gone": "approve" })).toMatchObject({ ok: false, reason: "badForm" });

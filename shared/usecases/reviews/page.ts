@@ -39,6 +39,8 @@ export interface ReviewPageCore {
     decisions: readonly { itemId: string; decision: ReviewDecision; justification?: string }[],
   ): Promise<{ decided: number }>;
   environmentName(envId: string): Promise<string | undefined>;
+  /** The display names and emails of users (the items of one page: at most 50, read in parallel). */
+  profiles(userIds: readonly string[]): Promise<Map<string, { displayName: string; email: string }>>;
 }
 
 export interface ReviewPageDeps {
@@ -107,6 +109,15 @@ async function model(deps: ReviewPageDeps, c: Checked, continuation: string | un
     if (e instanceof DomainError && e.code === "invalidInput") return { ok: false, reason: "badPage" };
     throw e;
   }
+  // The snapshot keeps no names (docs/reviews.md): the page reads the profiles of the users it shows.
+  const unnamed = [
+    ...new Set(page.items.filter((i) => i.principal.type === "user" && !i.principalName).map((i) => i.principal.id)),
+  ];
+  const profiles = unnamed.length > 0 ? await deps.core.profiles(unnamed) : new Map();
+  const items = page.items.map((i) => {
+    const p = i.principal.type === "user" && !i.principalName ? profiles.get(i.principal.id) : undefined;
+    return p ? { ...i, principalName: p.displayName, principalEmail: p.email } : i;
+  });
   return {
     ok: true,
     model: {
@@ -115,7 +126,7 @@ async function model(deps: ReviewPageDeps, c: Checked, continuation: string | un
       endsAt: run.endsAt,
       justificationRequired: run.definition.justificationRequired === true,
       ...(run.definition.defaultDecision ? { defaultDecision: run.definition.defaultDecision } : {}),
-      items: page.items,
+      items,
       ...(page.continuation ? { nextPage: page.continuation } : {}),
       isFirstPage: continuation === undefined,
       pageSize: reviewPageSize,

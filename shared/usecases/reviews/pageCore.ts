@@ -25,6 +25,10 @@ export function reviewPageDeps(
       decideItems: (userId, run, decisions) =>
         decideItems(caps, { userId }, run.envId, run.reviewId, run.instanceId, decisions, "page"),
       environmentName: async (envId) => (await caps.repo.getEnvironment(envId))?.displayName,
+      profiles: async (userIds) => {
+        const users = await Promise.all(userIds.map((id) => caps.repo.getUser(id)));
+        return new Map(users.flatMap((u) => (u ? [[u.userId, { displayName: u.displayName, email: u.email }]] : [])));
+      },
     },
   };
 }
