@@ -101,8 +101,9 @@ export function operationsOf(document: unknown): Operation[] {
         queryParams: params
           .filter((p) => p.in === "query")
           .map((p) => ({ name: p.name, schema: p.schema, required: p.required ?? false })),
-        // JSON bodies of any JSON media type (the SCIM routes declare application/scim+json).
-        body: Object.values(op.requestBody?.content ?? {})[0]?.schema,
+        // JSON bodies of any JSON media type (the SCIM routes declare application/scim+json); a form
+        // post's body (the reviewer page) is read by its handler, not the JSON parser: not one of these.
+        body: Object.entries(op.requestBody?.content ?? {}).find(([type]) => /json/i.test(type))?.[1].schema,
         // An empty `security` list is how the document marks the routes that take no token.
         auth: !(op.security !== undefined && op.security.length === 0),
         idempotencyKey: params.some((p) => p.in === "header" && p.name === "Idempotency-Key"),

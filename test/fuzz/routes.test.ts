@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signReviewToken } from "../../shared/reviews/token.js";
 import { devAccountKey } from "../../tools/azurite.js";
 import { badAuthorizationHeaders, devTokenAttacks } from "../security/forge.js";
 import { checkerOf } from "../support/openapiCheck.js";
@@ -78,6 +79,17 @@ beforeAll(async () => {
     token: a.adminToken,
   });
   const instanceId = (started.json as { instanceId?: string } | undefined)?.instanceId;
+  // The maker's reviewer link to it, so the reviewer page's routes are fuzzed past the link check.
+  const reviewPageToken = instanceId
+    ? await signReviewToken(stack.settings.INVITATION_SIGNING_KEY ?? "", {
+        env: a.envId,
+        review: reviewId,
+        instance: instanceId,
+        reviewer: `u.${maker}`,
+        userId: maker,
+        expiresAt: new Date(Date.now() + 86_400_000),
+      })
+    : undefined;
 
   const devKey = stack.settings.AUTH_DEV_SIGNING_KEY;
   if (devKey === undefined) throw new Error("the fuzz stack needs development tokens");
@@ -94,7 +106,7 @@ beforeAll(async () => {
       ...(auditId ? { auditId: [auditId] } : {}),
       reviewId: [reviewId],
       ...(instanceId ? { instanceId: [instanceId] } : {}),
-      token: ["a.b.c", "not-a-token", uid("inv")],
+      token: ["a.b.c", "not-a-token", uid("inv"), ...(reviewPageToken ? [reviewPageToken] : [])],
     },
     tokens: {
       adminApp: a.adminToken,

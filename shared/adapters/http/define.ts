@@ -62,6 +62,11 @@ export interface RouteSpec<P, Q, B> {
   /** The body's media type in the OpenAPI document (default `application/json`; any JSON type is accepted). */
   bodyContentType?: string;
   /**
+   * A body the handler reads itself (the reviewer page's form post), for the OpenAPI document only:
+   * its media type and fields. `body` stays unset, so nothing here parses it as JSON.
+   */
+  documentedBody?: { contentType: string; schema: z.ZodType };
+  /**
    * Errors in another shape than problem+json (SCIM's error body): the map, and its media type and
    * schema for the OpenAPI document. Default: the one problem+json map.
    */

@@ -28,10 +28,11 @@ button:focus-visible { outline: 3px solid #000; outline-offset: 2px; }
 
 const styleHash = createHash("sha256").update(stylesheet).digest("base64");
 
-function contentSecurityPolicy(formTargets: readonly string[]): string {
+function contentSecurityPolicy(formTargets: readonly string[], moreStyles = ""): string {
+  const moreHash = moreStyles ? ` 'sha256-${createHash("sha256").update(moreStyles).digest("base64")}'` : "";
   return [
     "default-src 'none'",
-    `style-src 'sha256-${styleHash}'`,
+    `style-src 'sha256-${styleHash}'${moreHash}`,
     // Chromium applies form-action to the redirect after the POST too, so the product is listed.
     `form-action 'self' ${formTargets.join(" ")}`.trim(),
     "base-uri 'none'",
@@ -47,7 +48,11 @@ const privateHeaders = {
   "x-frame-options": "DENY",
 };
 
-/** One page of this API's HTML (also the claim pages, `claimPages.ts`): escaped by the caller, under the CSP above. */
+/**
+ * One page of this API's HTML (also the claim pages, `claimPages.ts`, and the reviewer's page,
+ * `reviewPages.ts`): escaped by the caller, under the CSP above. `moreStyles`: a second inline
+ * stylesheet a page needs besides the shared one, allowed by its hash too.
+ */
 export function page(
   status: number,
   title: string,
@@ -55,6 +60,7 @@ export function page(
   outcome: string,
   formTargets: readonly string[] = [],
   extraHeaders: Record<string, string> = {},
+  moreStyles = "",
 ): HttpResponseInit {
   const html = `<!doctype html>
 <html lang="en">
@@ -63,7 +69,7 @@ export function page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)}</title>
-<style>${stylesheet}</style>
+<style>${stylesheet}</style>${moreStyles ? `\n<style>${moreStyles}</style>` : ""}
 </head>
 <body>
 <main data-outcome="${escapeHtml(outcome)}">
@@ -76,7 +82,7 @@ ${body}
     status,
     headers: {
       "content-type": "text/html; charset=utf-8",
-      "content-security-policy": contentSecurityPolicy(formTargets),
+      "content-security-policy": contentSecurityPolicy(formTargets, moreStyles),
       ...privateHeaders,
       ...extraHeaders,
     },

@@ -145,7 +145,14 @@ export function openApiDocument(): Record<string, unknown> {
               content: { [r.bodyContentType ?? "application/json"]: { schema: toSchema(r.body) } },
             },
           }
-        : {}),
+        : r.documentedBody
+          ? {
+              requestBody: {
+                required: true,
+                content: { [r.documentedBody.contentType]: { schema: toSchema(r.documentedBody.schema) } },
+              },
+            }
+          : {}),
       responses,
     };
   }
