@@ -28,10 +28,10 @@ button:focus-visible { outline: 3px solid #000; outline-offset: 2px; }
 
 const styleHash = createHash("sha256").update(stylesheet).digest("base64");
 
-function contentSecurityPolicy(formTargets: readonly string[]): string {
+function contentSecurityPolicy(formTargets: readonly string[], hash: string = styleHash): string {
   return [
     "default-src 'none'",
-    `style-src 'sha256-${styleHash}'`,
+    `style-src 'sha256-${hash}'`,
     // Chromium applies form-action to the redirect after the POST too, so the product is listed.
     `form-action 'self' ${formTargets.join(" ")}`.trim(),
     "base-uri 'none'",
@@ -56,6 +56,30 @@ export function page(
   formTargets: readonly string[] = [],
   extraHeaders: Record<string, string> = {},
 ): HttpResponseInit {
+  return styledPage({ stylesheet, hash: styleHash }, status, title, body, outcome, formTargets, extraHeaders);
+}
+
+/** A stylesheet of its own for pages laid out otherwise (the report pages, `reportPages.ts`), and its CSP hash. */
+export interface PageStyle {
+  stylesheet: string;
+  hash: string;
+}
+
+export const pageStyle = (css: string): PageStyle => ({
+  stylesheet: css,
+  hash: createHash("sha256").update(css).digest("base64"),
+});
+
+/** `page` with another stylesheet, the only one the CSP allows on it. */
+export function styledPage(
+  style: PageStyle,
+  status: number,
+  title: string,
+  body: string,
+  outcome: string,
+  formTargets: readonly string[] = [],
+  extraHeaders: Record<string, string> = {},
+): HttpResponseInit {
   const html = `<!doctype html>
 <html lang="en">
 <head>
@@ -63,7 +87,7 @@ export function page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)}</title>
-<style>${stylesheet}</style>
+<style>${style.stylesheet}</style>
 </head>
 <body>
 <main data-outcome="${escapeHtml(outcome)}">
@@ -76,7 +100,7 @@ ${body}
     status,
     headers: {
       "content-type": "text/html; charset=utf-8",
-      "content-security-policy": contentSecurityPolicy(formTargets),
+      "content-security-policy": contentSecurityPolicy(formTargets, style.hash),
       ...privateHeaders,
       ...extraHeaders,
     },
