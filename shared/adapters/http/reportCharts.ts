@@ -60,7 +60,7 @@ export function inlineSvg(svg: string, id: string, label: string): string {
   const out = svg
     .replace(/<style\b[\s\S]*?<\/style>/gi, "")
     .replace(/\sstyle="([^"]*)"/g, (_, declarations: string) => styleToAttributes(declarations))
-    .replace(/^<svg\s/, `<svg id="${id}" role="img" aria-labelledby="${id}-title" focusable="false" `)
+    .replace(/^<svg\b\s*/, `<svg id="${id}" role="img" aria-labelledby="${id}-title" focusable="false" `)
     .replace(/^(<svg[^>]*>)/, `$1<title id="${id}-title">${escapeHtml(label)}</title>`);
   if (/\sstyle=|<style|<script|<foreignObject|\son\w+=/i.test(out) || !out.startsWith(`<svg id="${id}"`))
     throw new Error("the chart's SVG holds what the page's policy would block");
