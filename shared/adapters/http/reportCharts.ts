@@ -89,13 +89,14 @@ export function rulesChart(counts: readonly RuleCount[], label: string): string 
   const height = 50 + counts.length * 26;
   const svg = render(
     {
-      grid: { left: 250, right: 40, top: 10, bottom: 30 },
+      // ECharts measures text roughly without a canvas: room to spare for the rules' names.
+      grid: { left: 300, right: 40, top: 10, bottom: 30 },
       xAxis: { type: "value", minInterval: 1, splitLine: { lineStyle: { color: grid } }, axisLabel: { color: ink } },
       yAxis: {
         type: "category",
         inverse: true,
         data: counts.map((c) => c.title),
-        axisLabel: { color: ink, width: 240, overflow: "truncate", fontSize: 12 },
+        axisLabel: { color: ink, width: 230, overflow: "truncate", fontSize: 12 },
       },
       series: [
         {

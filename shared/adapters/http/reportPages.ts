@@ -34,7 +34,8 @@ figure svg { width: 100%; height: auto; display: block; border: 1px solid #e1dfd
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 caption { text-align: left; font-weight: 600; padding: .25rem 0; }
-th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #e1dfdd; vertical-align: top; overflow-wrap: anywhere; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #e1dfdd; vertical-align: top; }
+td { overflow-wrap: anywhere; }
 td.n, th.n { text-align: right; }
 .high { color: ${severityColors.high}; font-weight: 600; }
 .medium { color: ${severityColors.medium}; font-weight: 600; }
@@ -42,6 +43,8 @@ td.n, th.n { text-align: right; }
 form { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; margin: 1rem 0; }
 label { display: flex; flex-direction: column; font-weight: 600; }
 select, button { font: inherit; min-height: 2.75rem; padding: .25rem .5rem; }
+label, select { max-width: 100%; }
+p { overflow-wrap: anywhere; }
 button { font-weight: 600; border: 0; border-radius: .35rem; background: #0f6cbd; color: #fff; padding: .5rem 1.25rem; cursor: pointer; }
 nav.pager { display: flex; gap: 1rem; margin: .75rem 0; }
 .small { font-size: .9rem; color: #605e5c; }
@@ -49,7 +52,13 @@ nav.pager { display: flex; gap: 1rem; margin: .75rem 0; }
 
 const triggerNames = { request: "on demand", schedule: "scheduled" } as const;
 const shortDate = (iso: string) =>
-  new Date(iso).toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });
+  new Date(iso).toLocaleString("en-GB", {
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZone: "UTC",
+  });
 
 /** The page's own URL with some query parameters changed (empty ones left out). */
 function href(base: string, params: Record<string, string | number | undefined>): string {
