@@ -1,5 +1,5 @@
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { auditParams } from "../shared/model/api.js";
+import { auditParams, auditReportQuery } from "../shared/model/api.js";
 import { findingsCsv, getAudit } from "../shared/usecases/audits/report.js";
 import { typedJson } from "../shared/adapters/http/typed.js";
 import { auditReportView, findingsCsvSchema } from "../shared/model/responses.js";
@@ -17,14 +17,22 @@ export const handler = defineHttp(
     name: "getAudit",
     route: "environments/{envId}/audits/{auditId}",
     method: "GET",
-    summary: "An audit's status, stats and findings (Accept: text/csv for the findings as CSV).",
+    summary:
+      "An audit's status, stats, findings and inventory, a page at a time (Accept: text/csv for the findings as CSV).",
     params: auditParams,
+    query: auditReportQuery,
     responses: {
       200: { description: "the audit report", schema: auditReportView, alsoAs: { "text/csv": findingsCsvSchema } },
     },
   },
-  async ({ services, caller, params, request }) => {
-    const report = await getAudit(services.caps, caller, params.envId, params.auditId);
+  async ({ services, caller, params, query, request }) => {
+    const report = await getAudit(
+      services.caps,
+      caller,
+      params.envId,
+      params.auditId,
+      query.inventoryContinuationToken,
+    );
     if (!wantsCsv(request.headers.get("accept"))) return typedJson(auditReportView, 200, report);
     return {
       status: 200,

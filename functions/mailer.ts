@@ -27,6 +27,7 @@ app.storageQueue("mailer", {
       log: (m: string) => context.warn(m),
       sender: services.emailSender(),
       invitations: invitationSettings(services.settings),
+      reportTtlDays: services.settings.REPORT_TTL_DAYS,
     };
     const outcome = await handleEmailMessage(deps, message, delivery);
     context.log(`${outcome.result}: ${outcome.detail}`);

@@ -52,6 +52,12 @@ const fields = {
     .min(defaults.INVITATION_TTL_DAYS.min, `must be at least ${defaults.INVITATION_TTL_DAYS.min}`)
     .max(defaults.INVITATION_TTL_DAYS.max, `must be at most ${defaults.INVITATION_TTL_DAYS.max}`)
     .default(defaults.INVITATION_TTL_DAYS.default),
+  REPORT_TTL_DAYS: z.coerce
+    .number("must be a whole number")
+    .int("must be a whole number")
+    .min(defaults.REPORT_TTL_DAYS.min, `must be at least ${defaults.REPORT_TTL_DAYS.min}`)
+    .max(defaults.REPORT_TTL_DAYS.max, `must be at most ${defaults.REPORT_TTL_DAYS.max}`)
+    .default(defaults.REPORT_TTL_DAYS.default),
   PUBLIC_BASE_URL: url,
   APP_BASE_URL: url,
   AUDIT_SCHEDULE: ncrontab.default(defaults.AUDIT_SCHEDULE.default),

@@ -16,8 +16,10 @@ export interface AuditReportEmailInput {
   /** The worst findings, worst first; a handful. */
   worst: Finding[];
   totalFindings: number;
-  /** `{PUBLIC_BASE_URL}/api/environments/{env}/audits/{id}`: the full report (JSON, or CSV with `Accept: text/csv`). */
+  /** `{PUBLIC_BASE_URL}/api/reports/{token}`: the report page, signed (docs/reports.md). */
   link: string;
+  /** `{PUBLIC_BASE_URL}/api/environments/{env}/audits/{id}`: the report in the API (JSON, or CSV with `Accept: text/csv`). */
+  apiLink: string;
 }
 
 const severityColors: Record<Severity, string> = { high: "#a4262c", medium: "#8a5700", low: "#605e5c" };
@@ -46,7 +48,8 @@ export function renderAuditReportEmail(input: AuditReportEmailInput): RenderedEm
     ...textCounts,
     ...(input.worst.length > 0 ? ["", "The worst findings:", ...textWorst] : []),
     "",
-    `The full report (JSON, or CSV with Accept: text/csv): ${input.link}`,
+    `The full report, with charts, the inventory and a CSV download: ${input.link}`,
+    `In the API (JSON, or CSV with Accept: text/csv): ${input.apiLink}`,
     "",
     why,
     "",
@@ -75,7 +78,7 @@ export function renderAuditReportEmail(input: AuditReportEmailInput): RenderedEm
         ? [`<p style="font-weight:600;">The worst findings</p>`, `<ul style="font-size:14px;">\n${worst}\n</ul>`]
         : []),
       buttonLink(input.link, "Open the full report"),
-      `<p style="font-size:14px;color:#605e5c;">${escapeHtml(why)} The report is also available as CSV (Accept: text/csv).</p>`,
+      `<p style="font-size:14px;color:#605e5c;">${escapeHtml(why)} The report is also in the API at ${escapeHtml(input.apiLink)} (JSON, or CSV with Accept: text/csv).</p>`,
     ].join("\n"),
   );
   return { subject, plainText, html };

@@ -168,6 +168,8 @@ export const principalResourcesQuery = kindQuery.extend({ principalType: princip
 
 export const copyParams = z.object({ copyId: idSchema });
 export const auditParams = z.object({ envId: idSchema, auditId: idSchema });
+/** The JSON report's inventory is paged (docs/reports.md). */
+export const auditReportQuery = z.object({ inventoryContinuationToken: z.string().max(200).optional() });
 
 export const sendCopyBody = z
   .object({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema } from "./records.js";
+import { idSchema, kindSchema, principalTypeSchema } from "./records.js";
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -45,6 +45,23 @@ export const auditStatsSchema = z.object({
 });
 export type AuditStats = z.infer<typeof auditStatsSchema>;
 
+/** Most owners an inventory entry lists (with the full count beside): one resource's entry stays far under a row's size. */
+export const inventoryOwnersListed = 50;
+
+/** One resource as the audit found it (docs/reports.md): the report's inventory. */
+export const inventoryItemSchema = z.object({
+  resourceId: idSchema,
+  kind: kindSchema,
+  displayName: z.string().max(200),
+  /** Owners and co-owners (users, groups, lists), at most `inventoryOwnersListed`. */
+  owners: z
+    .array(z.object({ principalType: principalTypeSchema, principalId: idSchema, role: z.enum(["owner", "coOwner"]) }))
+    .max(inventoryOwnersListed),
+  /** How many owners and co-owners it has, listed or not. */
+  ownerCount: z.number().int().min(0),
+});
+export type InventoryItem = z.infer<typeof inventoryItemSchema>;
+
 /**
  * One audit run of one environment. Progress (phase, cursor, stats, how many finding chunks are
  * written) lives on this row and is written after each page's chunks, under its ETag, so a run that
@@ -66,6 +83,8 @@ export const auditRunSchema = z.object({
   cursor: z.string().max(4000).optional(),
   stats: auditStatsSchema,
   chunks: z.number().int().min(0),
+  /** How many inventory chunks are written (absent on runs started before the inventory was kept). */
+  inventoryChunks: z.number().int().min(0).optional(),
   /** The worst findings, kept while the run goes, for the email: never more than `topFindings`. */
   top: z.array(findingSchema).max(50),
   leaseUntil: isoTime.optional(),

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { actionNames, privileges, type ActionName } from "../rules/matrix.js";
-import { auditStatsSchema, findingSchema } from "./audits.js";
+import { auditStatsSchema, findingSchema, inventoryItemSchema } from "./audits.js";
 import { offboardingItemSchema, offboardingJobSchema, offboardingTriggerSchema } from "./offboardings.js";
 import { connectionToFixSchema } from "./reassignments.js";
 import {
@@ -100,6 +100,8 @@ export const auditReportView = z.object({
   stats: auditStatsSchema,
   error: z.string().optional(),
   findings: z.array(findingSchema),
+  /** Paged: `?inventoryContinuationToken=` for the next page (docs/reports.md). */
+  inventory: z.object({ items: z.array(inventoryItemSchema), continuationToken: z.string().optional() }),
 });
 
 /** `Accept: text/csv`: the findings, one a line under a header line. */

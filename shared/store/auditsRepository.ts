@@ -1,7 +1,15 @@
 import { z } from "zod";
 import { ConcurrencyError } from "../errors.js";
 import type { OutboxItem } from "../model/outbox.js";
-import { auditRunSchema, findingSchema, type AuditRun, type Finding } from "../model/audits.js";
+import {
+  auditRunSchema,
+  auditStatsSchema,
+  findingSchema,
+  inventoryItemSchema,
+  type AuditRun,
+  type Finding,
+  type InventoryItem,
+} from "../model/audits.js";
 import { environmentSchema, idSchema } from "../model/records.js";
 import { queryAll, type WriteOp } from "../ports/rows.js";
 import { AuditReads } from "./auditReads.js";
@@ -11,6 +19,16 @@ import { decodeRow, encodedLength, encodeRow, maxJsonChars, writeOneRow } from "
 
 const isoTime = z.string().datetime({ offset: true });
 const chunkSchema = z.object({ findings: z.array(findingSchema) });
+const inventoryChunkSchema = z.object({ items: z.array(inventoryItemSchema) });
+const trendRowSchema = z.object({
+  auditId: idSchema,
+  finishedAt: isoTime,
+  resources: z.number().int().min(0),
+  grants: z.number().int().min(0),
+  findings: z.number().int().min(0),
+  byRule: auditStatsSchema.shape.byRule,
+});
+export type TrendPoint = z.infer<typeof trendRowSchema>;
 const pendingSchema = z.object({ envId: idSchema, auditId: idSchema, createdAt: isoTime.optional() });
 
 /**
@@ -25,16 +43,36 @@ const auditKeys = {
   chunkRk: (seq: number) => `findings|${seq.toString().padStart(7, "0")}`,
   pendingPk: "pending",
   pendingRk: (envId: string, auditId: string) => `${envId}|${auditId}`,
+  inventoryRk: (seq: number) => `inventory|${seq.toString().padStart(7, "0")}`,
+  // An id starts with a letter or digit, so `_trend|…` is never an audit's `{envId}|{auditId}`.
+  trendPk: (envId: string) => `_trend|${envId}`,
+  /** Newest first: the finish time counted down from year 2286, then the audit (two audits may finish in one ms). */
+  trendRk: (finishedAt: string, auditId: string) =>
+    `${(9_999_999_999_999 - Date.parse(finishedAt)).toString().padStart(13, "0")}|${auditId}`,
 };
+
+/** How many finished audits the trend shows. */
+export const trendLength = 12;
+/** Most resources an inventory chunk holds: a chunk is a page of the report's inventory. */
+export const inventoryPageSize = 100;
 
 /** Splits findings into chunks whose JSON stays under the size of one table property. */
 export function chunkFindings(findings: readonly Finding[]): Finding[][] {
-  const chunks: Finding[][] = [];
-  let current: Finding[] = [];
+  return chunkBySize(findings, Infinity);
+}
+
+/** Splits inventory items into chunks of at most `inventoryPageSize`, each under the size of one table property. */
+export function chunkInventory(items: readonly InventoryItem[]): InventoryItem[][] {
+  return chunkBySize(items, inventoryPageSize);
+}
+
+function chunkBySize<T>(items: readonly T[], maxItems: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
   let size = 20;
-  for (const f of findings) {
+  for (const f of items) {
     const n = encodedLength(f) + 1;
-    if (current.length > 0 && size + n > maxJsonChars) {
+    if (current.length > 0 && (size + n > maxJsonChars || current.length >= maxItems)) {
       chunks.push(current);
       current = [];
       size = 20;
@@ -118,6 +156,70 @@ export class AuditsRepository {
     // A few chunks per transaction keeps each request far below the 4 MB batch limit.
     for (let i = 0; i < ops.length; i += 20)
       await this.repo.rows.transact(this.table, auditKeys.pk(envId, auditId), ops.slice(i, i + 20));
+  }
+
+  /** Writes inventory chunks numbered from `firstSeq`; upserts, as `putChunks`. */
+  async putInventory(
+    envId: string,
+    auditId: string,
+    firstSeq: number,
+    chunks: readonly InventoryItem[][],
+  ): Promise<void> {
+    const ops: WriteOp[] = chunks.map((items, i) => ({
+      op: "upsert",
+      rk: auditKeys.inventoryRk(firstSeq + i),
+      fields: encodeRow({ items }),
+    }));
+    for (let i = 0; i < ops.length; i += 20)
+      await this.repo.rows.transact(this.table, auditKeys.pk(envId, auditId), ops.slice(i, i + 20));
+  }
+
+  /** One inventory chunk (a page of the report's inventory): one point read; empty when absent. */
+  async inventoryChunk(envId: string, auditId: string, seq: number): Promise<InventoryItem[]> {
+    const row = await this.repo.rows.get(this.table, auditKeys.pk(envId, auditId), auditKeys.inventoryRk(seq));
+    return row ? decodeRow(inventoryChunkSchema, row).items : [];
+  }
+
+  /** Finding chunks `from` up to (not including) `to`, in the order written: one range query. */
+  async findingChunks(envId: string, auditId: string, from: number, to: number): Promise<Finding[]> {
+    if (to <= from) return [];
+    const rows = await queryAll(this.repo.rows, this.table, auditKeys.pk(envId, auditId), [
+      { from: auditKeys.chunkRk(from), to: auditKeys.chunkRk(to) },
+    ]);
+    return rows.flatMap((r) => decodeRow(chunkSchema, r).findings);
+  }
+
+  /**
+   * Indexes a finished audit under its environment for the trend. An upsert keyed by the finish time
+   * stored on the run row: writing it again (a rerun of the finishing step) changes nothing.
+   */
+  async putTrend(run: AuditRun): Promise<void> {
+    if (run.status !== "done" || !run.finishedAt) return;
+    const point: TrendPoint = {
+      auditId: run.auditId,
+      finishedAt: run.finishedAt,
+      resources: run.stats.resources,
+      grants: run.stats.grants,
+      findings: run.stats.findings,
+      byRule: run.stats.byRule,
+    };
+    await this.repo.rows.transact(this.table, auditKeys.trendPk(run.envId), [
+      { op: "upsert", rk: auditKeys.trendRk(run.finishedAt, run.auditId), fields: encodeRow(point) },
+    ]);
+  }
+
+  /**
+   * The environment's finished audits up to and including the one that finished at `finishedAt`,
+   * newest first, at most `trendLength`: one query of one page.
+   */
+  async trend(envId: string, upTo: { finishedAt: string; auditId: string }): Promise<TrendPoint[]> {
+    const page = await this.repo.rows.queryPage(
+      this.table,
+      auditKeys.trendPk(envId),
+      [{ from: auditKeys.trendRk(upTo.finishedAt, upTo.auditId), to: "~" }],
+      { pageSize: trendLength },
+    );
+    return page.rows.slice(0, trendLength).map((r) => decodeRow(trendRowSchema, r));
   }
 
   /** The first `count` chunks' findings, in the order written. */

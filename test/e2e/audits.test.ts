@@ -253,9 +253,12 @@ describe("compliance audits, through HTTP", () => {
       w.email("admin"),
       new RegExp(`\\[Env ${w.envId}\\] Sharing audit: 13 findings`),
     );
-    const link = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
-    expect(mail.html).toContain(`href="${link}"`);
-    expect(mail.plainText).toContain(link);
+    // The button opens the signed report page (test/e2e/reports.test.ts); the API route is named too.
+    const apiLink = `${stack.baseUrl}/api/environments/${w.envId}/audits/${auditId}`;
+    expect(mail.plainText).toContain(apiLink);
+    expect(mail.html).toMatch(
+      new RegExp(`href="${stack.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/api/reports/[\\w.-]+"`),
+    );
     for (const title of [
       "Resources with no enabled owner",
       "Guest owners",

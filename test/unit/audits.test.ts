@@ -12,7 +12,8 @@ import {
   scheduledAuditId,
 } from "../../shared/usecases/audits/request.js";
 import { runAudit } from "../../shared/usecases/audits/run.js";
-import { findingsCsv, getAudit } from "../../shared/usecases/audits/report.js";
+import { findingsCsv, getAudit, type AuditReport } from "../../shared/usecases/audits/report.js";
+import { verifyReportToken } from "../../shared/reports/token.js";
 import { BoundedCache } from "../../shared/usecases/audits/directoryFacts.js";
 import { prepareAuditReportEmail } from "../../shared/usecases/email/auditReport.js";
 import { auditRules, type Finding } from "../../shared/model/audits.js";
@@ -582,8 +583,13 @@ describe("compliance audits", () => {
     if ("skip" in prepared) throw new Error(prepared.skip);
     expect(prepared.email.to).toEqual([{ address: "admin@x.test", displayName: "admin" }]);
     expect(prepared.email.subject).toMatch(/^\[Finance\] Sharing audit: \d+ findings$/);
+    // The button opens the signed report page; the API route is named beside it.
     expect(prepared.email.plainText).toContain(`https://api.test/api/environments/e1/audits/${auditId}`);
-    expect(prepared.email.html).toContain(`href="https://api.test/api/environments/e1/audits/${auditId}"`);
+    const link = /href="(https:\/\/api\.test\/api\/reports\/[^"]+)"/.exec(prepared.email.html)?.[1];
+    expect(link).toBeDefined();
+    expect(prepared.email.plainText).toContain(link);
+    const check = await verifyReportToken("k".repeat(32), decodeURIComponent(link!.split("/").pop()!));
+    expect(check).toMatchObject({ ok: true, claims: { envId: "e1", auditId } });
     const order = [
       "Resources with no enabled owner",
       "Embedded connections owned by disabled users",
@@ -702,8 +708,8 @@ describe("compliance audits", () => {
     const lines: string[] = [];
     const before = m.store.requests;
     const { auditId } = await requestAudit(c, app, "e1", { progress: (l) => lines.push(l) });
-    // 101 pages of resources, a page of members, each page's findings and run row, and a few more.
-    expect(m.store.requests - before).toBeLessThan(101 * 3 + 20);
+    // 101 pages of resources, a page of members, each page's findings, inventory and run row, the trend row, and a few more.
+    expect(m.store.requests - before).toBeLessThan(101 * 4 + 21);
     const report = await getAudit(c, app, "e1", auditId);
     expect(report.status).toBe("done");
     // 1,000 meta rows and 100,000 grants, 1,000 rows a page.
@@ -711,6 +717,25 @@ describe("compliance audits", () => {
     // Users v0, v500, v1000, v1500 are disabled; each appears in 50 grants.
     expect(report.stats.byRule.disabledUserGrant).toBe(4 * 50);
     expect(lines.filter((l) => /page\(s\)/.test(l))).toHaveLength(101);
+    // The inventory: every resource once, a point read a page, following the continuation tokens.
+    const seen = new Set<string>();
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const readsBefore = m.store.requests;
+      const page: AuditReport["inventory"] = (await getAudit(c, app, "e1", auditId, token)).inventory;
+      pages++;
+      expect(page.items.length).toBeGreaterThan(0);
+      for (const item of page.items) {
+        expect(seen.has(item.resourceId)).toBe(false);
+        seen.add(item.resourceId);
+        expect(item.owners.length).toBe(Math.min(item.ownerCount, 50));
+      }
+      token = page.continuationToken;
+      expect(m.store.requests - readsBefore).toBeLessThan(10);
+    } while (token);
+    expect(seen.size).toBe(resources);
+    expect(pages).toBeGreaterThan(1);
     const runs = c.audits;
     expect((await runs.getRun("e1", auditId))?.run.top).toHaveLength(20);
   });

@@ -28,11 +28,10 @@ button:focus-visible { outline: 3px solid #000; outline-offset: 2px; }
 
 const styleHash = createHash("sha256").update(stylesheet).digest("base64");
 
-function contentSecurityPolicy(formTargets: readonly string[], moreStyles = ""): string {
-  const moreHash = moreStyles ? ` 'sha256-${createHash("sha256").update(moreStyles).digest("base64")}'` : "";
+function contentSecurityPolicy(formTargets: readonly string[], hashes: readonly string[] = [styleHash]): string {
   return [
     "default-src 'none'",
-    `style-src 'sha256-${styleHash}'${moreHash}`,
+    `style-src ${hashes.map((h) => `'sha256-${h}'`).join(" ")}`,
     // Chromium applies form-action to the redirect after the POST too, so the product is listed.
     `form-action 'self' ${formTargets.join(" ")}`.trim(),
     "base-uri 'none'",
@@ -62,6 +61,32 @@ export function page(
   extraHeaders: Record<string, string> = {},
   moreStyles = "",
 ): HttpResponseInit {
+  const more = moreStyles ? pageStyle(moreStyles) : undefined;
+  return styledPage({ stylesheet, hash: styleHash }, status, title, body, outcome, formTargets, extraHeaders, more);
+}
+
+/** A stylesheet of its own for pages laid out otherwise (the report pages, `reportPages.ts`), and its CSP hash. */
+export interface PageStyle {
+  stylesheet: string;
+  hash: string;
+}
+
+export const pageStyle = (css: string): PageStyle => ({
+  stylesheet: css,
+  hash: createHash("sha256").update(css).digest("base64"),
+});
+
+/** `page` with another stylesheet (and `more`, a second one), the only ones the CSP allows on it. */
+export function styledPage(
+  style: PageStyle,
+  status: number,
+  title: string,
+  body: string,
+  outcome: string,
+  formTargets: readonly string[] = [],
+  extraHeaders: Record<string, string> = {},
+  more?: PageStyle,
+): HttpResponseInit {
   const html = `<!doctype html>
 <html lang="en">
 <head>
@@ -69,7 +94,7 @@ export function page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)}</title>
-<style>${stylesheet}</style>${moreStyles ? `\n<style>${moreStyles}</style>` : ""}
+<style>${style.stylesheet}</style>${more ? `\n<style>${more.stylesheet}</style>` : ""}
 </head>
 <body>
 <main data-outcome="${escapeHtml(outcome)}">
@@ -82,7 +107,7 @@ ${body}
     status,
     headers: {
       "content-type": "text/html; charset=utf-8",
-      "content-security-policy": contentSecurityPolicy(formTargets, moreStyles),
+      "content-security-policy": contentSecurityPolicy(formTargets, more ? [style.hash, more.hash] : [style.hash]),
       ...privateHeaders,
       ...extraHeaders,
     },

@@ -1,8 +1,9 @@
 import { notFound } from "../../errors.js";
 import { compareFindings } from "../../rules/audit.js";
-import type { AuditRun, AuditStats, Finding } from "../../model/audits.js";
+import type { AuditRun, AuditStats, Finding, InventoryItem } from "../../model/audits.js";
 import type { Capabilities, Caller } from "../capabilities.js";
 import { requireAuditor } from "./request.js";
+import { inventoryPage } from "./reportPage.js";
 
 export interface AuditReport {
   auditId: string;
@@ -15,6 +16,8 @@ export interface AuditReport {
   stats: AuditStats;
   error?: string | undefined;
   findings: Finding[];
+  /** Every resource with its owners as the audit found it, a page at a time (docs/reports.md). */
+  inventory: { items: InventoryItem[]; continuationToken?: string };
 }
 
 /** `GET .../audits/{auditId}`: the run and its findings, worst first (so far, while it runs). */
@@ -23,13 +26,18 @@ export async function getAudit(
   caller: Caller,
   envId: string,
   auditId: string,
+  inventoryContinuationToken?: string,
 ): Promise<AuditReport> {
   await requireAuditor(deps, caller, envId);
   const audits = deps.audits;
   const got = await audits.getRun(envId, auditId);
   if (!got) throw notFound(`audit ${auditId} was not found in environment ${envId}`);
   const r = got.run;
-  const findings = (await audits.findings(envId, auditId, r.chunks)).sort(compareFindings);
+  const [found, inventory] = await Promise.all([
+    audits.findings(envId, auditId, r.chunks),
+    inventoryPage(deps, r, inventoryContinuationToken),
+  ]);
+  const findings = found.sort(compareFindings);
   return {
     auditId: r.auditId,
     envId: r.envId,
@@ -41,6 +49,7 @@ export async function getAudit(
     stats: r.stats,
     ...(r.error ? { error: r.error } : {}),
     findings,
+    inventory,
   };
 }
 

@@ -7,12 +7,15 @@ import {
   type AuditRule,
   type AuditRun,
   type AuditStats,
+  inventoryOwnersListed,
   type Finding,
+  type InventoryItem,
   type Severity,
 } from "../../model/audits.js";
+import type { ResourceState } from "../../store/repository.js";
 import { isResourceCursor } from "../../store/auditReads.js";
 import type { AuditsRepository } from "../../store/auditsRepository.js";
-import { auditPartition, chunkFindings } from "../../store/auditsRepository.js";
+import { auditPartition, chunkFindings, chunkInventory } from "../../store/auditsRepository.js";
 import { Lease, leaseHeld, walkPages } from "../catalogWalk.js";
 import { outboxItems } from "../mutate.js";
 import { systemActor, type Capabilities } from "../capabilities.js";
@@ -84,6 +87,7 @@ export async function runAudit(
     // What a stop right after the completion left: its change log entry (the outbox row written with
     // it; one range read), the report. The pending row stays until both are out.
     await relayPartition(deps, "audits", auditPartition(envId, auditId));
+    await audits.putTrend(run);
     if (!run.reportQueuedAt) await queueReport(deps, audits, envId, auditId);
     await audits.removePending(envId, auditId);
     return run;
@@ -133,6 +137,9 @@ export async function runAudit(
     await lease.release(done, outbox);
     const relayed = await relayNow(deps, "audits", auditPartition(envId, auditId), outbox);
     await audits.markEnvironmentAudited(envId, startedAt);
+    // Its trend row, before the email whose page shows it; a stop before it leaves the pending row,
+    // and the runner's pass over the done run writes it (an upsert under the same key).
+    await audits.putTrend(done);
     await queueReport(deps, audits, envId, auditId);
     if (relayed) await audits.removePending(envId, auditId);
     const { stats } = lease.row;
@@ -177,17 +184,26 @@ async function walkPhases(
   if (lease.row.phase === "catalog") {
     // A run left by a version that walked the catalog holds a catalog cursor: it starts over.
     if (lease.row.cursor !== undefined && !isResourceCursor(lease.row.cursor))
-      await lease.save({ ...lease.row, cursor: undefined, stats: emptyStats(), chunks: 0, top: [] });
+      await lease.save({
+        ...lease.row,
+        cursor: undefined,
+        stats: emptyStats(),
+        chunks: 0,
+        inventoryChunks: 0,
+        top: [],
+      });
     const facts = await DirectoryFacts.read(deps, envId, options.userCacheSize ?? 10_000);
     const pages = audits.reads.resourcePages(envId, lease.row.cursor, options.pageSize ?? 1000);
     const end = await walkPages(lease, pages, false, async (run, page) => {
       const findings: Finding[] = [];
+      const inventory: InventoryItem[] = [];
       let grants = 0;
       const now = deps.clock();
       for (const stored of page.resources) {
         // Grants past their expiry that the timer hasn't removed yet are gone for the audit too.
         const state = { ...stored, grants: stored.grants.filter((g) => !isExpired(g.expiresAt, now)) };
         grants += state.grants.length;
+        inventory.push(inventoryItem(state));
         const found = resourceFindings(state, env, { ...(await facts.of(state)), now });
         findings.push(...found);
         // An ownerless resource without an open claim gets one (docs/claims.md); one point read otherwise.
@@ -200,6 +216,7 @@ async function walkPhases(
         findings,
         { resources: page.resources.length, grants, pages: 1 },
         page.cursor ? "catalog" : "changes",
+        inventory,
       );
       progress(
         `audit ${next.auditId} of ${envId}: ${next.stats.pages} page(s), ${next.stats.resources} resources, ${next.stats.grants} grants, ${next.stats.findings} findings so far`,
@@ -230,9 +247,15 @@ async function recordStep(
   findings: Finding[],
   step: Step,
   phase: AuditRun["phase"],
+  inventory: InventoryItem[] = [],
 ): Promise<AuditRun> {
   const chunks = chunkFindings(findings);
-  await audits.putChunks(run.envId, run.auditId, run.chunks, chunks);
+  const inventoryChunks = chunkInventory(inventory);
+  const inventoryFrom = run.inventoryChunks ?? 0;
+  await Promise.all([
+    audits.putChunks(run.envId, run.auditId, run.chunks, chunks),
+    audits.putInventory(run.envId, run.auditId, inventoryFrom, inventoryChunks),
+  ]);
   const stats: AuditStats = {
     resources: run.stats.resources + (step.resources ?? 0),
     grants: run.stats.grants + (step.grants ?? 0),
@@ -243,7 +266,36 @@ async function recordStep(
   };
   for (const f of findings) stats.byRule[f.rule] = (stats.byRule[f.rule] ?? 0) + 1;
   const top = [...run.top, ...findings].sort(compareFindings).slice(0, topFindings);
-  return { ...run, phase, stats, chunks: run.chunks + chunks.length, top };
+  return {
+    ...run,
+    phase,
+    stats,
+    chunks: run.chunks + chunks.length,
+    inventoryChunks: inventoryFrom + inventoryChunks.length,
+    top,
+  };
+}
+
+/** A resource as the report's inventory lists it: its owners and co-owners (grants past expiry already left out). */
+export function inventoryItem(state: Pick<ResourceState, "resource" | "grants">): InventoryItem {
+  const owners = state.grants
+    .filter((g) => g.role === "owner" || g.role === "coOwner")
+    // The primary owner's grant first, then owners before co-owners.
+    .map((g) => ({ principalType: g.principalType, principalId: g.principalId, role: g.role as "owner" | "coOwner" }))
+    .sort(
+      (a, b) =>
+        Number(b.principalId === state.resource.ownerId && b.role === "owner") -
+          Number(a.principalId === state.resource.ownerId && a.role === "owner") ||
+        Number(a.role === "coOwner") - Number(b.role === "coOwner") ||
+        a.principalId.localeCompare(b.principalId),
+    );
+  return {
+    resourceId: state.resource.resourceId,
+    kind: state.resource.kind,
+    displayName: state.resource.displayName,
+    owners: owners.slice(0, inventoryOwnersListed),
+    ownerCount: owners.length,
+  };
 }
 
 /**

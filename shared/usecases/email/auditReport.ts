@@ -1,4 +1,6 @@
+import { appContract } from "../../appContract.js";
 import { renderAuditReportEmail } from "../../emails/auditReport.js";
+import { reportLink } from "../../reports/token.js";
 import { auditRules, severities } from "../../model/audits.js";
 import { ruleTitles, severityOf } from "../../rules/audit.js";
 import { emailOperationId, enabledAdmins, joinUrl, type EmailJobHandler } from "./handler.js";
@@ -45,7 +47,13 @@ export const prepareAuditReportEmail: EmailJobHandler<"auditReport"> = async (de
     counts,
     worst: run.top.slice(0, worstShown),
     totalFindings: run.stats.findings,
-    link: joinUrl(
+    link: await reportLink(
+      deps.invitations.signingKey,
+      deps.invitations.publicBaseUrl,
+      { envId: run.envId, auditId: run.auditId, finishedAt: run.finishedAt },
+      deps.reportTtlDays ?? appContract.settings.REPORT_TTL_DAYS.default,
+    ),
+    apiLink: joinUrl(
       deps.invitations.publicBaseUrl,
       `api/environments/${encodeURIComponent(run.envId)}/audits/${encodeURIComponent(run.auditId)}`,
     ),

@@ -17,6 +17,8 @@ export interface MailerDeps extends Pick<
 > {
   sender: EmailSender;
   invitations: InvitationSettings;
+  /** How long audit report links work (`REPORT_TTL_DAYS`; the contract's default when not given). */
+  reportTtlDays?: number;
 }
 
 /** What a handler found: nothing to send and why, or the email and how to record its fate. */

@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { defineHttp } from "../shared/adapters/http/define.js";
+import { htmlPage } from "../shared/model/responses.js";
+import { errorPage } from "../shared/adapters/http/html.js";
+import { reportPage, reportQueryPage, reportRefusalPage } from "../shared/adapters/http/reportPages.js";
+import { openReport, parseReportQuery } from "../shared/usecases/audits/reportPage.js";
+
+// Any text: a garbled token or filter gets an HTML page saying so, not a problem+json.
+const params = z.object({ token: z.string() });
+const query = z.object({
+  rule: z.string().optional(),
+  severity: z.string().optional(),
+  findings: z.string().optional(),
+  inventory: z.string().optional(),
+});
+
+export const handler = defineHttp(
+  {
+    name: "reportPage",
+    route: "reports/{token}",
+    method: "GET",
+    auth: false,
+    summary:
+      "The page an audit email links to (docs/reports.md): summary, findings per rule and trend charts, the findings (filter by rule and severity) and the inventory, paged. Changes nothing.",
+    params,
+    query,
+    responses: {
+      200: { description: "the report", contentType: "text/html", schema: htmlPage },
+      400: {
+        description: "not a valid link, or a bad filter (says which)",
+        contentType: "text/html",
+        schema: htmlPage,
+      },
+      404: { description: "the audit no longer exists", contentType: "text/html", schema: htmlPage },
+      410: { description: "the link has expired", contentType: "text/html", schema: htmlPage },
+      503: { description: "storage is busy; try again in a moment", contentType: "text/html", schema: htmlPage },
+      500: { description: "an unexpected error, logged", contentType: "text/html", schema: htmlPage },
+    },
+  },
+  async ({ services, params, query, context }) => {
+    try {
+      const parsed = parseReportQuery(query as Record<string, string>);
+      if (!parsed.ok) return reportQueryPage(parsed.problems);
+      const opened = await openReport(
+        services.caps,
+        services.settings.INVITATION_SIGNING_KEY,
+        params.token,
+        parsed.query,
+      );
+      return opened.ok ? reportPage(opened.page, params.token) : reportRefusalPage(opened);
+    } catch (e) {
+      return errorPage(e, (m) => context.error(m));
+    }
+  },
+);
