@@ -269,7 +269,7 @@ describe("an access review's lifecycle", () => {
             (e) =>
               e.source === `/environments/${w.envId}` &&
               e.type === "sharing.grant.revoked" &&
-              (e.data as { instanceId?: string }).instanceId === instanceId,
+              e.data.instanceId === instanceId,
           ),
       { until: (es) => new Set(es.map((e) => e.id)).size >= 2 },
     );

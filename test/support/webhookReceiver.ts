@@ -54,6 +54,9 @@ export interface ReceivedEvent {
     resourceId?: string;
     principal?: { type: string; id: string };
     role?: string;
+    auditId?: string;
+    reviewId?: string;
+    instanceId?: string;
     detail: string;
   };
 }

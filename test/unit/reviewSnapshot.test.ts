@@ -10,7 +10,7 @@ import type { WriteOp } from "../../shared/ports/rows.js";
 import type { Caller } from "../../shared/usecases/capabilities.js";
 import { putMembership, putUser } from "../../shared/usecases/directory.js";
 import { putResource } from "../../shared/usecases/resources.js";
-import { newReviewInstance } from "../../shared/usecases/reviews/instances.js";
+import { newReviewInstance } from "../../shared/usecases/reviews/start.js";
 import { reviewItemId, runSnapshot } from "../../shared/usecases/reviews/snapshot.js";
 import { share } from "../../shared/usecases/sharing.js";
 import { memoryCaps, seedDirectory } from "../support/memoryCaps.js";

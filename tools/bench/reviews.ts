@@ -12,7 +12,7 @@ import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
 import type { ReviewDefinition } from "../../shared/model/reviews.js";
 import type { RowStore, WriteOp } from "../../shared/ports/rows.js";
 import { tableNames } from "../../shared/store/keys.js";
-import { newReviewInstance } from "../../shared/usecases/reviews/instances.js";
+import { newReviewInstance } from "../../shared/usecases/reviews/start.js";
 import { runSnapshot } from "../../shared/usecases/reviews/snapshot.js";
 import { config, elapsed, log } from "./config.js";
 import { capabilities } from "./setup.js";

@@ -4,6 +4,8 @@ import { requireEnvironmentAdmin } from "../adminGate.js";
 import { isAppAuditor, type Capabilities, type Caller } from "../capabilities.js";
 import { continuationOf, page, topOf, type Page, type PageQuery } from "../reads.js";
 
+const dayMs = 86_400_000;
+
 type Deps = Pick<Capabilities, "repo" | "reviews" | "clock">;
 
 /** Who reads reviews: environment admins, and apps with Sharing.Admin or Sharing.Audit. */
@@ -12,12 +14,17 @@ export const reviewReaderGate = {
   alsoApps: isAppAuditor,
 };
 
-/** The next recurring start after `from`: a week, a calendar month or three later (UTC). */
-export function nextStart(from: Date, every: "week" | "month" | "quarter"): Date {
-  const next = new Date(from);
-  if (every === "week") next.setUTCDate(next.getUTCDate() + 7);
-  else next.setUTCMonth(next.getUTCMonth() + (every === "month" ? 1 : 3));
-  return next;
+/** `iso` plus one period, months clamped to the month's last day (31 January + 1 month = 28/29 February). */
+export function nextPeriod(iso: string, every: "week" | "month" | "quarter"): string {
+  const d = new Date(iso);
+  if (every === "week") return new Date(d.getTime() + 7 * dayMs).toISOString();
+  const months = every === "month" ? 1 : 3;
+  const target = new Date(d.getTime());
+  target.setUTCDate(1);
+  target.setUTCMonth(target.getUTCMonth() + months);
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(d.getUTCDate(), lastDay));
+  return target.toISOString();
 }
 
 /**
@@ -51,7 +58,7 @@ export async function putReviewDefinition(
     const nextStartAt = input.recurrence
       ? before?.recurrence?.every === input.recurrence.every && before.nextStartAt
         ? before.nextStartAt
-        : nextStart(now, input.recurrence.every).toISOString()
+        : nextPeriod(now.toISOString(), input.recurrence.every)
       : undefined;
     const definition: ReviewDefinition = {
       ...input,

@@ -1,49 +1,22 @@
 import { forbidden, notFound } from "../../errors.js";
-import type { ReviewDefinition, ReviewerKey, ReviewInstance, ReviewItem, ReviewItemView } from "../../model/reviews.js";
+import type { ReviewerKey, ReviewInstance, ReviewItem, ReviewItemView } from "../../model/reviews.js";
 import { actsAsEnvironmentAdmin, hasActiveMembership, requireEnvironmentAdmin } from "../adminGate.js";
 import { isAppAdmin, isAppAuditor, type Capabilities, type Caller } from "../capabilities.js";
 import { continuationOf, page, topOf, type Page, type PageQuery } from "../reads.js";
 import { decideItems, mayReviewAs, reviewerItemsPage, type DecisionInput, type DecisionsResult } from "./decisions.js";
 import { reviewReaderGate } from "./definitions.js";
-import { runSnapshot } from "./snapshot.js";
+import { startInstance } from "./start.js";
 
-type Deps = Pick<Capabilities, "repo" | "reviews" | "audits" | "clock" | "log" | "newId">;
-
-const dayMs = 86_400_000;
-
-/**
- * A new instance's run row: phase `snapshot`, counts zero, ending `durationDays` after `now` and
- * reminding halfway. The definition is copied in, so later edits apply to later instances.
- */
-export function newReviewInstance(
-  definition: ReviewDefinition,
-  instanceId: string,
-  trigger: ReviewInstance["trigger"],
-  startedBy: string,
-  now: Date,
-): ReviewInstance {
-  const span = definition.durationDays * dayMs;
-  return {
-    envId: definition.envId,
-    reviewId: definition.reviewId,
-    instanceId,
-    status: "inProgress",
-    phase: "snapshot",
-    trigger,
-    startedBy,
-    createdAt: now.toISOString(),
-    endsAt: new Date(now.getTime() + span).toISOString(),
-    remindAt: new Date(now.getTime() + span / 2).toISOString(),
-    definition,
-    counts: { items: 0, approve: 0, deny: 0, dontKnow: 0, undecided: 0 },
-    applyCounts: { applied: 0, alreadyGone: 0, failed: 0 },
-  };
-}
+type Deps = Pick<
+  Capabilities,
+  "repo" | "reviews" | "audits" | "emailQueue" | "fanoutQueue" | "webhookQueue" | "clock" | "log" | "newId"
+>;
 
 /**
  * `POST .../reviews/{reviewId}/instances` (environment admins, Sharing.Admin): writes the `open` row
- * and the run row (`ReviewRows.createInstance`), then walks the snapshot for `budgetMs` in the request
- * (as `POST .../audits` does); the runner timer continues a larger one. 404 for an unknown review.
+ * and the run row (`ReviewRows.createInstance`), then advances it for `budgetMs` in the request (the
+ * snapshot, then the reviewers' emails), as `POST .../audits` does; the runner timer continues a larger
+ * one (`startInstance`, `start.ts`). 404 for an unknown review.
  */
 export async function startReviewInstance(
   deps: Deps,
@@ -56,17 +29,13 @@ export async function startReviewInstance(
   const read = await deps.reviews.getDefinition(envId, reviewId);
   if (!read) throw notFound(`review ${reviewId} was not found in environment ${envId}`);
   const instanceId = deps.newId();
-  await deps.reviews.createInstance(
-    newReviewInstance(read.definition, instanceId, "request", caller.principalId, deps.clock()),
+  // The same start as the timer's: the snapshot, then the reviewers' emails, as far as the budget goes.
+  await startInstance(
+    deps,
+    read.definition,
+    { trigger: "request", startedBy: caller.principalId, instanceId },
+    { budgetMs: options.budgetMs },
   );
-  try {
-    await runSnapshot(deps, envId, reviewId, instanceId, { budgetMs: options.budgetMs });
-  } catch (e) {
-    // The run row keeps its cursor; the runner timer continues from it.
-    deps.log(
-      `review ${reviewId} instance ${instanceId} of ${envId}: the snapshot stopped and will be continued: ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
   return { instanceId };
 }
 

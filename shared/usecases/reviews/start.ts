@@ -2,7 +2,7 @@ import { ConcurrencyError } from "../../errors.js";
 import type { ReviewDefinition, ReviewInstance } from "../../model/reviews.js";
 import type { RecurRow } from "../../store/reviewRows.js";
 import { systemActor, type Capabilities } from "../capabilities.js";
-import { newReviewInstance } from "./instances.js";
+import { nextPeriod } from "./definitions.js";
 import { advanceReview } from "./runner.js";
 
 type Deps = Pick<
@@ -11,6 +11,35 @@ type Deps = Pick<
 >;
 
 const dayMs = 86_400_000;
+
+/**
+ * A new instance's run row: phase `snapshot`, counts zero, ending `durationDays` after `now` and
+ * reminding halfway. The definition is copied in, so later edits apply to later instances.
+ */
+export function newReviewInstance(
+  definition: ReviewDefinition,
+  instanceId: string,
+  trigger: ReviewInstance["trigger"],
+  startedBy: string,
+  now: Date,
+): ReviewInstance {
+  const span = definition.durationDays * dayMs;
+  return {
+    envId: definition.envId,
+    reviewId: definition.reviewId,
+    instanceId,
+    status: "inProgress",
+    phase: "snapshot",
+    trigger,
+    startedBy,
+    createdAt: now.toISOString(),
+    endsAt: new Date(now.getTime() + span).toISOString(),
+    remindAt: new Date(now.getTime() + span / 2).toISOString(),
+    definition,
+    counts: { items: 0, approve: 0, deny: 0, dontKnow: 0, undecided: 0 },
+    applyCounts: { applied: 0, alreadyGone: 0, failed: 0 },
+  };
+}
 
 export interface StartRequest {
   trigger: ReviewInstance["trigger"];
@@ -35,10 +64,16 @@ export async function startInstance(
   const run = newReviewInstance(definition, start.instanceId, start.trigger, start.startedBy, deps.clock());
   const created = await deps.reviews.createInstance(run);
   const budgetMs = options.budgetMs ?? 0;
-  const advanced =
-    budgetMs > 0
-      ? await advanceReview(deps, definition.envId, definition.reviewId, start.instanceId, { budgetMs })
-      : undefined;
+  let advanced: ReviewInstance | undefined;
+  try {
+    if (budgetMs > 0)
+      advanced = await advanceReview(deps, definition.envId, definition.reviewId, start.instanceId, { budgetMs });
+  } catch (e) {
+    // The run row keeps its phase and cursor; the runner timer continues from them.
+    deps.log(
+      `review ${definition.reviewId} instance ${start.instanceId} of ${definition.envId} stopped and will be continued: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
   if (advanced) return { instance: advanced, created };
   const stored = await deps.reviews.getRun(definition.envId, definition.reviewId, start.instanceId);
   return { instance: stored?.run ?? run, created };
@@ -47,19 +82,6 @@ export async function startInstance(
 /** A scheduled start's instance id, from its due time: `r{yyyymmddhhmm}`, so a timer run twice starts one. */
 export const scheduleInstanceId = (nextStartAt: string) =>
   `r${new Date(nextStartAt).toISOString().replace(/[-:T]/g, "").slice(0, 12)}`;
-
-/** `iso` plus one period, months clamped to the month's last day (31 January + 1 month = 28/29 February). */
-export function nextPeriod(iso: string, every: "week" | "month" | "quarter"): string {
-  const d = new Date(iso);
-  if (every === "week") return new Date(d.getTime() + 7 * dayMs).toISOString();
-  const months = every === "month" ? 1 : 3;
-  const target = new Date(d.getTime());
-  target.setUTCDate(1);
-  target.setUTCMonth(target.getUTCMonth() + months);
-  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
-  target.setUTCDate(Math.min(d.getUTCDate(), lastDay));
-  return target.toISOString();
-}
 
 /**
  * The runner timer's recurring starts: the `recur` rows due by now (one range, a page at a time).
