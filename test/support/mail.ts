@@ -36,5 +36,14 @@ export function linkIn(stack: Stack, message: SinkMessage): string {
   return match[0];
 }
 
+/** The reviewer's page link in a `reviewRequest` email (plain text); the token is URL-encoded there. */
+export function reviewLinkIn(stack: Stack, message: SinkMessage): string {
+  const match = new RegExp(
+    `${stack.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/api/review-pages/[A-Za-z0-9_.~%-]+`,
+  ).exec(message.plainText);
+  if (!match) throw new Error(`no review link in: ${message.plainText}`);
+  return match[0];
+}
+
 /** The invitation token at the end of a link. */
 export const tokenOf = (link: string) => link.slice(link.lastIndexOf("/") + 1);

@@ -1,6 +1,10 @@
 import { expect } from "vitest";
+import { ConcurrencyError } from "../../shared/errors.js";
 import { signReviewToken } from "../../shared/reviews/token.js";
+import { reviewLinkIn, waitForMail } from "./mail.js";
+import { eventually } from "./poll.js";
 import type { Stack } from "./stack.js";
+import { stackCaps } from "./stackCaps.js";
 import { expectStatus, uid, type World } from "./world.js";
 
 /**
@@ -50,8 +54,56 @@ async function waitUntilOpen(stack: Stack, w: World, path: string): Promise<stri
 }
 
 /**
- * The link a reviewer's email carries, signed here with the stack's key as the lifecycle's
- * `reviewRequest` email signs it (shared/reviews/token.ts).
+ * The link in the reviewer's `reviewRequest` email, as the runner's `notify` phase sent it to the
+ * sink. The timer is run once more first: the instance may have opened while still in `notify`.
+ * Exactly one email is expected (a second would be a duplicate).
+ */
+export async function reviewLinkFromMail(stack: Stack, address: string): Promise<string> {
+  await stack.runFunction("reviewRunner");
+  const [mail] = await waitForMail(stack, address);
+  expect(mail!.subject).toMatch(/Please review who has access/);
+  return reviewLinkIn(stack, mail!);
+}
+
+/**
+ * Ends the instance now and runs the review timer until it is done: the host has no clock to move,
+ * so the run row's `endsAt` (and `remindAt`, so no reminder goes out) is rewritten to now under its
+ * ETag on the stack's own storage, as test/e2e/reviewLifecycle.test.ts does.
+ */
+export async function endReviewNow(
+  stack: Stack,
+  w: World,
+  reviewId: string,
+  instanceId: string,
+): Promise<{ status: string; applyCounts?: Record<string, number> }> {
+  const caps = stackCaps(stack);
+  for (;;) {
+    const got = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!;
+    const now = new Date().toISOString();
+    try {
+      await caps.reviews.putRun({ ...got.run, endsAt: now, remindAt: now }, got.etag);
+      break;
+    } catch (e) {
+      // The host's own timer wrote the row meanwhile: read it again.
+      if (!(e instanceof ConcurrencyError)) throw e;
+    }
+  }
+  const path = `/api/environments/${w.envId}/reviews/${reviewId}/instances/${instanceId}`;
+  return eventually(
+    "the instance done",
+    async () => {
+      await stack.runFunction("reviewRunner");
+      const got = await expectStatus(stack, 200, "GET", path, { token: w.adminToken });
+      return got.json as { status: string; phase: string; applyCounts?: Record<string, number> };
+    },
+    { until: (run) => run.phase === "done", intervalMs: 250 },
+  );
+}
+
+/**
+ * A reviewer's link signed here with the stack's key as the lifecycle's `reviewRequest` email signs
+ * it (shared/reviews/token.ts): for links no email carries (expired, or for refusal cases); a
+ * reviewer's real link comes from the sink through {@link reviewLinkFromMail}.
  */
 export async function reviewLink(
   stack: Stack,
@@ -91,7 +143,14 @@ export async function reviewItems(
   reviewId: string,
   instanceId: string,
 ): Promise<
-  { itemId: string; principal: { id: string }; decision?: string; justification?: string; decidedBy?: string }[]
+  {
+    itemId: string;
+    principal: { id: string };
+    decision?: string;
+    justification?: string;
+    decidedBy?: string;
+    outcome?: string;
+  }[]
 > {
   const got = await expectStatus(
     stack,
