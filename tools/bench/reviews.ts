@@ -1,8 +1,8 @@
 /**
- * Access review snapshots (docs/reviews.md): an environment whose scope holds BENCH_REVIEW_GRANTS
- * grants (default 100,000) and one of BENCH_REVIEW_SMALL (default 10,000), seeded straight into
- * storage with batched transactions (`seedAuditWorld`), each snapshotted by `runSnapshot` to its end
- * against Azurite. Prints items snapshotted a second, rows written and storage requests per item,
+ * Access review snapshots (docs/reviews.md): environments whose scope holds 10,000 and 100,000
+ * grants on the in-memory store, and 1,000 and 3,000 on Azurite (see `sizes`), seeded straight into
+ * storage with batched transactions (`seedAuditWorld`), each snapshotted by `runSnapshot` to its end.
+ * Prints items snapshotted a second, rows written and storage requests per item,
  * and the ratio of the per-item time at the large size to the small: about 1 when the cost of an
  * item does not grow with the size of the review.
  */
@@ -24,10 +24,17 @@ const num = (name: string, fallback: number) => {
 };
 
 /**
- * `azurite` (default) or `memory`: the in-memory store measures the snapshot's own work (rows,
- * requests, CPU) apart from the emulator, whose writes into one large partition slow with its size.
+ * The sizes run on each store. The in-memory store measures the snapshot's own work (rows, requests,
+ * CPU) at 10,000 and 100,000 grants; Azurite, whose writes into one partition slow with the
+ * partition's size (docs/reviews.md, "Measured"), at sizes it finishes in a bench run. Either list
+ * may be set (comma-separated) or emptied.
  */
-const storeKind = process.env.BENCH_REVIEW_STORE === "memory" ? "memory" : "azurite";
+const sizes = (name: string, fallback: string) =>
+  (process.env[name] ?? fallback)
+    .split(",")
+    .map((v) => Number(v.trim()))
+    .filter((v) => Number.isFinite(v) && v > 0);
+type StoreKind = "memory" | "azurite";
 
 export interface ReviewBenchResult {
   grants: number;
@@ -59,9 +66,9 @@ function counting(store: RowStore, table: string) {
   return { wrapped, counts };
 }
 
-async function snapshotOnce(azurite: Azurite, grants: number): Promise<ReviewBenchResult> {
+async function snapshotOnce(azurite: Azurite, grants: number, storeKind: StoreKind): Promise<ReviewBenchResult> {
   const conn = azurite.connectionString;
-  const tables = tableNames(`benchreview${grants}`);
+  const tables = tableNames(`benchreview${storeKind === "memory" ? "m" : "a"}${grants}`);
   // Azurite answers a batch into one large partition slowly (docs/reviews.md, "Measured"): a longer
   // timeout than the service's 5 s keeps the bench measuring instead of failing.
   const store: RowStore =
@@ -70,7 +77,7 @@ async function snapshotOnce(azurite: Azurite, grants: number): Promise<ReviewBen
       : new AzureRowStore({ connectionString: conn, requestTimeoutMs: 120_000 });
   const envId = `reviewenv${grants}`;
   const grantsPerResource = num("BENCH_REVIEW_GRANTS_PER_RESOURCE", 10);
-  log(`[${elapsed()}] reviews: seeding ${grants} grants (${grantsPerResource} a resource)…`);
+  log(`[${elapsed()}] reviews (${storeKind}): seeding ${grants} grants (${grantsPerResource} a resource)…`);
   const world = await seedAuditWorld(store, tables, envId, {
     grants,
     grantsPerResource,
@@ -126,23 +133,31 @@ async function snapshotOnce(azurite: Azurite, grants: number): Promise<ReviewBen
   return result;
 }
 
-export async function measureReviews(
-  azurite: Azurite,
-): Promise<{ small: ReviewBenchResult; large: ReviewBenchResult }> {
-  const small = await snapshotOnce(azurite, num("BENCH_REVIEW_SMALL", 10_000));
-  const large = await snapshotOnce(azurite, num("BENCH_REVIEW_GRANTS", 100_000));
-  const ratio = +(large.msPerItem / small.msPerItem).toFixed(2);
-  const lines = [
-    "",
-    `Access review snapshot (runSnapshot to the end, ${storeKind} store):`,
-    `  grants   items    seconds  items/s  rows/item  requests/item  ms/item  calls`,
-    ...[small, large].map(
-      (r) =>
-        `  ${String(r.grants).padEnd(8)} ${String(r.items).padEnd(8)} ${String(r.seconds).padEnd(8)} ${String(r.itemsPerSecond).padEnd(8)} ` +
-        `${String(r.rowsPerItem).padEnd(10)} ${String(r.requestsPerItem).padEnd(14)} ${String(r.msPerItem).padEnd(8)} ${r.calls}`,
-    ),
-    `  per-item time at ${large.grants} vs ${small.grants}: ${ratio}× (1 = the cost of an item does not grow with the review)`,
-  ];
+export async function measureReviews(azurite: Azurite): Promise<Record<StoreKind, ReviewBenchResult[]>> {
+  const runs: Record<StoreKind, ReviewBenchResult[]> = { memory: [], azurite: [] };
+  for (const grants of sizes("BENCH_REVIEW_MEMORY_SIZES", "10000,100000"))
+    runs.memory.push(await snapshotOnce(azurite, grants, "memory"));
+  for (const grants of sizes("BENCH_REVIEW_AZURITE_SIZES", "1000,3000"))
+    runs.azurite.push(await snapshotOnce(azurite, grants, "azurite"));
+  const lines = [""];
+  for (const kind of ["memory", "azurite"] as const) {
+    const rs = runs[kind];
+    if (rs.length === 0) continue;
+    lines.push(
+      `Access review snapshot (runSnapshot to the end, ${kind} store):`,
+      `  grants   items    seconds  items/s  rows/item  requests/item  ms/item  calls`,
+      ...rs.map(
+        (r) =>
+          `  ${String(r.grants).padEnd(8)} ${String(r.items).padEnd(8)} ${String(r.seconds).padEnd(8)} ${String(r.itemsPerSecond).padEnd(8)} ` +
+          `${String(r.rowsPerItem).padEnd(10)} ${String(r.requestsPerItem).padEnd(14)} ${String(r.msPerItem).padEnd(8)} ${r.calls}`,
+      ),
+    );
+    const [small, large] = [rs[0]!, rs[rs.length - 1]!];
+    if (rs.length > 1)
+      lines.push(
+        `  per-item time at ${large.grants} vs ${small.grants}: ${(large.msPerItem / small.msPerItem).toFixed(2)}× (1 = the cost of an item does not grow with the review)`,
+      );
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
-  return { small, large };
+  return runs;
 }

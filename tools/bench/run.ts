@@ -13,7 +13,8 @@
  * The sections: reads.ts, writes.ts, scale.ts (big groups and resources, through HTTP on the whole
  * app), webhooks.ts (a share with and without webhook subscriptions, through HTTP), expiry.ts (a
  * check on grants with expiries against the same without), reviews.ts (an access review's snapshot
- * at 10,000 and 100,000 grants: BENCH_REVIEW_SMALL, BENCH_REVIEW_GRANTS), casbin.ts (the
+ * at 10,000 and 100,000 grants on the in-memory store and at 1,000 and 3,000 on Azurite:
+ * BENCH_REVIEW_MEMORY_SIZES, BENCH_REVIEW_AZURITE_SIZES), casbin.ts (the
  * decision step), audit.ts; setup.ts holds what they measure with, report.ts
  * what they report.
  */
