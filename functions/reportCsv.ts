@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { defineHttp } from "../shared/adapters/http/define.js";
-import { findingsCsvSchema, htmlPage } from "../shared/model/responses.js";
+import { findingsCsvSchema } from "../shared/model/responses.js";
 import { errorPage } from "../shared/adapters/http/html.js";
-import { reportQueryPage, reportRefusalPage } from "../shared/adapters/http/reportPages.js";
+import { reportQueryPage, reportRefusalPage, reportRefusalResponses } from "../shared/adapters/http/reportPages.js";
 import { findingsCsv } from "../shared/usecases/audits/report.js";
 import { parseReportQuery, reportFindings } from "../shared/usecases/audits/reportPage.js";
 
@@ -21,15 +21,7 @@ export const handler = defineHttp(
     query,
     responses: {
       200: { description: "the findings, worst first", contentType: "text/csv", schema: findingsCsvSchema },
-      400: {
-        description: "not a valid link, or a bad filter (says which)",
-        contentType: "text/html",
-        schema: htmlPage,
-      },
-      404: { description: "the audit no longer exists", contentType: "text/html", schema: htmlPage },
-      410: { description: "the link has expired", contentType: "text/html", schema: htmlPage },
-      503: { description: "storage is busy; try again in a moment", contentType: "text/html", schema: htmlPage },
-      500: { description: "an unexpected error, logged", contentType: "text/html", schema: htmlPage },
+      ...reportRefusalResponses,
     },
   },
   async ({ services, params, query, context }) => {

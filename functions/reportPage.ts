@@ -2,7 +2,12 @@ import { z } from "zod";
 import { defineHttp } from "../shared/adapters/http/define.js";
 import { htmlPage } from "../shared/model/responses.js";
 import { errorPage } from "../shared/adapters/http/html.js";
-import { reportPage, reportQueryPage, reportRefusalPage } from "../shared/adapters/http/reportPages.js";
+import {
+  reportPage,
+  reportQueryPage,
+  reportRefusalPage,
+  reportRefusalResponses,
+} from "../shared/adapters/http/reportPages.js";
 import { openReport, parseReportQuery } from "../shared/usecases/audits/reportPage.js";
 
 // Any text: a garbled token or filter gets an HTML page saying so, not a problem+json.
@@ -26,15 +31,7 @@ export const handler = defineHttp(
     query,
     responses: {
       200: { description: "the report", contentType: "text/html", schema: htmlPage },
-      400: {
-        description: "not a valid link, or a bad filter (says which)",
-        contentType: "text/html",
-        schema: htmlPage,
-      },
-      404: { description: "the audit no longer exists", contentType: "text/html", schema: htmlPage },
-      410: { description: "the link has expired", contentType: "text/html", schema: htmlPage },
-      503: { description: "storage is busy; try again in a moment", contentType: "text/html", schema: htmlPage },
-      500: { description: "an unexpected error, logged", contentType: "text/html", schema: htmlPage },
+      ...reportRefusalResponses,
     },
   },
   async ({ services, params, query, context }) => {

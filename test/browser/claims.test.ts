@@ -1,57 +1,24 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveChromium, openBrowser, type TestBrowser } from "../support/browser.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { waitForMail } from "../support/mail.js";
 import { expectStatus, newWorld } from "../support/world.js";
 
-// A real browser (Debian's Chromium through playwright-core, as test/browser/invitations.test.ts):
+// A real browser (Debian's Chromium through playwright-core, test/support/browser.ts):
 // from the mail sink's page, follow a claim link, claim, land on the resource in the product.
-
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium && process.env.CI)
-  throw new Error(`the browser tests need Chromium at ${chromiumPath} (apt-get install -y chromium)`);
-if (!haveChromium) console.warn(`SKIPPED browser tests: no Chromium at ${chromiumPath}; CI is not set`);
-
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 describe.skipIf(!haveChromium)("claim links in a browser", () => {
   let stack: Stack;
-  let context: BrowserContext;
-  let profile: string;
-  const cspViolations: string[] = [];
+  let browser: TestBrowser;
 
   beforeAll(async () => {
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-    });
+    browser = await openBrowser();
   });
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
-
-  const watch = (page: Page) =>
-    page.on("console", (m) => {
-      if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
-    });
 
   it("follows the claim link from the sink: refused while the candidate can't own, then claimed and on the process analytics", async () => {
     const w = await newWorld(stack);
@@ -67,8 +34,7 @@ describe.skipIf(!haveChromium)("claim links in a browser", () => {
     });
     await waitForMail(stack, w.email("cora"), 1);
 
-    const page = await context.newPage();
-    watch(page);
+    const page = await browser.context.newPage();
     await page.goto(`${stack.sink.url}/`);
     await page
       .locator(`[data-testid=message]`, { hasText: w.email("cora") })
@@ -102,7 +68,7 @@ describe.skipIf(!haveChromium)("claim links in a browser", () => {
       token: w.adminToken,
     });
     expect((shares.json as { ownerId: string }).ownerId).toBe(w.id("cora"));
-    expect(cspViolations).toEqual([]);
+    expect(browser.cspViolations).toEqual([]);
     await page.close();
   });
 });

@@ -1,8 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveChromium, openBrowser, type TestBrowser } from "../support/browser.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { linkIn, waitForMail } from "../support/mail.js";
 import { invitationWorld } from "../support/world.js";
@@ -11,29 +9,6 @@ import { invitationWorld } from "../support/world.js";
 // product: open the email, follow the link, accept, land on the redirect. Names and a message full
 // of markup must run nothing anywhere on the way.
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium && process.env.CI) {
-  throw new Error(
-    `the browser tests need Chromium at ${chromiumPath} (apt-get install -y chromium); in CI they must run`,
-  );
-}
-if (!haveChromium)
-  console.warn(
-    `SKIPPED browser tests: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH); CI is not set`,
-  );
-
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 // Each payload tries to prove it ran by setting a global or opening a dialog.
 const hostileName = `Megan <script>window.__pwned="name";alert("name")</script><img src=x onerror="window.__pwned='img'"> Maker`;
 const hostileMessage = `Look at this </blockquote><script>window.__pwned="message";alert("message")</script>\n<svg onload="window.__pwned='svg'"></svg> & "quotes" 'too'`;
@@ -41,35 +16,24 @@ const hostileResource = `Invoices <script>window.__pwned="resource"</script>`;
 
 describe.skipIf(!haveChromium)("invitations in a browser", () => {
   let stack: Stack;
-  let context: BrowserContext;
-  let profile: string;
+  let browser: TestBrowser;
   const dialogs: string[] = [];
-  const cspViolations: string[] = [];
 
   beforeAll(async () => {
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-    });
-    context.on("page", watch);
-    for (const p of context.pages()) watch(p);
+    browser = await openBrowser();
+    browser.context.on("page", watchDialogs);
+    for (const p of browser.context.pages()) watchDialogs(p);
   });
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
 
-  function watch(page: Page): void {
+  function watchDialogs(page: Page): void {
     page.on("dialog", (d) => {
       dialogs.push(d.message());
       void d.dismiss();
-    });
-    page.on("console", (m) => {
-      if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
     });
   }
 
@@ -82,7 +46,7 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
     const [mail] = await waitForMail(stack, w.invitee.email);
     const link = linkIn(stack, mail!);
 
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     await page.goto(`${stack.sink.url}/`);
     await page.locator(`[data-testid=message]`, { hasText: w.invitee.email }).getByRole("link").click();
     await expect.poll(() => page.url()).toContain("/messages/");
@@ -110,7 +74,7 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
     expect(await w.invitationStatus(invitationId)).toBe("accepted");
 
     expect(dialogs).toEqual([]);
-    expect(cspViolations).toEqual([]);
+    expect(browser.cspViolations).toEqual([]);
     await page.close();
   });
 
@@ -118,7 +82,7 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
     const w = await invitationWorld(stack, { makerName: hostileName, resourceName: hostileResource });
     await w.shareWithInvitee("coOwner", hostileMessage);
     const [mail] = await waitForMail(stack, w.invitee.email);
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     // about:blank has no CSP and scripts on: only our escaping stands between the payloads and running.
     await page.setContent(mail!.html, { waitUntil: "load" });
     expect(await pwned(page)).toBeUndefined();
@@ -134,7 +98,7 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
     });
     await w.shareWithInvitee("viewer", "x".repeat(300));
     const [mail] = await waitForMail(stack, w.invitee.email);
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     await page.setViewportSize({ width: 360, height: 740 });
     await page.goto(linkIn(stack, mail!));
     const fits = await page.evaluate<boolean>("document.documentElement.scrollWidth <= window.innerWidth");
@@ -142,7 +106,7 @@ describe.skipIf(!haveChromium)("invitations in a browser", () => {
     const box = await page.getByRole("button", { name: "Accept and open" }).boundingBox();
     expect(box!.height).toBeGreaterThanOrEqual(44);
     expect(box!.width).toBeLessThanOrEqual(360);
-    expect(cspViolations).toEqual([]);
+    expect(browser.cspViolations).toEqual([]);
     await page.close();
   });
 });

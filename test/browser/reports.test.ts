@@ -1,61 +1,25 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveChromium, openBrowser, screenshotPath, type TestBrowser } from "../support/browser.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { waitForSubject } from "../support/mail.js";
 import { expectStatus, finishedAudit, newWorld } from "../support/world.js";
 
-// A real browser (Debian's Chromium through playwright-core, as test/browser/claims.test.ts): from
+// A real browser (Debian's Chromium through playwright-core, test/support/browser.ts): from
 // the mail sink's page, open an audit's report link, see its charts, trend and inventory, filter the
 // findings with the form. Full-page screenshots go to test-results/screenshots/.
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium && process.env.CI)
-  throw new Error(`the browser tests need Chromium at ${chromiumPath} (apt-get install -y chromium)`);
-if (!haveChromium) console.warn(`SKIPPED browser tests: no Chromium at ${chromiumPath}; CI is not set`);
-
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const screenshots = join(process.cwd(), "test-results", "screenshots");
-
 describe.skipIf(!haveChromium)("audit report pages in a browser", () => {
   let stack: Stack;
-  let context: BrowserContext;
-  let profile: string;
-  const cspViolations: string[] = [];
+  let browser: TestBrowser;
 
   beforeAll(async () => {
-    mkdirSync(screenshots, { recursive: true });
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-    });
+    browser = await openBrowser();
   });
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
-
-  const watch = (page: Page) =>
-    page.on("console", (m) => {
-      if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
-    });
 
   it("opens the report from the sink: chart, trend and inventory visible, the filter form works, on a desktop and a phone", async () => {
     const w = await newWorld(stack);
@@ -79,8 +43,7 @@ describe.skipIf(!haveChromium)("audit report pages in a browser", () => {
     const { auditId, findings } = await finishedAudit(stack, w.envId, await w.token("admin"));
     await waitForSubject(stack, w.email("admin"), new RegExp(`Sharing audit: ${findings.length} finding`));
 
-    const page = await context.newPage();
-    watch(page);
+    const page = await browser.context.newPage();
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(`${stack.sink.url}/`);
     await page
@@ -107,7 +70,7 @@ describe.skipIf(!haveChromium)("audit report pages in a browser", () => {
     expect(await inventory.locator("tbody tr").count()).toBe(2);
     expect(await inventory.textContent()).toContain("Invoices");
     expect(await inventory.textContent()).toContain(`${w.id("guest")} (co-owner)`);
-    await page.screenshot({ path: join(screenshots, "report-desktop.png"), fullPage: true });
+    await page.screenshot({ path: screenshotPath("report-desktop"), fullPage: true });
 
     // The filter form: a plain GET, no script.
     await page.getByRole("combobox", { name: /^Rule/ }).selectOption("guestOwner");
@@ -119,7 +82,7 @@ describe.skipIf(!haveChromium)("audit report pages in a browser", () => {
     expect(await page.getByRole("combobox", { name: /^Rule/ }).inputValue()).toBe("guestOwner");
     const csv = await page.locator("#csv").getAttribute("href");
     expect(csv).toMatch(/\/findings\.csv\?rule=guestOwner$/);
-    await page.screenshot({ path: join(screenshots, "report-filtered.png"), fullPage: true });
+    await page.screenshot({ path: screenshotPath("report-filtered"), fullPage: true });
 
     // On a phone: the chart fits the screen and the page doesn't scroll sideways.
     await page.setViewportSize({ width: 390, height: 844 });
@@ -127,12 +90,12 @@ describe.skipIf(!haveChromium)("audit report pages in a browser", () => {
     const phoneBox = await page.getByRole("img", { name: /^Findings per rule:/ }).boundingBox();
     expect(phoneBox!.width).toBeLessThanOrEqual(390);
     expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
-    await page.screenshot({ path: join(screenshots, "report-phone.png"), fullPage: true });
+    await page.screenshot({ path: screenshotPath("report-phone"), fullPage: true });
 
     // A forged link: the page says so.
     await page.goto(`${link.slice(0, -6)}AAAAAA`);
     expect(await page.locator("h1").textContent()).toBe("This report link is not valid");
-    await page.screenshot({ path: join(screenshots, "report-invalid.png"), fullPage: true });
-    expect(cspViolations).toEqual([]);
+    await page.screenshot({ path: screenshotPath("report-invalid"), fullPage: true });
+    expect(browser.cspViolations).toEqual([]);
   });
 });

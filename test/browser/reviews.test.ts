@@ -1,13 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveChromium, openBrowser, screenshotPath, type TestBrowser } from "../support/browser.js";
 import { endReviewNow, openOwnerReview, reviewItems, reviewLink, reviewLinkFromMail } from "../support/reviewPages.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { expectStatus, newWorld, type World } from "../support/world.js";
 
-// A real browser (Debian's Chromium through playwright-core, as test/browser/claims.test.ts): a
+// A real browser (Debian's Chromium through playwright-core, test/support/browser.ts): a
 // reviewer opens the link from their reviewRequest email in the mail sink, decides with the
 // keyboard and the mouse, submits a plain form (no script on the page), and the decisions are in
 // the API; at the review's end the runner revokes the denied grant (autoApply) and keeps the
@@ -16,62 +14,28 @@ import { expectStatus, newWorld, type World } from "../support/world.js";
 //
 // The decisions test runs last: it ends the instance, after which the link only says so.
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium && process.env.CI)
-  throw new Error(`the browser tests need Chromium at ${chromiumPath} (apt-get install -y chromium)`);
-if (!haveChromium) console.warn(`SKIPPED browser tests: no Chromium at ${chromiumPath}; CI is not set`);
-
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const screenshots = join(process.cwd(), "test-results", "screenshots");
-
 describe.skipIf(!haveChromium)("the reviewer's page in a browser", () => {
   let stack: Stack;
-  let context: BrowserContext;
-  let profile: string;
+  let browser: TestBrowser;
   let w: World;
   let review: Awaited<ReturnType<typeof openOwnerReview>>;
   let link: string;
-  const cspViolations: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(screenshots, { recursive: true });
     stack = await startStack();
     w = await newWorld(stack);
     review = await openOwnerReview(stack, w, { justificationRequired: true, autoApply: true });
     link = await reviewLinkFromMail(stack, w.email("olga"));
-    profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-    });
+    browser = await openBrowser();
   }, 180_000);
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
 
-  const newPage = async () => {
-    const page = await context.newPage();
-    page.on("console", (m) => {
-      if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
-    });
-    return page;
-  };
+  const newPage = () => browser.context.newPage();
   const shot = (page: Page, name: string) =>
-    page.screenshot({ path: join(screenshots, `reviews-${name}.png`), fullPage: true });
+    page.screenshot({ path: screenshotPath(`reviews-${name}`), fullPage: true });
   // An item's fieldset by its person's id, which the page always shows.
   const fieldsetOf = (page: Page, name: string) => page.locator("fieldset", { hasText: w.id(name) });
   // Whether a person may view the reviewed process, by the API's check endpoint.
@@ -229,7 +193,7 @@ describe.skipIf(!haveChromium)("the reviewer's page in a browser", () => {
     expect(ended?.status()).toBe(410);
     expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe("This review has ended");
     await shot(page, "ended");
-    expect(cspViolations).toEqual([]);
+    expect(browser.cspViolations).toEqual([]);
     await page.close();
   });
 });

@@ -8,21 +8,20 @@
  *
  * Time: the host has no clock to move, so the test moves the instance's deadlines instead: it
  * rewrites the run row's `remindAt`, then `endsAt`, to now (under the row's ETag, on the stack's own
- * storage), and runs the `reviewRunner` timer through the host's admin API.
+ * storage: test/support/reviewPages.ts), and runs the `reviewRunner` timer through the host's admin API.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureRowStore } from "../../shared/adapters/tables/azureRowStore.js";
-import { ConcurrencyError } from "../../shared/errors.js";
-import type { ReviewInstance } from "../../shared/model/reviews.js";
 import type { WriteOp } from "../../shared/ports/rows.js";
 import type { Capabilities } from "../../shared/usecases/capabilities.js";
 import { advanceReview } from "../../shared/usecases/reviews/runner.js";
-import { mailTo, waitForMail, waitForSubject } from "../support/mail.js";
+import { mailTo, reviewLinkIn, waitForMail, waitForSubject } from "../support/mail.js";
+import { endReviewNow, moveRunTimes } from "../support/reviewPages.js";
 import { eventually } from "../support/poll.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { stackCaps } from "../support/stackCaps.js";
 import { startReceiver, type WebhookReceiver } from "../support/webhookReceiver.js";
-import { expectProblem, expectStatus, newWorld, type World } from "../support/world.js";
+import { expectProblem, expectStatus, newWorld } from "../support/world.js";
 
 let stack: Stack;
 let receiver: WebhookReceiver;
@@ -63,34 +62,6 @@ interface LogItem {
   instanceId?: string;
 }
 
-/** Rewrites the instance's run row (under its ETag; the host's own timer may write it meanwhile: read again). */
-async function rewriteRun(
-  w: World,
-  reviewId: string,
-  instanceId: string,
-  change: (run: ReviewInstance) => ReviewInstance,
-) {
-  for (;;) {
-    const got = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!;
-    try {
-      await caps.reviews.putRun(change(got.run), got.etag);
-      return;
-    } catch (e) {
-      if (!(e instanceof ConcurrencyError)) throw e;
-    }
-  }
-}
-
-/** Moves one of the instance's deadlines to now, as the passing of time would. */
-async function moveDeadline(w: World, reviewId: string, instanceId: string, field: "remindAt" | "endsAt") {
-  const now = new Date().toISOString();
-  await rewriteRun(w, reviewId, instanceId, (run) => ({
-    ...run,
-    [field]: now,
-    ...(field === "endsAt" ? { remindAt: now } : {}),
-  }));
-}
-
 /** Azurite as the host uses it, failing like a dead process from the write that records the reminders on. */
 class DiesRecordingReminders extends AzureRowStore {
   override async transact(table: string, pk: string, ops: readonly WriteOp[]) {
@@ -103,10 +74,25 @@ class DiesRecordingReminders extends AzureRowStore {
   }
 }
 
-const reviewLink = (plainText: string) =>
-  new RegExp(`${stack.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/api/review-pages/[A-Za-z0-9_.%-]+`).exec(
-    plainText,
-  )?.[0];
+/** A review by the admins of one grant (bob's on the maker's process), its instance started and the admins emailed. */
+async function startAdminReview(reviewId: string, displayName: string) {
+  const w = await newWorld(stack);
+  await w.user("maker");
+  await w.user("admin", { roles: ["SystemAdministrator"] });
+  await w.user("bob", { roles: ["BasicUser"] });
+  const p1 = await w.resource("maker", { kind: "processMining", analyticsReady: true });
+  expect((await w.share("maker", p1, "viewer", [{ type: "user", id: w.id("bob") }])).status).toBe(201);
+  await expectStatus(stack, 201, "PUT", `/api/environments/${w.envId}/reviews/${reviewId}`, {
+    token: w.adminToken,
+    body: { displayName, scope: { roles: ["viewer"] }, reviewers: "admins", durationDays: 1 },
+  });
+  const base = `/api/environments/${w.envId}/reviews/${reviewId}`;
+  const { instanceId } = (await expectStatus(stack, 202, "POST", `${base}/instances`, { token: w.adminToken }))
+    .json as { instanceId: string };
+  await stack.runFunction("reviewRunner");
+  await waitForMail(stack, w.email("admin"));
+  return { w, p1, instanceId, inst: `${base}/instances/${instanceId}` };
+}
 
 describe("an access review's lifecycle", () => {
   it("emails reviewers, reminds once, defaults, applies denials and sends the summary", async () => {
@@ -156,9 +142,9 @@ describe("an access review's lifecycle", () => {
     const [toFallback] = await waitForMail(stack, w.email("fb"));
     expect(toMaker!.subject).toContain('"Quarterly access review"');
     expect(toMaker!.plainText).toContain("You review 3 grants");
-    expect(reviewLink(toMaker!.plainText)).toBeDefined();
+    expect(reviewLinkIn(stack, toMaker!)).toContain("/api/review-pages/");
     expect(toFallback!.plainText).toContain("You review 2 grants");
-    expect(reviewLink(toFallback!.plainText)).toBeDefined();
+    expect(reviewLinkIn(stack, toFallback!)).toContain("/api/review-pages/");
 
     // Decisions by API: the owner denies bob on p1 and leaves the others; the fallback approves both owner grants.
     const items = (
@@ -184,22 +170,19 @@ describe("an access review's lifecycle", () => {
     expect(revoked.status, revoked.text).toBe(200);
 
     // Halfway: two timer runs, one reminder to the owner (who has undecided items), none to the fallback.
-    await moveDeadline(w, reviewId, instanceId, "remindAt");
+    await moveRunTimes(stack, w.envId, reviewId, instanceId, { remindAt: new Date().toISOString() });
     await stack.runFunction("reviewRunner");
     await stack.runFunction("reviewRunner");
     const reminder = await waitForSubject(stack, w.email("maker"), /Reminder: 2 grants still to review/);
-    expect(reviewLink(reminder.plainText)).toBeDefined();
+    expect(reviewLinkIn(stack, reminder)).toContain("/api/review-pages/");
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(mailTo(stack, w.email("maker"))).toHaveLength(2);
     expect(mailTo(stack, w.email("fb"))).toHaveLength(1);
 
     // The end: the default decision, auto-apply, the summary.
-    await moveDeadline(w, reviewId, instanceId, "endsAt");
-    await stack.runFunction("reviewRunner");
-    const done = await eventually("the instance applied", instance, {
-      until: (i) => i.status === "applied" && i.phase === "done",
-    });
+    const done = await endReviewNow(stack, w, reviewId, instanceId);
     expect(done).toMatchObject({
+      status: "applied",
       counts: { items: 5, approve: 2, deny: 3, dontKnow: 0, undecided: 0 },
       applyCounts: { applied: 2, alreadyGone: 1, failed: 0 },
       defaulted: 2,
@@ -291,23 +274,8 @@ describe("an access review's lifecycle", () => {
   }, 180_000);
 
   it("applies on request, for admins only, when the review doesn't apply by itself", async () => {
-    const w = await newWorld(stack);
-    await w.user("maker");
-    await w.user("admin", { roles: ["SystemAdministrator"] });
-    await w.user("bob", { roles: ["BasicUser"] });
-    const p1 = await w.resource("maker", { kind: "processMining", analyticsReady: true });
-    expect((await w.share("maker", p1, "viewer", [{ type: "user", id: w.id("bob") }])).status).toBe(201);
     const reviewId = "manual";
-    await expectStatus(stack, 201, "PUT", `/api/environments/${w.envId}/reviews/${reviewId}`, {
-      token: w.adminToken,
-      body: { displayName: "Manual", scope: { roles: ["viewer"] }, reviewers: "admins", durationDays: 1 },
-    });
-    const base = `/api/environments/${w.envId}/reviews/${reviewId}`;
-    const { instanceId } = (await expectStatus(stack, 202, "POST", `${base}/instances`, { token: w.adminToken }))
-      .json as { instanceId: string };
-    const inst = `${base}/instances/${instanceId}`;
-    await stack.runFunction("reviewRunner");
-    await waitForMail(stack, w.email("admin"));
+    const { w, p1, instanceId, inst } = await startAdminReview(reviewId, "Manual");
     const items = (
       (await expectStatus(stack, 200, "GET", `${inst}/items`, { token: w.adminToken })).json as { items: ItemView[] }
     ).items;
@@ -316,13 +284,7 @@ describe("an access review's lifecycle", () => {
       decisions: [{ itemId: items[0]!.itemId, decision: "deny" }],
     });
     expect(decided.status, decided.text).toBe(200);
-    await moveDeadline(w, reviewId, instanceId, "endsAt");
-    await stack.runFunction("reviewRunner");
-    await eventually(
-      "the instance completed",
-      async () => ((await expectStatus(stack, 200, "GET", inst, { token: w.adminToken })).json as InstanceView).status,
-      { until: (s) => s === "completed" },
-    );
+    expect((await endReviewNow(stack, w, reviewId, instanceId)).status).toBe("completed");
     await waitForSubject(stack, w.email("admin"), /finished/);
     expectProblem(await w.as("bob", "POST", `reviews/${reviewId}/instances/${instanceId}/apply`), 403);
     const applied = await expectStatus(stack, 202, "POST", `${inst}/apply`, { token: await w.token("admin") });
@@ -342,26 +304,12 @@ describe("an access review's lifecycle", () => {
   }, 180_000);
 
   it("reminds once across a crash between queuing the reminders and recording them", async () => {
-    const w = await newWorld(stack);
-    await w.user("maker");
-    await w.user("admin", { roles: ["SystemAdministrator"] });
-    await w.user("bob", { roles: ["BasicUser"] });
-    const p1 = await w.resource("maker", { kind: "processMining", analyticsReady: true });
-    expect((await w.share("maker", p1, "viewer", [{ type: "user", id: w.id("bob") }])).status).toBe(201);
     const reviewId = "crashy";
-    await expectStatus(stack, 201, "PUT", `/api/environments/${w.envId}/reviews/${reviewId}`, {
-      token: w.adminToken,
-      body: { displayName: "Crashy", scope: { roles: ["viewer"] }, reviewers: "admins", durationDays: 1 },
-    });
-    const base = `/api/environments/${w.envId}/reviews/${reviewId}`;
-    const { instanceId } = (await expectStatus(stack, 202, "POST", `${base}/instances`, { token: w.adminToken }))
-      .json as { instanceId: string };
-    await stack.runFunction("reviewRunner");
-    await waitForMail(stack, w.email("admin"));
+    const { w, instanceId } = await startAdminReview(reviewId, "Crashy");
 
     // Halfway, a runner (another process on the same storage and queues) queues the reminders and
     // dies as it records them: its lease stays on the row.
-    await moveDeadline(w, reviewId, instanceId, "remindAt");
+    await moveRunTimes(stack, w.envId, reviewId, instanceId, { remindAt: new Date().toISOString() });
     const dying = stackCaps(stack, {
       rows: new DiesRecordingReminders({ connectionString: stack.storageConnectionString }),
     });
@@ -375,10 +323,7 @@ describe("an access review's lifecycle", () => {
     expect(held.remindedAt).toBeUndefined();
 
     // Its lease runs out (time moved, as for the deadlines); the timer, twice, does the reminder again.
-    await rewriteRun(w, reviewId, instanceId, (run) => ({
-      ...run,
-      leaseUntil: new Date(Date.now() - 1000).toISOString(),
-    }));
+    await moveRunTimes(stack, w.envId, reviewId, instanceId, { leaseUntil: new Date(Date.now() - 1000).toISOString() });
     await stack.runFunction("reviewRunner");
     await stack.runFunction("reviewRunner");
     const after = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!.run;

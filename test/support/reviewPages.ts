@@ -66,35 +66,52 @@ export async function reviewLinkFromMail(stack: Stack, address: string): Promise
 }
 
 /**
- * Ends the instance now and runs the review timer until it is done: the host has no clock to move,
- * so the run row's `endsAt` (and `remindAt`, so no reminder goes out) is rewritten to now under its
- * ETag on the stack's own storage, as test/e2e/reviewLifecycle.test.ts does.
+ * Moves times on the instance's run row (its deadlines, its lease) as the passing of time would: the
+ * host has no clock to move, so the row is rewritten under its ETag on the stack's own storage.
+ */
+export async function moveRunTimes(
+  stack: Stack,
+  envId: string,
+  reviewId: string,
+  instanceId: string,
+  times: Partial<Record<"endsAt" | "remindAt" | "leaseUntil", string>>,
+): Promise<void> {
+  const caps = stackCaps(stack);
+  for (;;) {
+    const got = (await caps.reviews.getRun(envId, reviewId, instanceId))!;
+    try {
+      await caps.reviews.putRun({ ...got.run, ...times }, got.etag);
+      return;
+    } catch (e) {
+      // The host's own timer wrote the row meanwhile: read it again.
+      if (!(e instanceof ConcurrencyError)) throw e;
+    }
+  }
+}
+
+/** An instance as the API shows it (GET .../instances/{instanceId}). */
+type InstanceJson = { status: string; phase: string; applyCounts?: Record<string, number> } & Record<string, unknown>;
+
+/**
+ * Ends the instance now and runs the review timer until it is done: the run row's `endsAt` (and
+ * `remindAt`, so no reminder goes out) is moved to now ({@link moveRunTimes}). Returns the instance
+ * as the API shows it.
  */
 export async function endReviewNow(
   stack: Stack,
   w: World,
   reviewId: string,
   instanceId: string,
-): Promise<{ status: string; applyCounts?: Record<string, number> }> {
-  const caps = stackCaps(stack);
-  for (;;) {
-    const got = (await caps.reviews.getRun(w.envId, reviewId, instanceId))!;
-    const now = new Date().toISOString();
-    try {
-      await caps.reviews.putRun({ ...got.run, endsAt: now, remindAt: now }, got.etag);
-      break;
-    } catch (e) {
-      // The host's own timer wrote the row meanwhile: read it again.
-      if (!(e instanceof ConcurrencyError)) throw e;
-    }
-  }
+): Promise<InstanceJson> {
+  const now = new Date().toISOString();
+  await moveRunTimes(stack, w.envId, reviewId, instanceId, { endsAt: now, remindAt: now });
   const path = `/api/environments/${w.envId}/reviews/${reviewId}/instances/${instanceId}`;
   return eventually(
     "the instance done",
     async () => {
       await stack.runFunction("reviewRunner");
       const got = await expectStatus(stack, 200, "GET", path, { token: w.adminToken });
-      return got.json as { status: string; phase: string; applyCounts?: Record<string, number> };
+      return got.json as InstanceJson;
     },
     { until: (run) => run.phase === "done", intervalMs: 250 },
   );

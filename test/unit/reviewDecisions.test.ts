@@ -192,41 +192,22 @@ describe("review decisions", () => {
 
   it("refuses an item decided twice in one call (400), an unknown item or instance (404)", async () => {
     const w = await world();
-    const twice = await refusal(
-      decideItems(
-        w.caps,
-        { userId: "owner1" },
-        "e1",
-        "rv",
-        "i1",
-        [
-          { itemId: "b", decision: "deny" },
-          { itemId: "b", decision: "approve" },
-        ],
-        "api",
-      ),
-    );
+    // owner1's decisions on an instance, through the API, and the refusal they get.
+    const refused = (instanceId: string, decisions: Parameters<typeof decideItems>[5]) =>
+      refusal(decideItems(w.caps, { userId: "owner1" }, "e1", "rv", instanceId, decisions, "api"));
+    const twice = await refused("i1", [
+      { itemId: "b", decision: "deny" },
+      { itemId: "b", decision: "approve" },
+    ]);
     expect(twice.code).toBe("invalidInput");
     expect(twice.errors[0]!.field).toBe("body.decisions[1].itemId");
-    const unknown = await refusal(
-      decideItems(
-        w.caps,
-        { userId: "owner1" },
-        "e1",
-        "rv",
-        "i1",
-        [
-          { itemId: "b", decision: "deny" },
-          { itemId: "nope", decision: "deny" },
-        ],
-        "api",
-      ),
-    );
+    const unknown = await refused("i1", [
+      { itemId: "b", decision: "deny" },
+      { itemId: "nope", decision: "deny" },
+    ]);
     expect(unknown.code).toBe("notFound");
     expect(await w.decision("b")).toBeUndefined();
-    const noInstance = await refusal(
-      decideItems(w.caps, { userId: "owner1" }, "e1", "rv", "i2", [{ itemId: "b", decision: "deny" }], "api"),
-    );
+    const noInstance = await refused("i2", [{ itemId: "b", decision: "deny" }]);
     expect(noInstance.code).toBe("notFound");
   });
 

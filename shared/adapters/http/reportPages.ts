@@ -2,6 +2,7 @@ import type { HttpResponseInit } from "@azure/functions";
 import { escapeHtml, formatDate } from "../../emails/html.js";
 import { kindNames } from "../../emails/names.js";
 import { auditRules, severities, type Finding, type Severity } from "../../model/audits.js";
+import { htmlPage } from "../../model/responses.js";
 import { ruleTitles, severityOf } from "../../rules/audit.js";
 import {
   findingChunksPerPage,
@@ -235,6 +236,18 @@ export function reportPage(model: ReportPageModel, token: string): HttpResponseI
 function messagePage(status: number, title: string, text: string, outcome: string): HttpResponseInit {
   return styledPage(style, status, title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(text)}</p>`, outcome);
 }
+
+/**
+ * The pages a report route answers with other than its own (the page, the CSV), for the OpenAPI
+ * document: the refusals below, and `errorPage`'s for busy storage and faults.
+ */
+export const reportRefusalResponses = {
+  400: { description: "not a valid link, or a bad filter (says which)", contentType: "text/html", schema: htmlPage },
+  404: { description: "the audit no longer exists", contentType: "text/html", schema: htmlPage },
+  410: { description: "the link has expired", contentType: "text/html", schema: htmlPage },
+  503: { description: "storage is busy; try again in a moment", contentType: "text/html", schema: htmlPage },
+  500: { description: "an unexpected error, logged", contentType: "text/html", schema: htmlPage },
+};
 
 /** The page for a report link that doesn't work, with the status that says why. */
 export function reportRefusalPage(refusal: ReportRefusal): HttpResponseInit {

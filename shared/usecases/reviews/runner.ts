@@ -114,6 +114,11 @@ class PhaseRunner {
     return this.lease.row;
   }
 
+  /** Moves the run to its next phase, which starts its walk from the beginning (no cursor). */
+  private toPhase(phase: ReviewInstance["phase"], fields: Partial<ReviewInstance> = {}): Promise<void> {
+    return this.lease.save({ ...this.row, ...fields, phase, cursor: undefined });
+  }
+
   async run(): Promise<ReviewInstance> {
     for (;;) {
       const run = this.row;
@@ -121,37 +126,27 @@ class PhaseRunner {
       switch (run.phase) {
         case "notify":
           if (await this.walkReviewers("start")) return this.stop();
-          await this.lease.save({ ...this.row, phase: "open", notifiedAt: now.toISOString(), cursor: undefined });
+          await this.toPhase("open", { notifiedAt: now.toISOString() });
           break;
         case "open":
-          if (now >= new Date(run.endsAt)) await this.lease.save({ ...run, phase: "complete", cursor: undefined });
-          else if (now >= new Date(run.remindAt) && !run.remindedAt)
-            await this.lease.save({ ...run, phase: "remind", cursor: undefined });
+          if (now >= new Date(run.endsAt)) await this.toPhase("complete");
+          else if (now >= new Date(run.remindAt) && !run.remindedAt) await this.toPhase("remind");
           else return this.stop(); // nothing to do before the reminder or the end
           break;
         case "remind":
           if (await this.walkReviewers("reminder")) return this.stop();
-          await this.lease.save({ ...this.row, phase: "open", remindedAt: now.toISOString(), cursor: undefined });
+          await this.toPhase("open", { remindedAt: now.toISOString() });
           break;
         case "complete":
           if (await this.walkDefaults()) return this.stop();
-          await this.lease.save({
-            ...this.row,
+          await this.toPhase(this.row.definition.autoApply ? "apply" : "finish", {
             status: "completed",
             completedAt: now.toISOString(),
-            phase: this.row.definition.autoApply ? "apply" : "finish",
-            cursor: undefined,
           });
           break;
         case "apply":
           if (await this.walkApply()) return this.stop();
-          await this.lease.save({
-            ...this.row,
-            status: "applied",
-            appliedAt: now.toISOString(),
-            phase: "finish",
-            cursor: undefined,
-          });
+          await this.toPhase("finish", { status: "applied", appliedAt: now.toISOString() });
           break;
         case "finish":
           return this.finish();
