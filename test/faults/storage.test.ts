@@ -1,6 +1,8 @@
 import { TableClient } from "@azure/data-tables";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { signReportToken } from "../../shared/reports/token.js";
+import { signReviewToken } from "../../shared/reviews/token.js";
 import { keys, tableNames } from "../../shared/store/keys.js";
 import { encodeComponent } from "../fuzz/hostile.js";
 import { rawClient, type RawClient, type RawResponse } from "../fuzz/rawHttp.js";
@@ -81,8 +83,8 @@ function wrongWhileDown(a: Answer, expect503: boolean): string | undefined {
   if (
     res.status >= 400 &&
     !/^application\/problem\+json/.test(type) &&
-    // The pages people open from an email answer as pages: invitations and ownership claims.
-    !((a.what.includes("/invitations/") || a.what.includes("/claims/")) && /^text\/html/.test(type)) &&
+    // The pages people open from an email answer as pages: invitations, ownership claims, reviews, reports.
+    !(/\/(invitations|claims|review-pages|reports)\//.test(a.what) && /^text\/html/.test(type)) &&
     !(a.what.includes("/scim/v2/") && /^application\/scim\+json/.test(type))
   )
     return `${a.what}: ${res.status} as ${type}`;
@@ -118,6 +120,17 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
     const token = tokenOf(linkIn(stack, invitation!));
     const makerToken = await w.token("maker");
     const admin = w.adminToken;
+    const signingKey = stack.settings.INVITATION_SIGNING_KEY!;
+    const inADay = new Date(Date.now() + 86_400_000);
+    const reviewToken = await signReviewToken(signingKey, {
+      env: w.envId,
+      review: "r1",
+      instance: "i1",
+      reviewer: `u.${viewer}`,
+      userId: viewer,
+      expiresAt: inADay,
+    });
+    const reportToken = await signReportToken(signingKey, { envId: w.envId, auditId: "a1", expiresAt: inADay });
     const provisioner = await stack.token(uid("entra"), ["Sharing.Provisioning"]);
     const env = `/api/environments/${w.envId}`;
     const user = {
@@ -172,6 +185,10 @@ describe.each<FaultMode>(["refuse", "reset", "hang"])("storage %s", (mode) => {
       ["PUT", `/api/environments/${uid("env")}`, admin, { displayName: "E" }],
       ["GET", `/api/invitations/${token}`, ""],
       ["POST", `/api/invitations/${token}/accept`, ""],
+      // Good links of the other email pages: past the signature check, each needs storage.
+      ["GET", `/api/review-pages/${reviewToken}`, ""],
+      ["GET", `/api/reports/${reportToken}`, ""],
+      ["GET", `/api/reports/${reportToken}/findings.csv`, ""],
     ];
     const send = async ([method, path, bearer, body]: [string, string, string, unknown?]): Promise<Answer> => ({
       what: `${method} ${path}`,
