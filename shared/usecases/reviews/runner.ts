@@ -232,13 +232,7 @@ class PhaseRunner {
       return false;
     }
     for (;;) {
-      const page = await this.deps.reviews.itemsPage(
-        run.envId,
-        run.reviewId,
-        run.instanceId,
-        this.row.cursor,
-        this.pageSize,
-      );
+      const page = await this.itemsAtCursor();
       const undecided = page.items.filter((i) => !i.decision);
       for (let n = 0; n < undecided.length; n += maxDecisionsPerCall) {
         const chunk = undecided.slice(n, n + maxDecisionsPerCall).map((i) => ({ itemId: i.itemId, decision }));
@@ -269,6 +263,12 @@ class PhaseRunner {
     }
   }
 
+  /** The page of the instance's items at the walk's cursor (the defaults' walk and the apply's). */
+  private itemsAtCursor() {
+    const { envId, reviewId, instanceId, cursor } = this.row;
+    return this.deps.reviews.itemsPage(envId, reviewId, instanceId, cursor, this.pageSize);
+  }
+
   /** Takes the lease again on the run row as another write (the decisions' counts) left it, if it is still ours. */
   private async retake(): Promise<void> {
     const mine = this.row;
@@ -292,13 +292,7 @@ class PhaseRunner {
   private async walkApply(): Promise<boolean> {
     const run = this.row;
     for (;;) {
-      const page = await this.deps.reviews.itemsPage(
-        run.envId,
-        run.reviewId,
-        run.instanceId,
-        this.row.cursor,
-        this.pageSize,
-      );
+      const page = await this.itemsAtCursor();
       const denied = page.items.filter((i) => i.decision === "deny");
       const done: ReviewItem[] = [];
       await forEachLimit(
