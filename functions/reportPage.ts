@@ -44,7 +44,7 @@ export const handler = defineHttp(
         params.token,
         parsed.query,
       );
-      return opened.ok ? reportPage(opened.page, params.token) : reportRefusalPage(opened);
+      return opened.ok ? await reportPage(opened.page, params.token) : reportRefusalPage(opened);
     } catch (e) {
       return errorPage(e, (m) => context.error(m));
     }

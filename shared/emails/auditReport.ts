@@ -22,7 +22,8 @@ export interface AuditReportEmailInput {
   apiLink: string;
 }
 
-const severityColors: Record<Severity, string> = { high: "#a4262c", medium: "#8a5700", low: "#605e5c" };
+/** Severity colours of the report email and the report page (text on white, 4.5:1 or more). */
+export const severityColors: Record<Severity, string> = { high: "#a4262c", medium: "#8a5700", low: "#605e5c" };
 
 /**
  * The compliance report sent to an environment's admins after each audit (sharing-rules.md,

@@ -154,8 +154,8 @@ function model(overrides: Partial<ReportPageModel> = {}): ReportPageModel {
 }
 
 describe("the report page", () => {
-  it("is accessible HTML under a CSP with no inline script or style, everything escaped", () => {
-    const res = reportPage(model(), "tok.en.x");
+  it("is accessible HTML under a CSP with no inline script or style, everything escaped", async () => {
+    const res = await reportPage(model(), "tok.en.x");
     const html = String(res.body);
     const csp = (res.headers as Record<string, string>)["content-security-policy"]!;
     expect(res.status).toBe(200);

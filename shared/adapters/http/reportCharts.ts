@@ -3,6 +3,7 @@ import { GridComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import type { EChartsCoreOption } from "echarts/core";
 import { SVGRenderer } from "echarts/renderers";
+import { severityColors } from "../../emails/auditReport.js";
 import { escapeHtml } from "../../emails/html.js";
 import type { Severity } from "../../model/audits.js";
 
@@ -18,7 +19,6 @@ import type { Severity } from "../../model/audits.js";
  */
 echarts.use([BarChart, LineChart, GridComponent, SVGRenderer]);
 
-export const severityColors: Record<Severity, string> = { high: "#a4262c", medium: "#8a5700", low: "#605e5c" };
 const ink = "#242424";
 const grid = "#c8c6c4";
 

@@ -1,4 +1,5 @@
 import type { HttpResponseInit } from "@azure/functions";
+import { severityColors } from "../../emails/auditReport.js";
 import { escapeHtml, formatDate } from "../../emails/html.js";
 import { kindNames } from "../../emails/names.js";
 import { auditRules, severities, type Finding, type Severity } from "../../model/audits.js";
@@ -12,7 +13,6 @@ import {
   type ReportRefusal,
 } from "../../usecases/audits/reportPage.js";
 import { pageStyle, styledPage } from "./html.js";
-import { rulesChart, severityColors, trendChart } from "./reportCharts.js";
 
 /**
  * The audit report page (docs/reports.md), made as the invitation pages are (`html.ts`):
@@ -82,7 +82,10 @@ function table(caption: string, head: string[], rows: string[][], numeric: numbe
 const sev = (s: Severity) => `<span class="${s}">${escapeHtml(s)}</span>`;
 
 /** The report of one audit. `token` is the link's, for the page's own links. */
-export function reportPage(model: ReportPageModel, token: string): HttpResponseInit {
+export async function reportPage(model: ReportPageModel, token: string): Promise<HttpResponseInit> {
+  // ECharts is loaded on the first report page, not when the app starts: importing it takes most of
+  // a second, which every cold start of every function would otherwise pay.
+  const { rulesChart, trendChart } = await import("./reportCharts.js");
   const base = `/api/reports/${encodeURIComponent(token)}`;
   const { run, query } = model;
   const env = escapeHtml(model.environmentName);
